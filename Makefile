@@ -1,0 +1,33 @@
+# navale set-up and entry points. `make demo` and `make test` do all set-up on a
+# fresh machine: they create .venv from the pinned lock file on first use.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lock clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PY)" || { echo "python3.11+ not found: set PY=/path/to/python3.11"; exit 1; }
+	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "navale needs Python >= 3.11 ($(PY) is older)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+# Main job: data-quality check of the embedded (synthetic) default data set.
+demo: $(STAMP)
+	$(BIN)/navale data check
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_load.py
+
+# Re-pin every dependency (needs network and `uv`; commit the new lock).
+lock:
+	uv pip compile requirements.in --universal --python-version 3.11 --generate-hashes -q -o requirements.lock --custom-compile-command "make lock"
+
+clean-venv:
+	rm -rf $(VENV)

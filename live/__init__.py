@@ -1,0 +1,1 @@
+"""Live side: market-data feeds, brokers, the trading loop, alerts and monitoring (paper by default)."""

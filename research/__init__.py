@@ -1,0 +1,1 @@
+"""navale research side: data loading, backtests, sweeps, performance, ML, storage."""

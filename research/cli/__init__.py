@@ -1,0 +1,103 @@
+"""The ``navale`` command line. Heavy libraries are imported inside the commands, so
+``navale --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """examples:
+  navale data check                                  # the embedded synthetic data set
+  navale data check ../shared/data/es-5m/*.gz        # every contract, one report each
+  navale data info ../shared/data/ticks/ESM23_sample.scid --bar 1min
+  navale data synth --days 5 --out data/synthetic
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="navale",
+        description="navale: Battle Navale order-flow research for CME index futures.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    sub = p.add_subparsers(dest="group", metavar="COMMAND")
+    data = sub.add_parser(
+        "data",
+        help="load, inspect, check and generate market data",
+        description="Market data: check quality, show what a file holds, generate the synthetic default.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    dsub = data.add_subparsers(dest="command", metavar="SUBCOMMAND")
+
+    def load_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("paths", nargs="*", metavar="PATH", help="data files, folders or globs (default: the embedded synthetic data set)")
+        sp.add_argument("--bar", help="bar size for tick sources or resampling: 1min, 5min, volume:1000, tick:500")
+        sp.add_argument("--tz", help="time zone of naive source times (Sierra exports: America/Chicago)")
+        sp.add_argument("--session", choices=("all", "rth", "globex"), default="all", help="keep only these bars (default: all)")
+        sp.add_argument("--symbol", help="contract or product, when the file name does not say")
+
+    c = dsub.add_parser(
+        "check",
+        help="data-quality report; exit code 1 when errors are found",
+        description=(
+            "Check bar data for out-of-order or duplicated times, inconsistent OHLC, off-tick prices, "
+            "negative volumes, bid+ask != volume, gaps inside sessions, bars in exchange halts, stale "
+            "(repeated) bars and spikes. Each file is checked on its own, exactly as stored."
+        ),
+        epilog="examples:\n  navale data check\n  navale data check ../shared/data/es-5m/*.gz --json reports/check.json\n",
+        formatter_class=_Formatter,
+    )
+    load_opts(c)
+    c.add_argument("--json", metavar="FILE", help="also write the machine-readable result here ('-' for stdout)")
+    c.add_argument("--show", type=int, default=5, metavar="N", help="findings listed per check and file (default 5)")
+    c.add_argument("--strict-warnings", action="store_true", help="exit 1 on warnings too")
+
+    i = dsub.add_parser(
+        "info",
+        help="what a file holds: format, symbol, span, bars, order-flow mode",
+        epilog="example:\n  navale data info ../shared/data/ticks/esh4-glbx-mdp3-20231225.mbo.dbn.zst --bar 5min\n",
+        formatter_class=_Formatter,
+    )
+    load_opts(i)
+
+    s = dsub.add_parser(
+        "synth",
+        help="write the seeded synthetic ES data set as Sierra .scid",
+        description="Generate synthetic ES trades (CME sessions, RTH/Globex profile, volatility clustering, flow-driven price) as a .scid file.",
+        epilog="example:\n  navale data synth --days 20 --seed 7 --out data/synthetic\n",
+        formatter_class=_Formatter,
+    )
+    s.add_argument("--out", default=None, help="output folder (default: $NAVALE_DATA_DIR/synthetic or ./data/synthetic)")
+    s.add_argument("--days", type=int, default=None, help="trading days (default 10)")
+    s.add_argument("--seed", type=int, default=None, help="random seed")
+    s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.group is None:
+        parser.print_help()
+        return 0
+    if args.group == "data":
+        if args.command is None:
+            parser.parse_args(["data", "--help"])
+        from . import data_cmd
+
+        return data_cmd.run(args)
+    parser.error(f"unknown command {args.group}")  # pragma: no cover
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
