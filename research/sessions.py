@@ -104,7 +104,7 @@ def in_scheduled_halt(index: pd.DatetimeIndex) -> np.ndarray:
     """True where a bar starts while Globex is scheduled closed (daily halt, intraday halt, weekend)."""
     ct = _utc_index(index).tz_convert(EXCHANGE_TZ)
     m = (ct.hour * 60 + ct.minute).to_numpy()
-    wd = ct.weekday.to_numpy()
+    wd = ct.day_of_week.to_numpy()
     sid = session_id(index)
     out = np.zeros(len(index), dtype=bool)
     # weekend: Friday after close, Saturday, Sunday before 17:00
