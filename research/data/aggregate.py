@@ -1,0 +1,189 @@
+"""Tick/record -> bar aggregation (numba kernels + a thin pandas edge).
+
+Input is a time-ordered sequence of *records*: a trade is a record with
+open = high = low = close = price; a finer bar is a record too, so one kernel
+turns ticks into bars and small bars into bigger ones. Bars are emitted only
+where records exist (no filled-in empty bars).
+
+Bar specs (``bar=`` in :func:`research.data.load_bars`):
+- a fixed pandas offset alias: ``"1s"``, ``"1min"``, ``"5min"``, ``"1h"`` ... (time bars,
+  labelled by their start, aligned to multiples of the size from the Unix epoch, like
+  ``resample(origin="epoch")``; whole-hour offsets keep CT/ET alignment across DST);
+- ``"volume:N"``: a bar closes once it holds >= N contracts (trades are not split);
+- ``"tick:N"``: a bar closes after N trades.
+Volume and tick bars restart at each session (trading date), labelled by their first record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+__all__ = ["BarSpec", "parse_bar_spec", "aggregate_records", "time_bucket_starts", "threshold_bucket_ids"]
+
+
+@dataclass(frozen=True)
+class BarSpec:
+    kind: str  # "time" | "volume" | "tick"
+    size: int  # ns for time bars, contracts or trades otherwise
+    text: str
+
+    @property
+    def seconds(self) -> float | None:
+        return self.size / 1e9 if self.kind == "time" else None
+
+
+def parse_bar_spec(bar: str) -> BarSpec:
+    """Parse ``"5min"``, ``"volume:1000"`` or ``"tick:500"``; raise ValueError with the accepted forms."""
+    text = str(bar).strip()
+    if ":" in text:
+        kind, _, n = text.partition(":")
+        kind = kind.strip().lower()
+        if kind in ("volume", "tick") and n.strip().isdigit() and int(n) > 0:
+            return BarSpec(kind, int(n), f"{kind}:{int(n)}")
+        raise ValueError(f"bad bar spec {bar!r}: use 'volume:N' or 'tick:N' with N > 0, or an offset like '5min'")
+    try:
+        off = pd.tseries.frequencies.to_offset(text)
+        nanos = int(pd.Timedelta(off).value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"bad bar spec {bar!r}: use a fixed pandas offset alias ('1s', '1min', '5min', '1h'), "
+            "'volume:N' or 'tick:N'"
+        ) from None
+    if nanos <= 0 or nanos > 24 * 3600 * 10**9:
+        raise ValueError(f"bad bar spec {bar!r}: time bars must be longer than 0 and at most 1 day")
+    return BarSpec("time", nanos, text)
+
+
+@njit(cache=True)
+def time_bucket_starts(ts_ns: np.ndarray, step_ns: np.int64) -> np.ndarray:
+    """Start (ns) of the epoch-aligned bucket of width ``step_ns`` holding each timestamp."""
+    out = np.empty(ts_ns.shape[0], dtype=np.int64)
+    for i in range(ts_ns.shape[0]):
+        out[i] = (ts_ns[i] // step_ns) * step_ns
+    return out
+
+
+@njit(cache=True)
+def threshold_bucket_ids(weights: np.ndarray, threshold: np.int64, reset_keys: np.ndarray) -> np.ndarray:
+    """Bucket ids closing a bucket once its summed weight reaches ``threshold``; restart when reset_keys change."""
+    n = weights.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    acc = 0
+    for i in range(n):
+        if i > 0 and reset_keys[i] != reset_keys[i - 1] and acc > 0:
+            k += 1
+            acc = 0
+        out[i] = k
+        acc += weights[i]
+        if acc >= threshold:
+            k += 1
+            acc = 0
+    return out
+
+
+@njit(cache=True)
+def _aggregate(keys, ts, o, h, l, c, vol, ntr, bidv, askv, has_flow, label_by_key):
+    n = keys.shape[0]
+    m = 0
+    for i in range(n):
+        if i == 0 or keys[i] != keys[i - 1]:
+            m += 1
+    t_out = np.empty(m, np.int64)
+    o_out = np.empty(m, np.float64)
+    h_out = np.empty(m, np.float64)
+    l_out = np.empty(m, np.float64)
+    c_out = np.empty(m, np.float64)
+    v_out = np.zeros(m, np.int64)
+    n_out = np.zeros(m, np.int64)
+    b_out = np.zeros(m if has_flow else 0, np.int64)
+    a_out = np.zeros(m if has_flow else 0, np.int64)
+    j = -1
+    for i in range(n):
+        if i == 0 or keys[i] != keys[i - 1]:
+            j += 1
+            t_out[j] = keys[i] if label_by_key else ts[i]
+            o_out[j] = o[i]
+            h_out[j] = h[i]
+            l_out[j] = l[i]
+        else:
+            if h[i] > h_out[j]:
+                h_out[j] = h[i]
+            if l[i] < l_out[j]:
+                l_out[j] = l[i]
+        c_out[j] = c[i]
+        v_out[j] += vol[i]
+        n_out[j] += ntr[i]
+        if has_flow:
+            b_out[j] += bidv[i]
+            a_out[j] += askv[i]
+    return t_out, o_out, h_out, l_out, c_out, v_out, n_out, b_out, a_out
+
+
+def aggregate_records(
+    ts_ns: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    num_trades: np.ndarray,
+    bid_volume: np.ndarray | None,
+    ask_volume: np.ndarray | None,
+    spec: BarSpec,
+) -> dict[str, np.ndarray]:
+    """Aggregate time-ordered records into bars; returns a dict of column arrays incl. ``time_ns``.
+
+    ``bid_volume``/``ask_volume`` may be None (no aggressor split): the output then has none.
+    """
+    ts_ns = np.ascontiguousarray(ts_ns, dtype=np.int64)
+    if ts_ns.size and np.any(np.diff(ts_ns) < 0):
+        raise ValueError("aggregate_records needs records in time order")
+    vol = np.ascontiguousarray(volume, dtype=np.int64)
+    ntr = np.ascontiguousarray(num_trades, dtype=np.int64)
+    if spec.kind == "time":
+        keys = time_bucket_starts(ts_ns, np.int64(spec.size))
+        by_key = True
+    else:
+        from ..sessions import session_id
+
+        sid = session_id(pd.DatetimeIndex(ts_ns.view("datetime64[ns]")).tz_localize("UTC")).astype(np.int64)
+        keys = threshold_bucket_ids(vol if spec.kind == "volume" else ntr, np.int64(spec.size), sid)
+        by_key = False
+    has_flow = bid_volume is not None and ask_volume is not None
+    empty = np.zeros(0, np.int64)
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    t, o, h, l, c, v, n, b, a = _aggregate(
+        keys,
+        ts_ns,
+        f64(open_),
+        f64(high),
+        f64(low),
+        f64(close),
+        vol,
+        ntr,
+        np.ascontiguousarray(bid_volume, dtype=np.int64) if has_flow else empty,
+        np.ascontiguousarray(ask_volume, dtype=np.int64) if has_flow else empty,
+        has_flow,
+        by_key,
+    )
+    out = {"time_ns": t, "open": o, "high": h, "low": l, "close": c, "volume": v, "num_trades": n}
+    if has_flow:
+        out["bid_volume"] = b
+        out["ask_volume"] = a
+    return out
+
+
+def ticks_to_bars(ticks: pd.DataFrame, spec: BarSpec) -> dict[str, np.ndarray]:
+    """Aggregate a canonical tick frame (``price, size, side``; see ``ticks.py``) into bar columns."""
+    p = ticks["price"].to_numpy(np.float64)
+    size = ticks["size"].to_numpy(np.int64)
+    side = ticks["side"].to_numpy(np.int8)
+    ntr = ticks["num_trades"].to_numpy(np.int64) if "num_trades" in ticks else np.ones(len(ticks), np.int64)
+    bid = np.where(side < 0, size, 0)
+    ask = np.where(side > 0, size, 0)
+    return aggregate_records(ticks.index.as_unit("ns").asi8, p, p, p, p, size, ntr, bid, ask, spec)

@@ -1,0 +1,212 @@
+"""Seeded synthetic ES trade generator: the embedded default data set of a fresh clone.
+
+What it models (enough structure for the method and the live-feed tests to be meaningful):
+- CME calendar: Sunday-Friday sessions from 17:00 CT, daily halt 16:00-17:00 CT, weekends off,
+  on real dates (the default span crosses the March 2024 DST change);
+- an intraday intensity profile: quiet Asia, busier London, a U-shaped RTH (09:30-16:00 ET)
+  with the open and the close the busiest;
+- volatility clustering: a log-volatility AR(1) state per minute scales trade intensity and
+  shrinks book depth;
+- aggressor imbalance that drives price: a persistent buy-probability state; buys eat the
+  ask queue and sells the bid queue, and the price ticks when a queue is exhausted;
+- a 1-tick spread, trades at the bid (sell aggressor) or ask (buy aggressor), heavy-tailed sizes.
+
+Output is real Sierra ``.scid`` single-trade files (High = ask, Low = bid, Close = price)
+whose header carries a ``navale-synthetic`` mark, so every frame loaded from them has
+``attrs['synthetic'] = True`` and reports say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from .scid import SCID_HEADER_SIZE, ticks_to_scid_records, write_scid
+
+__all__ = ["SyntheticSpec", "generate_trades", "write_synthetic_scid", "default_dataset", "SYNTHETIC_MARK", "is_synthetic_scid"]
+
+GENERATOR_VERSION = 2  # bump whenever the generated trades change, so cached files are regenerated
+SYNTHETIC_MARK = b"navale-synthetic"
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Parameters of the synthetic generator (all deterministic given ``seed``)."""
+
+    seed: int = 20240304
+    start: str = "2024-03-04"  # first trading date (its session opens 17:00 CT the evening before)
+    days: int = 10  # trading dates (weekdays)
+    symbol: str = "ESM24"
+    tick_size: float = 0.25
+    start_price: float = 5150.0
+    rth_trades_per_sec: float = 1.6  # mean intensity in RTH at vol = 1
+    vol_persistence: float = 0.97  # per-minute AR(1) of log-vol
+    vol_of_vol: float = 0.12
+    imbalance_persistence: float = 0.985  # per-minute AR(1) of the buy-probability state
+    imbalance_scale: float = 0.07
+    depth_mean: float = 40.0  # contracts in the best queue at vol = 1
+
+    def digest(self) -> str:
+        blob = json.dumps({**asdict(self), "version": GENERATOR_VERSION}, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _profile_minutes() -> np.ndarray:
+    """Relative trade intensity for each minute of the Globex day (index 0 = 17:00 CT)."""
+    m = np.arange(23 * 60)  # 17:00 CT .. 16:00 CT
+    ct = (17 * 60 + m) % (24 * 60)  # minute of day, CT
+    prof = np.full(m.shape, 0.1)
+    prof[(ct >= 2 * 60) & (ct < 7 * 60)] = 0.15  # London
+    prof[(ct >= 7 * 60) & (ct < 8 * 60 + 30)] = 0.3  # US pre-market, data releases
+    rth = (ct >= 8 * 60 + 30) & (ct < 15 * 60)
+    x = (ct[rth] - (8 * 60 + 30)) / 390.0  # 0 .. 1 across RTH
+    prof[rth] = 0.45 + 1.6 * (x - 0.5) ** 2 * 4 / 2 + 1.2 * np.exp(-x * 25)  # U shape + opening burst
+    prof[(ct >= 15 * 60) & (ct < 16 * 60)] = 0.12
+    return prof / prof[rth].mean()
+
+
+@njit(cache=True)
+def _simulate(seed, sess_open_us, n_min, prof, rate, tick, p0, vol_phi, vol_sig, imb_phi, imb_sig, depth_mean, cap):
+    """Generate trades for every session. Returns (time_us, price, size, side, bid, ask, n)."""
+    np.random.seed(seed)
+    t_out = np.empty(cap, np.int64)
+    p_out = np.empty(cap, np.float64)
+    s_out = np.empty(cap, np.int64)
+    d_out = np.empty(cap, np.int8)
+    b_out = np.empty(cap, np.float64)
+    a_out = np.empty(cap, np.float64)
+    k = 0
+    bid = np.round(p0 / tick) * tick
+    logv = 0.0
+    imb = 0.0
+    ask_q = depth_mean
+    bid_q = depth_mean
+    for s in range(sess_open_us.shape[0]):
+        t0 = sess_open_us[s]
+        last_t = t0 - 1
+        for mi in range(n_min):
+            logv = vol_phi * logv + vol_sig * np.random.randn()
+            imb = imb_phi * imb + imb_sig * np.random.randn()
+            vol = np.exp(logv)
+            lam = rate * prof[mi] * vol  # trades per second
+            p_buy = 0.5 + 0.5 * np.tanh(imb * 4.0) * 0.6
+            depth = depth_mean / np.sqrt(vol) * (0.5 + prof[mi] ** 0.5)
+            t = 0.0
+            while True:
+                t += np.random.exponential(1.0 / lam)
+                if t >= 60.0:
+                    break
+                if k >= cap:
+                    return t_out, p_out, s_out, d_out, b_out, a_out, k
+                tu = t0 + mi * 60_000_000 + np.int64(t * 1e6)
+                if tu <= last_t:
+                    tu = last_t + 1
+                last_t = tu
+                u = np.random.random()
+                size = 1 + np.int64(np.random.geometric(0.45) - 1)
+                if u < 0.02:
+                    size += np.int64(np.random.pareto(1.5) * 10)
+                side = 1 if np.random.random() < p_buy else -1
+                ask = bid + tick
+                t_out[k] = tu
+                s_out[k] = size
+                d_out[k] = side
+                b_out[k] = bid
+                a_out[k] = ask
+                if side > 0:
+                    p_out[k] = ask
+                    ask_q -= size
+                    if ask_q <= 0:
+                        bid += tick
+                        ask_q = depth * np.random.exponential(1.0)
+                        bid_q = depth * np.random.exponential(1.0) * 0.5 + 1.0
+                else:
+                    p_out[k] = bid
+                    bid_q -= size
+                    if bid_q <= 0:
+                        bid -= tick
+                        bid_q = depth * np.random.exponential(1.0)
+                        ask_q = depth * np.random.exponential(1.0) * 0.5 + 1.0
+                # passive liquidity arrives: queues refill towards the depth level
+                ask_q += 0.05 * (depth - ask_q)
+                bid_q += 0.05 * (depth - bid_q)
+                k += 1
+    return t_out, p_out, s_out, d_out, b_out, a_out, k
+
+
+def session_opens(spec: SyntheticSpec) -> list[pd.Timestamp]:
+    """UTC open (17:00 CT the evening before) of each synthetic trading date."""
+    days = pd.bdate_range(spec.start, periods=spec.days)
+    opens = []
+    for d in days:
+        prev = (d - pd.Timedelta(days=1)).date()
+        opens.append(pd.Timestamp(dt.datetime.combine(prev, dt.time(17, 0))).tz_localize("America/Chicago").tz_convert("UTC"))
+    return opens
+
+
+def generate_trades(spec: SyntheticSpec = SyntheticSpec()) -> pd.DataFrame:
+    """Synthetic trades as a canonical tick frame (plus ``bid``/``ask``), deterministic in ``spec``."""
+    from .ticks import make_tick_frame
+
+    opens = session_opens(spec)
+    # Sierra DateTime resolution is 1 µs; keep the generator in µs since the Unix epoch.
+    open_us = np.array([o.value // 1000 for o in opens], dtype=np.int64)
+    prof = _profile_minutes()
+    cap = int(spec.rth_trades_per_sec * 23 * 3600 * len(opens) * 3) + 100_000
+    t, p, s, d, b, a, n = _simulate(
+        spec.seed, open_us, prof.shape[0], prof, spec.rth_trades_per_sec, spec.tick_size, spec.start_price,
+        spec.vol_persistence, spec.vol_of_vol, spec.imbalance_persistence, spec.imbalance_scale, spec.depth_mean, cap,
+    )  # fmt: skip
+    frame = make_tick_frame(t[:n] * 1000, p[:n], s[:n], d[:n], attrs={"symbol": spec.symbol, "synthetic": True, "source_format": "synthetic"})
+    frame["bid"] = b[:n]
+    frame["ask"] = a[:n]
+    return frame
+
+
+def write_synthetic_scid(path: str | Path, spec: SyntheticSpec = SyntheticSpec()) -> Path:
+    """Generate trades and write them as a Sierra ``.scid`` file (atomically) with the synthetic mark."""
+    ticks = generate_trades(spec)
+    rec = ticks_to_scid_records(
+        ticks.index.as_unit("ns").asi8, ticks["price"].to_numpy(), ticks["size"].to_numpy(), ticks["side"].to_numpy(), ticks["bid"].to_numpy(), ticks["ask"].to_numpy()
+    )
+    path = write_scid(path, rec)
+    _mark_synthetic(path)
+    return path
+
+
+def _mark_synthetic(path: Path) -> None:
+    # The 36 reserved header bytes (offset 20) are ignored by Sierra Chart; we keep our mark there.
+    with open(path, "r+b") as fh:
+        fh.seek(20)
+        fh.write(SYNTHETIC_MARK.ljust(36, b"\0"))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def is_synthetic_scid(path: str | Path) -> bool:
+    """True when a ``.scid`` file was written by this generator."""
+    with open(path, "rb") as fh:
+        head = fh.read(SCID_HEADER_SIZE)
+    return len(head) == SCID_HEADER_SIZE and head[20 : 20 + len(SYNTHETIC_MARK)] == SYNTHETIC_MARK
+
+
+def default_data_dir() -> Path:
+    """Where generated data lives: ``$NAVALE_DATA_DIR`` or ``./data`` (git-ignored)."""
+    return Path(os.environ.get("NAVALE_DATA_DIR", "data"))
+
+
+def default_dataset(spec: SyntheticSpec = SyntheticSpec(), *, directory: str | Path | None = None) -> Path:
+    """Path of the embedded default data set, generating it on first use (deterministic, cached)."""
+    d = Path(directory) if directory else default_data_dir() / "synthetic"
+    path = d / f"{spec.symbol}.synthetic.{spec.digest()}.scid"
+    if not path.exists():
+        write_synthetic_scid(path, spec)
+    return path
