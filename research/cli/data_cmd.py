@@ -28,7 +28,7 @@ def _inputs(args: argparse.Namespace, console) -> list[Path]:
         return _expand(args.paths)
     with console.status("generating the embedded synthetic data set (first run only)..."):
         path = default_dataset()
-    console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/] ({path})")
+    console.print(f"using the embedded default data set: {path}")
     return [path]
 
 
