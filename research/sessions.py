@@ -30,6 +30,7 @@ __all__ = [
     "session_frame",
     "session_mask",
     "in_scheduled_halt",
+    "session_close",
     "Session",
 ]
 
@@ -137,3 +138,22 @@ def session_mask(index: pd.DatetimeIndex, session: Session) -> np.ndarray:
     if session == "globex":
         return ~rth
     raise ValueError(f"session must be 'all', 'rth' or 'globex', not {session!r}")
+
+
+def session_close(index: pd.DatetimeIndex, session: Session = "all") -> pd.DatetimeIndex:
+    """Scheduled end (UTC) of each bar's session: the Globex close of its trading date
+    (16:15 or 16:00 CT by `HOURS_REGIMES`) or, for ``session="rth"``, 16:00 ET.
+
+    Calendar knowledge, not data: it is known before the session starts (holiday early
+    closes are not modelled).
+    """
+    sid = session_id(index)
+    days = pd.DatetimeIndex(sid.astype("datetime64[ns]"))
+    if session == "rth":
+        local = days + pd.Timedelta(hours=_RTH_CLOSE.hour, minutes=_RTH_CLOSE.minute)
+        return local.tz_localize(RTH_TZ).tz_convert("UTC")
+    firsts = np.array([np.datetime64(r.first_date, "D") for r in HOURS_REGIMES])
+    k = np.searchsorted(firsts, sid.astype("datetime64[D]"), side="right") - 1
+    close_min = np.array([_minutes(r.close) for r in HOURS_REGIMES])[k]
+    local = days + pd.to_timedelta(close_min, unit="min")
+    return local.tz_localize(EXCHANGE_TZ).tz_convert("UTC")

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from research.sessions import in_scheduled_halt, session_frame, session_id, session_mask
+from research.sessions import in_scheduled_halt, session_close, session_frame, session_id, session_mask
 
 
 def ct(*stamps):
@@ -45,3 +45,12 @@ def test_requires_tz_aware():
 
     with pytest.raises(ValueError, match="tz-aware"):
         session_id(pd.DatetimeIndex(["2024-01-01"]))
+
+
+def test_session_close_by_regime_and_dst():
+    idx = ct("2015-03-09 20:00", "2015-03-10 10:00", "2022-03-10 10:00", "2022-03-14 10:00")
+    got = session_close(idx).tz_convert("America/Chicago").strftime("%Y-%m-%d %H:%M").tolist()
+    assert got == ["2015-03-10 16:15", "2015-03-10 16:15", "2022-03-10 16:00", "2022-03-14 16:00"]
+    rth = session_close(idx, "rth").tz_convert("America/New_York").strftime("%Y-%m-%d %H:%M").tolist()
+    assert rth == ["2015-03-10 16:00", "2015-03-10 16:00", "2022-03-10 16:00", "2022-03-14 16:00"]
+    assert (session_close(idx) > idx).all()
