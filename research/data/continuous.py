@@ -86,11 +86,11 @@ def build_continuous(frames: list[pd.DataFrame], roll: str = "volume") -> pd.Dat
     """Stitch contract frames (canonical bar frames with contract symbols) into one continuous frame."""
     sched = roll_schedule(frames, roll)
     by_name = {parse_contract(f.attrs["symbol"]).name: f for f in frames}
-    day_to_contract = dict(zip(sched["session_id"].to_numpy(), sched["contract"]))
+    day_to_contract = pd.Series(sched["contract"].to_numpy(), index=sched["session_id"].to_numpy())
     pieces = []
     for name, f in by_name.items():
         sid = session_id(f.index)
-        take = np.fromiter((day_to_contract.get(d) == name for d in sid), dtype=bool, count=len(sid))
+        take = day_to_contract.reindex(sid).to_numpy() == name
         if take.any():
             pieces.append(f.loc[take].assign(contract=name))
     out = pd.concat(pieces).sort_index(kind="stable")
