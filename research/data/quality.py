@@ -203,7 +203,7 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
         # run starts / lengths
         edges = np.diff(np.concatenate(([0], same_prev.astype(np.int8), [0])))
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        keep = (ends - starts + 1) >= STALE_MIN_RUN - 0  # run of k repeats = k+1 identical bars
+        keep = (ends - starts + 1) >= STALE_MIN_RUN  # k repeats = k + 1 identical bars
         ss = starts[keep]
         _issue(out, "stale", ss, idx, "bar", [int(e - s + 1) for s, e in zip(starts[keep], ends[keep])], [f"{e - s + 1} identical consecutive bars" for s, e in zip(starts[keep], ends[keep])], line_offset=lo)
 

@@ -15,12 +15,12 @@ records are bars.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..storage import atomic_write_bytes
 from .errors import DataError
 
 __all__ = [
@@ -230,8 +230,11 @@ class ScidTail:
         return rec
 
 
-def _header_bytes() -> bytes:
+def _header_bytes(reserved: bytes = b"") -> bytes:
+    if len(reserved) > 36:
+        raise ValueError("at most 36 reserved header bytes")
     h = np.zeros(1, dtype=_HEADER_DTYPE)
+    h["reserved"] = reserved
     h["magic"] = SCID_MAGIC
     h["header_size"] = SCID_HEADER_SIZE
     h["record_size"] = SCID_RECORD_DTYPE.itemsize
@@ -239,12 +242,13 @@ def _header_bytes() -> bytes:
     return h.tobytes()
 
 
-def write_scid(path: str | Path, records: np.ndarray, *, append: bool = False) -> Path:
+def write_scid(path: str | Path, records: np.ndarray, *, append: bool = False, header_reserved: bytes = b"") -> Path:
     """Write records to a ``.scid`` file.
 
     A new file is written atomically (temp file + rename). ``append=True`` adds records to an
     existing file in place (how Sierra grows a live file; readers see whole records or a
     partial tail that :class:`ScidTail` leaves for later); its records must not go back in time.
+    ``header_reserved`` fills the header's 36 reserved bytes (ignored by Sierra Chart).
     """
     path = Path(path)
     records = np.asarray(records, dtype=SCID_RECORD_DTYPE)
@@ -265,18 +269,7 @@ def write_scid(path: str | Path, records: np.ndarray, *, append: bool = False) -
             fh.flush()
             os.fsync(fh.fileno())
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_header_bytes())
-            fh.write(records.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, _header_bytes(header_reserved) + records.tobytes())
     return path
 
 

@@ -177,18 +177,8 @@ def write_synthetic_scid(path: str | Path, spec: SyntheticSpec = SyntheticSpec()
     rec = ticks_to_scid_records(
         ticks.index.as_unit("ns").asi8, ticks["price"].to_numpy(), ticks["size"].to_numpy(), ticks["side"].to_numpy(), ticks["bid"].to_numpy(), ticks["ask"].to_numpy()
     )
-    path = write_scid(path, rec)
-    _mark_synthetic(path)
-    return path
-
-
-def _mark_synthetic(path: Path) -> None:
-    # The 36 reserved header bytes (offset 20) are ignored by Sierra Chart; we keep our mark there.
-    with open(path, "r+b") as fh:
-        fh.seek(20)
-        fh.write(SYNTHETIC_MARK.ljust(36, b"\0"))
-        fh.flush()
-        os.fsync(fh.fileno())
+    # the mark goes in the header's reserved bytes (ignored by Sierra Chart), in the same atomic write
+    return write_scid(path, rec, header_reserved=SYNTHETIC_MARK)
 
 
 def is_synthetic_scid(path: str | Path) -> bool:
