@@ -30,7 +30,7 @@ def timed(fn, repeat=3):
 
 
 def main() -> int:
-    from research.data import check, load_bars, load_ticks
+    from research.data import check, load_bars
     from research.data.aggregate import parse_bar_spec, ticks_to_bars
     from research.data.synthetic import SyntheticSpec, generate_trades
 
@@ -46,7 +46,7 @@ def main() -> int:
         sec, _ = timed(lambda: [check(f) for f in frames])
         rows.append(("data check of the 32 contracts", sec, sum(map(len, frames))))
         for name, bar in (("ticks/esh4-glbx-mdp3-20231225.mbo.dbn.zst", "1min"), ("ticks/ESM23_sample.scid", "1min"), ("ticks/ES_2022-01-24_tbt.txt.gz", "1min"), ("ticks/ES_2023-06-29_open_tbt.txt.gz", "1s")):
-            sec, f = timed(lambda: load_bars(SHARED / name, bar=bar))
+            sec, f = timed(lambda name=name, bar=bar: load_bars(SHARED / name, bar=bar))
             rows.append((f"{name} -> {bar} bars", sec, len(f)))
     else:
         print(f"(real data not found at {SHARED}: real-data figures skipped)")

@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 
 from research.sessions import in_scheduled_halt, session_close, session_frame, session_id, session_mask
