@@ -1,0 +1,430 @@
+"""Embedded DuckDB store of backtest runs and their trade snapshots.
+
+One file (``$NAVALE_DATA_DIR/navale.duckdb`` by default) holds two tables:
+
+- ``runs``: one row per run (run id, time, params hash, git commit, mode, session,
+  trade count, the manifest and the summary as JSON text);
+- ``trade_snapshots``: the snapshot records (:mod:`research.snapshots`), key ``(run_id, trade_id)``.
+
+A run id is a hash of what determines the result (params, data, mode, session, extra,
+code commit), never the time: running the same thing twice replaces the run instead of
+adding a copy. DuckDB stores timestamps with microsecond precision.
+
+DuckDB lets one process write a file at a time; a second process (even read-only) gets
+:class:`StoreLockedError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from research import snapshots as snap
+from research.storage import atomic_write_bytes
+
+__all__ = [
+    "StoreError",
+    "StoreLockedError",
+    "default_store_path",
+    "build_manifest",
+    "make_run_id",
+    "file_sha256",
+    "RunStore",
+]
+
+_REPO_DIR = Path(__file__).resolve().parent
+_VERSIONED = ("numpy", "pandas", "numba", "vectorbt", "duckdb", "pyarrow")
+_CHUNK = 1 << 20
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "int8": "TINYINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float64": "DOUBLE",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMPTZ",
+}
+_RUN_COLUMNS = ("run_id", "created_at", "params_hash", "git_commit", "mode", "session", "n_trades", "manifest", "summary")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or does not hold what was asked for."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store file."""
+
+
+def default_store_path() -> Path:
+    """``$NAVALE_DATA_DIR/navale.duckdb`` (``NAVALE_DATA_DIR`` defaults to ``data``, relative to the cwd)."""
+    return Path(os.environ.get("NAVALE_DATA_DIR", "data")) / "navale.duckdb"
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git_state(repo: Path) -> tuple[str | None, bool | None]:
+    """(HEAD commit, dirty) of the repo containing ``repo``; (None, None) if not a repo or no git."""
+
+    def git(*args: str) -> str | None:
+        try:
+            res = subprocess.run(
+                ["git", "--no-optional-locks", *args], cwd=repo, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return res.stdout if res.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    if head is None or not head.strip():
+        return None, None
+    status = git("status", "--porcelain")
+    return head.strip(), (None if status is None else bool(status.strip()))
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def build_manifest(
+    *,
+    params: dict,
+    params_hash: str,
+    data_files: Iterable[str | Path],
+    mode: str,
+    session: str,
+    extra: dict | None = None,
+) -> dict:
+    """Provenance of a run: code commit, params, input files (sha256, size), library versions, time.
+
+    ``git_commit``/``git_dirty`` are None when this file is not in a git work tree or git is missing.
+    """
+    commit, dirty = _git_state(_REPO_DIR)
+    files = []
+    for p in data_files:
+        path = Path(p).resolve()
+        files.append({"path": str(path), "sha256": file_sha256(path), "size": path.stat().st_size})
+    return {
+        "snapshot_schema_version": snap.SCHEMA_VERSION,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "params": params,
+        "params_hash": params_hash,
+        "data_files": files,
+        "mode": mode,
+        "session": session,
+        "extra": dict(extra or {}),
+        "versions": _versions(),
+    }
+
+
+def make_run_id(manifest: dict) -> str:
+    """Deterministic 16-hex run id from params hash, data sha256s, mode, session, extra and git commit."""
+    ident = {
+        "params_hash": manifest["params_hash"],
+        "data": sorted(f["sha256"] for f in manifest.get("data_files", [])),
+        "mode": manifest["mode"],
+        "session": manifest["session"],
+        "extra": manifest.get("extra") or {},
+        "git_commit": manifest.get("git_commit"),
+    }
+    blob = json.dumps(ident, sort_keys=True, default=_json_default).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (dt.datetime, dt.date, pd.Timestamp)):
+        return obj.isoformat()
+    if isinstance(obj, (Path, dt.timedelta, pd.Timedelta)):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} {obj!r} is not JSON serializable")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=_json_default)
+
+
+# ---------------------------------------------------------------- store
+
+
+def _snapshot_ddl() -> str:
+    cols = [
+        f"{f.name} {_DUCKDB_TYPES[f.dtype]}{'' if f.nullable else ' NOT NULL'}" for f in snap.FIELDS
+    ]
+    return f"CREATE TABLE IF NOT EXISTS trade_snapshots ({', '.join(cols)}, PRIMARY KEY (run_id, trade_id))"
+
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL, params_hash VARCHAR, git_commit VARCHAR,
+        mode VARCHAR, session VARCHAR, n_trades BIGINT NOT NULL, manifest VARCHAR NOT NULL, summary VARCHAR)""",
+    _snapshot_ddl(),
+)
+_VERSION_KEY = "snapshot_schema_version"
+
+
+class RunStore:
+    """Runs and trade snapshots in one DuckDB file; use as a context manager.
+
+    ``RunStore()`` opens (creating it if needed) :func:`default_store_path`.
+    """
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"no store at {self.path} (nothing has been written yet)")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = self._connect()
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+            self._init_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=self.read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(
+                    f"store {self.path} is in use by another process (DuckDB allows one process at a time "
+                    f"when one writes): finish or close that process, or write to another store "
+                    f"(NAVALE_DATA_DIR / path=). DuckDB says: {exc}"
+                ) from None
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
+        except duckdb.ConnectionException as exc:
+            raise StoreError(
+                f"cannot open store {self.path}: already open in this process with read_only="
+                f"{not self.read_only}; close that RunStore first ({exc})"
+            ) from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.path} (not a DuckDB file?): {exc}") from None
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        con, self._con = getattr(self, "_con", None), None
+        if con is not None:
+            con.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r}, read_only={self.read_only})"
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection (for ad-hoc SQL)."""
+        if self._con is None:
+            raise StoreError(f"store {self.path} is closed")
+        return self._con
+
+    def _init_schema(self) -> None:
+        tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if not self.read_only and not {"meta", "runs", "trade_snapshots"} <= tables:
+            self.con.begin()
+            try:
+                for ddl in _DDL:
+                    self.con.execute(ddl)
+                self.con.execute(
+                    "INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING", [_VERSION_KEY, str(snap.SCHEMA_VERSION)]
+                )
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
+        elif "meta" not in tables:
+            raise StoreError(f"{self.path} is not a navale store (no meta table)")
+        self._check_version()
+
+    def _check_version(self) -> None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [_VERSION_KEY]).fetchone()
+        version = int(row[0]) if row else None
+        if version is None:
+            raise StoreError(f"{self.path}: no snapshot schema version in the meta table")
+        if version > snap.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written with snapshot schema version {version}, newer than this code's "
+                f"version {snap.SCHEMA_VERSION}: update navale (or use another store)"
+            )
+        if version < snap.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} holds snapshot schema version {version}; this code writes version "
+                f"{snap.SCHEMA_VERSION} and has no migration for it"
+            )
+        cols = [r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'trade_snapshots' "
+            "ORDER BY ordinal_position"
+        ).fetchall()]
+        if cols != list(snap.names()):
+            raise StoreError(f"{self.path}: trade_snapshots columns do not match snapshot schema v{version}")
+
+    # -- writing
+
+    def write_run(
+        self,
+        manifest: dict,
+        snapshots: pd.DataFrame,
+        summary: dict | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Store a run and its snapshots in one transaction, replacing any run with the same id; return the id.
+
+        ``run_id`` defaults to :func:`make_run_id` of the manifest. A missing ``run_id`` column in
+        ``snapshots`` is filled in; a present one must equal the run id. On any error nothing changes.
+        """
+        run_id = run_id or make_run_id(manifest)
+        frame = snapshots.copy()
+        if "run_id" not in frame.columns:
+            frame.insert(0, "run_id", run_id)
+        table = snap.to_arrow(frame)
+        other = set(table.column("run_id").to_pylist()) - {run_id}
+        if other:
+            raise snap.SnapshotError(f"snapshot run_id {sorted(other)[0]!r} differs from the run id {run_id!r}")
+        row = self._run_row(run_id, manifest, summary, table.num_rows)
+
+        con = self.con
+        con.begin()
+        try:
+            con.execute("DELETE FROM trade_snapshots WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            con.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})", row)
+            self._insert_snapshots(table)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return run_id
+
+    @staticmethod
+    def _run_row(run_id: str, manifest: dict, summary: dict | None, n_trades: int) -> list[Any]:
+        created = manifest.get("created_at")
+        created_at = pd.Timestamp(created) if created else pd.Timestamp.now(tz="UTC")
+        if created_at.tzinfo is None:
+            raise StoreError(f"manifest created_at {created!r} has no time zone")
+        return [
+            run_id,
+            created_at.to_pydatetime(),
+            manifest.get("params_hash"),
+            manifest.get("git_commit"),
+            manifest.get("mode"),
+            manifest.get("session"),
+            n_trades,
+            _dumps({**manifest, "run_id": run_id}),
+            None if summary is None else _dumps(summary),
+        ]
+
+    def _insert_snapshots(self, table: pa.Table) -> None:
+        cols = ", ".join(snap.names())
+        self.con.register("_navale_snapshots", table)
+        try:
+            self.con.execute(f"INSERT INTO trade_snapshots ({cols}) SELECT {cols} FROM _navale_snapshots")
+        finally:
+            self.con.unregister("_navale_snapshots")
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a run and its snapshots; True if it existed."""
+        con = self.con
+        con.begin()
+        try:
+            con.execute("DELETE FROM trade_snapshots WHERE run_id = ?", [run_id])
+            existed = con.execute("DELETE FROM runs WHERE run_id = ? RETURNING run_id", [run_id]).fetchall()
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return bool(existed)
+
+    # -- reading
+
+    def runs(self) -> pd.DataFrame:
+        """All runs, oldest first (``created_at`` tz-aware UTC; manifest/summary as JSON text)."""
+        df = self.con.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs ORDER BY created_at, run_id").df()
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True).dt.as_unit("ns")
+        return df
+
+    def has_run(self, run_id: str) -> bool:
+        """True if the store holds ``run_id``."""
+        return self.con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0] > 0
+
+    def _require(self, run_id: str) -> None:
+        if not self.has_run(run_id):
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+
+    def snapshots(self, run_id: str | None = None) -> pd.DataFrame:
+        """Snapshots of one run (or all), ordered by run, entry time, trade id; validated schema dtypes."""
+        sql = f"SELECT {', '.join(snap.names())} FROM trade_snapshots"
+        args: list[str] = []
+        if run_id is not None:
+            self._require(run_id)
+            sql += " WHERE run_id = ?"
+            args.append(run_id)
+        df = self.con.execute(sql + " ORDER BY run_id, entry_ts, trade_id", args).df()
+        return snap.validate(df)
+
+    def manifest(self, run_id: str) -> dict:
+        """The manifest stored with ``run_id`` (with its ``run_id``)."""
+        row = self.con.execute("SELECT manifest FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        return json.loads(row[0])
+
+    def summary(self, run_id: str) -> dict | None:
+        """The summary stored with ``run_id`` (None if none was given)."""
+        row = self.con.execute("SELECT summary FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        return None if row[0] is None else json.loads(row[0])
+
+    def export_parquet(self, path: str | Path, run_id: str | None = None) -> Path:
+        """Write the snapshots of one run (or all) to Parquet atomically, keeping the schema metadata."""
+        table = snap.to_arrow(self.snapshots(run_id))
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        return atomic_write_bytes(path, buf.getvalue())

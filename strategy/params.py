@@ -1,0 +1,273 @@
+"""`Params`: every parameter of the Battle Navale method (METHOD.md), with units, mode presets,
+validation, TOML round trip and a stable hash.
+
+Units are in the field names where they are not obvious: ``*_bars`` (bars of the chosen bar size),
+``*_ticks`` (instrument ticks), ``*_usd`` (dollars), ``*_et`` (wall-clock "HH:MM" America/New_York);
+scores and thresholds are fractions. Instrument economics (tick size, tick value) are not here:
+they come from the instrument table (`research.instruments`), so one parameter set runs on ES and MES.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Mode = Literal["backtest", "data_collection", "paper", "live"]
+MODES: tuple[str, ...] = ("backtest", "data_collection", "paper", "live")
+ORDER_FLOW_MODES = ("auto", "bidask", "ohlcv")
+SESSIONS = ("rth", "globex", "all")
+
+# Mode presets (METHOD.md, "Modes and risk limits" + "Time filters"). `backtest` uses the
+# "class default" column; it has no row in the time-filter table, so it uses paper's windows.
+_MODE_PRESETS: dict[str, dict[str, Any]] = {
+    "backtest": dict(contracts=2, max_trades_per_day=999, daily_loss_limit_usd=500.0, min_base_quality=0.50,
+                     golden_rule_strict=True, entry_start_et="09:35", entry_end_et="15:45"),
+    "data_collection": dict(contracts=1, max_trades_per_day=999, daily_loss_limit_usd=1000.0, min_base_quality=0.40,
+                            golden_rule_strict=False, entry_start_et="09:31", entry_end_et="15:55"),
+    "paper": dict(contracts=1, max_trades_per_day=50, daily_loss_limit_usd=600.0, min_base_quality=0.60,
+                  golden_rule_strict=True, entry_start_et="09:35", entry_end_et="15:45"),
+    "live": dict(contracts=1, max_trades_per_day=30, daily_loss_limit_usd=600.0, min_base_quality=0.75,
+                 golden_rule_strict=True, entry_start_et="09:40", entry_end_et="15:30"),
+}
+
+
+class ParamsError(ValueError):
+    """A parameter is out of range or of the wrong type; the message names it."""
+
+
+def _hhmm(value: str, name: str) -> int:
+    try:
+        h, m = value.split(":")
+        h_i, m_i = int(h), int(m)
+    except (AttributeError, ValueError):
+        raise ParamsError(f"{name} must be 'HH:MM' (America/New_York), got {value!r}") from None
+    if not (0 <= h_i < 24 and 0 <= m_i < 60):
+        raise ParamsError(f"{name} must be a time of day 'HH:MM', got {value!r}")
+    return h_i * 60 + m_i
+
+
+@dataclass(frozen=True)
+class Params:
+    """All Battle Navale parameters. Defaults are METHOD.md's table; `for_mode` applies a mode's risk preset."""
+
+    mode: str = "backtest"
+    # --- data / session -------------------------------------------------------------------
+    order_flow: str = "auto"  # "bidask" (exact δ from bid/ask volume), "ohlcv" (proxy) or "auto" (from the frame)
+    session: str = "rth"  # bars the windows run over: rth (09:30-16:00 ET), globex, all
+    # --- 7.1 aggression ---------------------------------------------------------------------
+    aggression_window_bars: int = 5  # W
+    ball_threshold_bidask: float = 0.2  # θ in order-flow mode (ratio 0.6/0.4)
+    ball_threshold_ohlcv: float = 0.6  # θ in OHLCV mode (body ratio)
+    volume_median_bars: int = 20  # median window of the volume reference (bars t-20..t-1)
+    volume_weight_cap: float = 2.0
+    strong_battle: float = 0.4  # |BO| above this is a strong battle (v1 0.7 on the 0..1 scale)
+    # --- 7.2 bases --------------------------------------------------------------------------
+    base_window_bars: int = 8
+    base_max_width_ticks: int = 10
+    consolidation_bars: int = 15
+    consolidation_std_frac: float = 0.3
+    type_lookback_bars: int = 4  # u_t counts up-closes over k = 0..3
+    green_min_up: int = 3
+    red_max_up: int = 1
+    quality_duration_bars: int = 10  # D at which the duration term saturates
+    quality_weights: tuple[float, float, float, float] = (0.30, 0.20, 0.25, 0.25)  # duration, width, volume, respect
+    quality_respect_term: str = "constant"  # "constant" (v1: identically 1) or "declining_volume"
+    min_record_quality: float = 0.5  # confirmed episodes below this never become reference bases
+    # --- 7.3 golden rule / trend continuation ---------------------------------------------
+    golden_rule_ticks: int = 1  # a violation closes at least this many ticks beyond the base
+    tc_strong: float = 0.6
+    tc_weak: float = 0.2
+    # --- 7.4 patterns -----------------------------------------------------------------------
+    ldu_lud_range_ticks: int = 8
+    cds_range_ticks: int = 12
+    # --- 7.5 composite --------------------------------------------------------------------
+    weight_battle: float = 0.40
+    weight_trend: float = 0.35
+    weight_base: float = 0.25
+    entry_threshold: float = 0.25
+    status_winning: float = 0.7
+    status_balanced: float = 0.3
+    # --- 7.6 entry gates (mode presets fill these) -----------------------------------------
+    min_base_quality: float = 0.50
+    golden_rule_strict: bool = True
+    entry_start_et: str = "09:35"  # first allowed bar close
+    entry_end_et: str = "15:45"  # last allowed bar close
+    friday_cutoff_et: str = "15:00"  # no new entries on Friday after this bar close
+    cash_open_blackout: bool = False  # no entries with a bar close in 09:30-09:40 ET
+    # --- 7.6-7.7 execution and management ---------------------------------------------------
+    contracts: int = 2
+    slippage_ticks: int = 1  # per market/stop fill, against the trade (targets are limit orders: none)
+    commission_per_side_usd: float | None = None  # None: the instrument's default
+    stop_ticks: int = 7
+    target_r: float = 2.0
+    time_stop_bars: int = 50
+    flat_at_et: str = "15:55"  # positions are closed at the close of the bar ending at/after this time
+    max_trades_per_day: int = 999
+    daily_loss_limit_usd: float = 500.0
+    initial_capital_usd: float = 100_000.0
+
+    # ------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quality_weights", tuple(float(x) for x in self.quality_weights))
+        self._validate()
+
+    def _validate(self) -> None:
+        def need(cond: bool, name: str, what: str) -> None:
+            if not cond:
+                raise ParamsError(f"parameter {name} = {getattr(self, name)!r}: {what}")
+
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int",) and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)):
+                raise ParamsError(f"parameter {f.name} must be an integer, got {v!r}")
+            if f.type in ("float",) and (not isinstance(v, (int, float, np.floating)) or isinstance(v, bool)):
+                raise ParamsError(f"parameter {f.name} must be a number, got {v!r}")
+            if f.type == "bool" and not isinstance(v, bool):
+                raise ParamsError(f"parameter {f.name} must be true/false, got {v!r}")
+        need(self.mode in MODES, "mode", f"must be one of {MODES}")
+        need(self.order_flow in ORDER_FLOW_MODES, "order_flow", f"must be one of {ORDER_FLOW_MODES}")
+        need(self.session in SESSIONS, "session", f"must be one of {SESSIONS}")
+        for name in ("aggression_window_bars", "volume_median_bars", "base_window_bars", "consolidation_bars"):
+            need(2 <= getattr(self, name) <= 200, name, "must be in [2, 200] bars")
+        need(1 <= self.type_lookback_bars <= 20, "type_lookback_bars", "must be in [1, 20]")
+        need(0 <= self.red_max_up < self.green_min_up <= self.type_lookback_bars, "green_min_up",
+             "need 0 <= red_max_up < green_min_up <= type_lookback_bars")
+        need(0 < self.ball_threshold_bidask <= 1, "ball_threshold_bidask", "must be in (0, 1]")
+        need(0 < self.ball_threshold_ohlcv <= 1, "ball_threshold_ohlcv", "must be in (0, 1]")
+        need(self.volume_weight_cap > 0, "volume_weight_cap", "must be > 0")
+        need(0 <= self.strong_battle <= 1, "strong_battle", "must be in [0, 1]")
+        need(self.base_max_width_ticks >= 0, "base_max_width_ticks", "must be >= 0")
+        need(0 < self.consolidation_std_frac <= 1, "consolidation_std_frac", "must be in (0, 1]")
+        need(self.quality_duration_bars >= 1, "quality_duration_bars", "must be >= 1")
+        need(len(self.quality_weights) == 4 and all(w >= 0 for w in self.quality_weights), "quality_weights",
+             "must be 4 non-negative weights (duration, width, volume, respect)")
+        need(self.quality_respect_term in ("constant", "declining_volume"), "quality_respect_term",
+             "must be 'constant' or 'declining_volume'")
+        for name in ("min_record_quality", "min_base_quality", "entry_threshold", "status_winning",
+                     "status_balanced", "tc_strong", "tc_weak"):
+            need(0 <= getattr(self, name) <= 1, name, "must be in [0, 1]")
+        need(self.status_balanced < self.status_winning, "status_balanced", "must be < status_winning")
+        need(self.golden_rule_ticks >= 0, "golden_rule_ticks", "must be >= 0")
+        need(self.ldu_lud_range_ticks >= 0 and self.cds_range_ticks >= 0, "cds_range_ticks", "must be >= 0")
+        need(self.contracts >= 1, "contracts", "must be >= 1")
+        need(self.slippage_ticks >= 0, "slippage_ticks", "must be >= 0")
+        need(self.commission_per_side_usd is None or self.commission_per_side_usd >= 0, "commission_per_side_usd",
+             "must be >= 0 (or omitted for the instrument default)")
+        need(self.stop_ticks >= 1, "stop_ticks", "must be >= 1")
+        need(self.target_r > 0, "target_r", "must be > 0")
+        need(self.time_stop_bars >= 1, "time_stop_bars", "must be >= 1")
+        need(self.max_trades_per_day >= 1, "max_trades_per_day", "must be >= 1")
+        need(self.daily_loss_limit_usd > 0, "daily_loss_limit_usd", "must be > 0")
+        need(self.initial_capital_usd > 0, "initial_capital_usd", "must be > 0")
+        for name in ("entry_start_et", "entry_end_et", "friday_cutoff_et", "flat_at_et"):
+            _hhmm(getattr(self, name), name)
+        need(_hhmm(self.entry_start_et, "") <= _hhmm(self.entry_end_et, ""), "entry_start_et", "must be <= entry_end_et")
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def for_mode(cls, mode: str = "backtest", **overrides: Any) -> "Params":
+        """Parameters with `mode`'s risk preset (METHOD.md tables), then `overrides` on top."""
+        if mode not in _MODE_PRESETS:
+            raise ParamsError(f"parameter mode = {mode!r}: must be one of {MODES}")
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ParamsError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        return cls(**{**_MODE_PRESETS[mode], **overrides, "mode": mode})
+
+    def replace(self, **changes: Any) -> "Params":
+        """A copy with `changes` (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def target_ticks(self) -> int:
+        """Target distance in ticks: ``round(target_r * stop_ticks)`` (14 by default)."""
+        return int(round(self.target_r * self.stop_ticks))
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars before the first possible signal.
+
+        METHOD.md says "t >= 20 (the largest window)"; the battle outcome at t needs the volume
+        weight of bars t-W+1..t, each needing a full median window, so the exact requirement is
+        ``volume_median_bars + aggression_window_bars - 1`` (24 by default). We use the exact one.
+        """
+        return max(self.volume_median_bars + self.aggression_window_bars - 1, self.consolidation_bars,
+                   self.type_lookback_bars + 1, 16)
+
+    def minutes(self, name: str) -> int:
+        """A ``*_et`` field as minutes after midnight ET."""
+        return _hhmm(getattr(self, name), name)
+
+    # ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (tuples as lists), in field order; ``None`` values are omitted (TOML has no null)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None:
+                continue
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, mode: str | None = None) -> "Params":
+        """Build from a mapping: the mode preset first (`mode` argument, else ``values['mode']``), then values."""
+        values = dict(values)
+        m = mode or values.pop("mode", "backtest")
+        values.pop("mode", None)
+        if "quality_weights" in values:
+            values["quality_weights"] = tuple(values["quality_weights"])
+        return cls.for_mode(m, **values)
+
+    def to_toml(self) -> str:
+        """TOML text that `from_toml` reads back to an equal object."""
+        lines = [f"# navale parameters (hash {self.hash()})"]
+        for k, v in self.to_dict().items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        """Write the TOML file atomically."""
+        from research.storage import atomic_write_text  # edge helper; strategy/ itself does no I/O
+
+        return atomic_write_text(path, self.to_toml())
+
+    @classmethod
+    def from_toml(cls, path: str | Path, *, mode: str | None = None) -> "Params":
+        """Read a TOML file (flat keys, or under a ``[params]`` table). `mode` overrides the file's mode."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ParamsError(f"{path}: not valid TOML ({exc})") from None
+        data = data.get("params", data)
+        try:
+            return cls.from_dict(data, mode=mode)
+        except ParamsError as exc:
+            raise ParamsError(f"{path}: {exc}") from None
+        except TypeError as exc:
+            raise ParamsError(f"{path}: {exc}") from None
+
+    def hash(self) -> str:
+        """Stable 16-hex-digit identity of the values (independent of field order and Python version)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} to TOML")

@@ -1,0 +1,248 @@
+"""`compute_signals`: the vectorized Battle Navale signals over a bar frame (the pandas edge of
+`strategy.kernels`). Every intermediate column is returned so a user can see why a signal fired.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import kernels as K
+from .params import Params
+
+ET = "America/New_York"
+NS_PER_MIN = 60_000_000_000
+
+# Output column order: the issue's list first, then the extra context columns.
+COLUMNS: tuple[str, ...] = (
+    "in_session", "bar_index", "delta", "ball", "vol_weight", "vol_median", "battle",
+    "base_active", "base_type", "base_id", "base_lo", "base_hi", "base_width_ticks",
+    "green_lo", "green_hi", "green_quality", "green_confirmed_at", "green_id",
+    "red_lo", "red_hi", "red_quality", "red_confirmed_at", "red_id",
+    "bull_violation", "bear_violation", "bull_intact", "bear_intact",
+    "ref_side", "ref_lo", "ref_hi", "q_ref", "ref_age_bars", "bull_break", "bear_break", "tc", "bq",
+    "ldu", "lud", "cds", "ldu_strength", "lud_strength", "cds_strength", "pattern",
+    "bn_score", "status", "confidence",
+    "long_candidate", "short_candidate", "long_entry", "short_entry",
+    "atr14_ticks", "rel_volume", "ret5_ticks", "ret15_ticks",
+)
+BOOL_COLS = frozenset(("in_session", "base_active", "bull_violation", "bear_violation", "bull_intact", "bear_intact",
+                       "bull_break", "bear_break", "ldu", "lud", "cds", "long_candidate", "short_candidate",
+                       "long_entry", "short_entry"))
+TIME_COLS = frozenset(("green_confirmed_at", "red_confirmed_at"))
+STATUS_CATEGORIES = ["defenders_winning", "contested", "balanced", "vikings_winning"]
+_STATUS_CODE_TO_CAT = np.array([0, 1, 2, 1, 3], dtype=np.int8)  # code + 2 -> category position
+_F_POS = {n: j for j, n in enumerate(K.F_COLS)}
+_I_POS = {n: j for j, n in enumerate(K.I_COLS)}
+_B_POS = {n: j for j, n in enumerate(K.B_COLS)}
+assert set(COLUMNS) == set(_F_POS) | set(_I_POS) | set(_B_POS)
+
+
+def pack_params(params: Params, order_flow: bool) -> np.ndarray:
+    """The kernel's parameter vector for `params` in the given order-flow mode."""
+    p = np.zeros(K.N_PARAMS, np.float64)
+    p[K.P_SESSION] = K.SESSION_CODES[params.session]
+    p[K.P_FLOW] = 1.0 if order_flow else 0.0
+    p[K.P_W] = params.aggression_window_bars
+    p[K.P_THETA] = params.ball_threshold_bidask if order_flow else params.ball_threshold_ohlcv
+    p[K.P_VW] = params.volume_median_bars
+    p[K.P_WCAP] = params.volume_weight_cap
+    p[K.P_STRONG] = params.strong_battle
+    p[K.P_BW] = params.base_window_bars
+    p[K.P_MAXW] = params.base_max_width_ticks
+    p[K.P_CW] = params.consolidation_bars
+    p[K.P_CFRAC] = params.consolidation_std_frac
+    p[K.P_TL] = params.type_lookback_bars
+    p[K.P_GMIN] = params.green_min_up
+    p[K.P_RMAX] = params.red_max_up
+    p[K.P_QDUR] = params.quality_duration_bars
+    p[K.P_QW0:K.P_QW3 + 1] = params.quality_weights
+    p[K.P_QRESPECT] = 1.0 if params.quality_respect_term == "declining_volume" else 0.0
+    p[K.P_QMIN_REC] = params.min_record_quality
+    p[K.P_GR] = params.golden_rule_ticks
+    p[K.P_TC_S] = params.tc_strong
+    p[K.P_TC_W] = params.tc_weak
+    p[K.P_R8] = params.ldu_lud_range_ticks
+    p[K.P_R12] = params.cds_range_ticks
+    p[K.P_WB] = params.weight_battle
+    p[K.P_WT] = params.weight_trend
+    p[K.P_WQ] = params.weight_base
+    p[K.P_THR] = params.entry_threshold
+    p[K.P_ST_WIN] = params.status_winning
+    p[K.P_ST_BAL] = params.status_balanced
+    p[K.P_QMIN] = params.min_base_quality
+    p[K.P_STRICT] = 1.0 if params.golden_rule_strict else 0.0
+    p[K.P_ENT_START] = params.minutes("entry_start_et")
+    p[K.P_ENT_END] = params.minutes("entry_end_et")
+    p[K.P_FRI] = params.minutes("friday_cutoff_et")
+    p[K.P_BLACKOUT] = 1.0 if params.cash_open_blackout else 0.0
+    p[K.P_WARMUP] = params.warmup_bars
+    return p
+
+
+def resolve_order_flow(bars: pd.DataFrame, params: Params, order_flow: str | None = None) -> bool:
+    """True for bid/ask (exact δ), False for the OHLCV proxy. Never mixes: 'bidask' without the columns raises."""
+    choice = order_flow or params.order_flow
+    has = "bid_volume" in bars.columns and "ask_volume" in bars.columns
+    if choice == "auto":
+        return bool(bars.attrs.get("order_flow", has)) and has
+    if choice == "bidask":
+        if not has:
+            src = bars.attrs.get("sources") or ["<frame>"]
+            raise ValueError(f"order_flow='bidask' but {src[0]} has no bid_volume/ask_volume columns; use 'ohlcv'")
+        return True
+    if choice == "ohlcv":
+        return False
+    raise ValueError(f"order_flow must be 'auto', 'bidask' or 'ohlcv', not {choice!r}")
+
+
+def resolve_tick_size(bars: pd.DataFrame, tick_size: float | None = None) -> float:
+    """Tick size from the argument, the frame's attrs, or the instrument table."""
+    if tick_size:
+        return float(tick_size)
+    if bars.attrs.get("tick_size"):
+        return float(bars.attrs["tick_size"])
+    sym = bars.attrs.get("root") or bars.attrs.get("symbol")
+    if sym:
+        from research.instruments import get_spec  # table lookup only
+
+        return get_spec(sym).tick_size
+    raise ValueError("tick size unknown: pass tick_size= or load bars with research.data.load_bars")
+
+
+def bar_duration_ns(bars: pd.DataFrame, bar_seconds: float | None = None) -> int:
+    """Bar length in ns: argument, ``attrs['bar']`` (e.g. '5min'), else the most common spacing."""
+    if bar_seconds:
+        return int(round(bar_seconds * 1e9))
+    spec = bars.attrs.get("bar")
+    if isinstance(spec, str):
+        try:
+            return int(pd.Timedelta(spec).value)
+        except ValueError:
+            pass  # volume/tick bars: fall through to the spacing
+    t = bars.index.as_unit("ns").asi8
+    if len(t) < 2:
+        raise ValueError("cannot infer the bar size from fewer than 2 bars: pass bar_seconds=")
+    d = np.diff(t)
+    vals, counts = np.unique(d[d > 0], return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+
+def to_ticks(values: np.ndarray, tick_size: float, what: str, index: pd.Index) -> np.ndarray:
+    """Prices -> int64 ticks; raises naming the first off-grid row (by more than 1e-6 tick)."""
+    x = values / tick_size
+    r = np.rint(x)
+    bad = ~(np.abs(x - r) <= 1e-6)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{what} at row {i} ({index[i]}) = {values[i]!r} is not on the {tick_size} tick grid")
+    return r.astype(np.int64)
+
+
+def time_inputs(index: pd.DatetimeIndex, bar_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(ts_ns, start_min_et, close_min_et, weekday_close_et)`` for the kernel."""
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ValueError("bars need a tz-aware DatetimeIndex of bar start times")
+    ts = index.as_unit("ns").asi8
+    start = index.tz_convert(ET)
+    close = (index + pd.Timedelta(bar_ns, "ns")).tz_convert(ET)
+    start_min = (start.hour * 60 + start.minute).to_numpy(np.int64)
+    close_min = (close.hour * 60 + close.minute).to_numpy(np.int64)
+    close_min[close_min < start_min] += 1440  # a bar closing at/after midnight keeps its order
+    weekday = close.day_of_week.to_numpy(np.int64)
+    return ts, start_min, close_min, weekday
+
+
+def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None = None,
+                  tick_size: float | None = None, bar_seconds: float | None = None) -> dict[str, Any]:
+    """Every array the kernel needs, from a canonical bar frame (prices forward-adjusted on continuous series)."""
+    missing = [c for c in ("open", "high", "low", "close", "volume") if c not in bars.columns]
+    if missing:
+        raise ValueError(f"bars lack column(s) {missing}")
+    flow = resolve_order_flow(bars, params, order_flow)
+    tick = resolve_tick_size(bars, tick_size)
+    bar_ns = bar_duration_ns(bars, bar_seconds)
+    n = len(bars)
+    # Continuous series: the kernel sees forward-adjusted prices (causal: only past roll gaps),
+    # price outputs are shifted back to the traded contract's prices.
+    offset = bars["roll_offset"].to_numpy(np.float64) if "roll_offset" in bars.columns else None
+    px = {}
+    for col in ("open", "high", "low", "close"):
+        vals = bars[col].to_numpy(np.float64)
+        px[col] = to_ticks(vals - offset if offset is not None else vals, tick, col, bars.index)
+    vol = bars["volume"].to_numpy()
+    if flow:
+        bid = bars["bid_volume"].to_numpy().astype(np.int64, copy=False)
+        ask = bars["ask_volume"].to_numpy().astype(np.int64, copy=False)
+    else:
+        bid = ask = np.zeros(n, np.int64)
+    ts, start_min, close_min, weekday = time_inputs(bars.index, bar_ns)
+    return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, ts=ts, o=px["open"], h=px["high"],
+                l=px["low"], c=px["close"], v=vol.astype(np.int64, copy=False), bid=bid, ask=ask,
+                start_min=start_min, close_min=close_min, weekday=weekday)
+
+
+def allocate_outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output arrays in column-major order (each column contiguous: zero-copy into pandas)."""
+    return (np.empty((n, len(K.F_COLS)), np.float64, order="F"),
+            np.empty((n, len(K.I_COLS)), np.int64, order="F"),
+            np.empty((n, len(K.B_COLS)), np.int8, order="F"))
+
+
+def outputs_to_frame(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, index: pd.Index, tick: float,
+                     offset: np.ndarray | None) -> pd.DataFrame:
+    """Kernel outputs -> the signal frame (prices in price units, flags as bool, status categorical)."""
+    cols: dict[str, Any] = {}
+    for name in COLUMNS:
+        if name in _F_POS:
+            x = of[:, _F_POS[name]]
+            if name in K.PRICE_COLS:
+                x = x * tick
+                if offset is not None:
+                    x = x + offset
+            cols[name] = x
+        elif name in _I_POS:
+            x = oi[:, _I_POS[name]]
+            if name in TIME_COLS:
+                x = pd.DatetimeIndex(x.view("datetime64[ns]")).tz_localize("UTC")
+            cols[name] = x
+        else:
+            x = ob[:, _B_POS[name]]
+            if name in BOOL_COLS:
+                cols[name] = x.view(np.bool_)
+            elif name == "status":
+                cols[name] = pd.Categorical.from_codes(_STATUS_CODE_TO_CAT[x + 2], STATUS_CATEGORIES)
+            else:
+                cols[name] = x
+    return pd.DataFrame(cols, index=index, copy=False)
+
+
+def compute_signals(bars: pd.DataFrame, params: Params | None = None, *, order_flow: str | None = None,
+                    tick_size: float | None = None, bar_seconds: float | None = None) -> pd.DataFrame:
+    """All Battle Navale columns for `bars` (canonical frame from `research.data.load_bars`).
+
+    Aligned to `bars`; rows outside ``params.session`` have ``in_session == False`` and neutral
+    values (NaN / -1 / False) and do not advance any window. ``attrs`` records the order-flow
+    mode ('bidask' or 'ohlcv'), the params hash, tick size and warm-up.
+    """
+    params = params or Params()
+    x = kernel_inputs(bars, params, order_flow=order_flow, tick_size=tick_size, bar_seconds=bar_seconds)
+    pv = pack_params(params, x["flow"])
+    si, sf, ri, rf, dq, med = K.new_state(pv)
+    of, oi, ob = allocate_outputs(len(bars))
+    K.run_batch(pv, si, sf, ri, rf, dq, med, x["ts"], x["o"], x["h"], x["l"], x["c"], x["v"], x["bid"], x["ask"],
+                x["start_min"], x["close_min"], x["weekday"], of, oi, ob)
+    out = outputs_to_frame(of, oi, ob, bars.index, x["tick"], x["offset"])
+    out.attrs = {
+        "order_flow_mode": "bidask" if x["flow"] else "ohlcv",
+        "params_hash": params.hash(),
+        "session": params.session,
+        "tick_size": x["tick"],
+        "bar_ns": x["bar_ns"],
+        "warmup_bars": params.warmup_bars,
+        "symbol": bars.attrs.get("symbol"),
+        "synthetic": bool(bars.attrs.get("synthetic", False)),
+    }
+    return out
