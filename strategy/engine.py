@@ -70,6 +70,11 @@ class SignalRow:
         except KeyError:
             raise AttributeError(name) from None
 
+    @property
+    def raw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kernel's float/int/int8 output vectors (prices in ticks): for bulk comparison."""
+        return self._f, self._i, self._b
+
     def to_dict(self) -> dict[str, Any]:
         """All columns, in `COLUMNS` order."""
         return {c: self[c] for c in COLUMNS}

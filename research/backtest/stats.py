@@ -18,14 +18,35 @@ def daily_equity(equity: pd.Series) -> pd.Series:
     return equity.groupby(sid).last()
 
 
-def ratio_stats(daily_returns: pd.Series) -> tuple[float, float]:
-    """(Sharpe, Sortino) of daily returns, annualised with 252 trading days (vectorbt)."""
-    if len(daily_returns) < 2 or not np.isfinite(daily_returns).all():
-        return float("nan"), float("nan")
-    import vectorbt  # noqa: F401  (registers the .vbt accessor; heavy, so imported on use)
+def daily_returns(daily: pd.Series, capital: float) -> pd.Series:
+    """Daily P&L as a fraction of the initial capital.
 
-    acc = daily_returns.vbt.returns(freq="1D", year_freq=f"{TRADING_DAYS}D")
-    return float(acc.sharpe_ratio()), float(acc.sortino_ratio())
+    Fixed-size futures trading does not compound, and an account whose equity nears zero makes
+    equity-relative returns meaningless; P&L / initial capital is the usual convention for a
+    fixed number of contracts.
+    """
+    pnl = daily.diff()
+    if len(daily):
+        pnl.iloc[0] = daily.iloc[0] - capital
+    return pnl / capital
+
+
+def ratio_stats(rets: pd.Series) -> tuple[float, float]:
+    """(Sharpe, Sortino) of daily returns, annualised with 252 trading days.
+
+    Same definitions as vectorbt's returns accessor (Sharpe: mean / std(ddof=1); Sortino: mean /
+    sqrt(mean(min(r, 0)^2))), computed here because importing vectorbt costs ~2.5 s (plotly) and
+    the CLI needs only these two numbers; `tests/test_backtest.py` checks both against vectorbt.
+    """
+    r = np.asarray(rets, dtype=np.float64)
+    if len(r) < 2 or not np.isfinite(r).all():
+        return float("nan"), float("nan")
+    ann = np.sqrt(TRADING_DAYS)
+    sd = r.std(ddof=1)
+    downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))
+    sharpe = r.mean() / sd * ann if sd > 0 else float("nan")
+    sortino = r.mean() / downside * ann if downside > 0 else float("nan")
+    return float(sharpe), float(sortino)
 
 
 def compute_stats(trades: pd.DataFrame, equity: pd.Series, position: pd.Series, capital: float) -> pd.Series:
@@ -36,10 +57,7 @@ def compute_stats(trades: pd.DataFrame, equity: pd.Series, position: pd.Series, 
     gross_win = pnl[wins].sum()
     gross_loss = -pnl[pnl < 0].sum()
     daily = daily_equity(equity)
-    rets = daily.pct_change()
-    if len(daily):
-        rets.iloc[0] = daily.iloc[0] / capital - 1.0
-    sharpe, sortino = ratio_stats(rets)
+    sharpe, sortino = ratio_stats(daily_returns(daily, capital))
     peak = np.maximum.accumulate(np.concatenate([[capital], equity.to_numpy()])) if len(equity) else np.array([capital])
     eq = np.concatenate([[capital], equity.to_numpy()])
     dd = eq - peak

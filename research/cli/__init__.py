@@ -14,6 +14,8 @@ EPILOG = """examples:
   navale data check ../shared/data/es-5m/*.gz        # every contract, one report each
   navale data info ../shared/data/ticks/ESM23_sample.scid --bar 1min
   navale data synth --days 5 --out data/synthetic
+  navale backtest                                    # backtest on the embedded synthetic data
+  navale backtest ../shared/data/es-5m/*.gz          # 2015-2022, stitched, per contract and year
 """
 
 
@@ -80,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=None, help="trading days (default 10)")
     s.add_argument("--seed", type=int, default=None, help="random seed")
     s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD")
+
+    from .backtest_cmd import add_parser as add_backtest
+
+    add_backtest(sub, _Formatter)
     return p
 
 
@@ -95,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import data_cmd
 
         return data_cmd.run(args)
+    if args.group == "backtest":
+        from . import backtest_cmd
+
+        return backtest_cmd.run(args)
     parser.error(f"unknown command {args.group}")  # pragma: no cover
     return 2
 

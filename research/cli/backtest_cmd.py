@@ -1,0 +1,232 @@
+"""``navale backtest``: signals + futures backtest over files, summary table, outputs, run stored."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .data_cmd import SYNTHETIC_BANNER, _console
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    """Register ``navale backtest`` on the top-level subparsers."""
+    b = sub.add_parser(
+        "backtest",
+        help="backtest the Battle Navale signals on bar files; trades stored as snapshots",
+        description=(
+            "Compute the signals, simulate the trades (METHOD.md 7.6-7.7: next-open fills, 7-tick stop, 2R target, "
+            "stop first inside one bar, golden-rule/opposite/time/session exits), print a summary, write trades and "
+            "equity to --out and store the run (manifest + trade snapshots) in $NAVALE_DATA_DIR/navale.duckdb."
+        ),
+        epilog=(
+            "examples:\n"
+            "  navale backtest                                   # the embedded synthetic data (1-minute bars)\n"
+            "  navale backtest ../shared/data/es-5m/*.gz         # 32 contracts stitched, per-contract/per-year table\n"
+            "  navale backtest ../shared/data/es-5m/*.gz --series contracts --mode paper\n"
+            "  navale backtest FILE --params my.toml --from 2019-01-01 --to 2020-01-01 --out reports/bt\n"
+        ),
+        formatter_class=formatter,
+    )
+    b.add_argument("paths", nargs="*", metavar="DATA", help="bar files, folders or globs (default: the embedded synthetic data set)")
+    b.add_argument("--params", metavar="FILE", help="parameters TOML (see Params.to_toml); default: METHOD.md's table")
+    b.add_argument("--mode", choices=("backtest", "data_collection", "paper", "live"), default=None,
+                   help="risk preset of METHOD.md (default: the file's mode, else backtest)")
+    b.add_argument("--session", choices=("rth", "globex", "all"), default=None, help="bars the signals run on (default rth)")
+    b.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
+    b.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
+    b.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
+    b.add_argument("--series", choices=("continuous", "contracts"), default="continuous",
+                   help="several contracts: one stitched series (default) or one backtest per contract")
+    b.add_argument("--out", metavar="DIR", help="output folder (default: reports/backtest/RUN_ID)")
+    b.add_argument("--run-id", help="store under this id (default: a hash of params, data, mode, session and code)")
+    b.add_argument("--no-store", action="store_true", help="do not write the run to the store")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from research.data import DataError
+    from strategy.params import ParamsError
+
+    console = _console()
+    try:
+        return _backtest(args, console)
+    except (DataError, ParamsError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+
+
+def _params(args: argparse.Namespace):
+    from strategy import Params
+
+    if args.params:
+        p = Params.from_toml(args.params, mode=args.mode)
+    else:
+        p = Params.for_mode(args.mode or "backtest")
+    if args.session:
+        p = p.replace(session=args.session)
+    return p
+
+
+def _date_filter(frame, date_from: str | None, date_to: str | None):
+    import pandas as pd
+
+    from research.sessions import session_id
+
+    if not date_from and not date_to:
+        return frame
+    sid = session_id(frame.index)
+    keep = pd.Series(True, index=frame.index).to_numpy()
+    if date_from:
+        keep &= sid >= pd.Timestamp(date_from).to_datetime64().astype("datetime64[D]")
+    if date_to:
+        keep &= sid < pd.Timestamp(date_to).to_datetime64().astype("datetime64[D]")
+    out = frame.loc[keep]
+    out.attrs = frame.attrs
+    return out
+
+
+def _backtest(args: argparse.Namespace, console) -> int:
+    import pandas as pd
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from research.backtest import run as run_backtest
+    from research.data import build_continuous, default_dataset, load_bars
+    from research.data.loader import _expand
+    from research.instruments import parse_contract
+    from research.store import RunStore, build_manifest, make_run_id
+
+    params = _params(args)
+    if args.paths:
+        paths = _expand(args.paths)
+    else:
+        with console.status("generating the embedded synthetic data set (first run only)..."):
+            paths = [default_dataset()]
+        console.print(f"using the embedded default data set: {paths[0]}")
+    bar = args.bar
+
+    frames = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("loading", total=len(paths))
+        for p in paths:
+            progress.update(task, description=f"loading {p.name}")
+            f = load_bars(p, bar=bar, continuous=False)
+            f = _date_filter(f, args.date_from, args.date_to)
+            if len(f):
+                frames.append(f)
+            progress.advance(task)
+    if not frames:
+        console.print("[bold red]error:[/] no bars left after the date filter")
+        return 2
+    synthetic = any(f.attrs.get("synthetic") for f in frames)
+    if synthetic:
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+
+    contracts = [f.attrs.get("symbol") for f in frames]
+    several = len(frames) > 1 and all(parse_contract(str(s)) for s in contracts)
+    if several and args.series == "continuous":
+        with console.status(f"stitching {len(frames)} contracts into a continuous series..."):
+            jobs = [("continuous", build_continuous(frames), paths)]
+    elif len(frames) > 1 and args.series == "continuous":
+        console.print("[yellow]files are not contracts of one product: backtesting each on its own[/]")
+        jobs = [(str(f.attrs.get("symbol")), f, [p]) for f, p in zip(frames, paths)]
+    else:
+        jobs = [(str(f.attrs.get("symbol")), f, [p]) for f, p in zip(frames, paths)]
+
+    results = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("backtesting", total=len(jobs))
+        for name, frame, files in jobs:
+            progress.update(task, description=f"backtesting {name} ({len(frame):,} bars)")
+            extra = {"series": name if len(jobs) > 1 else args.series, "from": args.date_from, "to": args.date_to,
+                     "bar": bar, "synthetic": synthetic}
+            manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=files,
+                                      mode=params.mode, session=params.session, extra=extra)
+            run_id = args.run_id if (args.run_id and len(jobs) == 1) else (
+                f"{args.run_id}-{name}" if args.run_id else make_run_id(manifest))
+            res = run_backtest(frame, params, run_id=run_id)
+            results.append((name, run_id, manifest, res))
+            progress.advance(task)
+
+    summaries = []
+    for name, run_id, manifest, res in results:
+        stats = res.stats()
+        summary = {k: (None if pd.isna(v) else float(v)) for k, v in stats.items()}
+        out_dir = Path(args.out) if args.out else Path("reports") / "backtest" / run_id
+        if args.out and len(results) > 1:
+            out_dir = out_dir / name
+        _write_outputs(out_dir, res, params, manifest, summary, run_id)
+        if not args.no_store:
+            with RunStore() as store:
+                store.write_run(manifest, res.snapshots(), summary=summary, run_id=run_id)
+        summaries.append((name, run_id, res, stats, out_dir))
+
+    _print_tables(console, summaries, params)
+    if args.json:
+        doc = [{"series": n, "run_id": r, "out": str(o), "stats": {k: (None if pd.isna(v) else v) for k, v in s.items()}}
+               for n, r, _res, s, o in summaries]
+        print(json.dumps(doc, indent=1, default=float))
+    return 0
+
+
+def _write_outputs(out_dir: Path, res, params, manifest: dict, summary: dict, run_id: str) -> None:
+    import io
+
+    from research.backtest.reporting import per_group_table
+    from research.storage import atomic_write_bytes, atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    res.trades.to_parquet(buf, index=False)
+    atomic_write_bytes(out_dir / "trades.parquet", buf.getvalue())
+    atomic_write_text(out_dir / "trades.csv", res.trades.to_csv(index=False))
+    buf = io.BytesIO()
+    res.equity.to_frame().assign(position=res.position).to_parquet(buf)
+    atomic_write_bytes(out_dir / "equity.parquet", buf.getvalue())
+    atomic_write_text(out_dir / "per_year.csv", per_group_table(res, "year").to_csv())
+    if res.trades["contract"].nunique() > 1:
+        atomic_write_text(out_dir / "per_contract.csv", per_group_table(res, "contract").to_csv())
+    atomic_write_text(out_dir / "stats.json", json.dumps({"run_id": run_id, **summary}, indent=1))
+    atomic_write_text(out_dir / "manifest.json", json.dumps({"run_id": run_id, **manifest}, indent=1, default=str))
+    atomic_write_text(out_dir / "params.toml", params.to_toml())
+
+
+def _fmt_money(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _print_tables(console, summaries, params) -> None:
+    from rich.table import Table
+
+    from research.backtest.reporting import per_group_table
+
+    for name, run_id, res, stats, out_dir in summaries:
+        by = "contract" if res.trades["contract"].nunique() > 1 else None
+        tables = [("contract", per_group_table(res, "contract"))] if by else []
+        tables.append(("year", per_group_table(res, "year")))
+        for label, tab in tables:
+            t = Table(title=f"{name}: by {label}", title_justify="left")
+            for col in (label, "trades", "win rate", "net $", "profit factor", "avg R", "max DD $ (closed)"):
+                t.add_column(col, justify="left" if col == label else "right")
+            for key, r in tab.iterrows():
+                style = "bold" if key == "total" else None
+                t.add_row(str(key), f"{int(r.trades):,}", f"{r.win_rate:.1%}" if r.trades else "-",
+                          _fmt_money(r.net_pnl_usd), f"{r.profit_factor:.2f}" if r.trades else "-",
+                          f"{r.avg_r:+.3f}" if r.trades else "-", _fmt_money(r.max_drawdown_usd), style=style)
+            console.print(t)
+        s = stats
+        console.print(
+            f"[bold]{name}[/] run {run_id}  mode={params.mode} session={params.session} "
+            f"order flow={res.meta['order_flow_mode']}  contracts={params.contracts}  "
+            f"commission ${res.meta['commission_per_side']:.2f}/side  slippage {params.slippage_ticks} tick\n"
+            f"  net ${s.net_pnl_usd:,.0f} on {int(s.trades)} trades ({s.trades_per_day:.2f}/day), win rate {s.win_rate:.1%}, "
+            f"PF {s.profit_factor:.2f}, expectancy {s.expectancy_r:+.3f} R / ${s.expectancy_usd:,.1f}, "
+            f"Sharpe {s.sharpe_daily:.2f}, Sortino {s.sortino_daily:.2f}, max DD ${s.max_drawdown_usd:,.0f} "
+            f"({s.max_drawdown_pct:.1%}), exposure {s.exposure:.1%}\n"
+            f"  fill audit: {int(res.trades.intrabar_ambiguous.sum())} trades with stop and target in one bar, "
+            f"{int(res.trades.gap_through_stop.sum())} gaps through the stop; optimistic net "
+            f"${res.trades.pnl_usd_optimistic.sum():,.0f} vs ${s.net_pnl_usd:,.0f}\n"
+            f"  outputs: {out_dir}"
+        )

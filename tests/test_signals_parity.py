@@ -1,0 +1,218 @@
+"""One signal code path: the incremental engine equals the vectorized signals, and nothing looks ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research.causality import frames_equal, prefix_violations, random_cuts
+from strategy import COLUMNS, Params, SignalEngine, compute_signals
+from strategy.signals import allocate_outputs, bar_duration_ns, outputs_to_frame, resolve_order_flow
+
+from conftest import es5m_files
+
+
+def edge_case_bars(n_days: int = 12, seed: int = 3, flow: bool = True) -> pd.DataFrame:
+    """5-minute ES-like bars over the March 2024 DST change, all hours, with planted dojis, H = L
+    bars, zero-volume bars, a missing hour and a missing day."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2024-03-04", periods=n_days)
+    idx = []
+    for d in days:  # Globex 18:00 ET previous day -> 17:00 ET
+        start = pd.Timestamp(d - pd.Timedelta(days=1)).tz_localize("America/New_York") + pd.Timedelta(hours=18)
+        idx.append(pd.date_range(start, periods=23 * 12, freq="5min"))
+    index = pd.DatetimeIndex(np.concatenate([i.tz_convert("UTC").as_unit("ns").asi8 for i in idx])).tz_localize("UTC")
+    index = index[(index < index[0] + pd.Timedelta(days=3)) | (index >= index[0] + pd.Timedelta(days=4))]  # a missing day
+    index = index.delete(slice(700, 712))  # a missing hour
+    n = len(index)
+    steps = rng.choice([-2, -1, 0, 0, 1, 2], size=n) + (rng.random(n) < 0.02) * rng.choice([-12, 12], size=n)
+    close = 20000 + np.cumsum(steps)
+    open_ = np.concatenate([[close[0]], close[:-1]]) + rng.choice([-1, 0, 0, 1], size=n)
+    high = np.maximum(open_, close) + rng.integers(0, 4, n)
+    low = np.minimum(open_, close) - rng.integers(0, 4, n)
+    doji = rng.random(n) < 0.05
+    close[doji] = open_[doji]
+    flat = rng.random(n) < 0.03
+    high[flat] = low[flat] = close[flat] = open_[flat]
+    high = np.maximum.reduce([high, open_, close])
+    low = np.minimum.reduce([low, open_, close])
+    vol = rng.integers(50, 5000, n)
+    vol[rng.random(n) < 0.03] = 0
+    ask = (vol * rng.uniform(0.2, 0.8, n)).astype(np.int64)
+    bars = pd.DataFrame({"open": open_ * 0.25, "high": high * 0.25, "low": low * 0.25, "close": close * 0.25,
+                         "volume": vol.astype(np.int64)}, index=index)
+    if flow:
+        bars["bid_volume"] = vol - ask
+        bars["ask_volume"] = ask
+    bars.attrs = {"tick_size": 0.25, "symbol": "ESM24", "root": "ES", "bar": "5min", "order_flow": flow}
+    return bars
+
+
+def replay(bars: pd.DataFrame, params: Params, order_flow: str | None = None) -> pd.DataFrame:
+    """Feed `bars` one at a time through a SignalEngine; assemble its rows into the signal frame."""
+    flow = resolve_order_flow(bars, params, order_flow)
+    tick = bars.attrs["tick_size"]
+    eng = SignalEngine(params, tick_size=tick, order_flow=flow, bar_seconds=bar_duration_ns(bars) / 1e9)
+    of, oi, ob = allocate_outputs(len(bars))
+    ts = bars.index.as_unit("ns").asi8
+    o, h, l, c = (bars[k].to_numpy() for k in ("open", "high", "low", "close"))
+    v = bars["volume"].to_numpy()
+    bid = bars["bid_volume"].to_numpy() if flow else np.zeros(len(bars), np.int64)
+    ask = bars["ask_volume"].to_numpy() if flow else np.zeros(len(bars), np.int64)
+    off = bars["roll_offset"].to_numpy() if "roll_offset" in bars.columns else np.zeros(len(bars))
+    for i in range(len(bars)):
+        row = eng.update_values(int(ts[i]), o[i], h[i], l[i], c[i], int(v[i]), int(bid[i]), int(ask[i]), float(off[i]))
+        of[i], oi[i], ob[i] = row.raw
+    return outputs_to_frame(of, oi, ob, bars.index, tick, off if "roll_offset" in bars.columns else None)
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    problems = frames_equal(a, b, atol=1e-9)
+    assert not problems, "\n".join(problems[:10])
+
+
+@pytest.mark.parametrize("session", ["rth", "all", "globex"])
+@pytest.mark.parametrize("flow", [True, False])
+def test_engine_equals_vectorized_on_edge_cases(session, flow):
+    bars = edge_case_bars(flow=flow)
+    params = Params(session=session)
+    vec = compute_signals(bars, params)
+    assert vec.attrs["order_flow_mode"] == ("bidask" if flow else "ohlcv")
+    assert_same(replay(bars, params), vec)
+    # the sequence really contains what it is meant to exercise
+    ins = vec["in_session"].to_numpy()
+    assert ins.any() and (session == "all") == ins.all()
+    assert vec["long_candidate"].any() and vec["short_candidate"].any()
+    assert vec["base_active"].any() and vec["green_confirmed_at"].notna().any() and vec["red_confirmed_at"].notna().any()
+
+
+def test_engine_row_mapping_matches_frame():
+    bars = edge_case_bars(n_days=4)
+    params = Params(session="all")
+    vec = compute_signals(bars, params)
+    eng = SignalEngine(params, tick_size=0.25, order_flow=True, bar_seconds=300)
+    for i, (t, bar) in enumerate(bars.iterrows()):
+        row = eng.update(bar, time=t)
+        if i in (30, 200, len(bars) - 1):
+            d = row.to_dict()
+            assert list(d) == list(COLUMNS)
+            for col in COLUMNS:
+                want = vec[col].iloc[i]
+                got = d[col]
+                if isinstance(want, float):
+                    assert got == pytest.approx(want, abs=1e-9, nan_ok=True), col
+                else:
+                    assert (pd.isna(want) and pd.isna(got)) or got == want, col
+
+
+def test_snapshot_restore_resumes_exactly():
+    bars = edge_case_bars(n_days=6)
+    params = Params(session="all")
+    full = replay(bars, params)
+    half = len(bars) // 2
+    eng = SignalEngine(params, tick_size=0.25, order_flow=True, bar_seconds=300)
+    for t, bar in bars.iloc[:half].iterrows():
+        eng.update(bar, time=t)
+    blob = eng.to_bytes()
+    snap = eng.snapshot()
+    for t, bar in bars.iloc[half:half + 50].iterrows():  # the original goes on: must not disturb the copies
+        eng.update(bar, time=t)
+    a = SignalEngine(params, tick_size=0.25, order_flow=True, bar_seconds=300)
+    a.load_bytes(blob)
+    b = SignalEngine(params, tick_size=0.25, order_flow=True, bar_seconds=300)
+    b.restore(snap)
+    for eng2 in (a, b):
+        rows = [eng2.update(bar, time=t).raw for t, bar in bars.iloc[half:].iterrows()]
+        of = np.array([r[0] for r in rows])
+        oi = np.array([r[1] for r in rows])
+        ob = np.array([r[2] for r in rows])
+        assert_same(outputs_to_frame(of, oi, ob, bars.index[half:], 0.25, None), full.iloc[half:])
+    assert len(blob) < 20_000  # small, fixed-size state
+
+
+def test_restore_refuses_other_params_and_old_bars():
+    eng = SignalEngine(Params(), tick_size=0.25, order_flow=True)
+    snap = eng.snapshot()
+    other = SignalEngine(Params(stop_ticks=8), tick_size=0.25, order_flow=True)
+    with pytest.raises(ValueError, match="snapshot was made with"):
+        other.restore(snap)
+    bars = edge_case_bars(n_days=1)
+    t0, b0 = next(bars.iterrows())
+    eng.update(b0, time=t0)
+    with pytest.raises(ValueError, match="not after the previous bar"):
+        eng.update(b0, time=t0)
+    with pytest.raises(ValueError, match="naive"):
+        eng.update(b0, time=t0.tz_localize(None))
+
+
+def test_bidask_mode_without_columns_is_refused():
+    bars = edge_case_bars(n_days=1, flow=False)
+    with pytest.raises(ValueError, match="no bid_volume/ask_volume"):
+        compute_signals(bars, Params(order_flow="bidask"))
+
+
+def test_off_grid_price_is_refused_with_row():
+    bars = edge_case_bars(n_days=1)
+    bars.iloc[5, bars.columns.get_loc("close")] += 0.1
+    with pytest.raises(ValueError, match=r"close at row 5 .* not on the 0.25 tick grid"):
+        compute_signals(bars)
+
+
+@pytest.mark.parametrize("session", ["rth", "all"])
+def test_prefix_invariance_edge_cases(session):
+    bars = edge_case_bars()
+    params = Params(session=session)
+    problems = prefix_violations(lambda b: compute_signals(b, params), bars, random_cuts(len(bars), 8, seed=1))
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_prefix_check_catches_look_ahead():
+    """The helper itself must fail on a transform that peeks one bar ahead."""
+    bars = edge_case_bars(n_days=2)
+
+    def peeking(b: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"next_close": b["close"].shift(-1)}, index=b.index)
+
+    assert prefix_violations(peeking, bars, [50, 100])
+
+
+# ---- the real data: 32 ES contracts ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def es_continuous():
+    from research.data import load_bars
+
+    return load_bars(es5m_files())
+
+
+@pytest.mark.realdata
+def test_parity_on_all_32_contracts(es_continuous):
+    bars = es_continuous
+    assert bars.attrs.get("continuous") and len(bars) > 500_000
+    for params in (Params(), Params(session="all")):
+        vec = compute_signals(bars, params)
+        assert vec.attrs["order_flow_mode"] == "bidask"
+        assert vec["long_entry"].sum() > 100 and vec["short_entry"].sum() > 100
+        assert_same(replay(bars, params), vec)
+
+
+@pytest.mark.realdata
+def test_parity_ohlcv_mode_per_contract():
+    from research.data import load_bars
+
+    for f in es5m_files()[::8]:
+        bars = load_bars(f)
+        params = Params(order_flow="ohlcv")
+        vec = compute_signals(bars, params)
+        assert vec.attrs["order_flow_mode"] == "ohlcv"
+        assert_same(replay(bars, params), vec)
+
+
+@pytest.mark.realdata
+def test_prefix_invariance_real_data(es_continuous):
+    bars = es_continuous
+    params = Params()
+    full = compute_signals(bars, params)
+    cuts = random_cuts(len(bars), 4, seed=7, min_len=1000)
+    problems = prefix_violations(lambda b: compute_signals(b, params), bars, cuts, full=full)
+    assert not problems, "\n".join(problems[:10])
