@@ -119,7 +119,7 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
             if hit_stop or hit_target:
                 gap = False
                 if hit_stop:
-                    gap = (o[j] <= stop_px) if side > 0 else (o[j] >= stop_px)
+                    gap = (o[j] < stop_px) if side > 0 else (o[j] > stop_px)
                     gap = gap and j > entry_idx
                     base = o[j] if gap else stop_px
                     px = base - side * slip
