@@ -15,15 +15,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# Main job: data-quality check of the embedded (synthetic) default data set.
+# Main job: backtest of the Battle Navale signals on the embedded (synthetic) default data set.
 demo: $(STAMP)
-	$(BIN)/navale data check
+	$(BIN)/navale backtest
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_signals.py
 
 # Re-pin every dependency (needs network and `uv`; commit the new lock).
 lock:

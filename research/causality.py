@@ -31,12 +31,22 @@ def frames_equal(a: pd.DataFrame, b: pd.DataFrame, *, atol: float = 1e-9) -> lis
             diff = np.where(both_nan, 0.0, np.abs(xv - yv))
             bad = ~(diff <= atol)
         else:
-            xs, ys = x.astype(object).to_numpy(), y.astype(object).to_numpy()
-            bad = np.array([not ((pd.isna(u) and pd.isna(v)) or u == v) for u, v in zip(xs, ys)], dtype=bool)
+            bad = _exact_mismatch(x, y)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             problems.append(f"{col}: {int(bad.sum())} row(s) differ, first at row {i} ({a.index[i]}): {x.iloc[i]!r} vs {y.iloc[i]!r}")
     return problems
+
+
+def _exact_mismatch(x: pd.Series, y: pd.Series) -> np.ndarray:
+    """Row mask where two non-float columns differ (missing equals missing)."""
+    if isinstance(x.dtype, pd.DatetimeTZDtype) and isinstance(y.dtype, pd.DatetimeTZDtype):
+        return pd.DatetimeIndex(x).as_unit("ns").asi8 != pd.DatetimeIndex(y).as_unit("ns").asi8
+    if x.dtype == y.dtype and (pd.api.types.is_bool_dtype(x.dtype) or pd.api.types.is_integer_dtype(x.dtype)) \
+            and not x.hasnans and not y.hasnans:
+        return x.to_numpy() != y.to_numpy()
+    xs, ys = x.astype(object).to_numpy(), y.astype(object).to_numpy()
+    return np.array([not ((pd.isna(u) and pd.isna(v)) or u == v) for u, v in zip(xs, ys)], dtype=bool)
 
 
 def prefix_violations(transform: Callable[[pd.DataFrame], pd.DataFrame], data: pd.DataFrame, cuts: Iterable[int],

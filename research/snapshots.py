@@ -133,7 +133,7 @@ FIELDS: tuple[SnapshotField, ...] = (
     F("entry_price", "float64", "price", "execution", "entry fill price (slippage included)"),
     F("stop_price", "float64", "price", "execution", "initial stop price"),
     F("target_price", "float64", "price", "execution", "initial target price"),
-    F("slippage_ticks", "float64", "ticks", "execution", "slippage per fill, against the trade"),
+    F("slippage_ticks", "float64", "ticks", "execution", "slippage of the entry and exit fills together, against the trade (limit targets: none)"),
     F("contracts", "int32", "contracts", "execution", "position size"),
     F("commission_usd", "float64", "USD", "execution", "round-trip commission for all contracts"),
     # --- outcome (never a feature)
@@ -144,7 +144,7 @@ FIELDS: tuple[SnapshotField, ...] = (
     F("r_multiple", "float64", "R", "outcome", "pnl_ticks / initial risk |entry - stop| in ticks"),
     F("mfe_ticks", "float64", "ticks", "outcome", "maximum favourable excursion from entry (>= 0)"),
     F("mae_ticks", "float64", "ticks", "outcome", "maximum adverse excursion from entry (>= 0)"),
-    F("bars_held", "int32", "bars", "outcome", "bars from the entry bar to the exit bar (0 = same bar)"),
+    F("bars_held", "int32", "bars", "outcome", "bars held: entry bar through exit bar; an exit at a bar open does not count that bar (1 = exit inside the entry bar)"),
     # --- audit
     F("intrabar_ambiguous", "bool", "", "audit", "stop and target both inside one bar (the stop was assumed first)"),
     F("same_bar_exit", "bool", "", "audit", "entry and exit in the same bar"),

@@ -122,3 +122,29 @@ def steps(start: int, moves: list[int], **kw) -> list[Bar]:
         c += m
         out.append(bar(c, **kw))
     return out
+
+
+def mirror(bars: list[Bar]) -> list[Bar]:
+    """The bear image of `bars`: prices negated (high <-> low), ask <-> bid. Green bases become red
+    ones, bull violations bear ones, and every signed score changes sign."""
+    return [Bar(-b.o, -b.l, -b.h, -b.c, b.v, b.ask, b.bid) for b in bars]
+
+
+def with_delta(b: Bar, delta: float) -> Bar:
+    """`b` with its volume split so that (ask - bid) / volume == delta exactly."""
+    ask = b.v * (1 + delta) / 2
+    assert ask == int(ask), (b.v, delta)
+    return Bar(b.o, b.h, b.l, b.c, b.v, b.v - int(ask), int(ask))
+
+
+def rth_times_at(n: int, k: int, day: str, hhmm: str) -> pd.DatetimeIndex:
+    """`n` consecutive RTH 5-minute bar starts (UTC) such that bar `k` starts at `hhmm` ET on `day`."""
+    slot = (pd.Timestamp(f"{day} {hhmm}") - pd.Timestamp(f"{day} 09:30")) // pd.Timedelta(minutes=BAR_MIN)
+    assert 0 <= slot < BARS_PER_DAY
+    d = pd.Timestamp(day)
+    back = k - slot  # bars needed before the target day's first bar
+    while back > 0:
+        d -= pd.Timedelta(days=1)
+        if d.dayofweek < 5:
+            back -= BARS_PER_DAY
+    return rth_times(n, str(d.date()), first_bar=-back)
