@@ -145,9 +145,8 @@ def bench_a(sizes: list[int], results: dict) -> None:
         bars = synthetic_bars(n)
         gen = time.perf_counter() - t
         rep = 3 if n <= 2_000_000 else 2
-        in_session = None
 
-        def inputs():
+        def inputs(bars=bars):
             return kernel_inputs(bars, params)
 
         t_in, x = timed(inputs, rep)
@@ -155,21 +154,21 @@ def bench_a(sizes: list[int], results: dict) -> None:
         arrays = (x["ts"], x["o"], x["h"], x["l"], x["c"], x["v"], x["bid"], x["ask"], x["start_min"], x["close_min"],
                   x["weekday"])
 
-        def kernel():
+        def kernel(pv=pv, arrays=arrays, n=n):
             si, sf, ri, rf, dq, med = K.new_state(pv)
             of, oi, ob = allocate_outputs(n)
             K.run_batch(pv, si, sf, ri, rf, dq, med, *arrays, of, oi, ob)
             return of, oi, ob
 
         t_k, outs = timed(kernel, rep)
-        t_f, _ = timed(lambda: outputs_to_frame(*outs, bars.index, x["tick"], x["offset"]), rep)
+        t_f, _ = timed(lambda outs=outs, x=x, bars=bars: outputs_to_frame(*outs, bars.index, x["tick"], x["offset"]), rep)
         in_session = int(outs[2][:, K.B_COLS.index("in_session")].sum())
         del outs
         gc.collect()
-        t_ref, _ = timed(lambda: touch_all(*arrays), 5)
+        t_ref, _ = timed(lambda arrays=arrays: touch_all(*arrays), 5)
         del x, arrays
         gc.collect()
-        t_full, sig = timed(lambda: compute_signals(bars, params), rep)
+        t_full, sig = timed(lambda bars=bars: compute_signals(bars, params), rep)
         entries = int(sig["long_entry"].sum() + sig["short_entry"].sum())
         del sig, bars
         gc.collect()
@@ -259,6 +258,19 @@ def bench_b(n: int, results: dict) -> None:
                     p = pct(lat[mask])
                     print(f"    {name:46s} {int(mask.sum()):8,d} {p[0]:8.2f} {p[1]:8.2f} {p[2]:9.2f} {p[3]:9.1f}")
     eng = SignalEngine(Params(session="all"))
+    upd = eng.update_values
+    lat = np.empty(n, np.int64)
+    gc.disable()  # the same calls without the cyclic GC's gen-0 passes (SignalRow objects are GC-tracked)
+    try:
+        for i in range(n):
+            t0 = pc()
+            upd(ts[i], o[i], h[i], l[i], c[i], v[i], bv[i], av[i], ro[i])
+            lat[i] = pc() - t0
+    finally:
+        gc.enable()
+    p = pct(lat)
+    print(f"    {'update_values, session=all, gc disabled':46s} {n:8,d} {p[0]:8.2f} {p[1]:8.2f} {p[2]:9.2f} {p[3]:9.1f}")
+    eng = SignalEngine(Params(session="all"))
     upd = eng.update
     lat = np.empty(n, np.int64)
     for i in range(n):
@@ -289,14 +301,16 @@ def bench_b(n: int, results: dict) -> None:
 def bench_c(results: dict) -> None:
     navale = Path(sys.executable).parent / "navale"
     if SHARED.exists():
-        file = SHARED / "es-5m" / "ESH20-CME.scid_BarData__5m.txt.gz"
+        files = [str(SHARED / "es-5m" / "ESH20-CME.scid_BarData__5m.txt.gz")]
+        what = Path(files[0]).name
     else:
-        from research.data.synthetic import SyntheticSpec, default_dataset
-
-        print(f"    (real data not found at {SHARED}: the CLI runs on the synthetic default data set)")
-        file = Path(default_dataset(SyntheticSpec()))
-    print(f"(c) `navale backtest {file.name} --out DIR` wall time, subprocess; NUMBA_CACHE_DIR and NAVALE_DATA_DIR "
+        files = []  # no DATA argument: the CLI's embedded synthetic data set
+        what = "(embedded synthetic data)"
+    print(f"(c) `navale backtest {what} --out DIR` wall time, subprocess; NUMBA_CACHE_DIR and NAVALE_DATA_DIR "
           "in a fresh temp dir")
+    if not files:
+        print(f"    (real data not found at {SHARED}: no DATA argument, so the cold run also generates the "
+              "synthetic data set into NAVALE_DATA_DIR)")
     if not navale.exists():
         print(f"    {navale} not found (package not installed?): skipped")
         return
@@ -304,7 +318,7 @@ def bench_c(results: dict) -> None:
         env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba"), NAVALE_DATA_DIR=str(Path(tmp) / "data"))
         times = []
         for k, label in enumerate(("cold (empty numba cache)", "warm (same cache)", "warm (same cache), again")):
-            cmd = [str(navale), "backtest", str(file), "--out", str(Path(tmp) / f"out{k}")]
+            cmd = [str(navale), "backtest", *files, "--out", str(Path(tmp) / f"out{k}")]
             t = time.perf_counter()
             try:
                 r = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=900)
@@ -433,10 +447,10 @@ def main() -> int:
     for n in sizes:
         r = results.get(f"a{n}")
         if r:
-            table.append((f"(a) compute_signals, {n:.0e} bars, session=all", f"{fmt_rate(r['full'])} = "
+            table.append((f"(a) compute_signals, {n:,d} bars, session=all", f"{fmt_rate(r['full'])} = "
                           f"{100 * r['ratio']:.1f} % of ref {fmt_rate(r['ref'])}", ">= 5 % of ref (~35 M/s)",
                           yn(r["ratio"] >= 0.05)))
-            table.append((f"    kernel alone (inputs + run_batch), {n:.0e}", f"{fmt_rate(r['kernel'])} = "
+            table.append((f"    kernel alone (inputs + run_batch), {n:,d}", f"{fmt_rate(r['kernel'])} = "
                           f"{100 * r['kernel'] / r['ref']:.1f} % of ref", "", ""))
     if "b" in results:
         p = results["b"]
@@ -452,10 +466,13 @@ def main() -> int:
     if "d" in results:
         ra, rb = results["d"]
         table.append(("(d) vbt from_signals / simulator time", f"A {ra:.1f}x, B {rb:.1f}x", ">= 1x", yn(min(ra, rb) >= 1.0)))
-    print(f"{'figure':48s} {'value':40s} {'target':24s} met")
+    print(f"{'figure':52s} {'value':40s} {'target':24s} met")
     for row in table:
-        print(f"{row[0]:48s} {row[1]:40s} {row[2]:24s} {row[3]}")
-    print(f"(total {time.perf_counter() - t_all:.0f} s)")
+        print(f"{row[0]:52s} {row[1]:40s} {row[2]:24s} {row[3]}")
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"(total {time.perf_counter() - t_all:.0f} s, peak RSS {rss:.1f} GiB)")
     return 0
 
 

@@ -66,7 +66,7 @@ def rth_times(n: int, day: str = FIRST_DAY, first_bar: int = 0) -> pd.DatetimeIn
     d = pd.Timestamp(day)
     j = first_bar
     while len(out) < n:
-        if d.dayofweek < 5:
+        if d.day_of_week < 5:
             while j < BARS_PER_DAY and len(out) < n:
                 out.append(pd.Timestamp(f"{d.date()} 09:30", tz=ET) + pd.Timedelta(minutes=BAR_MIN * j))
                 j += 1
@@ -145,6 +145,6 @@ def rth_times_at(n: int, k: int, day: str, hhmm: str) -> pd.DatetimeIndex:
     back = k - slot  # bars needed before the target day's first bar
     while back > 0:
         d -= pd.Timedelta(days=1)
-        if d.dayofweek < 5:
+        if d.day_of_week < 5:
             back -= BARS_PER_DAY
     return rth_times(n, str(d.date()), first_bar=-back)
