@@ -1,6 +1,6 @@
 """`SignalEngine`: the incremental form of `compute_signals` for live use.
 
-It calls the same numba `step` kernel as the vectorized path, one closed bar at a time. Its
+It runs the same numba kernel (`kernels.run`) as the vectorized path, one closed bar at a time. Its
 state is a handful of fixed-size arrays (rings of the last 32 bars, four deques, the sorted
 volume window, the last green/red base records) that `snapshot` copies and `restore` puts back,
 so a restarted process resumes exactly where it stopped.
@@ -9,42 +9,49 @@ so a restarted process resumes exactly where it stopped.
 from __future__ import annotations
 
 import io
-import datetime as dt
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from . import kernels as K
 from .params import Params
 from .signals import (BOOL_COLS, COLUMNS, STATUS_CATEGORIES, TIME_COLS, _B_POS, _F_POS, _I_POS,
                       _STATUS_CODE_TO_CAT, pack_params)
 
-_ET = ZoneInfo("America/New_York")
-_NS_HOUR = 3_600_000_000_000
-_NS_MIN = 60_000_000_000
-_NS_DAY = 86_400_000_000_000
-SNAPSHOT_VERSION = 1
-# input vector layout for `_step_one`
-_IN_TS, _IN_O, _IN_H, _IN_L, _IN_C, _IN_V, _IN_BID, _IN_ASK, _IN_START, _IN_CLOSE, _IN_WD = range(11)
+SNAPSHOT_VERSION = 2
+_NF, _NI, _NB = len(K.F_COLS), len(K.I_COLS), len(K.B_COLS)
+_OFF_I = _NF * 8
+_OFF_B = _OFF_I + _NI * 8
+_BUF_BYTES = _OFF_B + _NB
+_TZ_SPAN_NS = 400 * 86_400_000_000_000  # the engine's time-zone table covers +-400 days
 
 
-@njit(cache=True)
-def _step_one(pv, si, sf, ri, rf, dq, med, x, of, oi, ob):
-    # one Python -> numba crossing with few arguments (dispatch cost grows with the argument count)
-    K.step(pv, si, sf, ri, rf, dq, med, x[_IN_TS], x[_IN_O], x[_IN_H], x[_IN_L], x[_IN_C], x[_IN_V], x[_IN_BID],
-           x[_IN_ASK], x[_IN_START], x[_IN_CLOSE], x[_IN_WD], of, oi, ob, 0)
+def _views(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float, int and int8 output columns (shape (k, 1)) laid out in one byte buffer."""
+    return (buf[:_OFF_I].view(np.float64).reshape(_NF, 1), buf[_OFF_I:_OFF_B].view(np.int64).reshape(_NI, 1),
+            buf[_OFF_B:].view(np.int8).reshape(_NB, 1))
 
 
 class SignalRow:
     """One bar's signal values; read like a mapping (``row['bn_score']``) or as attributes."""
 
-    __slots__ = ("_f", "_i", "_b", "_tick", "_offset", "time")
+    __slots__ = ("_buf", "_tick", "_offset", "time")
 
-    def __init__(self, f: np.ndarray, i: np.ndarray, b: np.ndarray, tick: float, offset: float, time: int):
-        self._f, self._i, self._b, self._tick, self._offset, self.time = f, i, b, tick, offset, time
+    def __init__(self, buf: np.ndarray, tick: float, offset: float, time: int):
+        self._buf, self._tick, self._offset, self.time = buf, tick, offset, time
+
+    @property
+    def _f(self) -> np.ndarray:
+        return self._buf[:_OFF_I].view(np.float64)
+
+    @property
+    def _i(self) -> np.ndarray:
+        return self._buf[_OFF_I:_OFF_B].view(np.int64)
+
+    @property
+    def _b(self) -> np.ndarray:
+        return self._buf[_OFF_B:].view(np.int8)
 
     def __getitem__(self, name: str) -> Any:
         if name in _F_POS:
@@ -101,26 +108,20 @@ class SignalEngine:
         self.tick_size = float(tick_size)
         self.order_flow = bool(order_flow)
         self.bar_ns = int(round(bar_seconds * 1e9))
-        self._pv = pack_params(self.params, self.order_flow)
+        self._pv = pack_params(self.params, self.order_flow, self.bar_ns)
         self._state = K.new_state(self._pv)
-        self._x = np.zeros(11, np.int64)
-        self._of = np.empty((1, len(K.F_COLS)), np.float64)
-        self._oi = np.empty((1, len(K.I_COLS)), np.int64)
-        self._ob = np.empty((1, len(K.B_COLS)), np.int8)
+        self._x = np.zeros((K.N_X, 1), np.int64)
+        self._buf = np.zeros(_BUF_BYTES, np.uint8)
+        self._of, self._oi, self._ob = _views(self._buf)
         self._last_ts = np.iinfo(np.int64).min
-        self._offset_cache: dict[int, int] = {}
+        self._tz = np.zeros(2, np.int64)
+        self._tz_lo = self._tz_hi = 0
 
-    # -- time: bar timestamp -> ET minute / weekday, offset cached per UTC hour (DST changes on the hour)
-    def _utc_offset_ns(self, ts_ns: int) -> int:
-        hour = ts_ns // _NS_HOUR
-        off = self._offset_cache.get(hour)
-        if off is None:
-            when = dt.datetime.fromtimestamp(hour * 3600, tz=dt.timezone.utc).astimezone(_ET)
-            off = int(when.utcoffset().total_seconds()) * 1_000_000_000
-            if len(self._offset_cache) > 4096:
-                self._offset_cache.clear()
-            self._offset_cache[hour] = off
-        return off
+    def _cover(self, ts_ns: int) -> None:
+        # rebuilt about once a year of bars; reading it is exact across DST changes
+        self._tz = K.et_offset_table(ts_ns - _TZ_SPAN_NS, ts_ns + _TZ_SPAN_NS)
+        self._tz_lo = ts_ns - _TZ_SPAN_NS // 2
+        self._tz_hi = ts_ns + _TZ_SPAN_NS // 2
 
     def update_values(self, ts_ns: int, open_: float, high: float, low: float, close: float, volume: int,
                       bid_volume: int = 0, ask_volume: int = 0, roll_offset: float = 0.0) -> SignalRow:
@@ -128,30 +129,22 @@ class SignalEngine:
         if ts_ns <= self._last_ts:
             raise ValueError(f"bar at {pd.Timestamp(ts_ns, unit='ns', tz='UTC')} is not after the previous bar "
                              f"({pd.Timestamp(self._last_ts, unit='ns', tz='UTC')})")
+        if not self._tz_lo <= ts_ns < self._tz_hi:
+            self._cover(ts_ns)
         tick = self.tick_size
         x = self._x
-        x[_IN_TS] = ts_ns
-        x[_IN_O] = round((open_ - roll_offset) / tick)
-        x[_IN_H] = round((high - roll_offset) / tick)
-        x[_IN_L] = round((low - roll_offset) / tick)
-        x[_IN_C] = round((close - roll_offset) / tick)
-        x[_IN_V] = volume
-        x[_IN_BID] = bid_volume
-        x[_IN_ASK] = ask_volume
-        local = ts_ns + self._utc_offset_ns(ts_ns)
-        start_min = (local // _NS_MIN) % 1440
-        close_ts = ts_ns + self.bar_ns
-        local_c = close_ts + self._utc_offset_ns(close_ts)
-        close_min = (local_c // _NS_MIN) % 1440
-        if close_min < start_min:
-            close_min += 1440
-        x[_IN_START] = start_min
-        x[_IN_CLOSE] = close_min
-        x[_IN_WD] = (local_c // _NS_DAY + 3) % 7  # 1970-01-01 was a Thursday
+        x[0, 0] = ts_ns
+        x[1, 0] = round((open_ - roll_offset) / tick)
+        x[2, 0] = round((high - roll_offset) / tick)
+        x[3, 0] = round((low - roll_offset) / tick)
+        x[4, 0] = round((close - roll_offset) / tick)
+        x[5, 0] = volume
+        x[6, 0] = bid_volume
+        x[7, 0] = ask_volume
         si, sf, ri, rf, dq, med = self._state
-        _step_one(self._pv, si, sf, ri, rf, dq, med, x, self._of, self._oi, self._ob)
+        K.run(self._pv, si, sf, ri, rf, dq, med, self._tz, x, self._of, self._oi, self._ob, 0, 1)
         self._last_ts = ts_ns
-        return SignalRow(self._of[0].copy(), self._oi[0].copy(), self._ob[0].copy(), tick, roll_offset, ts_ns)
+        return SignalRow(self._buf.copy(), tick, roll_offset, ts_ns)
 
     def update(self, bar: Mapping[str, Any] | pd.Series, time: Any = None) -> SignalRow:
         """Feed one closed bar (keys open/high/low/close/volume[/bid_volume/ask_volume/roll_offset]; its

@@ -1,8 +1,10 @@
 """The Battle Navale step kernel: one closed bar in, one row of every signal column out.
 
-`step` is the only implementation of the method (METHOD.md 7.1-7.6). The vectorized
-`run_batch` is a numba loop over `step`; the incremental `SignalEngine` calls `step` once per
-bar. Both therefore give identical values by construction, and the tests check it anyway.
+`run` is the only implementation of the method (METHOD.md 7.1-7.6): a loop whose body is one
+bar's step. The vectorized `compute_signals` runs it over all bars; the incremental
+`SignalEngine` runs it over one bar per call (the loop lives inside the function so that the
+batch path pays the call overhead once, not per bar). Both give identical values by
+construction, and the tests check it anyway.
 
 Conventions inside the kernel:
 - prices are int64 ticks (exact comparisons such as ``C >= hi + 1 tick``); the edge converts;
@@ -10,9 +12,10 @@ Conventions inside the kernel:
 - state lives in caller-owned arrays (`State`): scalars in `si`/`sf`, rings of the last `cap`
   bars in `ri`/`rf`, monotonic deques in `dq`, the sorted volume window in `med`. Nothing is
   allocated per bar; a snapshot is a copy of those arrays.
-- time enters as integers computed at the edge: bar-start and bar-close minute of day in
-  America/New_York, and the weekday of the close. The session filter is applied here, on the
-  bar-start minute, so batch and incremental use the same filter before computing anything.
+- time enters as the bar-start UTC ns; the kernel derives the bar-start and bar-close minute of
+  day and the close's weekday in America/New_York from a per-hour UTC-offset table built at the
+  edge (`et_offset_table`). The session filter is applied here, on the bar-start minute, so
+  batch and incremental use the same filter before computing anything.
 """
 
 from __future__ import annotations
@@ -29,8 +32,15 @@ from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_media
 P_SESSION, P_FLOW, P_W, P_THETA, P_VW, P_WCAP, P_STRONG, P_BW, P_MAXW, P_CW, P_CFRAC = range(11)
 P_TL, P_GMIN, P_RMAX, P_QDUR, P_QW0, P_QW1, P_QW2, P_QW3, P_QRESPECT, P_QMIN_REC = range(11, 21)
 P_GR, P_TC_S, P_TC_W, P_R8, P_R12, P_WB, P_WT, P_WQ, P_THR, P_ST_WIN, P_ST_BAL = range(21, 32)
-P_QMIN, P_STRICT, P_ENT_START, P_ENT_END, P_FRI, P_BLACKOUT, P_WARMUP = range(32, 39)
-N_PARAMS = 39
+P_QMIN, P_STRICT, P_ENT_START, P_ENT_END, P_FRI, P_BLACKOUT, P_WARMUP, P_BAR_NS = range(32, 40)
+N_PARAMS = 40
+
+# Input matrix rows (int64): bar start time (UTC ns), prices in ticks, volumes
+X_TS, X_O, X_H, X_L, X_C, X_V, X_BID, X_ASK = range(8)
+N_X = 8
+NS_MIN = 60_000_000_000
+NS_HOUR = 3_600_000_000_000
+NS_DAY = 86_400_000_000_000
 
 SESSION_CODES = {"all": 0, "rth": 1, "globex": 2}
 RTH_OPEN_MIN = 9 * 60 + 30
@@ -57,7 +67,8 @@ N_DQ = 4
 NAT = np.iinfo(np.int64).min
 
 # ---------------------------------------------------------------------------------------------
-# Output layout: three column groups (float64, int64, int8), one row per bar.
+# Output layout: three arrays (float64, int64, int8) of shape (columns, bars): each column is
+# contiguous, so pandas takes it without a copy; the engine uses (columns, 1).
 F_COLS = (
     "delta", "vol_weight", "vol_median", "battle", "base_lo", "base_hi", "base_width_ticks",
     "green_lo", "green_hi", "green_quality", "red_lo", "red_hi", "red_quality", "ref_lo", "ref_hi", "q_ref",
@@ -104,19 +115,64 @@ def new_state(pv: np.ndarray) -> tuple[np.ndarray, ...]:
     return si, sf, ri, rf, dq, med
 
 
+def et_offset_table(first_ns: int, last_ns: int) -> np.ndarray:
+    """UTC-offset table of America/New_York by UTC hour: ``[h0, off_0, off_1, ...]`` (offsets in ns)
+    covering the hours of `first_ns`..`last_ns`. DST changes on the hour, so per-hour is exact."""
+    import pandas as pd  # edge helper: builds a table the kernel reads
+
+    h0 = first_ns // NS_HOUR
+    h1 = last_ns // NS_HOUR
+    hours = pd.DatetimeIndex((np.arange(h0, h1 + 1, dtype=np.int64) * NS_HOUR).view("datetime64[ns]"), tz="UTC")
+    local = hours.tz_convert("America/New_York").tz_localize(None)
+    off = local.as_unit("ns").asi8 - hours.as_unit("ns").asi8
+    return np.concatenate([[h0], off]).astype(np.int64)
+
+
+@njit(cache=True, inline="always")
+def _et_local(ts: int, tz: np.ndarray) -> int:
+    k = ts // NS_HOUR - tz[0] + 1
+    if k < 1 or k >= tz.shape[0]:
+        raise ValueError("bar time outside the time-zone table")
+    return ts + tz[k]
+
+
+@njit(cache=True, inline="always")
+def et_minute(ts: int, tz: np.ndarray) -> int:
+    """Minute of the day in America/New_York of UTC time `ts` (ns)."""
+    return (_et_local(ts, tz) // NS_MIN) % 1440
+
+
+@njit(cache=True, inline="always")
+def et_weekday(ts: int, tz: np.ndarray) -> int:
+    """Weekday (0 = Monday) in America/New_York of UTC time `ts` (ns)."""
+    return (_et_local(ts, tz) // NS_DAY + 3) % 7  # 1970-01-01 was a Thursday
+
+
 @njit(cache=True)
+def et_fields(ts: np.ndarray, tz: np.ndarray, bar_ns: int, start_min: np.ndarray, close_min: np.ndarray,
+              weekday: np.ndarray) -> None:
+    """Bar-start minute, bar-close minute and close weekday (ET) of every bar, as `run` computes them."""
+    for i in range(ts.shape[0]):
+        start_min[i] = et_minute(ts[i], tz)
+        close_min[i] = et_minute(ts[i] + bar_ns, tz)
+        if close_min[i] < start_min[i]:
+            close_min[i] += 1440
+        weekday[i] = et_weekday(ts[i] + bar_ns, tz)
+
+
+@njit(cache=True, inline="always")
 def _neutral_row(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, row: int) -> None:
-    for j in range(of.shape[1]):
-        of[row, j] = np.nan
-    for j in range(oi.shape[1]):
-        oi[row, j] = -1
-    oi[row, I_GCONF] = NAT
-    oi[row, I_RCONF] = NAT
-    for j in range(ob.shape[1]):
-        ob[row, j] = 0
+    for j in range(of.shape[0]):
+        of[j, row] = np.nan
+    for j in range(oi.shape[0]):
+        oi[j, row] = -1
+    oi[I_GCONF, row] = NAT
+    oi[I_RCONF, row] = NAT
+    for j in range(ob.shape[0]):
+        ob[j, row] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def in_session(start_min: int, session_code: int) -> bool:
     """Session filter on the bar-start minute (ET): 0 all, 1 RTH 09:30-16:00, 2 outside RTH."""
     if session_code == 0:
@@ -126,375 +182,384 @@ def in_session(start_min: int, session_code: int) -> bool:
 
 
 @njit(cache=True)
-def step(pv, si, sf, ri, rf, dq, med, ts, o, h, l, c, v, bid_v, ask_v, start_min, close_min, weekday,
-         of, oi, ob, row):
-    """Advance the state by one closed bar and write its row ``row`` of `of`/`oi`/`ob`."""
-    if not in_session(start_min, int(pv[P_SESSION])):
-        _neutral_row(of, oi, ob, row)
-        return
+def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
+    """Advance the state over bars ``i0..i1-1`` of the input matrix `x` (rows `X_*`), writing
+    their rows of `of`/`oi`/`ob`. This loop body is the only implementation of the method: the
+    vectorized path runs it over all bars, the incremental engine over one bar at a time."""
     cap = ri.shape[1]
     mask = cap - 1
-    t = si[S_T]
-    k = t & mask
     W = int(pv[P_W])
     VW = int(pv[P_VW])
     BW = int(pv[P_BW])
     CW = int(pv[P_CW])
     TL = int(pv[P_TL])
+    session_code = int(pv[P_SESSION])
+    bar_ns = int(pv[P_BAR_NS])
+    for row in range(i0, i1):
+        ts = x[X_TS, row]
+        o = x[X_O, row]
+        h = x[X_H, row]
+        l = x[X_L, row]
+        c = x[X_C, row]
+        v = x[X_V, row]
+        bid_v = x[X_BID, row]
+        ask_v = x[X_ASK, row]
+        start_min = et_minute(ts, tz)
+        close_ts = ts + bar_ns
+        close_min = et_minute(close_ts, tz)
+        if close_min < start_min:
+            close_min += 1440  # a bar closing at/after midnight keeps its order
+        weekday = et_weekday(close_ts, tz)
+        if not in_session(start_min, session_code):
+            _neutral_row(of, oi, ob, row)
+            continue
+        t = si[S_T]
+        k = t & mask
 
-    ri[RI_O, k] = o
-    ri[RI_H, k] = h
-    ri[RI_L, k] = l
-    ri[RI_C, k] = c
-    ri[RI_V, k] = v
+        ri[RI_O, k] = o
+        ri[RI_H, k] = h
+        ri[RI_L, k] = l
+        ri[RI_C, k] = c
+        ri[RI_V, k] = v
 
-    # ---- 7.1 aggression, ball, volume weight, battle outcome -----------------------------
-    if pv[P_FLOW] > 0.5:
-        tot = ask_v + bid_v
-        delta = (ask_v - bid_v) / tot if tot > 0 else 0.0
-    else:
-        delta = (c - o) / (h - l) if h > l else 0.0
-    theta = pv[P_THETA]
-    ball = 1 if delta >= theta else (-1 if delta <= -theta else 0)
+        # ---- 7.1 aggression, ball, volume weight, battle outcome -----------------------------
+        if pv[P_FLOW] > 0.5:
+            tot = ask_v + bid_v
+            delta = (ask_v - bid_v) / tot if tot > 0 else 0.0
+        else:
+            delta = (c - o) / (h - l) if h > l else 0.0
+        theta = pv[P_THETA]
+        ball = 1 if delta >= theta else (-1 if delta <= -theta else 0)
 
-    n_med = si[S_MED_N]
-    if t >= VW:
-        vmed = sorted_median(med, n_med)
-        w = min(v / vmed, pv[P_WCAP]) if vmed > 0 else 1.0
-        n_med = sorted_remove(med, n_med, ri[RI_V, (t - VW) & mask])
-    else:
-        vmed = np.nan
-        w = np.nan
-    si[S_MED_N] = sorted_insert(med, n_med, v)
+        n_med = si[S_MED_N]
+        if t >= VW:
+            vmed = sorted_median(med, n_med)
+            w = min(v / vmed, pv[P_WCAP]) if vmed > 0 else 1.0
+            n_med = sorted_remove(med, n_med, ri[RI_V, (t - VW) & mask])
+        else:
+            vmed = np.nan
+            w = np.nan
+        si[S_MED_N] = sorted_insert(med, n_med, v)
 
-    rf[RF_DELTA, k] = delta
-    rf[RF_W, k] = w
-    ri[RI_BALL, k] = ball
-    if t >= VW + W - 1:
-        num = 0.0
-        den = 0.0
-        for j in range(W):
-            kk = (t - j) & mask
-            num += rf[RF_W, kk] * rf[RF_DELTA, kk]
-            den += rf[RF_W, kk]
-        bo = num / den if den > 0 else 0.0
-    else:
-        bo = np.nan
+        rf[RF_DELTA, k] = delta
+        rf[RF_W, k] = w
+        ri[RI_BALL, k] = ball
+        if t >= VW + W - 1:
+            num = 0.0
+            den = 0.0
+            for j in range(W):
+                kk = (t - j) & mask
+                num += rf[RF_W, kk] * rf[RF_DELTA, kk]
+                den += rf[RF_W, kk]
+            bo = num / den if den > 0 else 0.0
+        else:
+            bo = np.nan
 
-    # ---- rolling windows (deques, exact integer sums) -----------------------------------------
-    hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, BW)
-    lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, BW)
-    hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, CW)
-    lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, CW)
-    si[S_SUMC] += c
-    si[S_SUMC2] += c * c
-    if t >= CW:
-        cold = ri[RI_C, (t - CW) & mask]
-        si[S_SUMC] -= cold
-        si[S_SUMC2] -= cold * cold
-    si[S_SUMV] += v
-    si[S_SUMV2] += v * v
-    if t >= BW:
-        vold = ri[RI_V, (t - BW) & mask]
-        si[S_SUMV] -= vold
-        si[S_SUMV2] -= vold * vold
-    if t == 0:
-        tr = h - l
-    else:
-        cp = ri[RI_C, (t - 1) & mask]
-        tr = max(h, cp) - min(l, cp)
-    ri[RI_TR, k] = tr
-    si[S_SUMTR] += tr
-    if t >= ATR_BARS:
-        si[S_SUMTR] -= ri[RI_TR, (t - ATR_BARS) & mask]
+        # ---- rolling windows (deques, exact integer sums) -----------------------------------------
+        hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, BW)
+        lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, BW)
+        hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, CW)
+        lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, CW)
+        si[S_SUMC] += c
+        si[S_SUMC2] += c * c
+        if t >= CW:
+            cold = ri[RI_C, (t - CW) & mask]
+            si[S_SUMC] -= cold
+            si[S_SUMC2] -= cold * cold
+        si[S_SUMV] += v
+        si[S_SUMV2] += v * v
+        if t >= BW:
+            vold = ri[RI_V, (t - BW) & mask]
+            si[S_SUMV] -= vold
+            si[S_SUMV2] -= vold * vold
+        if t == 0:
+            tr = h - l
+        else:
+            cp = ri[RI_C, (t - 1) & mask]
+            tr = max(h, cp) - min(l, cp)
+        ri[RI_TR, k] = tr
+        si[S_SUMTR] += tr
+        if t >= ATR_BARS:
+            si[S_SUMTR] -= ri[RI_TR, (t - ATR_BARS) & mask]
 
-    # ---- 7.2 base activity and type ----------------------------------------------------------
-    active = 0
-    btype = 0
-    width = hi_b - lo_b
-    if t >= TL:
-        u = 0
-        for j in range(TL):
-            if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
-                u += 1
-        if u >= pv[P_GMIN]:
-            btype = 1
-        elif u <= pv[P_RMAX]:
-            btype = -1
-    if t >= CW - 1 and t >= BW - 1 and t >= TL:
-        var_n2 = CW * si[S_SUMC2] - si[S_SUMC] * si[S_SUMC]  # CW^2 * population variance, exact
-        std_c = math.sqrt(max(var_n2, 0)) / CW
-        if width <= pv[P_MAXW] and std_c < pv[P_CFRAC] * (hi_c - lo_c):
-            active = 1
+        # ---- 7.2 base activity and type ----------------------------------------------------------
+        active = 0
+        btype = 0
+        width = hi_b - lo_b
+        if t >= TL:
+            u = 0
+            for j in range(TL):
+                if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
+                    u += 1
+            if u >= pv[P_GMIN]:
+                btype = 1
+            elif u <= pv[P_RMAX]:
+                btype = -1
+        if t >= CW - 1 and t >= BW - 1 and t >= TL:
+            var_n2 = CW * si[S_SUMC2] - si[S_SUMC] * si[S_SUMC]  # CW^2 * population variance, exact
+            std_c = math.sqrt(max(var_n2, 0)) / CW
+            if width <= pv[P_MAXW] and std_c < pv[P_CFRAC] * (hi_c - lo_c):
+                active = 1
 
-    # ---- episodes and confirmation at e+1 ------------------------------------------------------
-    prev_active = si[S_EP_ACTIVE]
-    prev_type = si[S_EP_TYPE]
-    ended = prev_active == 1 and (active == 0 or btype != prev_type)
-    if ended:
-        e = t - 1
-        dur = (e - si[S_EP_START]) + BW
-        ew = si[S_EP_HI] - si[S_EP_LO]
-        width_term = 1.0 - ew / pv[P_MAXW] if pv[P_MAXW] > 0 else 1.0
-        width_term = min(max(width_term, 0.0), 1.0)
-        vol_term = min(max(1.0 - sf[SF_EP_CV], 0.0), 1.0)
-        respect = 1.0 if pv[P_QRESPECT] < 0.5 else float(si[S_EP_DECL])
-        q = (pv[P_QW0] * min(dur / pv[P_QDUR], 1.0) + pv[P_QW1] * width_term
-             + pv[P_QW2] * vol_term + pv[P_QW3] * respect)
-        if prev_type != 0 and q >= pv[P_QMIN_REC]:
-            if prev_type == 1:
-                si[S_G_EXISTS] = 1
-                si[S_G_ID] = si[S_EP_ID]
-                si[S_G_LO] = si[S_EP_LO]
-                si[S_G_HI] = si[S_EP_HI]
-                si[S_G_CONF_T] = t
-                si[S_G_CONF_TS] = ts
-                si[S_G_VIOL] = 0
-                sf[SF_G_Q] = q
+        # ---- episodes and confirmation at e+1 ------------------------------------------------------
+        prev_active = si[S_EP_ACTIVE]
+        prev_type = si[S_EP_TYPE]
+        ended = prev_active == 1 and (active == 0 or btype != prev_type)
+        if ended:
+            e = t - 1
+            dur = (e - si[S_EP_START]) + BW
+            ew = si[S_EP_HI] - si[S_EP_LO]
+            width_term = 1.0 - ew / pv[P_MAXW] if pv[P_MAXW] > 0 else 1.0
+            width_term = min(max(width_term, 0.0), 1.0)
+            vol_term = min(max(1.0 - sf[SF_EP_CV], 0.0), 1.0)
+            respect = 1.0 if pv[P_QRESPECT] < 0.5 else float(si[S_EP_DECL])
+            q = (pv[P_QW0] * min(dur / pv[P_QDUR], 1.0) + pv[P_QW1] * width_term
+                 + pv[P_QW2] * vol_term + pv[P_QW3] * respect)
+            if prev_type != 0 and q >= pv[P_QMIN_REC]:
+                if prev_type == 1:
+                    si[S_G_EXISTS] = 1
+                    si[S_G_ID] = si[S_EP_ID]
+                    si[S_G_LO] = si[S_EP_LO]
+                    si[S_G_HI] = si[S_EP_HI]
+                    si[S_G_CONF_T] = t
+                    si[S_G_CONF_TS] = ts
+                    si[S_G_VIOL] = 0
+                    sf[SF_G_Q] = q
+                else:
+                    si[S_R_EXISTS] = 1
+                    si[S_R_ID] = si[S_EP_ID]
+                    si[S_R_LO] = si[S_EP_LO]
+                    si[S_R_HI] = si[S_EP_HI]
+                    si[S_R_CONF_T] = t
+                    si[S_R_CONF_TS] = ts
+                    si[S_R_VIOL] = 0
+                    sf[SF_R_Q] = q
+        if active == 1:
+            if prev_active == 0 or ended:
+                si[S_EP_COUNTER] += 1
+                si[S_EP_ID] = si[S_EP_COUNTER]
+                si[S_EP_START] = t
+            si[S_EP_LO] = lo_b
+            si[S_EP_HI] = hi_b
+            mean_v = si[S_SUMV] / BW
+            if mean_v > 0:
+                var_v = max(BW * si[S_SUMV2] - si[S_SUMV] * si[S_SUMV], 0) / (BW * BW)
+                sf[SF_EP_CV] = math.sqrt(var_v) / mean_v
             else:
-                si[S_R_EXISTS] = 1
-                si[S_R_ID] = si[S_EP_ID]
-                si[S_R_LO] = si[S_EP_LO]
-                si[S_R_HI] = si[S_EP_HI]
-                si[S_R_CONF_T] = t
-                si[S_R_CONF_TS] = ts
-                si[S_R_VIOL] = 0
-                sf[SF_R_Q] = q
-    if active == 1:
-        if prev_active == 0 or ended:
-            si[S_EP_COUNTER] += 1
-            si[S_EP_ID] = si[S_EP_COUNTER]
-            si[S_EP_START] = t
-        si[S_EP_LO] = lo_b
-        si[S_EP_HI] = hi_b
-        mean_v = si[S_SUMV] / BW
-        if mean_v > 0:
-            var_v = max(BW * si[S_SUMV2] - si[S_SUMV] * si[S_SUMV], 0) / (BW * BW)
-            sf[SF_EP_CV] = math.sqrt(var_v) / mean_v
+                sf[SF_EP_CV] = 0.0
+            half = BW // 2
+            early = 0
+            late = 0
+            for j in range(half):
+                late += ri[RI_V, (t - j) & mask]
+                early += ri[RI_V, (t - BW + 1 + j) & mask]
+            si[S_EP_DECL] = 1 if late <= early else 0
+        si[S_EP_ACTIVE] = active
+        si[S_EP_TYPE] = btype
+
+        # ---- 7.3 golden rule --------------------------------------------------------------------
+        gr = int(pv[P_GR])
+        bull_v = 0
+        bear_v = 0
+        if si[S_G_EXISTS] == 1 and t > si[S_G_CONF_T] and c < o and c <= si[S_G_LO] - gr:
+            si[S_G_VIOL] = 1
+            bull_v = 1
+        if si[S_R_EXISTS] == 1 and t > si[S_R_CONF_T] and c > o and c >= si[S_R_HI] + gr:
+            si[S_R_VIOL] = 1
+            bear_v = 1
+        g_intact = si[S_G_EXISTS] == 1 and si[S_G_VIOL] == 0
+        r_intact = si[S_R_EXISTS] == 1 and si[S_R_VIOL] == 0
+        ref = 0
+        if si[S_G_EXISTS] == 1 and (si[S_R_EXISTS] == 0 or si[S_G_CONF_T] > si[S_R_CONF_T]):
+            ref = 1
+        elif si[S_R_EXISTS] == 1:
+            ref = -1
+        strong = pv[P_STRONG]
+        tc = 0.0
+        bq = 0.0
+        q_ref = 0.0
+        if ref == 1:
+            q_ref = sf[SF_G_Q]
+            if g_intact:
+                tc = pv[P_TC_S] if bo > strong else pv[P_TC_W]
+                bq = q_ref
+            else:
+                tc = -pv[P_TC_S]
+        elif ref == -1:
+            q_ref = sf[SF_R_Q]
+            if r_intact:
+                tc = -pv[P_TC_S] if bo < -strong else -pv[P_TC_W]
+                bq = -q_ref
+            else:
+                tc = pv[P_TC_S]
+
+        # ---- 7.4 Sierra patterns at completion bar t ----------------------------------------------
+        ldu = 0
+        lud = 0
+        cds = 0
+        ldu_s = 0.0
+        lud_s = 0.0
+        cds_s = 0.0
+        if t >= 3:
+            k1 = (t - 1) & mask
+            k2 = (t - 2) & mask
+            k3 = (t - 3) & mask
+            o1 = ri[RI_O, k1]
+            h1 = ri[RI_H, k1]
+            l1 = ri[RI_L, k1]
+            c1 = ri[RI_C, k1]
+            o2 = ri[RI_O, k2]
+            h2 = ri[RI_H, k2]
+            l2 = ri[RI_L, k2]
+            c2 = ri[RI_C, k2]
+            h3 = ri[RI_H, k3]
+            l3 = ri[RI_L, k3]
+            c3 = ri[RI_C, k3]
+            r8 = int(pv[P_R8])
+            r12 = int(pv[P_R12])
+            vratio = 1.0
+            if vmed > 0:
+                vratio = min(ri[RI_V, k1] / vmed, 1.0)
+            elif not vmed >= 0:  # NaN: the median window is not full yet
+                vratio = np.nan
+            if o1 < c2 and h2 > l1 + r8 and o > c1 and h > l1 + r8 and h > h2:
+                ldu = 1
+                ldu_s = 0.7 * min((h2 - l1) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
+            if o1 > c2 and h1 > l2 + r8 and o < c1 and h1 > l + r8 and l < l2:
+                lud = 1
+                lud_s = 0.7 * min((h1 - l2) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
+            if o < c1 and h1 > l + r12 and l < l1 and o2 < c3 and h3 > l2 + r12 and l2 < l3 and h1 < h2:
+                cds = 1
+                cds_s = 0.8 * min((h3 - l2) / (2.0 * r12), 1.0) if r12 > 0 else 0.8
+        pat = min(max(ldu_s - lud_s - cds_s, -1.0), 1.0)
+
+        # ---- 7.5 composite score, status, confidence -------------------------------------------
+        warm = t >= pv[P_WARMUP] and bo == bo
+        if warm:
+            bn = pv[P_WB] * bo + pv[P_WT] * tc + pv[P_WQ] * bq
         else:
-            sf[SF_EP_CV] = 0.0
-        half = BW // 2
-        early = 0
-        late = 0
-        for j in range(half):
-            late += ri[RI_V, (t - j) & mask]
-            early += ri[RI_V, (t - BW + 1 + j) & mask]
-        si[S_EP_DECL] = 1 if late <= early else 0
-    si[S_EP_ACTIVE] = active
-    si[S_EP_TYPE] = btype
-
-    # ---- 7.3 golden rule --------------------------------------------------------------------
-    gr = int(pv[P_GR])
-    bull_v = 0
-    bear_v = 0
-    if si[S_G_EXISTS] == 1 and t > si[S_G_CONF_T] and c < o and c <= si[S_G_LO] - gr:
-        si[S_G_VIOL] = 1
-        bull_v = 1
-    if si[S_R_EXISTS] == 1 and t > si[S_R_CONF_T] and c > o and c >= si[S_R_HI] + gr:
-        si[S_R_VIOL] = 1
-        bear_v = 1
-    g_intact = si[S_G_EXISTS] == 1 and si[S_G_VIOL] == 0
-    r_intact = si[S_R_EXISTS] == 1 and si[S_R_VIOL] == 0
-    ref = 0
-    if si[S_G_EXISTS] == 1 and (si[S_R_EXISTS] == 0 or si[S_G_CONF_T] > si[S_R_CONF_T]):
-        ref = 1
-    elif si[S_R_EXISTS] == 1:
-        ref = -1
-    strong = pv[P_STRONG]
-    tc = 0.0
-    bq = 0.0
-    q_ref = 0.0
-    if ref == 1:
-        q_ref = sf[SF_G_Q]
-        if g_intact:
-            tc = pv[P_TC_S] if bo > strong else pv[P_TC_W]
-            bq = q_ref
+            bn = 0.0
+        if bn >= pv[P_ST_WIN]:
+            status = 2
+        elif bn <= -pv[P_ST_WIN]:
+            status = -2
+        elif abs(bn) <= pv[P_ST_BAL]:
+            status = 0
         else:
-            tc = -pv[P_TC_S]
-    elif ref == -1:
-        q_ref = sf[SF_R_Q]
-        if r_intact:
-            tc = -pv[P_TC_S] if bo < -strong else -pv[P_TC_W]
-            bq = -q_ref
+            status = 1 if bn > 0 else -1
+        conf = (q_ref + abs(pat) + abs(tc) + abs(bn)) / 4.0
+        thr = pv[P_THR]
+        lc = 1 if (warm and bn >= thr) else 0
+        sc = 1 if (warm and bn <= -thr) else 0
+
+        # ---- 7.6 entry gates 1-4 (gate 5 is the simulator's / broker's) --------------------------
+        le = 0
+        se = 0
+        if lc == 1 or sc == 1:
+            time_ok = pv[P_ENT_START] <= close_min <= pv[P_ENT_END]
+            if weekday == 4 and close_min > pv[P_FRI]:
+                time_ok = False
+            if pv[P_BLACKOUT] > 0.5 and RTH_OPEN_MIN <= close_min <= RTH_OPEN_MIN + 10:
+                time_ok = False
+            quality_ok = q_ref >= pv[P_QMIN]
+            strict = pv[P_STRICT] > 0.5
+            if lc == 1 and si[S_PREV_LC] == 0 and time_ok and quality_ok:
+                refused = (ref == -1 and r_intact) or (ref == 1 and not g_intact)
+                if strict:
+                    refused = refused or not (ref == 1 and g_intact)
+                le = 0 if refused else 1
+            if sc == 1 and si[S_PREV_SC] == 0 and time_ok and quality_ok:
+                refused = (ref == 1 and g_intact) or (ref == -1 and not r_intact)
+                if strict:
+                    refused = refused or not (ref == -1 and r_intact)
+                se = 0 if refused else 1
+        si[S_PREV_LC] = lc
+        si[S_PREV_SC] = sc
+
+        # ---- outputs ----------------------------------------------------------------------------------
+        of[F_DELTA, row] = delta
+        of[F_W, row] = w
+        of[F_VMED, row] = vmed
+        of[F_BO, row] = bo
+        if active == 1:
+            of[F_BLO, row] = lo_b
+            of[F_BHI, row] = hi_b
+            oi[I_BASE_ID, row] = si[S_EP_ID]
         else:
-            tc = pv[P_TC_S]
-
-    # ---- 7.4 Sierra patterns at completion bar t ----------------------------------------------
-    ldu = 0
-    lud = 0
-    cds = 0
-    ldu_s = 0.0
-    lud_s = 0.0
-    cds_s = 0.0
-    if t >= 3:
-        k1 = (t - 1) & mask
-        k2 = (t - 2) & mask
-        k3 = (t - 3) & mask
-        o1 = ri[RI_O, k1]
-        h1 = ri[RI_H, k1]
-        l1 = ri[RI_L, k1]
-        c1 = ri[RI_C, k1]
-        o2 = ri[RI_O, k2]
-        h2 = ri[RI_H, k2]
-        l2 = ri[RI_L, k2]
-        c2 = ri[RI_C, k2]
-        h3 = ri[RI_H, k3]
-        l3 = ri[RI_L, k3]
-        c3 = ri[RI_C, k3]
-        r8 = int(pv[P_R8])
-        r12 = int(pv[P_R12])
-        vratio = 1.0
-        if vmed > 0:
-            vratio = min(ri[RI_V, k1] / vmed, 1.0)
-        elif not vmed >= 0:  # NaN: the median window is not full yet
-            vratio = np.nan
-        if o1 < c2 and h2 > l1 + r8 and o > c1 and h > l1 + r8 and h > h2:
-            ldu = 1
-            ldu_s = 0.7 * min((h2 - l1) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
-        if o1 > c2 and h1 > l2 + r8 and o < c1 and h1 > l + r8 and l < l2:
-            lud = 1
-            lud_s = 0.7 * min((h1 - l2) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
-        if o < c1 and h1 > l + r12 and l < l1 and o2 < c3 and h3 > l2 + r12 and l2 < l3 and h1 < h2:
-            cds = 1
-            cds_s = 0.8 * min((h3 - l2) / (2.0 * r12), 1.0) if r12 > 0 else 0.8
-    pat = min(max(ldu_s - lud_s - cds_s, -1.0), 1.0)
-
-    # ---- 7.5 composite score, status, confidence -------------------------------------------
-    warm = t >= pv[P_WARMUP] and bo == bo
-    if warm:
-        bn = pv[P_WB] * bo + pv[P_WT] * tc + pv[P_WQ] * bq
-    else:
-        bn = 0.0
-    if bn >= pv[P_ST_WIN]:
-        status = 2
-    elif bn <= -pv[P_ST_WIN]:
-        status = -2
-    elif abs(bn) <= pv[P_ST_BAL]:
-        status = 0
-    else:
-        status = 1 if bn > 0 else -1
-    conf = (q_ref + abs(pat) + abs(tc) + abs(bn)) / 4.0
-    thr = pv[P_THR]
-    lc = 1 if (warm and bn >= thr) else 0
-    sc = 1 if (warm and bn <= -thr) else 0
-
-    # ---- 7.6 entry gates 1-4 (gate 5 is the simulator's / broker's) --------------------------
-    le = 0
-    se = 0
-    if lc == 1 or sc == 1:
-        time_ok = pv[P_ENT_START] <= close_min <= pv[P_ENT_END]
-        if weekday == 4 and close_min > pv[P_FRI]:
-            time_ok = False
-        if pv[P_BLACKOUT] > 0.5 and RTH_OPEN_MIN <= close_min <= RTH_OPEN_MIN + 10:
-            time_ok = False
-        quality_ok = q_ref >= pv[P_QMIN]
-        strict = pv[P_STRICT] > 0.5
-        if lc == 1 and si[S_PREV_LC] == 0 and time_ok and quality_ok:
-            refused = (ref == -1 and r_intact) or (ref == 1 and not g_intact)
-            if strict:
-                refused = refused or not (ref == 1 and g_intact)
-            le = 0 if refused else 1
-        if sc == 1 and si[S_PREV_SC] == 0 and time_ok and quality_ok:
-            refused = (ref == 1 and g_intact) or (ref == -1 and not r_intact)
-            if strict:
-                refused = refused or not (ref == -1 and r_intact)
-            se = 0 if refused else 1
-    si[S_PREV_LC] = lc
-    si[S_PREV_SC] = sc
-
-    # ---- outputs ----------------------------------------------------------------------------------
-    of[row, F_DELTA] = delta
-    of[row, F_W] = w
-    of[row, F_VMED] = vmed
-    of[row, F_BO] = bo
-    if active == 1:
-        of[row, F_BLO] = lo_b
-        of[row, F_BHI] = hi_b
-        oi[row, I_BASE_ID] = si[S_EP_ID]
-    else:
-        of[row, F_BLO] = np.nan
-        of[row, F_BHI] = np.nan
-        oi[row, I_BASE_ID] = -1
-    of[row, F_BWID] = width if t >= BW - 1 else np.nan
-    if si[S_G_EXISTS] == 1:
-        of[row, F_GLO] = si[S_G_LO]
-        of[row, F_GHI] = si[S_G_HI]
-        of[row, F_GQ] = sf[SF_G_Q]
-        oi[row, I_GCONF] = si[S_G_CONF_TS]
-    else:
-        of[row, F_GLO] = np.nan
-        of[row, F_GHI] = np.nan
-        of[row, F_GQ] = np.nan
-        oi[row, I_GCONF] = NAT
-    oi[row, I_GID] = si[S_G_ID]
-    if si[S_R_EXISTS] == 1:
-        of[row, F_RLO] = si[S_R_LO]
-        of[row, F_RHI] = si[S_R_HI]
-        of[row, F_RQ] = sf[SF_R_Q]
-        oi[row, I_RCONF] = si[S_R_CONF_TS]
-    else:
-        of[row, F_RLO] = np.nan
-        of[row, F_RHI] = np.nan
-        of[row, F_RQ] = np.nan
-        oi[row, I_RCONF] = NAT
-    oi[row, I_RID] = si[S_R_ID]
-    bull_brk = 0
-    bear_brk = 0
-    if ref == 1:
-        of[row, F_REFLO] = si[S_G_LO]
-        of[row, F_REFHI] = si[S_G_HI]
-        oi[row, I_REFAGE] = t - si[S_G_CONF_T]
-    elif ref == -1:
-        of[row, F_REFLO] = si[S_R_LO]
-        of[row, F_REFHI] = si[S_R_HI]
-        oi[row, I_REFAGE] = t - si[S_R_CONF_T]
-    else:
-        of[row, F_REFLO] = np.nan
-        of[row, F_REFHI] = np.nan
-        oi[row, I_REFAGE] = -1
-    if ref != 0:
-        bull_brk = 1 if c >= of[row, F_REFHI] + 1 else 0
-        bear_brk = 1 if c <= of[row, F_REFLO] - 1 else 0
-    of[row, F_QREF] = q_ref
-    of[row, F_TC] = tc
-    of[row, F_BQ] = bq
-    of[row, F_LDUS] = ldu_s
-    of[row, F_LUDS] = lud_s
-    of[row, F_CDSS] = cds_s
-    of[row, F_PAT] = pat
-    of[row, F_BN] = bn
-    of[row, F_CONF] = conf
-    of[row, F_ATR] = si[S_SUMTR] / ATR_BARS if t >= ATR_BARS - 1 else np.nan
-    of[row, F_RELV] = v / vmed if vmed > 0 else np.nan
-    of[row, F_RET5] = c - ri[RI_C, (t - 5) & mask] if t >= 5 else np.nan
-    of[row, F_RET15] = c - ri[RI_C, (t - 15) & mask] if t >= 15 else np.nan
-    oi[row, I_BAR] = t
-    ob[row, B_INS] = 1
-    ob[row, B_BALL] = ball
-    ob[row, B_ACTIVE] = active
-    ob[row, B_TYPE] = btype
-    ob[row, B_BULLV] = bull_v
-    ob[row, B_BEARV] = bear_v
-    ob[row, B_BULLI] = 1 if g_intact else 0
-    ob[row, B_BEARI] = 1 if r_intact else 0
-    ob[row, B_REF] = ref
-    ob[row, B_BULLBRK] = bull_brk
-    ob[row, B_BEARBRK] = bear_brk
-    ob[row, B_LDU] = ldu
-    ob[row, B_LUD] = lud
-    ob[row, B_CDS] = cds
-    ob[row, B_STATUS] = status
-    ob[row, B_LC] = lc
-    ob[row, B_SC] = sc
-    ob[row, B_LE] = le
-    ob[row, B_SE] = se
-    si[S_T] = t + 1
-
-
-@njit(cache=True)
-def run_batch(pv, si, sf, ri, rf, dq, med, ts, o, h, l, c, v, bid_v, ask_v, start_min, close_min, weekday,
-              of, oi, ob):
-    """Vectorized form: `step` over every bar, in order (the state arrays end as after the last bar)."""
-    for i in range(ts.shape[0]):
-        step(pv, si, sf, ri, rf, dq, med, ts[i], o[i], h[i], l[i], c[i], v[i], bid_v[i], ask_v[i],
-             start_min[i], close_min[i], weekday[i], of, oi, ob, i)
+            of[F_BLO, row] = np.nan
+            of[F_BHI, row] = np.nan
+            oi[I_BASE_ID, row] = -1
+        of[F_BWID, row] = width if t >= BW - 1 else np.nan
+        if si[S_G_EXISTS] == 1:
+            of[F_GLO, row] = si[S_G_LO]
+            of[F_GHI, row] = si[S_G_HI]
+            of[F_GQ, row] = sf[SF_G_Q]
+            oi[I_GCONF, row] = si[S_G_CONF_TS]
+        else:
+            of[F_GLO, row] = np.nan
+            of[F_GHI, row] = np.nan
+            of[F_GQ, row] = np.nan
+            oi[I_GCONF, row] = NAT
+        oi[I_GID, row] = si[S_G_ID]
+        if si[S_R_EXISTS] == 1:
+            of[F_RLO, row] = si[S_R_LO]
+            of[F_RHI, row] = si[S_R_HI]
+            of[F_RQ, row] = sf[SF_R_Q]
+            oi[I_RCONF, row] = si[S_R_CONF_TS]
+        else:
+            of[F_RLO, row] = np.nan
+            of[F_RHI, row] = np.nan
+            of[F_RQ, row] = np.nan
+            oi[I_RCONF, row] = NAT
+        oi[I_RID, row] = si[S_R_ID]
+        bull_brk = 0
+        bear_brk = 0
+        if ref == 1:
+            of[F_REFLO, row] = si[S_G_LO]
+            of[F_REFHI, row] = si[S_G_HI]
+            oi[I_REFAGE, row] = t - si[S_G_CONF_T]
+        elif ref == -1:
+            of[F_REFLO, row] = si[S_R_LO]
+            of[F_REFHI, row] = si[S_R_HI]
+            oi[I_REFAGE, row] = t - si[S_R_CONF_T]
+        else:
+            of[F_REFLO, row] = np.nan
+            of[F_REFHI, row] = np.nan
+            oi[I_REFAGE, row] = -1
+        if ref != 0:
+            bull_brk = 1 if c >= of[F_REFHI, row] + 1 else 0
+            bear_brk = 1 if c <= of[F_REFLO, row] - 1 else 0
+        of[F_QREF, row] = q_ref
+        of[F_TC, row] = tc
+        of[F_BQ, row] = bq
+        of[F_LDUS, row] = ldu_s
+        of[F_LUDS, row] = lud_s
+        of[F_CDSS, row] = cds_s
+        of[F_PAT, row] = pat
+        of[F_BN, row] = bn
+        of[F_CONF, row] = conf
+        of[F_ATR, row] = si[S_SUMTR] / ATR_BARS if t >= ATR_BARS - 1 else np.nan
+        of[F_RELV, row] = v / vmed if vmed > 0 else np.nan
+        of[F_RET5, row] = c - ri[RI_C, (t - 5) & mask] if t >= 5 else np.nan
+        of[F_RET15, row] = c - ri[RI_C, (t - 15) & mask] if t >= 15 else np.nan
+        oi[I_BAR, row] = t
+        ob[B_INS, row] = 1
+        ob[B_BALL, row] = ball
+        ob[B_ACTIVE, row] = active
+        ob[B_TYPE, row] = btype
+        ob[B_BULLV, row] = bull_v
+        ob[B_BEARV, row] = bear_v
+        ob[B_BULLI, row] = 1 if g_intact else 0
+        ob[B_BEARI, row] = 1 if r_intact else 0
+        ob[B_REF, row] = ref
+        ob[B_BULLBRK, row] = bull_brk
+        ob[B_BEARBRK, row] = bear_brk
+        ob[B_LDU, row] = ldu
+        ob[B_LUD, row] = lud
+        ob[B_CDS, row] = cds
+        ob[B_STATUS, row] = status
+        ob[B_LC, row] = lc
+        ob[B_SC, row] = sc
+        ob[B_LE, row] = le
+        ob[B_SE, row] = se
+        si[S_T] = t + 1

@@ -3,7 +3,7 @@
 Each structure lives in a caller-owned int64 array so that its whole state can be copied,
 snapshotted and restored with the rest of the engine state.
 
-- Monotonic deque (window max/min in amortised O(1)): row ``dq[k]`` holds
+- Monotonic deque (window max/min in amortised O(1); `cap` is a power of two): row ``dq[k]`` holds
   ``[head, size, idx_0..idx_{cap-1}, val_0..val_{cap-1}]`` as a circular buffer.
 - Sorted window (rolling median): ``buf[:n]`` kept sorted; an update is a binary search plus a
   shift. For the 20-bar volume window this beats two heaps or a skip list (which pay pointer
@@ -23,17 +23,17 @@ def deque_push_max(dq: np.ndarray, k: int, cap: int, t: int, x: int, window: int
     head = dq[k, 0]
     size = dq[k, 1]
     while size > 0:
-        pos = (head + size - 1) % cap
+        pos = (head + size - 1) & (cap - 1)
         if dq[k, 2 + cap + pos] <= x:
             size -= 1
         else:
             break
-    pos = (head + size) % cap
+    pos = (head + size) & (cap - 1)
     dq[k, 2 + pos] = t
     dq[k, 2 + cap + pos] = x
     size += 1
     while dq[k, 2 + head] <= t - window:
-        head = (head + 1) % cap
+        head = (head + 1) & (cap - 1)
         size -= 1
     dq[k, 0] = head
     dq[k, 1] = size

@@ -40,8 +40,8 @@ _B_POS = {n: j for j, n in enumerate(K.B_COLS)}
 assert set(COLUMNS) == set(_F_POS) | set(_I_POS) | set(_B_POS)
 
 
-def pack_params(params: Params, order_flow: bool) -> np.ndarray:
-    """The kernel's parameter vector for `params` in the given order-flow mode."""
+def pack_params(params: Params, order_flow: bool, bar_ns: int) -> np.ndarray:
+    """The kernel's parameter vector for `params`, the order-flow mode and the bar length (ns)."""
     p = np.zeros(K.N_PARAMS, np.float64)
     p[K.P_SESSION] = K.SESSION_CODES[params.session]
     p[K.P_FLOW] = 1.0 if order_flow else 0.0
@@ -79,6 +79,7 @@ def pack_params(params: Params, order_flow: bool) -> np.ndarray:
     p[K.P_FRI] = params.minutes("friday_cutoff_et")
     p[K.P_BLACKOUT] = 1.0 if params.cash_open_blackout else 0.0
     p[K.P_WARMUP] = params.warmup_bars
+    p[K.P_BAR_NS] = bar_ns
     return p
 
 
@@ -142,53 +143,54 @@ def to_ticks(values: np.ndarray, tick_size: float, what: str, index: pd.Index) -
 
 
 def time_inputs(index: pd.DatetimeIndex, bar_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(ts_ns, start_min_et, close_min_et, weekday_close_et)`` for the kernel."""
+    """``(ts_ns, start_min_et, close_min_et, weekday_close_et)`` exactly as the kernel derives them."""
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ValueError("bars need a tz-aware DatetimeIndex of bar start times")
     ts = index.as_unit("ns").asi8
-    start = index.tz_convert(ET)
-    close = (index + pd.Timedelta(bar_ns, "ns")).tz_convert(ET)
-    start_min = (start.hour * 60 + start.minute).to_numpy(np.int64)
-    close_min = (close.hour * 60 + close.minute).to_numpy(np.int64)
-    close_min[close_min < start_min] += 1440  # a bar closing at/after midnight keeps its order
-    weekday = close.day_of_week.to_numpy(np.int64)
+    n = len(ts)
+    start_min, close_min, weekday = (np.zeros(n, np.int64) for _ in range(3))
+    if n:
+        K.et_fields(ts, K.et_offset_table(int(ts[0]), int(ts[-1]) + bar_ns), bar_ns, start_min, close_min, weekday)
     return ts, start_min, close_min, weekday
 
 
 def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None = None,
                   tick_size: float | None = None, bar_seconds: float | None = None) -> dict[str, Any]:
-    """Every array the kernel needs, from a canonical bar frame (prices forward-adjusted on continuous series)."""
+    """The kernel's input matrix (`kernels.X_*` rows: time, prices in ticks, volumes), time-zone
+    table and settings, from a canonical bar frame (prices forward-adjusted on continuous series)."""
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in bars.columns]
     if missing:
         raise ValueError(f"bars lack column(s) {missing}")
+    if not isinstance(bars.index, pd.DatetimeIndex) or bars.index.tz is None:
+        raise ValueError("bars need a tz-aware DatetimeIndex of bar start times")
     flow = resolve_order_flow(bars, params, order_flow)
     tick = resolve_tick_size(bars, tick_size)
     bar_ns = bar_duration_ns(bars, bar_seconds)
     n = len(bars)
+    x = np.zeros((K.N_X, n), np.int64)
+    x[K.X_TS] = bars.index.as_unit("ns").asi8
+    if n > 1 and not (np.diff(x[K.X_TS]) > 0).all():
+        i = int(np.flatnonzero(np.diff(x[K.X_TS]) <= 0)[0]) + 1
+        raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
     # Continuous series: the kernel sees forward-adjusted prices (causal: only past roll gaps),
     # price outputs are shifted back to the traded contract's prices.
     offset = bars["roll_offset"].to_numpy(np.float64) if "roll_offset" in bars.columns else None
-    px = {}
-    for col in ("open", "high", "low", "close"):
+    for row, col in ((K.X_O, "open"), (K.X_H, "high"), (K.X_L, "low"), (K.X_C, "close")):
         vals = bars[col].to_numpy(np.float64)
-        px[col] = to_ticks(vals - offset if offset is not None else vals, tick, col, bars.index)
-    vol = bars["volume"].to_numpy()
+        x[row] = to_ticks(vals - offset if offset is not None else vals, tick, col, bars.index)
+    x[K.X_V] = bars["volume"].to_numpy()
     if flow:
-        bid = bars["bid_volume"].to_numpy().astype(np.int64, copy=False)
-        ask = bars["ask_volume"].to_numpy().astype(np.int64, copy=False)
-    else:
-        bid = ask = np.zeros(n, np.int64)
-    ts, start_min, close_min, weekday = time_inputs(bars.index, bar_ns)
-    return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, ts=ts, o=px["open"], h=px["high"],
-                l=px["low"], c=px["close"], v=vol.astype(np.int64, copy=False), bid=bid, ask=ask,
-                start_min=start_min, close_min=close_min, weekday=weekday)
+        x[K.X_BID] = bars["bid_volume"].to_numpy()
+        x[K.X_ASK] = bars["ask_volume"].to_numpy()
+    tz = K.et_offset_table(int(x[K.X_TS, 0]), int(x[K.X_TS, -1]) + bar_ns) if n else np.zeros(2, np.int64)
+    return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, x=x, tz=tz)
 
 
 def allocate_outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Output arrays in column-major order (each column contiguous: zero-copy into pandas)."""
-    return (np.empty((n, len(K.F_COLS)), np.float64, order="F"),
-            np.empty((n, len(K.I_COLS)), np.int64, order="F"),
-            np.empty((n, len(K.B_COLS)), np.int8, order="F"))
+    """Output arrays of shape (columns, n): each column contiguous, zero-copy into pandas."""
+    return (np.empty((len(K.F_COLS), n), np.float64),
+            np.empty((len(K.I_COLS), n), np.int64),
+            np.empty((len(K.B_COLS), n), np.int8))
 
 
 def outputs_to_frame(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, index: pd.Index, tick: float,
@@ -197,19 +199,19 @@ def outputs_to_frame(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, index: pd.I
     cols: dict[str, Any] = {}
     for name in COLUMNS:
         if name in _F_POS:
-            x = of[:, _F_POS[name]]
+            x = of[_F_POS[name]]
             if name in K.PRICE_COLS:
                 x = x * tick
                 if offset is not None:
                     x = x + offset
             cols[name] = x
         elif name in _I_POS:
-            x = oi[:, _I_POS[name]]
+            x = oi[_I_POS[name]]
             if name in TIME_COLS:
                 x = pd.DatetimeIndex(x.view("datetime64[ns]")).tz_localize("UTC")
             cols[name] = x
         else:
-            x = ob[:, _B_POS[name]]
+            x = ob[_B_POS[name]]
             if name in BOOL_COLS:
                 cols[name] = x.view(np.bool_)
             elif name == "status":
@@ -229,11 +231,10 @@ def compute_signals(bars: pd.DataFrame, params: Params | None = None, *, order_f
     """
     params = params or Params()
     x = kernel_inputs(bars, params, order_flow=order_flow, tick_size=tick_size, bar_seconds=bar_seconds)
-    pv = pack_params(params, x["flow"])
+    pv = pack_params(params, x["flow"], x["bar_ns"])
     si, sf, ri, rf, dq, med = K.new_state(pv)
     of, oi, ob = allocate_outputs(len(bars))
-    K.run_batch(pv, si, sf, ri, rf, dq, med, x["ts"], x["o"], x["h"], x["l"], x["c"], x["v"], x["bid"], x["ask"],
-                x["start_min"], x["close_min"], x["weekday"], of, oi, ob)
+    K.run(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], of, oi, ob, 0, len(bars))
     out = outputs_to_frame(of, oi, ob, bars.index, x["tick"], x["offset"])
     out.attrs = {
         "order_flow_mode": "bidask" if x["flow"] else "ohlcv",

@@ -114,7 +114,7 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
             con = sub["contract"].astype(str).to_numpy()
             brk |= con[1:] != con[:-1]
         last[:-1] = brk
-    _, _, close_min, weekday = time_inputs(idx, bar_ns)
+    _, _, close_min, weekday = time_inputs(idx, bar_ns)  # as the signal kernel derives them
 
     def b(col: str) -> np.ndarray:
         return ssig[col].to_numpy(np.bool_)
