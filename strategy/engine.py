@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from . import kernels as K
 from .params import Params
@@ -25,6 +26,21 @@ _OFF_I = _NF * 8
 _OFF_B = _OFF_I + _NI * 8
 _BUF_BYTES = _OFF_B + _NB
 _TZ_SPAN_NS = 400 * 86_400_000_000_000  # the engine's time-zone table covers +-400 days
+
+
+@njit(cache=True)
+def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, ts, o, h, l, c, v, bid, ask, offset, tick):
+    # one Python -> numba crossing per bar: prices to ticks exactly as `signals.to_ticks`
+    # (rint((price - offset) / tick)), then the same kernel as the vectorized path
+    x[K.X_TS, 0] = ts
+    x[K.X_O, 0] = np.int64(np.rint((o - offset) / tick))
+    x[K.X_H, 0] = np.int64(np.rint((h - offset) / tick))
+    x[K.X_L, 0] = np.int64(np.rint((l - offset) / tick))
+    x[K.X_C, 0] = np.int64(np.rint((c - offset) / tick))
+    x[K.X_V, 0] = v
+    x[K.X_BID, 0] = bid
+    x[K.X_ASK, 0] = ask
+    K.run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, 0, 1)
 
 
 def _views(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,20 +147,11 @@ class SignalEngine:
                              f"({pd.Timestamp(self._last_ts, unit='ns', tz='UTC')})")
         if not self._tz_lo <= ts_ns < self._tz_hi:
             self._cover(ts_ns)
-        tick = self.tick_size
-        x = self._x
-        x[0, 0] = ts_ns
-        x[1, 0] = round((open_ - roll_offset) / tick)
-        x[2, 0] = round((high - roll_offset) / tick)
-        x[3, 0] = round((low - roll_offset) / tick)
-        x[4, 0] = round((close - roll_offset) / tick)
-        x[5, 0] = volume
-        x[6, 0] = bid_volume
-        x[7, 0] = ask_volume
         si, sf, ri, rf, dq, med = self._state
-        K.run(self._pv, si, sf, ri, rf, dq, med, self._tz, x, self._of, self._oi, self._ob, 0, 1)
+        _engine_step(self._pv, si, sf, ri, rf, dq, med, self._tz, self._x, self._of, self._oi, self._ob,
+                     ts_ns, open_, high, low, close, volume, bid_volume, ask_volume, roll_offset, self.tick_size)
         self._last_ts = ts_ns
-        return SignalRow(self._buf.copy(), tick, roll_offset, ts_ns)
+        return SignalRow(self._buf.copy(), self.tick_size, roll_offset, ts_ns)
 
     def update(self, bar: Mapping[str, Any] | pd.Series, time: Any = None) -> SignalRow:
         """Feed one closed bar (keys open/high/low/close/volume[/bid_volume/ask_volume/roll_offset]; its

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_median, sorted_remove
+from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_median, sorted_replace
 
 # ---------------------------------------------------------------------------------------------
 # Parameter vector layout (filled by strategy.signals.pack_params)
@@ -195,6 +195,75 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
     TL = int(pv[P_TL])
     session_code = int(pv[P_SESSION])
     bar_ns = int(pv[P_BAR_NS])
+    # parameters and state scalars in locals: LLVM cannot keep array elements in registers
+    # (the output arrays might alias them); the state is stored back after the loop
+    p_blackout = pv[P_BLACKOUT]
+    p_cfrac = pv[P_CFRAC]
+    p_ent_end = pv[P_ENT_END]
+    p_ent_start = pv[P_ENT_START]
+    p_flow = pv[P_FLOW]
+    p_fri = pv[P_FRI]
+    p_gmin = pv[P_GMIN]
+    p_gr = pv[P_GR]
+    p_maxw = pv[P_MAXW]
+    p_qdur = pv[P_QDUR]
+    p_qmin = pv[P_QMIN]
+    p_qmin_rec = pv[P_QMIN_REC]
+    p_qrespect = pv[P_QRESPECT]
+    p_qw0 = pv[P_QW0]
+    p_qw1 = pv[P_QW1]
+    p_qw2 = pv[P_QW2]
+    p_qw3 = pv[P_QW3]
+    p_r12 = pv[P_R12]
+    p_r8 = pv[P_R8]
+    p_rmax = pv[P_RMAX]
+    p_strict = pv[P_STRICT]
+    p_strong = pv[P_STRONG]
+    p_st_bal = pv[P_ST_BAL]
+    p_st_win = pv[P_ST_WIN]
+    p_tc_s = pv[P_TC_S]
+    p_tc_w = pv[P_TC_W]
+    p_theta = pv[P_THETA]
+    p_thr = pv[P_THR]
+    p_warmup = pv[P_WARMUP]
+    p_wb = pv[P_WB]
+    p_wcap = pv[P_WCAP]
+    p_wq = pv[P_WQ]
+    p_wt = pv[P_WT]
+    s_ep_active = si[S_EP_ACTIVE]
+    s_ep_counter = si[S_EP_COUNTER]
+    s_ep_decl = si[S_EP_DECL]
+    s_ep_hi = si[S_EP_HI]
+    s_ep_id = si[S_EP_ID]
+    s_ep_lo = si[S_EP_LO]
+    s_ep_start = si[S_EP_START]
+    s_ep_type = si[S_EP_TYPE]
+    s_g_conf_t = si[S_G_CONF_T]
+    s_g_conf_ts = si[S_G_CONF_TS]
+    s_g_exists = si[S_G_EXISTS]
+    s_g_hi = si[S_G_HI]
+    s_g_id = si[S_G_ID]
+    s_g_lo = si[S_G_LO]
+    s_g_viol = si[S_G_VIOL]
+    s_med_n = si[S_MED_N]
+    s_prev_lc = si[S_PREV_LC]
+    s_prev_sc = si[S_PREV_SC]
+    s_r_conf_t = si[S_R_CONF_T]
+    s_r_conf_ts = si[S_R_CONF_TS]
+    s_r_exists = si[S_R_EXISTS]
+    s_r_hi = si[S_R_HI]
+    s_r_id = si[S_R_ID]
+    s_r_lo = si[S_R_LO]
+    s_r_viol = si[S_R_VIOL]
+    s_sumc = si[S_SUMC]
+    s_sumc2 = si[S_SUMC2]
+    s_sumtr = si[S_SUMTR]
+    s_sumv = si[S_SUMV]
+    s_sumv2 = si[S_SUMV2]
+    s_t = si[S_T]
+    sf_ep_cv = sf[SF_EP_CV]
+    sf_g_q = sf[SF_G_Q]
+    sf_r_q = sf[SF_R_Q]
     for row in range(i0, i1):
         ts = x[X_TS, row]
         o = x[X_O, row]
@@ -213,7 +282,7 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         if not in_session(start_min, session_code):
             _neutral_row(of, oi, ob, row)
             continue
-        t = si[S_T]
+        t = s_t
         k = t & mask
 
         ri[RI_O, k] = o
@@ -223,23 +292,24 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         ri[RI_V, k] = v
 
         # ---- 7.1 aggression, ball, volume weight, battle outcome -----------------------------
-        if pv[P_FLOW] > 0.5:
+        if p_flow > 0.5:
             tot = ask_v + bid_v
             delta = (ask_v - bid_v) / tot if tot > 0 else 0.0
         else:
             delta = (c - o) / (h - l) if h > l else 0.0
-        theta = pv[P_THETA]
+        theta = p_theta
         ball = 1 if delta >= theta else (-1 if delta <= -theta else 0)
 
-        n_med = si[S_MED_N]
+        n_med = s_med_n
         if t >= VW:
             vmed = sorted_median(med, n_med)
-            w = min(v / vmed, pv[P_WCAP]) if vmed > 0 else 1.0
-            n_med = sorted_remove(med, n_med, ri[RI_V, (t - VW) & mask])
+            w = min(v / vmed, p_wcap) if vmed > 0 else 1.0
+            sorted_replace(med, n_med, ri[RI_V, (t - VW) & mask], v)
         else:
             vmed = np.nan
             w = np.nan
-        si[S_MED_N] = sorted_insert(med, n_med, v)
+            n_med = sorted_insert(med, n_med, v)
+        s_med_n = n_med
 
         rf[RF_DELTA, k] = delta
         rf[RF_W, k] = w
@@ -260,27 +330,27 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, BW)
         hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, CW)
         lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, CW)
-        si[S_SUMC] += c
-        si[S_SUMC2] += c * c
+        s_sumc += c
+        s_sumc2 += c * c
         if t >= CW:
             cold = ri[RI_C, (t - CW) & mask]
-            si[S_SUMC] -= cold
-            si[S_SUMC2] -= cold * cold
-        si[S_SUMV] += v
-        si[S_SUMV2] += v * v
+            s_sumc -= cold
+            s_sumc2 -= cold * cold
+        s_sumv += v
+        s_sumv2 += v * v
         if t >= BW:
             vold = ri[RI_V, (t - BW) & mask]
-            si[S_SUMV] -= vold
-            si[S_SUMV2] -= vold * vold
+            s_sumv -= vold
+            s_sumv2 -= vold * vold
         if t == 0:
             tr = h - l
         else:
             cp = ri[RI_C, (t - 1) & mask]
             tr = max(h, cp) - min(l, cp)
         ri[RI_TR, k] = tr
-        si[S_SUMTR] += tr
+        s_sumtr += tr
         if t >= ATR_BARS:
-            si[S_SUMTR] -= ri[RI_TR, (t - ATR_BARS) & mask]
+            s_sumtr -= ri[RI_TR, (t - ATR_BARS) & mask]
 
         # ---- 7.2 base activity and type ----------------------------------------------------------
         active = 0
@@ -291,107 +361,107 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
             for j in range(TL):
                 if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
                     u += 1
-            if u >= pv[P_GMIN]:
+            if u >= p_gmin:
                 btype = 1
-            elif u <= pv[P_RMAX]:
+            elif u <= p_rmax:
                 btype = -1
         if t >= CW - 1 and t >= BW - 1 and t >= TL:
-            var_n2 = CW * si[S_SUMC2] - si[S_SUMC] * si[S_SUMC]  # CW^2 * population variance, exact
+            var_n2 = CW * s_sumc2 - s_sumc * s_sumc  # CW^2 * population variance, exact
             std_c = math.sqrt(max(var_n2, 0)) / CW
-            if width <= pv[P_MAXW] and std_c < pv[P_CFRAC] * (hi_c - lo_c):
+            if width <= p_maxw and std_c < p_cfrac * (hi_c - lo_c):
                 active = 1
 
         # ---- episodes and confirmation at e+1 ------------------------------------------------------
-        prev_active = si[S_EP_ACTIVE]
-        prev_type = si[S_EP_TYPE]
+        prev_active = s_ep_active
+        prev_type = s_ep_type
         ended = prev_active == 1 and (active == 0 or btype != prev_type)
         if ended:
             e = t - 1
-            dur = (e - si[S_EP_START]) + BW
-            ew = si[S_EP_HI] - si[S_EP_LO]
-            width_term = 1.0 - ew / pv[P_MAXW] if pv[P_MAXW] > 0 else 1.0
+            dur = (e - s_ep_start) + BW
+            ew = s_ep_hi - s_ep_lo
+            width_term = 1.0 - ew / p_maxw if p_maxw > 0 else 1.0
             width_term = min(max(width_term, 0.0), 1.0)
-            vol_term = min(max(1.0 - sf[SF_EP_CV], 0.0), 1.0)
-            respect = 1.0 if pv[P_QRESPECT] < 0.5 else float(si[S_EP_DECL])
-            q = (pv[P_QW0] * min(dur / pv[P_QDUR], 1.0) + pv[P_QW1] * width_term
-                 + pv[P_QW2] * vol_term + pv[P_QW3] * respect)
-            if prev_type != 0 and q >= pv[P_QMIN_REC]:
+            vol_term = min(max(1.0 - sf_ep_cv, 0.0), 1.0)
+            respect = 1.0 if p_qrespect < 0.5 else float(s_ep_decl)
+            q = (p_qw0 * min(dur / p_qdur, 1.0) + p_qw1 * width_term
+                 + p_qw2 * vol_term + p_qw3 * respect)
+            if prev_type != 0 and q >= p_qmin_rec:
                 if prev_type == 1:
-                    si[S_G_EXISTS] = 1
-                    si[S_G_ID] = si[S_EP_ID]
-                    si[S_G_LO] = si[S_EP_LO]
-                    si[S_G_HI] = si[S_EP_HI]
-                    si[S_G_CONF_T] = t
-                    si[S_G_CONF_TS] = ts
-                    si[S_G_VIOL] = 0
-                    sf[SF_G_Q] = q
+                    s_g_exists = 1
+                    s_g_id = s_ep_id
+                    s_g_lo = s_ep_lo
+                    s_g_hi = s_ep_hi
+                    s_g_conf_t = t
+                    s_g_conf_ts = ts
+                    s_g_viol = 0
+                    sf_g_q = q
                 else:
-                    si[S_R_EXISTS] = 1
-                    si[S_R_ID] = si[S_EP_ID]
-                    si[S_R_LO] = si[S_EP_LO]
-                    si[S_R_HI] = si[S_EP_HI]
-                    si[S_R_CONF_T] = t
-                    si[S_R_CONF_TS] = ts
-                    si[S_R_VIOL] = 0
-                    sf[SF_R_Q] = q
+                    s_r_exists = 1
+                    s_r_id = s_ep_id
+                    s_r_lo = s_ep_lo
+                    s_r_hi = s_ep_hi
+                    s_r_conf_t = t
+                    s_r_conf_ts = ts
+                    s_r_viol = 0
+                    sf_r_q = q
         if active == 1:
             if prev_active == 0 or ended:
-                si[S_EP_COUNTER] += 1
-                si[S_EP_ID] = si[S_EP_COUNTER]
-                si[S_EP_START] = t
-            si[S_EP_LO] = lo_b
-            si[S_EP_HI] = hi_b
-            mean_v = si[S_SUMV] / BW
+                s_ep_counter += 1
+                s_ep_id = s_ep_counter
+                s_ep_start = t
+            s_ep_lo = lo_b
+            s_ep_hi = hi_b
+            mean_v = s_sumv / BW
             if mean_v > 0:
-                var_v = max(BW * si[S_SUMV2] - si[S_SUMV] * si[S_SUMV], 0) / (BW * BW)
-                sf[SF_EP_CV] = math.sqrt(var_v) / mean_v
+                var_v = max(BW * s_sumv2 - s_sumv * s_sumv, 0) / (BW * BW)
+                sf_ep_cv = math.sqrt(var_v) / mean_v
             else:
-                sf[SF_EP_CV] = 0.0
+                sf_ep_cv = 0.0
             half = BW // 2
             early = 0
             late = 0
             for j in range(half):
                 late += ri[RI_V, (t - j) & mask]
                 early += ri[RI_V, (t - BW + 1 + j) & mask]
-            si[S_EP_DECL] = 1 if late <= early else 0
-        si[S_EP_ACTIVE] = active
-        si[S_EP_TYPE] = btype
+            s_ep_decl = 1 if late <= early else 0
+        s_ep_active = active
+        s_ep_type = btype
 
         # ---- 7.3 golden rule --------------------------------------------------------------------
-        gr = int(pv[P_GR])
+        gr = int(p_gr)
         bull_v = 0
         bear_v = 0
-        if si[S_G_EXISTS] == 1 and t > si[S_G_CONF_T] and c < o and c <= si[S_G_LO] - gr:
-            si[S_G_VIOL] = 1
+        if s_g_exists == 1 and t > s_g_conf_t and c < o and c <= s_g_lo - gr:
+            s_g_viol = 1
             bull_v = 1
-        if si[S_R_EXISTS] == 1 and t > si[S_R_CONF_T] and c > o and c >= si[S_R_HI] + gr:
-            si[S_R_VIOL] = 1
+        if s_r_exists == 1 and t > s_r_conf_t and c > o and c >= s_r_hi + gr:
+            s_r_viol = 1
             bear_v = 1
-        g_intact = si[S_G_EXISTS] == 1 and si[S_G_VIOL] == 0
-        r_intact = si[S_R_EXISTS] == 1 and si[S_R_VIOL] == 0
+        g_intact = s_g_exists == 1 and s_g_viol == 0
+        r_intact = s_r_exists == 1 and s_r_viol == 0
         ref = 0
-        if si[S_G_EXISTS] == 1 and (si[S_R_EXISTS] == 0 or si[S_G_CONF_T] > si[S_R_CONF_T]):
+        if s_g_exists == 1 and (s_r_exists == 0 or s_g_conf_t > s_r_conf_t):
             ref = 1
-        elif si[S_R_EXISTS] == 1:
+        elif s_r_exists == 1:
             ref = -1
-        strong = pv[P_STRONG]
+        strong = p_strong
         tc = 0.0
         bq = 0.0
         q_ref = 0.0
         if ref == 1:
-            q_ref = sf[SF_G_Q]
+            q_ref = sf_g_q
             if g_intact:
-                tc = pv[P_TC_S] if bo > strong else pv[P_TC_W]
+                tc = p_tc_s if bo > strong else p_tc_w
                 bq = q_ref
             else:
-                tc = -pv[P_TC_S]
+                tc = -p_tc_s
         elif ref == -1:
-            q_ref = sf[SF_R_Q]
+            q_ref = sf_r_q
             if r_intact:
-                tc = -pv[P_TC_S] if bo < -strong else -pv[P_TC_W]
+                tc = -p_tc_s if bo < -strong else -p_tc_w
                 bq = -q_ref
             else:
-                tc = pv[P_TC_S]
+                tc = p_tc_s
 
         # ---- 7.4 Sierra patterns at completion bar t ----------------------------------------------
         ldu = 0
@@ -415,8 +485,8 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
             h3 = ri[RI_H, k3]
             l3 = ri[RI_L, k3]
             c3 = ri[RI_C, k3]
-            r8 = int(pv[P_R8])
-            r12 = int(pv[P_R12])
+            r8 = int(p_r8)
+            r12 = int(p_r12)
             vratio = 1.0
             if vmed > 0:
                 vratio = min(ri[RI_V, k1] / vmed, 1.0)
@@ -434,21 +504,21 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         pat = min(max(ldu_s - lud_s - cds_s, -1.0), 1.0)
 
         # ---- 7.5 composite score, status, confidence -------------------------------------------
-        warm = t >= pv[P_WARMUP] and bo == bo
+        warm = t >= p_warmup and bo == bo
         if warm:
-            bn = pv[P_WB] * bo + pv[P_WT] * tc + pv[P_WQ] * bq
+            bn = p_wb * bo + p_wt * tc + p_wq * bq
         else:
             bn = 0.0
-        if bn >= pv[P_ST_WIN]:
+        if bn >= p_st_win:
             status = 2
-        elif bn <= -pv[P_ST_WIN]:
+        elif bn <= -p_st_win:
             status = -2
-        elif abs(bn) <= pv[P_ST_BAL]:
+        elif abs(bn) <= p_st_bal:
             status = 0
         else:
             status = 1 if bn > 0 else -1
         conf = (q_ref + abs(pat) + abs(tc) + abs(bn)) / 4.0
-        thr = pv[P_THR]
+        thr = p_thr
         lc = 1 if (warm and bn >= thr) else 0
         sc = 1 if (warm and bn <= -thr) else 0
 
@@ -456,25 +526,25 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         le = 0
         se = 0
         if lc == 1 or sc == 1:
-            time_ok = pv[P_ENT_START] <= close_min <= pv[P_ENT_END]
-            if weekday == 4 and close_min > pv[P_FRI]:
+            time_ok = p_ent_start <= close_min <= p_ent_end
+            if weekday == 4 and close_min > p_fri:
                 time_ok = False
-            if pv[P_BLACKOUT] > 0.5 and RTH_OPEN_MIN <= close_min <= RTH_OPEN_MIN + 10:
+            if p_blackout > 0.5 and RTH_OPEN_MIN <= close_min <= RTH_OPEN_MIN + 10:
                 time_ok = False
-            quality_ok = q_ref >= pv[P_QMIN]
-            strict = pv[P_STRICT] > 0.5
-            if lc == 1 and si[S_PREV_LC] == 0 and time_ok and quality_ok:
+            quality_ok = q_ref >= p_qmin
+            strict = p_strict > 0.5
+            if lc == 1 and s_prev_lc == 0 and time_ok and quality_ok:
                 refused = (ref == -1 and r_intact) or (ref == 1 and not g_intact)
                 if strict:
                     refused = refused or not (ref == 1 and g_intact)
                 le = 0 if refused else 1
-            if sc == 1 and si[S_PREV_SC] == 0 and time_ok and quality_ok:
+            if sc == 1 and s_prev_sc == 0 and time_ok and quality_ok:
                 refused = (ref == 1 and g_intact) or (ref == -1 and not r_intact)
                 if strict:
                     refused = refused or not (ref == -1 and r_intact)
                 se = 0 if refused else 1
-        si[S_PREV_LC] = lc
-        si[S_PREV_SC] = sc
+        s_prev_lc = lc
+        s_prev_sc = sc
 
         # ---- outputs ----------------------------------------------------------------------------------
         of[F_DELTA, row] = delta
@@ -484,44 +554,44 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         if active == 1:
             of[F_BLO, row] = lo_b
             of[F_BHI, row] = hi_b
-            oi[I_BASE_ID, row] = si[S_EP_ID]
+            oi[I_BASE_ID, row] = s_ep_id
         else:
             of[F_BLO, row] = np.nan
             of[F_BHI, row] = np.nan
             oi[I_BASE_ID, row] = -1
         of[F_BWID, row] = width if t >= BW - 1 else np.nan
-        if si[S_G_EXISTS] == 1:
-            of[F_GLO, row] = si[S_G_LO]
-            of[F_GHI, row] = si[S_G_HI]
-            of[F_GQ, row] = sf[SF_G_Q]
-            oi[I_GCONF, row] = si[S_G_CONF_TS]
+        if s_g_exists == 1:
+            of[F_GLO, row] = s_g_lo
+            of[F_GHI, row] = s_g_hi
+            of[F_GQ, row] = sf_g_q
+            oi[I_GCONF, row] = s_g_conf_ts
         else:
             of[F_GLO, row] = np.nan
             of[F_GHI, row] = np.nan
             of[F_GQ, row] = np.nan
             oi[I_GCONF, row] = NAT
-        oi[I_GID, row] = si[S_G_ID]
-        if si[S_R_EXISTS] == 1:
-            of[F_RLO, row] = si[S_R_LO]
-            of[F_RHI, row] = si[S_R_HI]
-            of[F_RQ, row] = sf[SF_R_Q]
-            oi[I_RCONF, row] = si[S_R_CONF_TS]
+        oi[I_GID, row] = s_g_id
+        if s_r_exists == 1:
+            of[F_RLO, row] = s_r_lo
+            of[F_RHI, row] = s_r_hi
+            of[F_RQ, row] = sf_r_q
+            oi[I_RCONF, row] = s_r_conf_ts
         else:
             of[F_RLO, row] = np.nan
             of[F_RHI, row] = np.nan
             of[F_RQ, row] = np.nan
             oi[I_RCONF, row] = NAT
-        oi[I_RID, row] = si[S_R_ID]
+        oi[I_RID, row] = s_r_id
         bull_brk = 0
         bear_brk = 0
         if ref == 1:
-            of[F_REFLO, row] = si[S_G_LO]
-            of[F_REFHI, row] = si[S_G_HI]
-            oi[I_REFAGE, row] = t - si[S_G_CONF_T]
+            of[F_REFLO, row] = s_g_lo
+            of[F_REFHI, row] = s_g_hi
+            oi[I_REFAGE, row] = t - s_g_conf_t
         elif ref == -1:
-            of[F_REFLO, row] = si[S_R_LO]
-            of[F_REFHI, row] = si[S_R_HI]
-            oi[I_REFAGE, row] = t - si[S_R_CONF_T]
+            of[F_REFLO, row] = s_r_lo
+            of[F_REFHI, row] = s_r_hi
+            oi[I_REFAGE, row] = t - s_r_conf_t
         else:
             of[F_REFLO, row] = np.nan
             of[F_REFHI, row] = np.nan
@@ -538,7 +608,7 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         of[F_PAT, row] = pat
         of[F_BN, row] = bn
         of[F_CONF, row] = conf
-        of[F_ATR, row] = si[S_SUMTR] / ATR_BARS if t >= ATR_BARS - 1 else np.nan
+        of[F_ATR, row] = s_sumtr / ATR_BARS if t >= ATR_BARS - 1 else np.nan
         of[F_RELV, row] = v / vmed if vmed > 0 else np.nan
         of[F_RET5, row] = c - ri[RI_C, (t - 5) & mask] if t >= 5 else np.nan
         of[F_RET15, row] = c - ri[RI_C, (t - 15) & mask] if t >= 15 else np.nan
@@ -562,4 +632,39 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         ob[B_SC, row] = sc
         ob[B_LE, row] = le
         ob[B_SE, row] = se
-        si[S_T] = t + 1
+        s_t = t + 1
+    # store the state back
+    si[S_EP_ACTIVE] = s_ep_active
+    si[S_EP_COUNTER] = s_ep_counter
+    si[S_EP_DECL] = s_ep_decl
+    si[S_EP_HI] = s_ep_hi
+    si[S_EP_ID] = s_ep_id
+    si[S_EP_LO] = s_ep_lo
+    si[S_EP_START] = s_ep_start
+    si[S_EP_TYPE] = s_ep_type
+    si[S_G_CONF_T] = s_g_conf_t
+    si[S_G_CONF_TS] = s_g_conf_ts
+    si[S_G_EXISTS] = s_g_exists
+    si[S_G_HI] = s_g_hi
+    si[S_G_ID] = s_g_id
+    si[S_G_LO] = s_g_lo
+    si[S_G_VIOL] = s_g_viol
+    si[S_MED_N] = s_med_n
+    si[S_PREV_LC] = s_prev_lc
+    si[S_PREV_SC] = s_prev_sc
+    si[S_R_CONF_T] = s_r_conf_t
+    si[S_R_CONF_TS] = s_r_conf_ts
+    si[S_R_EXISTS] = s_r_exists
+    si[S_R_HI] = s_r_hi
+    si[S_R_ID] = s_r_id
+    si[S_R_LO] = s_r_lo
+    si[S_R_VIOL] = s_r_viol
+    si[S_SUMC] = s_sumc
+    si[S_SUMC2] = s_sumc2
+    si[S_SUMTR] = s_sumtr
+    si[S_SUMV] = s_sumv
+    si[S_SUMV2] = s_sumv2
+    si[S_T] = s_t
+    sf[SF_EP_CV] = sf_ep_cv
+    sf[SF_G_Q] = sf_g_q
+    sf[SF_R_Q] = sf_r_q

@@ -225,11 +225,12 @@ def test_base_activity_width_and_consolidation():
 @pytest.mark.parametrize("side", SIDES)
 def test_base_confirmation_at_e_plus_1_and_quality(side):
     sd = Side(side)
-    # GREEN with volumes 100/300 alternating over bars 22..31, so that the quality's volume term is
+    # GREEN with volumes 100/300 alternating over bars 24..31, so that the quality's volume term is
     # not trivial: V over e-7..e = bars 24..31 = 100,300,100,300,100,300,100,300 -> mean 200,
-    # pstd 100, CV 0.5 -> 0.25*(1 - 0.5) = 0.125.
+    # pstd 100, CV 0.5 -> 0.25*(1 - 0.5) = 0.125. (The window one bar earlier, 23..30, would give
+    # CV = sqrt(9375)/175 = 0.553; the sample std would give 0.535: both change q.)
     # q = 0.3*min(9/10, 1) + 0.2*(1 - 5/10) + 0.125 + 0.25 = 0.27 + 0.10 + 0.125 + 0.25 = 0.745
-    vols = [100] * 22 + [100, 300] * 5
+    vols = [100] * 24 + [100, 300] * 4
     bars = [Bar(b.o, b.h, b.l, b.c, v, v // 2, v - v // 2) for b, v in zip(green_base(), vols)] + [WIDE]
     s = run(sd.bars(bars))
     e = 31
@@ -456,6 +457,17 @@ def test_candidate_threshold_and_warmup():
     assert col(s, "long_candidate") == [False] * 24 + [True, True]
     assert col(s, "long_entry") == [False] * 24 + [True, False]
 
+    # The warm-up is Params.warmup_bars = max(VW + W - 1, CW, TL + 1, 16) (params.py docstring), not
+    # merely "BO is defined": with a 10-bar volume median BO exists from t = 10 + 5 - 1 = 14, but the
+    # warm-up is max(14, 15, 5, 16) = 16, so bn stays 0 at 14 and 15.
+    p = Params(volume_median_bars=10)
+    assert p.warmup_bars == 16
+    s = run(bars, p)
+    assert col(s, "battle", slice(13, 17)) == approx([NAN, 1.0, 1.0, 1.0])
+    # t = 16: the base confirms only at 22, so TC = BQ = 0 and bn = 0.4*BO = 0.4
+    assert col(s, "bn_score", slice(13, 17)) == approx([0.0, 0.0, 0.0, 0.4])
+    assert col(s, "long_candidate", slice(13, 17)) == [False, False, False, True]
+
 
 # =============================================================================================
 # 7.4 Sierra patterns
@@ -616,7 +628,7 @@ def test_entry_min_base_quality():
     # The GREEN variant with q = 0.745 (test_base_confirmation_at_e_plus_1_and_quality), δ = 0:
     # bn(32) = .07 + .25*.745 = .25625 >= .25 -> long candidate. q_ref = .745: paper (min .60) enters,
     # live (min .75) does not. Bar 32 closes at 12:15 ET, inside both time windows.
-    vols = [100] * 22 + [100, 300] * 5
+    vols = [100] * 24 + [100, 300] * 4
     bars = [Bar(b.o, b.h, b.l, b.c, v, v // 2, v - v // 2) for b, v in zip(green_base(), vols)] + [WIDE]
     paper = run(bars, Params.for_mode("paper"))
     live = run(bars, Params.for_mode("live"))
