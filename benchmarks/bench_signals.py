@@ -6,7 +6,7 @@ target, met):
 (a) `compute_signals` throughput (bars/s) on synthetic 1-minute frames of 1e6 and 1e7 bars, with
     ``Params(session="all")`` so the kernel runs on every bar (the default session is "rth", which
     would leave ~73 % of the bars to the cheap out-of-session branch). Split into kernel inputs
-    (`kernel_inputs`: ticks + ET times), the kernel (`run_batch`) and the frame assembly, and
+    (`kernel_inputs`: ticks + ET times), the kernel (`run`) and the frame assembly, and
     compared with a trivial one-pass ``@njit`` kernel reading the same input arrays (the
     memory-bandwidth reference). Target: >= 5 % of the reference (the spec's ~35 M bars/s).
 (b) `SignalEngine.update_values` latency per call (p50/p99/p99.9/max, µs, `time.perf_counter_ns`)
@@ -118,11 +118,12 @@ def synthetic_bars(n: int, seed: int = 7) -> pd.DataFrame:
 
 
 @njit  # no cache=True: nothing written next to this file; compiles in well under a second
-def touch_all(ts, o, h, l, c, v, bid, ask, start_min, close_min, weekday):
-    """The memory-bandwidth reference: one pass over the kernel's 11 int64 input arrays."""
+def touch_all(x):
+    """The memory-bandwidth reference: one pass over the kernel's input matrix (8 int64 rows:
+    time, OHLC ticks, volume, bid, ask), exactly what `kernels.run` reads."""
     acc = 0
-    for i in range(ts.shape[0]):
-        acc += ts[i] + o[i] + h[i] + l[i] + c[i] + v[i] + bid[i] + ask[i] + start_min[i] + close_min[i] + weekday[i]
+    for i in range(x.shape[1]):
+        acc += x[0, i] + x[1, i] + x[2, i] + x[3, i] + x[4, i] + x[5, i] + x[6, i] + x[7, i]
     return acc
 
 
@@ -135,8 +136,7 @@ def bench_a(sizes: list[int], results: dict) -> None:
     small = synthetic_bars(5_000)
     compute_signals(small, params)  # warm the numba caches (load or compile)
     xs = kernel_inputs(small, params)
-    touch_all(xs["ts"], xs["o"], xs["h"], xs["l"], xs["c"], xs["v"], xs["bid"], xs["ask"], xs["start_min"],
-              xs["close_min"], xs["weekday"])
+    touch_all(xs["x"])
     print("(a) compute_signals throughput, synthetic 1-minute bars, Params(session='all') "
           "(every bar runs the full kernel; the default session 'rth' would skip ~73 % of 24h bars)")
     print(f"    {'bars':>12s} {'stage':44s} {'seconds':>9s} {'bars/s':>12s}")
@@ -150,22 +150,21 @@ def bench_a(sizes: list[int], results: dict) -> None:
             return kernel_inputs(bars, params)
 
         t_in, x = timed(inputs, rep)
-        pv = pack_params(params, x["flow"])
-        arrays = (x["ts"], x["o"], x["h"], x["l"], x["c"], x["v"], x["bid"], x["ask"], x["start_min"], x["close_min"],
-                  x["weekday"])
+        pv = pack_params(params, x["flow"], x["bar_ns"])
+        arrays = x["x"]
 
-        def kernel(pv=pv, arrays=arrays, n=n):
+        def kernel(pv=pv, x=x, n=n):
             si, sf, ri, rf, dq, med = K.new_state(pv)
             of, oi, ob = allocate_outputs(n)
-            K.run_batch(pv, si, sf, ri, rf, dq, med, *arrays, of, oi, ob)
+            K.run(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], of, oi, ob, 0, n)
             return of, oi, ob
 
         t_k, outs = timed(kernel, rep)
         t_f, _ = timed(lambda outs=outs, x=x, bars=bars: outputs_to_frame(*outs, bars.index, x["tick"], x["offset"]), rep)
-        in_session = int(outs[2][:, K.B_COLS.index("in_session")].sum())
+        in_session = int(outs[2][K.B_COLS.index("in_session")].sum())
         del outs
         gc.collect()
-        t_ref, _ = timed(lambda arrays=arrays: touch_all(*arrays), 5)
+        t_ref, _ = timed(lambda arrays=arrays: touch_all(arrays), 5)
         del x, arrays
         gc.collect()
         t_full, sig = timed(lambda bars=bars: compute_signals(bars, params), rep)
@@ -173,17 +172,17 @@ def bench_a(sizes: list[int], results: dict) -> None:
         del sig, bars
         gc.collect()
         rows = [("synthetic frame generation (not timed below)", gen),
-                ("kernel_inputs (ticks, ET minutes/weekday)", t_in),
-                ("run_batch (new_state + outputs + kernel)", t_k),
-                ("kernel alone: kernel_inputs + run_batch", t_in + t_k),
+                ("kernel_inputs (ticks, time-zone table)", t_in),
+                ("run (new_state + outputs + kernel)", t_k),
+                ("kernel alone: kernel_inputs + run", t_in + t_k),
                 ("outputs_to_frame (DataFrame assembly)", t_f),
                 ("compute_signals (full)", t_full),
-                ("reference: one-pass @njit sum of the 11 inputs", t_ref)]
+                ("reference: one-pass @njit sum of the 8 inputs", t_ref)]
         for what, sec in rows:
             print(f"    {n:12,d} {what:44s} {sec:9.3f} {n / sec:12,.0f}")
         ratio = t_ref / t_full
         print(f"    {n:12,d} compute_signals = {100 * ratio:.2f} % of the reference; kernel alone "
-              f"{100 * t_ref / (t_in + t_k):.2f} %, run_batch alone {100 * t_ref / t_k:.2f} % "
+              f"{100 * t_ref / (t_in + t_k):.2f} %, run alone {100 * t_ref / t_k:.2f} % "
               f"({in_session:,d} bars in session, {entries:,d} entry signals)")
         results[f"a{n}"] = dict(n=n, full=n / t_full, kernel=n / (t_in + t_k), ref=n / t_ref, ratio=ratio)
 
@@ -450,7 +449,7 @@ def main() -> int:
             table.append((f"(a) compute_signals, {n:,d} bars, session=all", f"{fmt_rate(r['full'])} = "
                           f"{100 * r['ratio']:.1f} % of ref {fmt_rate(r['ref'])}", ">= 5 % of ref (~35 M/s)",
                           yn(r["ratio"] >= 0.05)))
-            table.append((f"    kernel alone (inputs + run_batch), {n:,d}", f"{fmt_rate(r['kernel'])} = "
+            table.append((f"    kernel alone (inputs + run), {n:,d}", f"{fmt_rate(r['kernel'])} = "
                           f"{100 * r['kernel'] / r['ref']:.1f} % of ref", "", ""))
     if "b" in results:
         p = results["b"]
