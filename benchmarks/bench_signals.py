@@ -150,17 +150,17 @@ def bench_a(sizes: list[int], results: dict) -> None:
             return kernel_inputs(bars, params)
 
         t_in, x = timed(inputs, rep)
-        pv = pack_params(params, x["flow"], x["bar_ns"])
+        pv = pack_params(params, x["flow"], x["bar_ns"], x["tick"])
         arrays = x["x"]
 
         def kernel(pv=pv, x=x, n=n):
             si, sf, ri, rf, dq, med = K.new_state(pv)
             of, oi, ob = allocate_outputs(n)
-            K.run(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], of, oi, ob, 0, n)
+            K.run(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], x["xoff"], of, oi, ob, 0, n)
             return of, oi, ob
 
         t_k, outs = timed(kernel, rep)
-        t_f, _ = timed(lambda outs=outs, x=x, bars=bars: outputs_to_frame(*outs, bars.index, x["tick"], x["offset"]), rep)
+        t_f, _ = timed(lambda outs=outs, x=x, bars=bars: outputs_to_frame(*outs, bars.index), rep)
         in_session = int(outs[2][K.B_COLS.index("in_session")].sum())
         del outs
         gc.collect()

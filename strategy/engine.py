@@ -17,8 +17,7 @@ from numba import njit
 
 from . import kernels as K
 from .params import Params
-from .signals import (BOOL_COLS, COLUMNS, STATUS_CATEGORIES, TIME_COLS, _B_POS, _F_POS, _I_POS,
-                      _STATUS_CODE_TO_CAT, pack_params)
+from .signals import BOOL_COLS, COLUMNS, STATUS_CATEGORIES, TIME_COLS, _B_POS, _F_POS, _I_POS, pack_params
 
 SNAPSHOT_VERSION = 2
 _NF, _NI, _NB = len(K.F_COLS), len(K.I_COLS), len(K.B_COLS)
@@ -29,7 +28,7 @@ _TZ_SPAN_NS = 400 * 86_400_000_000_000  # the engine's time-zone table covers +-
 
 
 @njit(cache=True)
-def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, ts, o, h, l, c, v, bid, ask, offset, tick):
+def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, ts, o, h, l, c, v, bid, ask, offset, tick):
     # one Python -> numba crossing per bar: prices to ticks exactly as `signals.to_ticks`
     # (rint((price - offset) / tick)), then the same kernel as the vectorized path
     x[K.X_TS, 0] = ts
@@ -40,7 +39,8 @@ def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, ts, o, h, l, c,
     x[K.X_V, 0] = v
     x[K.X_BID, 0] = bid
     x[K.X_ASK, 0] = ask
-    K.run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, 0, 1)
+    xoff[0] = offset
+    K.run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, 0, 1)
 
 
 def _views(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,10 +52,10 @@ def _views(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class SignalRow:
     """One bar's signal values; read like a mapping (``row['bn_score']``) or as attributes."""
 
-    __slots__ = ("_buf", "_tick", "_offset", "time")
+    __slots__ = ("_buf", "time")
 
-    def __init__(self, buf: np.ndarray, tick: float, offset: float, time: int):
-        self._buf, self._tick, self._offset, self.time = buf, tick, offset, time
+    def __init__(self, buf: np.ndarray, time: int):
+        self._buf, self.time = buf, time
 
     @property
     def _f(self) -> np.ndarray:
@@ -71,8 +71,7 @@ class SignalRow:
 
     def __getitem__(self, name: str) -> Any:
         if name in _F_POS:
-            x = float(self._f[_F_POS[name]])
-            return x * self._tick + self._offset if name in K.PRICE_COLS else x
+            return float(self._f[_F_POS[name]])
         if name in _I_POS:
             x = int(self._i[_I_POS[name]])
             if name in TIME_COLS:
@@ -83,7 +82,7 @@ class SignalRow:
             if name in BOOL_COLS:
                 return bool(x)
             if name == "status":
-                return STATUS_CATEGORIES[_STATUS_CODE_TO_CAT[x + 2]]
+                return STATUS_CATEGORIES[x]
             return x
         raise KeyError(name)
 
@@ -95,7 +94,7 @@ class SignalRow:
 
     @property
     def raw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The kernel's float/int/int8 output vectors (prices in ticks): for bulk comparison."""
+        """The kernel's float/int/int8 output vectors: for bulk comparison."""
         return self._f, self._i, self._b
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,9 +123,10 @@ class SignalEngine:
         self.tick_size = float(tick_size)
         self.order_flow = bool(order_flow)
         self.bar_ns = int(round(bar_seconds * 1e9))
-        self._pv = pack_params(self.params, self.order_flow, self.bar_ns)
+        self._pv = pack_params(self.params, self.order_flow, self.bar_ns, self.tick_size)
         self._state = K.new_state(self._pv)
         self._x = np.zeros((K.N_X, 1), np.int64)
+        self._xoff = np.zeros(1)
         self._buf = np.zeros(_BUF_BYTES, np.uint8)
         self._of, self._oi, self._ob = _views(self._buf)
         self._last_ts = np.iinfo(np.int64).min
@@ -148,10 +148,10 @@ class SignalEngine:
         if not self._tz_lo <= ts_ns < self._tz_hi:
             self._cover(ts_ns)
         si, sf, ri, rf, dq, med = self._state
-        _engine_step(self._pv, si, sf, ri, rf, dq, med, self._tz, self._x, self._of, self._oi, self._ob,
+        _engine_step(self._pv, si, sf, ri, rf, dq, med, self._tz, self._x, self._xoff, self._of, self._oi, self._ob,
                      ts_ns, open_, high, low, close, volume, bid_volume, ask_volume, roll_offset, self.tick_size)
         self._last_ts = ts_ns
-        return SignalRow(self._buf.copy(), self.tick_size, roll_offset, ts_ns)
+        return SignalRow(self._buf.copy(), ts_ns)
 
     def update(self, bar: Mapping[str, Any] | pd.Series, time: Any = None) -> SignalRow:
         """Feed one closed bar (keys open/high/low/close/volume[/bid_volume/ask_volume/roll_offset]; its

@@ -32,8 +32,8 @@ from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_media
 P_SESSION, P_FLOW, P_W, P_THETA, P_VW, P_WCAP, P_STRONG, P_BW, P_MAXW, P_CW, P_CFRAC = range(11)
 P_TL, P_GMIN, P_RMAX, P_QDUR, P_QW0, P_QW1, P_QW2, P_QW3, P_QRESPECT, P_QMIN_REC = range(11, 21)
 P_GR, P_TC_S, P_TC_W, P_R8, P_R12, P_WB, P_WT, P_WQ, P_THR, P_ST_WIN, P_ST_BAL = range(21, 32)
-P_QMIN, P_STRICT, P_ENT_START, P_ENT_END, P_FRI, P_BLACKOUT, P_WARMUP, P_BAR_NS = range(32, 40)
-N_PARAMS = 40
+P_QMIN, P_STRICT, P_ENT_START, P_ENT_END, P_FRI, P_BLACKOUT, P_WARMUP, P_BAR_NS, P_TICK = range(32, 41)
+N_PARAMS = 41
 
 # Input matrix rows (int64): bar start time (UTC ns), prices in ticks, volumes
 X_TS, X_O, X_H, X_L, X_C, X_V, X_BID, X_ASK = range(8)
@@ -81,14 +81,16 @@ B_COLS = (
     "bear_intact", "ref_side", "bull_break", "bear_break", "ldu", "lud", "cds", "status",
     "long_candidate", "short_candidate", "long_entry", "short_entry",
 )
-# float columns that are prices (ticks inside the kernel, price units outside)
+# float columns that are prices: written as ticks × tick + the bar's roll offset (the traded contract's prices)
 PRICE_COLS = ("base_lo", "base_hi", "green_lo", "green_hi", "red_lo", "red_hi", "ref_lo", "ref_hi")
 (F_DELTA, F_W, F_VMED, F_BO, F_BLO, F_BHI, F_BWID, F_GLO, F_GHI, F_GQ, F_RLO, F_RHI, F_RQ, F_REFLO, F_REFHI,
  F_QREF, F_TC, F_BQ, F_LDUS, F_LUDS, F_CDSS, F_PAT, F_BN, F_CONF, F_ATR, F_RELV, F_RET5, F_RET15) = range(len(F_COLS))
 I_BAR, I_BASE_ID, I_GID, I_GCONF, I_RID, I_RCONF, I_REFAGE = range(len(I_COLS))
 (B_INS, B_BALL, B_ACTIVE, B_TYPE, B_BULLV, B_BEARV, B_BULLI, B_BEARI, B_REF, B_BULLBRK, B_BEARBRK,
  B_LDU, B_LUD, B_CDS, B_STATUS, B_LC, B_SC, B_LE, B_SE) = range(len(B_COLS))
-STATUS_LABELS = {2: "vikings_winning", 1: "contested", 0: "balanced", -1: "contested", -2: "defenders_winning"}
+# status codes are the positions of these labels (a pandas categorical takes them as they are)
+STATUS_LABELS = ("defenders_winning", "contested", "balanced", "vikings_winning")
+ST_DEFENDERS, ST_CONTESTED, ST_BALANCED, ST_VIKINGS = range(4)
 
 
 def ring_capacity(pv: np.ndarray) -> int:
@@ -182,9 +184,10 @@ def in_session(start_min: int, session_code: int) -> bool:
 
 
 @njit(cache=True)
-def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
+def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
     """Advance the state over bars ``i0..i1-1`` of the input matrix `x` (rows `X_*`), writing
-    their rows of `of`/`oi`/`ob`. This loop body is the only implementation of the method: the
+    their rows of `of`/`oi`/`ob`. `xoff` holds each bar's roll offset (continuous series: price
+    outputs are in the traded contract's prices) or a single 0 for a plain series. This loop body is the only implementation of the method: the
     vectorized path runs it over all bars, the incremental engine over one bar at a time."""
     cap = ri.shape[1]
     mask = cap - 1
@@ -195,6 +198,8 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
     TL = int(pv[P_TL])
     session_code = int(pv[P_SESSION])
     bar_ns = int(pv[P_BAR_NS])
+    tick = pv[P_TICK]
+    has_off = xoff.shape[0] > 1
     # parameters and state scalars in locals: LLVM cannot keep array elements in registers
     # (the output arrays might alias them); the state is stored back after the loop
     p_blackout = pv[P_BLACKOUT]
@@ -273,6 +278,7 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         v = x[X_V, row]
         bid_v = x[X_BID, row]
         ask_v = x[X_ASK, row]
+        off = xoff[row] if has_off else xoff[0]
         start_min = et_minute(ts, tz)
         close_ts = ts + bar_ns
         close_min = et_minute(close_ts, tz)
@@ -510,13 +516,13 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         else:
             bn = 0.0
         if bn >= p_st_win:
-            status = 2
+            status = ST_VIKINGS
         elif bn <= -p_st_win:
-            status = -2
+            status = ST_DEFENDERS
         elif abs(bn) <= p_st_bal:
-            status = 0
+            status = ST_BALANCED
         else:
-            status = 1 if bn > 0 else -1
+            status = ST_CONTESTED
         conf = (q_ref + abs(pat) + abs(tc) + abs(bn)) / 4.0
         thr = p_thr
         lc = 1 if (warm and bn >= thr) else 0
@@ -552,8 +558,8 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         of[F_VMED, row] = vmed
         of[F_BO, row] = bo
         if active == 1:
-            of[F_BLO, row] = lo_b
-            of[F_BHI, row] = hi_b
+            of[F_BLO, row] = lo_b * tick + off
+            of[F_BHI, row] = hi_b * tick + off
             oi[I_BASE_ID, row] = s_ep_id
         else:
             of[F_BLO, row] = np.nan
@@ -561,8 +567,8 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
             oi[I_BASE_ID, row] = -1
         of[F_BWID, row] = width if t >= BW - 1 else np.nan
         if s_g_exists == 1:
-            of[F_GLO, row] = s_g_lo
-            of[F_GHI, row] = s_g_hi
+            of[F_GLO, row] = s_g_lo * tick + off
+            of[F_GHI, row] = s_g_hi * tick + off
             of[F_GQ, row] = sf_g_q
             oi[I_GCONF, row] = s_g_conf_ts
         else:
@@ -572,8 +578,8 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
             oi[I_GCONF, row] = NAT
         oi[I_GID, row] = s_g_id
         if s_r_exists == 1:
-            of[F_RLO, row] = s_r_lo
-            of[F_RHI, row] = s_r_hi
+            of[F_RLO, row] = s_r_lo * tick + off
+            of[F_RHI, row] = s_r_hi * tick + off
             of[F_RQ, row] = sf_r_q
             oi[I_RCONF, row] = s_r_conf_ts
         else:
@@ -585,20 +591,23 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, of, oi, ob, i0, i1):
         bull_brk = 0
         bear_brk = 0
         if ref == 1:
-            of[F_REFLO, row] = s_g_lo
-            of[F_REFHI, row] = s_g_hi
+            of[F_REFLO, row] = s_g_lo * tick + off
+            of[F_REFHI, row] = s_g_hi * tick + off
             oi[I_REFAGE, row] = t - s_g_conf_t
         elif ref == -1:
-            of[F_REFLO, row] = s_r_lo
-            of[F_REFHI, row] = s_r_hi
+            of[F_REFLO, row] = s_r_lo * tick + off
+            of[F_REFHI, row] = s_r_hi * tick + off
             oi[I_REFAGE, row] = t - s_r_conf_t
         else:
             of[F_REFLO, row] = np.nan
             of[F_REFHI, row] = np.nan
             oi[I_REFAGE, row] = -1
-        if ref != 0:
-            bull_brk = 1 if c >= of[F_REFHI, row] + 1 else 0
-            bear_brk = 1 if c <= of[F_REFLO, row] - 1 else 0
+        if ref == 1:
+            bull_brk = 1 if c >= s_g_hi + 1 else 0
+            bear_brk = 1 if c <= s_g_lo - 1 else 0
+        elif ref == -1:
+            bull_brk = 1 if c >= s_r_hi + 1 else 0
+            bear_brk = 1 if c <= s_r_lo - 1 else 0
         of[F_QREF, row] = q_ref
         of[F_TC, row] = tc
         of[F_BQ, row] = bq

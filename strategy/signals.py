@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from . import kernels as K
 from .params import Params
@@ -32,16 +33,17 @@ BOOL_COLS = frozenset(("in_session", "base_active", "bull_violation", "bear_viol
                        "bull_break", "bear_break", "ldu", "lud", "cds", "long_candidate", "short_candidate",
                        "long_entry", "short_entry"))
 TIME_COLS = frozenset(("green_confirmed_at", "red_confirmed_at"))
-STATUS_CATEGORIES = ["defenders_winning", "contested", "balanced", "vikings_winning"]
-_STATUS_CODE_TO_CAT = np.array([0, 1, 2, 1, 3], dtype=np.int8)  # code + 2 -> category position
+STATUS_CATEGORIES = list(K.STATUS_LABELS)
+_STATUS_DTYPE = pd.CategoricalDtype(STATUS_CATEGORIES)
+_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _F_POS = {n: j for j, n in enumerate(K.F_COLS)}
 _I_POS = {n: j for j, n in enumerate(K.I_COLS)}
 _B_POS = {n: j for j, n in enumerate(K.B_COLS)}
 assert set(COLUMNS) == set(_F_POS) | set(_I_POS) | set(_B_POS)
 
 
-def pack_params(params: Params, order_flow: bool, bar_ns: int) -> np.ndarray:
-    """The kernel's parameter vector for `params`, the order-flow mode and the bar length (ns)."""
+def pack_params(params: Params, order_flow: bool, bar_ns: int, tick_size: float) -> np.ndarray:
+    """The kernel's parameter vector for `params`, the order-flow mode, bar length (ns) and tick size."""
     p = np.zeros(K.N_PARAMS, np.float64)
     p[K.P_SESSION] = K.SESSION_CODES[params.session]
     p[K.P_FLOW] = 1.0 if order_flow else 0.0
@@ -80,6 +82,7 @@ def pack_params(params: Params, order_flow: bool, bar_ns: int) -> np.ndarray:
     p[K.P_BLACKOUT] = 1.0 if params.cash_open_blackout else 0.0
     p[K.P_WARMUP] = params.warmup_bars
     p[K.P_BAR_NS] = bar_ns
+    p[K.P_TICK] = tick_size
     return p
 
 
@@ -131,15 +134,30 @@ def bar_duration_ns(bars: pd.DataFrame, bar_seconds: float | None = None) -> int
     return int(vals[np.argmax(counts)])
 
 
-def to_ticks(values: np.ndarray, tick_size: float, what: str, index: pd.Index) -> np.ndarray:
-    """Prices -> int64 ticks; raises naming the first off-grid row (by more than 1e-6 tick)."""
-    x = values / tick_size
-    r = np.rint(x)
-    bad = ~(np.abs(x - r) <= 1e-6)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{what} at row {i} ({index[i]}) = {values[i]!r} is not on the {tick_size} tick grid")
-    return r.astype(np.int64)
+def to_ticks(values: np.ndarray, tick_size: float, what: str, index: pd.Index, offset: np.ndarray | None = None,
+             out: np.ndarray | None = None) -> np.ndarray:
+    """Prices (minus `offset`) -> int64 ticks ``rint((price - offset) / tick)``, into `out` if given;
+    raises naming the first off-grid row (by more than 1e-6 tick)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty(len(values), np.int64) if out is None else out
+    off = np.zeros(1) if offset is None else np.ascontiguousarray(offset, dtype=np.float64)
+    bad = _ticks_kernel(values, off, float(tick_size), out)
+    if bad >= 0:
+        raise ValueError(f"{what} at row {bad} ({index[bad]}) = {values[bad]!r} is not on the {tick_size} tick grid")
+    return out
+
+
+@njit(cache=True)
+def _ticks_kernel(values, off, tick, out):
+    # one pass instead of numpy's five temporaries; returns the first off-grid row or -1
+    has_off = off.shape[0] > 1
+    for i in range(values.shape[0]):
+        q = (values[i] - (off[i] if has_off else off[0])) / tick
+        r = np.rint(q)
+        if not abs(q - r) <= 1e-6:
+            return i
+        out[i] = np.int64(r)
+    return -1
 
 
 def time_inputs(index: pd.DatetimeIndex, bar_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -176,14 +194,14 @@ def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None 
     # price outputs are shifted back to the traded contract's prices.
     offset = bars["roll_offset"].to_numpy(np.float64) if "roll_offset" in bars.columns else None
     for row, col in ((K.X_O, "open"), (K.X_H, "high"), (K.X_L, "low"), (K.X_C, "close")):
-        vals = bars[col].to_numpy(np.float64)
-        x[row] = to_ticks(vals - offset if offset is not None else vals, tick, col, bars.index)
+        to_ticks(bars[col].to_numpy(np.float64), tick, col, bars.index, offset, out=x[row])
     x[K.X_V] = bars["volume"].to_numpy()
     if flow:
         x[K.X_BID] = bars["bid_volume"].to_numpy()
         x[K.X_ASK] = bars["ask_volume"].to_numpy()
     tz = K.et_offset_table(int(x[K.X_TS, 0]), int(x[K.X_TS, -1]) + bar_ns) if n else np.zeros(2, np.int64)
-    return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, x=x, tz=tz)
+    xoff = offset if offset is not None else np.zeros(1)
+    return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, x=x, xoff=xoff, tz=tz)
 
 
 def allocate_outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,29 +211,23 @@ def allocate_outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.empty((len(K.B_COLS), n), np.int8))
 
 
-def outputs_to_frame(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, index: pd.Index, tick: float,
-                     offset: np.ndarray | None) -> pd.DataFrame:
-    """Kernel outputs -> the signal frame (prices in price units, flags as bool, status categorical)."""
+def outputs_to_frame(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Kernel outputs -> the signal frame, without copying columns (flags as bool, status categorical)."""
     cols: dict[str, Any] = {}
     for name in COLUMNS:
         if name in _F_POS:
-            x = of[_F_POS[name]]
-            if name in K.PRICE_COLS:
-                x = x * tick
-                if offset is not None:
-                    x = x + offset
-            cols[name] = x
+            cols[name] = of[_F_POS[name]]
         elif name in _I_POS:
             x = oi[_I_POS[name]]
             if name in TIME_COLS:
-                x = pd.DatetimeIndex(x.view("datetime64[ns]")).tz_localize("UTC")
+                x = pd.arrays.DatetimeArray._simple_new(x.view("M8[ns]"), dtype=_UTC_NS)
             cols[name] = x
         else:
             x = ob[_B_POS[name]]
             if name in BOOL_COLS:
                 cols[name] = x.view(np.bool_)
             elif name == "status":
-                cols[name] = pd.Categorical.from_codes(_STATUS_CODE_TO_CAT[x + 2], STATUS_CATEGORIES)
+                cols[name] = pd.Categorical.from_codes(x, dtype=_STATUS_DTYPE, validate=False)
             else:
                 cols[name] = x
     return pd.DataFrame(cols, index=index, copy=False)
@@ -231,11 +243,11 @@ def compute_signals(bars: pd.DataFrame, params: Params | None = None, *, order_f
     """
     params = params or Params()
     x = kernel_inputs(bars, params, order_flow=order_flow, tick_size=tick_size, bar_seconds=bar_seconds)
-    pv = pack_params(params, x["flow"], x["bar_ns"])
+    pv = pack_params(params, x["flow"], x["bar_ns"], x["tick"])
     si, sf, ri, rf, dq, med = K.new_state(pv)
     of, oi, ob = allocate_outputs(len(bars))
-    K.run(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], of, oi, ob, 0, len(bars))
-    out = outputs_to_frame(of, oi, ob, bars.index, x["tick"], x["offset"])
+    K.run(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], x["xoff"], of, oi, ob, 0, len(bars))
+    out = outputs_to_frame(of, oi, ob, bars.index)
     out.attrs = {
         "order_flow_mode": "bidask" if x["flow"] else "ohlcv",
         "params_hash": params.hash(),

@@ -64,7 +64,7 @@ def replay(bars: pd.DataFrame, params: Params, order_flow: str | None = None) ->
     for i in range(len(bars)):
         row = eng.update_values(int(ts[i]), o[i], h[i], l[i], c[i], int(v[i]), int(bid[i]), int(ask[i]), float(off[i]))
         of[:, i], oi[:, i], ob[:, i] = row.raw
-    return outputs_to_frame(of, oi, ob, bars.index, tick, off if "roll_offset" in bars.columns else None)
+    return outputs_to_frame(of, oi, ob, bars.index)
 
 
 def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -127,7 +127,7 @@ def test_snapshot_restore_resumes_exactly():
         of = np.array([r[0] for r in rows]).T
         oi = np.array([r[1] for r in rows]).T
         ob = np.array([r[2] for r in rows]).T
-        assert_same(outputs_to_frame(of, oi, ob, bars.index[half:], 0.25, None), full.iloc[half:])
+        assert_same(outputs_to_frame(of, oi, ob, bars.index[half:]), full.iloc[half:])
     assert len(blob) < 20_000  # small, fixed-size state
 
 
