@@ -199,7 +199,7 @@ class Params:
         ``volume_median_bars + aggression_window_bars - 1`` (24 by default). We use the exact one.
         """
         return max(self.volume_median_bars + self.aggression_window_bars - 1, self.consolidation_bars,
-                   self.type_lookback_bars + 1, 16)
+                   self.type_lookback_bars + 1)
 
     def minutes(self, name: str) -> int:
         """A ``*_et`` field as minutes after midnight ET."""

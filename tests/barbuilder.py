@@ -54,9 +54,9 @@ def bar(c: int, o: int | None = None, h: int | None = None, l: int | None = None
     return Bar(o, h, l, c, v, bid, ask)
 
 
-def flow(c: int, delta_ask: int, delta_bid: int, **kw) -> Bar:
-    """A bar with the given ask/bid traded volumes (volume = their sum)."""
-    return bar(c, v=delta_ask + delta_bid, ask=delta_ask, bid=delta_bid, **kw)
+def flow(c: int, ask: int, bid: int, **kw) -> Bar:
+    """A bar closing at `c` with the given ask/bid traded volumes (volume = their sum)."""
+    return bar(c, v=ask + bid, ask=ask, bid=bid, **kw)
 
 
 def rth_times(n: int, day: str = FIRST_DAY, first_bar: int = 0) -> pd.DatetimeIndex:

@@ -41,11 +41,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from barbuilder import (Bar, bar, flow, frame, mirror, px, rth_times, rth_times_at, with_delta, zigzag)
+from barbuilder import Bar, bar, flow, frame, mirror, px, rth_times_at, with_delta, zigzag
 from strategy.params import Params
 from strategy.signals import compute_signals
 
@@ -326,6 +325,11 @@ def test_golden_rule_violation_and_reset(side):
     assert (s[f"{sd.base}_lo"].iloc[32], s[f"{sd.base}_hi"].iloc[32]) == sd.zone(-1, 4)
     assert col(s, sd.viol, slice(32, 39)) == [False, False, False, False, True, False, True]
     assert col(s, sd.intact, slice(32, 39)) == [True, True, True, True, False, False, False]
+    # 7.2 breakouts against the reference zone [-1, 4]: up if C >= 4 + 1 (bar 37, close 5), down if
+    # C <= -1 - 1 (32: -4, 34/35: -3, 36: -2, 38: -5); bar 33 closes at -1: neither
+    up, down = ("bull_break", "bear_break") if side > 0 else ("bear_break", "bull_break")
+    assert col(s, up, slice(32, 39)) == [False, False, False, False, False, True, False]
+    assert col(s, down, slice(32, 39)) == [True, False, True, True, True, False, True]
     # stays violated until a NEW base of the same colour confirms (bar 55), which resets it
     assert col(s, sd.intact, slice(39, 55)) == [False] * 16
     assert not s[sd.viol].iloc[39:].any()
@@ -662,6 +666,9 @@ def test_entry_min_base_quality():
         ("2024-03-15", "15:00", Params(), False),                           # Friday, close 15:05
         ("2024-03-14", "15:00", Params(), True),                            # Thursday, close 15:05
     ],
+    ids=["tue-0930-backtest", "tue-0930-blackout", "tue-0935-blackout", "tue-0940-blackout", "tue-0930-live",
+         "tue-0935-live", "tue-1540-backtest", "tue-1545-backtest", "tue-1545-paper", "tue-1545-collect",
+         "tue-1550-collect", "tue-1555-collect", "fri-1455", "fri-1500", "thu-1500"],
 )
 def test_entry_time_window(day, start, params, expected):
     # GREEN (δ = 0): long candidate edge at bar 32 whatever the clock; only the entry depends on it.
