@@ -465,12 +465,12 @@ def test_candidate_threshold_and_warmup():
     # merely "BO is defined": with a 10-bar volume median BO exists from t = 10 + 5 - 1 = 14, but the
     # warm-up is max(14, 15, 5, 16) = 16, so bn stays 0 at 14 and 15.
     p = Params(volume_median_bars=10)
-    assert p.warmup_bars == 16
+    assert p.warmup_bars == 15  # max(10 + 5 - 1, consolidation 15, type lookback 4 + 1)
     s = run(bars, p)
     assert col(s, "battle", slice(13, 17)) == approx([NAN, 1.0, 1.0, 1.0])
-    # t = 16: the base confirms only at 22, so TC = BQ = 0 and bn = 0.4*BO = 0.4
-    assert col(s, "bn_score", slice(13, 17)) == approx([0.0, 0.0, 0.0, 0.4])
-    assert col(s, "long_candidate", slice(13, 17)) == [False, False, False, True]
+    # t >= 15: the base confirms only at 22, so TC = BQ = 0 and bn = 0.4*BO = 0.4
+    assert col(s, "bn_score", slice(13, 17)) == approx([0.0, 0.0, 0.4, 0.4])
+    assert col(s, "long_candidate", slice(13, 17)) == [False, False, True, True]
 
 
 # =============================================================================================
