@@ -202,6 +202,20 @@ def _print_tables(console, summaries, params) -> None:
 
     from research.backtest.reporting import per_group_table
 
+    if len(summaries) > 1:  # --series contracts: one line per independent run
+        t = Table(title="independent backtests", title_justify="left")
+        for col in ("series", "run", "trades", "win rate", "net $", "profit factor", "Sharpe", "max DD $"):
+            t.add_column(col, justify="left" if col in ("series", "run") else "right")
+        tot_n = tot_pnl = 0.0
+        for name, run_id, _res, st, _o in summaries:
+            tot_n += st.trades
+            tot_pnl += st.net_pnl_usd
+            t.add_row(name, run_id, f"{int(st.trades):,}", f"{st.win_rate:.1%}" if st.trades else "-",
+                      _fmt_money(st.net_pnl_usd), f"{st.profit_factor:.2f}" if st.trades else "-",
+                      f"{st.sharpe_daily:.2f}", _fmt_money(st.max_drawdown_usd))
+        t.add_row("total", "", f"{int(tot_n):,}", "", _fmt_money(tot_pnl), "", "", "", style="bold")
+        console.print(t)
+        return
     for name, run_id, res, stats, out_dir in summaries:
         by = "contract" if res.trades["contract"].nunique() > 1 else None
         tables = [("contract", per_group_table(res, "contract"))] if by else []
