@@ -61,3 +61,21 @@ def test_backtest_all_32_contracts(tmp_path, capsys):
     assert per_year.loc["total", "trades"] == len(trades)
     with RunStore(read_only=True) as store:
         assert len(store.snapshots(doc[0]["run_id"])) == len(trades)
+
+
+def test_runs_list_show_export(tmp_path, capsys):
+    assert main(["backtest", "--out", str(tmp_path / "bt"), "--json"]) == 0
+    text = capsys.readouterr().out
+    run_id = json.loads(text[text.index("[\n"):])[0]["run_id"]
+    assert main(["runs"]) == 0
+    assert run_id in capsys.readouterr().out
+    assert main(["runs", "show", run_id]) == 0
+    assert '"params_hash"' in capsys.readouterr().out
+    out = tmp_path / "snap.parquet"
+    assert main(["runs", "export", str(out), "--run", run_id]) == 0
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out)
+    assert table.schema.metadata[b"navale_snapshot_version"] == b"1"
+    assert table.num_rows == len(pd.read_parquet(tmp_path / "bt" / "trades.parquet"))
+    assert main(["runs", "show", "no-such-run"]) == 2

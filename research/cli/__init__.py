@@ -16,6 +16,7 @@ EPILOG = """examples:
   navale data synth --days 5 --out data/synthetic
   navale backtest                                    # backtest on the embedded synthetic data
   navale backtest ../shared/data/es-5m/*.gz          # 2015-2022, stitched, per contract and year
+  navale runs                                        # stored runs; `navale runs export FILE` for ML
 """
 
 
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .backtest_cmd import add_parser as add_backtest
 
     add_backtest(sub, _Formatter)
+    from .runs_cmd import add_parser as add_runs
+
+    add_runs(sub, _Formatter)
     return p
 
 
@@ -105,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import backtest_cmd
 
         return backtest_cmd.run(args)
+    if args.group == "runs":
+        from . import runs_cmd
+
+        return runs_cmd.run(args)
     parser.error(f"unknown command {args.group}")  # pragma: no cover
     return 2
 
