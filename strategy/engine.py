@@ -140,8 +140,13 @@ class SignalEngine:
         self._tz_hi = ts_ns + _TZ_SPAN_NS // 2
 
     def update_values(self, ts_ns: int, open_: float, high: float, low: float, close: float, volume: int,
-                      bid_volume: int = 0, ask_volume: int = 0, roll_offset: float = 0.0) -> SignalRow:
-        """Fast path of :meth:`update`: bar start time in UTC ns and raw values."""
+                      bid_volume: int = 0, ask_volume: int = 0, roll_offset: float = 0.0, *,
+                      copy: bool = True) -> SignalRow:
+        """Fast path of :meth:`update`: bar start time in UTC ns and raw values (prices as floats).
+
+        ``copy=False`` returns a row that reads the engine's own output buffer (no allocation; it
+        shows the next bar's values after the next update).
+        """
         if ts_ns <= self._last_ts:
             raise ValueError(f"bar at {pd.Timestamp(ts_ns, unit='ns', tz='UTC')} is not after the previous bar "
                              f"({pd.Timestamp(self._last_ts, unit='ns', tz='UTC')})")
@@ -151,7 +156,7 @@ class SignalEngine:
         _engine_step(self._pv, si, sf, ri, rf, dq, med, self._tz, self._x, self._xoff, self._of, self._oi, self._ob,
                      ts_ns, open_, high, low, close, volume, bid_volume, ask_volume, roll_offset, self.tick_size)
         self._last_ts = ts_ns
-        return SignalRow(self._buf.copy(), ts_ns)
+        return SignalRow(self._buf.copy() if copy else self._buf, ts_ns)
 
     def update(self, bar: Mapping[str, Any] | pd.Series, time: Any = None) -> SignalRow:
         """Feed one closed bar (keys open/high/low/close/volume[/bid_volume/ask_volume/roll_offset]; its

@@ -216,3 +216,16 @@ def test_prefix_invariance_real_data(es_continuous):
     cuts = random_cuts(len(bars), 4, seed=7, min_len=1000)
     problems = prefix_violations(lambda b: compute_signals(b, params), bars, cuts, full=full)
     assert not problems, "\n".join(problems[:10])
+
+
+def test_row_without_copy_reads_the_engine_buffer():
+    bars = edge_case_bars(n_days=1)
+    eng = SignalEngine(Params(session="all"), tick_size=0.25, order_flow=True, bar_seconds=300)
+    ts = bars.index.as_unit("ns").asi8
+    rows = []
+    for i in range(3):
+        b = bars.iloc[i]
+        rows.append(eng.update_values(int(ts[i]), b.open, b.high, b.low, b.close, int(b.volume), int(b.bid_volume),
+                                      int(b.ask_volume), copy=(i == 0)))
+    assert rows[0]["bar_index"] == 0  # copied: keeps its bar
+    assert rows[1]["bar_index"] == 2  # not copied: shows the latest bar
