@@ -271,3 +271,13 @@ def test_no_trades_is_not_an_error():
     st = res.stats()
     assert st["trades"] == 0 and st["net_pnl_usd"] == 0
     assert res.snapshots().empty
+
+
+def test_signals_from_other_params_are_refused():
+    from strategy import compute_signals
+
+    bars = edge_case_bars(n_days=2)
+    sig = compute_signals(bars, Params(stop_ticks=9))
+    with pytest.raises(ValueError, match="signals were computed with params"):
+        run(bars, Params(), signals=sig)
+    assert len(run(bars, Params(stop_ticks=9), signals=sig).trades) == len(run(bars, Params(stop_ticks=9)).trades)
