@@ -38,6 +38,14 @@ _MODE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Fields that only the trade simulator reads: signals computed with parameters differing only in
+# these can be reused (a sweep over stops recomputes nothing).
+EXECUTION_FIELDS = frozenset({
+    "mode", "contracts", "slippage_ticks", "commission_per_side_usd", "stop_ticks", "target_r", "time_stop_bars",
+    "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd",
+})
+
+
 class ParamsError(ValueError):
     """A parameter is out of range or of the wrong type; the message names it."""
 
@@ -257,8 +265,16 @@ class Params:
 
     def hash(self) -> str:
         """Stable 16-hex-digit identity of the values (independent of field order and Python version)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return _digest(self.to_dict())
+
+    def signal_hash(self) -> str:
+        """Identity of the fields `compute_signals` reads (all but `EXECUTION_FIELDS`)."""
+        return _digest({k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS})
+
+
+def _digest(values: dict[str, Any]) -> str:
+    blob = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _toml_value(v: Any) -> str:

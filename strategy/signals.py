@@ -251,6 +251,7 @@ def compute_signals(bars: pd.DataFrame, params: Params | None = None, *, order_f
     out.attrs = {
         "order_flow_mode": "bidask" if x["flow"] else "ohlcv",
         "params_hash": params.hash(),
+        "signal_hash": params.signal_hash(),
         "session": params.session,
         "tick_size": x["tick"],
         "bar_ns": x["bar_ns"],

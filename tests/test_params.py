@@ -78,3 +78,11 @@ def test_bad_toml_names_the_file(tmp_path):
     bad.write_text("stop_ticks = -3\n")
     with pytest.raises(ParamsError, match="bad.toml.*stop_ticks"):
         Params.from_toml(bad)
+
+
+def test_signal_hash_ignores_execution_only_fields():
+    base = Params()
+    assert Params(stop_ticks=9, contracts=1, slippage_ticks=2).signal_hash() == base.signal_hash()
+    assert Params(stop_ticks=9).hash() != base.hash()
+    assert Params(entry_threshold=0.3).signal_hash() != base.signal_hash()
+    assert Params(min_base_quality=0.6).signal_hash() != base.signal_hash()  # an entry gate: a signal field

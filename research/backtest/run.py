@@ -90,8 +90,9 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
     sig = signals if signals is not None else compute_signals(bars, params, tick_size=tick_size)
     if len(sig) != len(bars) or not sig.index.equals(bars.index):
         raise ValueError("signals are not aligned with bars")
-    if sig.attrs.get("params_hash") != params.hash():
-        raise ValueError(f"signals were computed with params {sig.attrs.get('params_hash')}, not {params.hash()}")
+    if sig.attrs.get("signal_hash") != params.signal_hash():
+        raise ValueError(f"signals were computed with signal parameters {sig.attrs.get('signal_hash')}, "
+                         f"not {params.signal_hash()}")
     sym = str(bars.attrs.get("symbol") or bars.attrs.get("root") or "ES")
     spec = get_spec(bars.attrs.get("root") or sym)
     tick = resolve_tick_size(bars, tick_size)
