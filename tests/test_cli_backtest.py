@@ -79,3 +79,21 @@ def test_runs_list_show_export(tmp_path, capsys):
     assert table.schema.metadata[b"navale_snapshot_version"] == b"1"
     assert table.num_rows == len(pd.read_parquet(tmp_path / "bt" / "trades.parquet"))
     assert main(["runs", "show", "no-such-run"]) == 2
+
+
+def test_backtest_date_filter_and_bad_input(tmp_path, capsys):
+    out = tmp_path / "bt"
+    assert main(["backtest", "--from", "2024-03-13", "--to", "2024-03-16", "--out", str(out), "--no-store"]) == 0
+    trades = pd.read_parquet(out / "trades.parquet")
+    days = trades["signal_ts"].dt.tz_convert("America/New_York").dt.date.astype(str)
+    assert len(trades) and days.min() >= "2024-03-13" and days.max() <= "2024-03-15"
+    assert main(["backtest", "--from", "2031-01-01", "--no-store", "--out", str(tmp_path / "x")]) == 2
+    assert "no bars left" in capsys.readouterr().out
+    bad = tmp_path / "ESH24.txt"
+    bad.write_text("Date, Time, Open, High, Low, Last, Volume, NumberOfTrades, BidVolume, AskVolume\n"
+                   "2024/3/5, 08:30:00, 5100.00, 5101.25, 5099.75, oops, 120, 40, 50, 70\n")
+    assert main(["backtest", str(bad), "--no-store", "--out", str(tmp_path / "y")]) == 2
+    text = capsys.readouterr().out
+    assert "ESH24.txt" in text and "line 2" in text
+    assert main(["backtest", "--from", "yesterday-ish", "--no-store"]) == 2
+    assert "--from 'yesterday-ish' is not a date" in capsys.readouterr().out

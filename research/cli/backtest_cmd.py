@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     console = _console()
     try:
+        _parse_date(args.date_from, "--from")
+        _parse_date(args.date_to, "--to")
         return _backtest(args, console)
-    except (DataError, ParamsError) as exc:
+    except (DataError, ParamsError, ValueError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 2
 
@@ -69,19 +71,33 @@ def _params(args: argparse.Namespace):
     return p
 
 
-def _date_filter(frame, date_from: str | None, date_to: str | None):
+def _parse_date(value: str | None, option: str):
+    import numpy as np
     import pandas as pd
+
+    if not value:
+        return None
+    try:
+        return np.datetime64(pd.Timestamp(value).date(), "D")
+    except (ValueError, TypeError):
+        raise ValueError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _date_filter(frame, date_from: str | None, date_to: str | None):
+    """Keep the bars whose trading date (session id) is in [date_from, date_to)."""
+    import numpy as np
 
     from research.sessions import session_id
 
-    if not date_from and not date_to:
+    lo, hi = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if lo is None and hi is None:
         return frame
     sid = session_id(frame.index)
-    keep = pd.Series(True, index=frame.index).to_numpy()
-    if date_from:
-        keep &= sid >= pd.Timestamp(date_from).to_datetime64().astype("datetime64[D]")
-    if date_to:
-        keep &= sid < pd.Timestamp(date_to).to_datetime64().astype("datetime64[D]")
+    keep = np.ones(len(frame), dtype=bool)
+    if lo is not None:
+        keep &= sid >= lo
+    if hi is not None:
+        keep &= sid < hi
     out = frame.loc[keep]
     out.attrs = frame.attrs
     return out
