@@ -380,7 +380,6 @@ def bench_d(quick: bool, results: dict) -> None:
           f"(rth) bars, {ntr:,d} simulator trades; warm, best of 5")
     idx = res.equity.index
     close = pd.Series(c * tick, index=idx)
-    ent = res.trades
     ti_ = ti[:ntr]
     side = ti_[:, S.T_SIDE]
     e_i, x_i = ti_[:, S.T_ENTRY_IDX], ti_[:, S.T_EXIT_IDX]

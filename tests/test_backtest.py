@@ -9,7 +9,7 @@ import pytest
 from research.backtest import run
 from research.backtest import simulator as S
 from research.backtest.run import sim_vector
-from research.backtest.stats import compute_stats, daily_equity, daily_returns, ratio_stats
+from research.backtest.stats import daily_equity, daily_returns
 from strategy import Params
 
 from test_signals_parity import edge_case_bars

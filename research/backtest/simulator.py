@@ -24,7 +24,6 @@ Prices are int64 ticks of the traded contract. Per bar j, in this order:
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 REASONS = ("stop", "target", "golden_rule", "opposite", "time", "session_end")
@@ -116,6 +115,8 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
             adv = (entry_px - l[j]) if side > 0 else (h[j] - entry_px)
             hit_stop = l[j] <= stop_px if side > 0 else h[j] >= stop_px
             hit_target = h[j] >= target_px if side > 0 else l[j] <= target_px
+            mfe = max(mfe, fav)  # the whole bar's range, the exit bar included
+            mae = max(mae, adv)
             if hit_stop or hit_target:
                 gap = False
                 if hit_stop:
@@ -131,8 +132,6 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
                     reason = R_TARGET
                     opt_px = target_px
                     exit_slip = 0
-                mfe = max(mfe, fav)
-                mae = max(mae, adv)
                 nt = _close_trade(trades_i, trades_f, nt, side, sig_idx, entry_idx, j, entry_px, px, stop_px,
                                   target_px, reason, mfe, mae, 1 if (hit_stop and hit_target) else 0,
                                   1 if gap else 0, opt_px, PH_INTRABAR, slip, exit_slip, tv, contracts, comm)
@@ -140,9 +139,6 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
                 realized += pnl + comm
                 day_pnl += pnl
                 side = 0
-            else:
-                mfe = max(mfe, fav)
-                mae = max(mae, adv)
         # 3. close: session end / time stop fill now; golden rule / opposite at the next open
         if side != 0:
             reason = -1

@@ -58,8 +58,8 @@ def compute_stats(trades: pd.DataFrame, equity: pd.Series, position: pd.Series, 
     gross_loss = -pnl[pnl < 0].sum()
     daily = daily_equity(equity)
     sharpe, sortino = ratio_stats(daily_returns(daily, capital))
-    peak = np.maximum.accumulate(np.concatenate([[capital], equity.to_numpy()])) if len(equity) else np.array([capital])
     eq = np.concatenate([[capital], equity.to_numpy()])
+    peak = np.maximum.accumulate(eq)
     dd = eq - peak
     dd_pct = dd / peak
     n_days = max(len(daily), 1)

@@ -106,7 +106,6 @@ def _date_filter(frame, date_from: str | None, date_to: str | None):
 def _backtest(args: argparse.Namespace, console) -> int:
     import pandas as pd
     from rich.progress import Progress
-    from rich.table import Table
 
     from research.backtest import run as run_backtest
     from research.data import build_continuous, default_dataset, load_bars
