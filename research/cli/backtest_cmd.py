@@ -72,35 +72,9 @@ def _params(args: argparse.Namespace):
 
 
 def _parse_date(value: str | None, option: str):
-    import numpy as np
-    import pandas as pd
+    from research.pipeline import parse_date
 
-    if not value:
-        return None
-    try:
-        return np.datetime64(pd.Timestamp(value).date(), "D")
-    except (ValueError, TypeError):
-        raise ValueError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _date_filter(frame, date_from: str | None, date_to: str | None):
-    """Keep the bars whose trading date (session id) is in [date_from, date_to)."""
-    import numpy as np
-
-    from research.sessions import session_id
-
-    lo, hi = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
-    if lo is None and hi is None:
-        return frame
-    sid = session_id(frame.index)
-    keep = np.ones(len(frame), dtype=bool)
-    if lo is not None:
-        keep &= sid >= lo
-    if hi is not None:
-        keep &= sid < hi
-    out = frame.loc[keep]
-    out.attrs = frame.attrs
-    return out
+    return parse_date(value, option)
 
 
 def _backtest(args: argparse.Namespace, console) -> int:
@@ -108,47 +82,33 @@ def _backtest(args: argparse.Namespace, console) -> int:
     from rich.progress import Progress
 
     from research.backtest import run as run_backtest
-    from research.data import build_continuous, default_dataset, load_bars
-    from research.data.loader import _expand
-    from research.instruments import parse_contract
+    from research.pipeline import expand, load_series
     from research.store import RunStore, build_manifest, make_run_id
 
     params = _params(args)
-    if args.paths:
-        paths = _expand(args.paths)
-    else:
+    if not args.paths:
         with console.status("generating the embedded synthetic data set (first run only)..."):
-            paths = [default_dataset()]
-        console.print(f"using the embedded default data set: {paths[0]}")
+            first = expand(None)[0]
+        console.print(f"using the embedded default data set: {first}")
     bar = args.bar
-
-    frames = []
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("loading", total=len(paths))
-        for p in paths:
+        task = progress.add_task("loading", total=None)
+
+        def on_file(p):
             progress.update(task, description=f"loading {p.name}")
-            f = load_bars(p, bar=bar, continuous=False)
-            f = _date_filter(f, args.date_from, args.date_to)
-            if len(f):
-                frames.append(f)
-            progress.advance(task)
-    if not frames:
-        console.print("[bold red]error:[/] no bars left after the date filter")
-        return 2
-    synthetic = any(f.attrs.get("synthetic") for f in frames)
+
+        try:
+            loaded = load_series(args.paths, bar=bar, date_from=args.date_from, date_to=args.date_to,
+                                 series=args.series, on_file=on_file)
+        except ValueError as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            return 2
+    synthetic = any(s.synthetic for s in loaded)
     if synthetic:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
-
-    contracts = [f.attrs.get("symbol") for f in frames]
-    several = len(frames) > 1 and all(parse_contract(str(s)) for s in contracts)
-    if several and args.series == "continuous":
-        with console.status(f"stitching {len(frames)} contracts into a continuous series..."):
-            jobs = [("continuous", build_continuous(frames), paths)]
-    elif len(frames) > 1 and args.series == "continuous":
+    if len(loaded) > 1 and args.series == "continuous":
         console.print("[yellow]files are not contracts of one product: backtesting each on its own[/]")
-        jobs = [(str(f.attrs.get("symbol")), f, [p]) for f, p in zip(frames, paths)]
-    else:
-        jobs = [(str(f.attrs.get("symbol")), f, [p]) for f, p in zip(frames, paths)]
+    jobs = [(s.name, s.frame, s.files) for s in loaded]
 
     results = []
     with Progress(console=console, transient=True) as progress:

@@ -1,0 +1,132 @@
+"""From the user's DATA arguments to backtest-ready bar series: expand, load, date-filter, stitch.
+
+Shared by ``navale backtest``, ``navale report`` and ``navale sweep`` so that every command reads
+the same files the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy/pandas are imported inside the functions: `navale --help` stays fast
+    import numpy as np
+    import pandas as pd
+
+SYNTHETIC_BANNER = (
+    "SYNTHETIC DATA: these results come from the embedded generated data set, not from the market. "
+    "They show the pipeline works; they say nothing about the method's edge."
+)
+
+
+@dataclass
+class Series:
+    """One bar series to backtest: a single contract, or several stitched into a continuous one."""
+
+    name: str
+    frame: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.frame.attrs.get("synthetic", False))
+
+
+def parse_date(value: str | None, option: str = "date") -> np.datetime64 | None:
+    """``YYYY-MM-DD`` (or anything pandas reads) as a day; None stays None; a clear error otherwise."""
+    import numpy as np
+    import pandas as pd
+
+    if not value:
+        return None
+    try:
+        return np.datetime64(pd.Timestamp(value).date(), "D")
+    except (ValueError, TypeError):
+        raise ValueError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def date_filter(frame: pd.DataFrame, date_from: str | None, date_to: str | None) -> pd.DataFrame:
+    """Keep the bars whose trading date (session id) is in ``[date_from, date_to)``."""
+    import numpy as np
+
+    from research.sessions import session_id
+
+    lo, hi = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    if lo is None and hi is None:
+        return frame
+    sid = session_id(frame.index)
+    keep = np.ones(len(frame), dtype=bool)
+    if lo is not None:
+        keep &= sid >= lo
+    if hi is not None:
+        keep &= sid < hi
+    out = frame.loc[keep]
+    out.attrs = frame.attrs
+    return out
+
+
+def expand(paths: Sequence[str | Path] | None) -> list[Path]:
+    """Files named by paths, folders or globs; the embedded synthetic data set when none are given."""
+    from research.data import default_dataset
+    from research.data.loader import _expand
+
+    if paths:
+        return _expand(list(paths))
+    return [default_dataset()]
+
+
+def load_series(
+    paths: Sequence[str | Path] | None,
+    *,
+    bar: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    series: str = "continuous",
+    on_file: Callable[[Path], None] | None = None,
+) -> list[Series]:
+    """Load DATA into the series to backtest.
+
+    Contracts of one product are stitched into one continuous series (``series="continuous"``,
+    volume roll, forward-adjusted signals, real contract prices traded) or kept one per contract
+    (``series="contracts"``); other files are always one series each. Raises ``ValueError`` when
+    nothing is left after the date filter.
+    """
+    from research.data import build_continuous, load_bars
+    from research.instruments import parse_contract
+
+    if series not in ("continuous", "contracts"):
+        raise ValueError(f"series must be 'continuous' or 'contracts', not {series!r}")
+    parse_date(date_from, "--from")
+    parse_date(date_to, "--to")
+    files = expand(paths)
+    frames: list = []
+    kept: list[Path] = []
+    for p in files:
+        if on_file is not None:
+            on_file(p)
+        f = date_filter(load_bars(p, bar=bar, continuous=False), date_from, date_to)
+        if len(f):
+            frames.append(f)
+            kept.append(p)
+    if not frames:
+        raise ValueError("no bars left after the date filter")
+    symbols = [f.attrs.get("symbol") for f in frames]
+    contracts = len(frames) > 1 and all(parse_contract(str(s)) for s in symbols)
+    if contracts and series == "continuous":
+        return [Series("continuous", build_continuous(frames), kept)]
+    return [Series(str(f.attrs.get("symbol")), f, [p]) for f, p in zip(frames, kept)]
+
+
+def contract_segments(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """``(contract, start, stop)`` row ranges of a continuous frame, one per contract held (roll order)."""
+    import numpy as np
+
+    if "contract" not in frame.columns or frame.empty:
+        return [(str(frame.attrs.get("symbol", "series")), 0, len(frame))]
+    con = frame["contract"].astype(str).to_numpy()
+    cut = np.flatnonzero(con[1:] != con[:-1]) + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [len(con)]])
+    return [(con[a], int(a), int(b)) for a, b in zip(starts, stops)]
