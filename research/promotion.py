@@ -1,0 +1,442 @@
+"""The promotion gate: may a sweep's configuration go to *paper* trading?
+
+:func:`evaluate` (or :func:`evaluate_sweep` for a ``SweepResult``) runs a walk-forward
+(:mod:`research.walkforward`), the Probability of Backtest Overfitting by CSCV and the Deflated
+Sharpe Ratio of the full-sample best (:mod:`research.overfitting`), and compares them with
+:class:`Thresholds`. The :class:`Decision` names the configuration that would trade next (chosen on
+the latest in-sample window), every check with its value and threshold, and the reasons for a
+refusal in plain words. :func:`record_promotion` appends it to the ``promotions`` table of the run
+store (nothing is ever deleted there); :func:`write_outputs` writes ``promotion.json``,
+``params.toml`` and, when promoted, ``ready_for_paper.toml`` into the sweep folder.
+
+"Promoted" means paper trading only. Nothing here places or prepares a live order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import tomllib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from research.overfitting import dsr_of_best, pbo_cscv
+from research.storage import atomic_write_text
+from research.walkforward import OBJECTIVES, segment_boundaries, walk_forward
+
+__all__ = [
+    "Thresholds",
+    "ThresholdsError",
+    "Check",
+    "Decision",
+    "evaluate",
+    "evaluate_sweep",
+    "record_promotion",
+    "promotions",
+    "write_outputs",
+    "load_sweep",
+    "resolve_run",
+    "PROMOTIONS_DDL",
+]
+
+# walk-forward objective -> CSCV / best-of-sweep metric of research.overfitting
+_METRIC = {"sharpe": "sharpe", "sortino": "sortino", "net_pnl": "mean", "profit_factor": "profit_factor"}
+
+PROMOTIONS_DDL = """CREATE TABLE IF NOT EXISTS promotions (
+    promotion_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, created TIMESTAMPTZ NOT NULL, passed BOOLEAN NOT NULL,
+    thresholds VARCHAR NOT NULL, figures VARCHAR NOT NULL, params VARCHAR, params_hash VARCHAR,
+    reasons VARCHAR NOT NULL)"""
+_PROMOTION_COLUMNS = ("promotion_id", "sweep_id", "created", "passed", "thresholds", "figures", "params",
+                      "params_hash", "reasons")
+
+
+# ---------------------------------------------------------------- thresholds
+
+
+class ThresholdsError(ValueError):
+    """A promotion threshold is missing, of the wrong type or out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What a sweep must show to be promoted to paper trading (strict where it says ">"/"<").
+
+    - ``min_oos_sharpe``: stitched walk-forward OOS Sharpe (annualised) > this (default 0);
+    - ``max_pbo``: PBO (CSCV) < this (default 0.5: the IS-best beats the OOS median more often than not);
+    - ``min_dsr``: DSR of the full-sample best > this (default 0.95: 95% confidence of skill after
+      deflating for the number of trials);
+    - ``min_oos_sessions``: OOS sessions >= this (default 120, about two quarters);
+    - ``min_oos_trading_days``: OOS sessions with a trade (non-zero P&L) >= this (default 30; the
+      session P&L has no trade count, so days with a trade stand in for trades).
+    """
+
+    min_oos_sharpe: float = 0.0
+    max_pbo: float = 0.5
+    min_dsr: float = 0.95
+    min_oos_sessions: int = 120
+    min_oos_trading_days: int = 30
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "int":
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise ThresholdsError(f"threshold {f.name} must be an integer, got {v!r}")
+                if v < 0:
+                    raise ThresholdsError(f"threshold {f.name} = {v}: must be >= 0")
+            else:
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                    raise ThresholdsError(f"threshold {f.name} must be a number, got {v!r}")
+                if not math.isfinite(v):
+                    raise ThresholdsError(f"threshold {f.name} = {v}: must be finite")
+                object.__setattr__(self, f.name, float(v))
+        for name in ("max_pbo", "min_dsr"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ThresholdsError(f"threshold {name} = {getattr(self, name)}: must be a probability in [0, 1]")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "thresholds") -> "Thresholds":
+        """Build from a mapping; unknown keys and bad values raise :class:`ThresholdsError` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ThresholdsError(f"{source}: unknown threshold(s) {', '.join(unknown)} "
+                                  f"(known: {', '.join(sorted(known))})")
+        try:
+            return cls(**dict(values))
+        except ThresholdsError as exc:
+            raise ThresholdsError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, section: str = "promotion") -> "Thresholds":
+        """Read the ``[promotion]`` table of a TOML file (defaults fill what it omits)."""
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ThresholdsError(f"{path}: no such thresholds file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ThresholdsError(f"{path}: not valid TOML ({exc})") from None
+        table = doc.get(section)
+        if not isinstance(table, dict):
+            raise ThresholdsError(f"{path}: no [{section}] table (expected e.g. '[{section}]\\nmax_pbo = 0.4')")
+        return cls.from_dict(table, source=f"{path} [{section}]")
+
+    def with_overrides(self, **changes: Any) -> "Thresholds":
+        """A copy with the non-None ``changes`` (e.g. command-line flags)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return self.from_dict({**dataclasses.asdict(self), **changes}, source="override")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- decision
+
+
+@dataclass
+class Check:
+    """One gate check: ``value op threshold`` must hold."""
+
+    name: str
+    value: float
+    threshold: float
+    op: str  # ">", "<" or ">="
+    passed: bool
+    reason: str = ""  # plain words, set when it failed
+
+
+@dataclass
+class Decision:
+    """The gate's answer for one sweep."""
+
+    passed: bool
+    checks: list[Check]
+    figures: dict[str, Any]
+    combo: int | None  # the configuration that would trade next
+    params: Any | None  # its strategy.Params (None without a params_of / no eligible combo)
+    params_toml: str | None
+    params_hash: str | None
+    reasons: list[str]
+    verdict: str  # walk-forward reading
+    thresholds: Thresholds
+    sweep_id: str | None = None
+    promotion_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN -> null, timestamps as ISO text)."""
+        return _jsonable({
+            "promotion_id": self.promotion_id,
+            "sweep_id": self.sweep_id,
+            "created": self.created,
+            "passed": self.passed,
+            "decision": "promoted to paper trading" if self.passed else "refused",
+            "combo": self.combo,
+            "params_hash": self.params_hash,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "reasons": self.reasons,
+            "verdict": self.verdict,
+            "thresholds": self.thresholds.to_dict(),
+            "figures": self.figures,
+            "params_toml": self.params_toml,
+        })
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars unwrapped, NaN/inf -> None, dates as ISO text."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, (dt.datetime, dt.date)):  # pd.Timestamp too
+        return obj.isoformat()
+    return obj
+
+
+def _check(name: str, value: float, threshold: float, op: str) -> Check:
+    ok = bool(np.isfinite(value)) and {">": value > threshold, "<": value < threshold, ">=": value >= threshold}[op]
+    return Check(name, value, threshold, op, ok)
+
+
+def evaluate(
+    daily_pnl: pd.DataFrame,
+    grid: pd.DataFrame | None = None,
+    *,
+    capital: float,
+    thresholds: Thresholds | None = None,
+    segments: pd.DataFrame | None = None,
+    params_of: Callable[[int], Any] | None = None,
+    sweep_id: str | None = None,
+    n_trials: int | None = None,
+    trades: pd.DataFrame | None = None,
+    objective: str = "sharpe",
+    scheme: str = "rolling",
+    is_periods: int = 4,
+    oos_periods: int = 1,
+    n_splits: int = 16,
+) -> Decision:
+    """Run the gate on plain inputs (``daily_pnl`` $ per session x combo; see the module docstring).
+
+    Periods are the ``segments``' first sessions when there are several (quarterly contracts), else
+    calendar quarters. The configuration proposed is the walk-forward choice on the latest IS window
+    (what would trade next); the last evaluated window's choice and the full-sample best are
+    reported in ``figures``. ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too few
+    periods for the walk-forward, NaN P&L, ...) raise ``ValueError``; a PBO that cannot be computed
+    (one configuration, too few sessions) fails its check with the reason.
+    """
+    thresholds = thresholds or Thresholds()
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
+    metric = _METRIC[objective]
+    boundaries = segment_boundaries(segments)
+    wf = walk_forward(daily_pnl, grid, boundaries=boundaries, scheme=scheme, is_periods=is_periods,
+                      oos_periods=oos_periods, objective=objective, capital=capital, trades=trades)
+    trials = max(int(n_trials or 0), daily_pnl.shape[1])
+    dsr = dsr_of_best(daily_pnl, capital, metric, n_trials=trials)
+    try:
+        pbo = pbo_cscv(daily_pnl, n_splits=n_splits, metric=metric).summary()
+    except ValueError as exc:
+        pbo = {"pbo": math.nan, "error": str(exc)}
+
+    s = wf.summary
+    checks = [
+        _check("oos_sharpe", s["oos_sharpe"], thresholds.min_oos_sharpe, ">"),
+        _check("pbo", pbo["pbo"], thresholds.max_pbo, "<"),
+        _check("dsr", dsr["dsr"], thresholds.min_dsr, ">"),
+        _check("oos_sessions", s["oos_sessions"], thresholds.min_oos_sessions, ">="),
+        _check("oos_trading_days", s["oos_trading_days"], thresholds.min_oos_trading_days, ">="),
+    ]
+    _explain(checks, s, pbo, dsr)
+    combo = wf.next_window["combo"]
+    reasons = [c.reason for c in checks if not c.passed]
+    if combo is None:
+        reasons.append("no configuration was eligible in the latest in-sample window: nothing to promote")
+    params = params_of(int(combo)) if params_of is not None and combo is not None else None
+    last = wf.windows["combo"].iloc[-1]
+    figures = {
+        "walk_forward": {**s, "config": wf.config},
+        "windows": wf.windows.drop(columns=[c for c in ("params_hash",) if c in wf.windows]).to_dict("records"),
+        "pbo": pbo,
+        "dsr": dsr,
+        "chosen": {
+            "combo": combo,
+            "rule": (f"chosen on the latest in-sample window, {wf.next_window['is_start']:%Y-%m-%d} to "
+                     f"{wf.next_window['is_end']:%Y-%m-%d} ({scheme})"),
+            "is_objective": wf.next_window["is_objective"],
+            "grid": wf.next_window.get("params"),
+        },
+        "last_window_combo": None if pd.isna(last) else last,
+        "full_sample_best": {"combo": dsr["best"], "sharpe": dsr["sharpe"], "net_pnl": dsr["net_pnl"]},
+        "n_configs": int(daily_pnl.shape[1]),
+        "n_sessions": int(daily_pnl.shape[0]),
+        "settings": {"objective": objective, "scheme": scheme, "is_periods": is_periods,
+                     "oos_periods": oos_periods, "n_splits": n_splits,
+                     "boundaries": "QS" if isinstance(boundaries, str) else "segments", "capital": capital},
+    }
+    return Decision(
+        passed=not reasons,
+        checks=checks,
+        figures=_jsonable(figures),
+        combo=None if combo is None else int(combo),
+        params=params,
+        params_toml=None if params is None else params.to_toml(),
+        params_hash=None if params is None else params.hash(),
+        reasons=reasons,
+        verdict=wf.verdict,
+        thresholds=thresholds,
+        sweep_id=sweep_id,
+    )
+
+
+def _explain(checks: list[Check], s: dict[str, Any], pbo: dict[str, Any], dsr: dict[str, Any]) -> None:
+    """Fill the plain-words reason of each failed check."""
+    for c in checks:
+        if c.passed:
+            continue
+        v, t = c.value, c.threshold
+        if c.name == "oos_sharpe":
+            c.reason = (f"walk-forward out-of-sample Sharpe {v:+.2f} is not above {t:+.2f}: the in-sample "
+                        "choices did not earn a risk-adjusted return out of sample"
+                        if np.isfinite(v) else "walk-forward out-of-sample Sharpe is undefined (no OOS P&L variation)")
+        elif c.name == "pbo":
+            c.reason = (f"PBO {v:.2f} is not below {t:.2f}: in {v:.0%} of the CSCV splits the in-sample best "
+                        "configuration ranked at or below the median out of sample, so the selection is likely overfit"
+                        if np.isfinite(v) else f"PBO could not be computed ({pbo.get('error', 'undefined')})")
+        elif c.name == "dsr":
+            c.reason = (f"DSR {v:.2f} is not above {t:.2f}: after deflating for {dsr['n_trials']} trials, the best "
+                        f"Sharpe ({dsr['sharpe']:.2f} annualised; noise alone is expected to reach "
+                        f"{dsr['expected_max_sharpe'] * math.sqrt(252):.2f}) is not convincing evidence of skill"
+                        if np.isfinite(v) else "DSR is undefined for the best configuration (constant P&L?)")
+        elif c.name == "oos_sessions":
+            c.reason = f"only {v:.0f} out-of-sample sessions (need {t:.0f}): too short an out-of-sample record"
+        elif c.name == "oos_trading_days":
+            c.reason = (f"only {v:.0f} out-of-sample sessions with a trade (need {t:.0f}): too few trades "
+                        "to judge")
+
+
+def evaluate_sweep(
+    result: Any,
+    thresholds: Thresholds | None = None,
+    *,
+    objective: str = "sharpe",
+    scheme: str = "rolling",
+    is_periods: int = 4,
+    oos_periods: int = 1,
+    n_splits: int = 16,
+) -> Decision:
+    """:func:`evaluate` of a ``SweepResult`` (its capital, segments, ``params`` and ``meta`` n_trials)."""
+    meta = getattr(result, "meta", {}) or {}
+    if "capital" not in meta:
+        raise ValueError("the sweep's meta has no 'capital' (needed to turn P&L into returns)")
+    return evaluate(
+        result.daily_pnl, result.grid, capital=float(meta["capital"]), thresholds=thresholds,
+        segments=getattr(result, "segments", None), params_of=result.params, sweep_id=meta.get("sweep_id"),
+        n_trials=meta.get("n_trials"), trades=getattr(result, "daily_trades", None), objective=objective,
+        scheme=scheme, is_periods=is_periods, oos_periods=oos_periods, n_splits=n_splits,
+    )
+
+
+# ---------------------------------------------------------------- storage
+
+
+def record_promotion(store: Any, decision: Decision) -> str:
+    """Append ``decision`` to the ``promotions`` table of a ``research.store.RunStore`` (created if
+    needed) in one transaction; return its promotion id. Rows are never replaced or deleted."""
+    con = store.con
+    d = decision.to_dict()
+    row = [decision.promotion_id, decision.sweep_id, decision.created, decision.passed,
+           json.dumps(d["thresholds"], sort_keys=True), json.dumps(d["figures"], sort_keys=True, allow_nan=False),
+           decision.params_toml, decision.params_hash, json.dumps(decision.reasons)]
+    con.begin()
+    try:
+        con.execute(PROMOTIONS_DDL)
+        con.execute(f"INSERT INTO promotions ({', '.join(_PROMOTION_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(row))})", row)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return decision.promotion_id
+
+
+def promotions(store: Any, sweep_id: str | None = None) -> pd.DataFrame:
+    """Stored promotion decisions, oldest first (empty frame when none was recorded yet)."""
+    tables = {r[0] for r in store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "promotions" not in tables:
+        return pd.DataFrame(columns=list(_PROMOTION_COLUMNS))
+    sql = f"SELECT {', '.join(_PROMOTION_COLUMNS)} FROM promotions"
+    args: list[Any] = []
+    if sweep_id is not None:
+        sql += " WHERE sweep_id = ?"
+        args.append(sweep_id)
+    df = store.con.execute(sql + " ORDER BY created, promotion_id", args).df()
+    df["created"] = pd.to_datetime(df["created"], utc=True).dt.as_unit("ns")
+    return df
+
+
+def write_outputs(decision: Decision, directory: str | Path) -> dict[str, Path]:
+    """Write ``promotion.json``, ``params.toml`` and (promoted only) ``ready_for_paper.toml`` atomically.
+
+    ``ready_for_paper.toml`` holds the tested values with ``mode = "paper"`` (the paper preset's risk
+    limits are *not* applied: they would change what was tested). A refusal renames an existing
+    ``ready_for_paper.toml`` to ``ready_for_paper.toml.revoked-<promotion id>`` so that a stale file
+    is never picked up; nothing is deleted.
+    """
+    d = Path(directory)
+    out = {"promotion.json": atomic_write_text(d / "promotion.json", decision.to_json() + "\n")}
+    head = (f"# promotion {decision.promotion_id} of sweep {decision.sweep_id}, "
+            f"{decision.created:%Y-%m-%d %H:%M} UTC: {'PROMOTED to paper trading' if decision.passed else 'REFUSED'}"
+            f"\n# combo {decision.combo}\n")
+    if decision.params is not None:
+        out["params.toml"] = atomic_write_text(d / "params.toml", head + decision.params.to_toml())
+    ready = d / "ready_for_paper.toml"
+    if decision.passed and decision.params is not None:
+        paper = decision.params.replace(mode="paper")
+        out["ready_for_paper.toml"] = atomic_write_text(
+            ready, head + "# for PAPER trading only; values as tested, mode set to paper\n" + paper.to_toml())
+    elif ready.exists():
+        revoked = ready.with_name(f"ready_for_paper.toml.revoked-{decision.promotion_id}")
+        ready.rename(revoked)
+        out["revoked"] = revoked
+    return out
+
+
+# ---------------------------------------------------------------- locating a sweep
+
+
+def resolve_run(run: str, sweeps_dir: str | Path = "reports/sweeps") -> Path:
+    """The sweep folder for ``run``: a path to a folder, else ``sweeps_dir/run``."""
+    p = Path(run)
+    if p.is_dir():
+        return p
+    q = Path(sweeps_dir) / run
+    if q.is_dir():
+        return q
+    raise FileNotFoundError(f"no sweep {run!r}: neither {p} nor {q} is a folder")
+
+
+def load_sweep(directory: str | Path) -> Any:
+    """``SweepResult.load`` of the sweep package."""
+    try:
+        from research.sweep import SweepResult
+    except ImportError:
+        from research.sweep.result import SweepResult
+    return SweepResult.load(directory)
