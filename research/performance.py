@@ -223,7 +223,8 @@ class PerformanceTracker:
         for c in ("start", "trough", "recovery"):
             out[c] = pd.DatetimeIndex(out[c], tz=tz) if len(out) else pd.DatetimeIndex([], tz=tz)
         for c in ("duration", "time_to_trough", "time_to_recover"):
-            out[c] = pd.to_timedelta(out[c])
+            # object first: a column of NaT only (every drawdown still open) is inferred as datetime64
+            out[c] = pd.to_timedelta(out[c].astype(object))
         out["recovered"] = out["recovered"].astype(bool)
         out = out.sort_values(["depth_usd", "start"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
         return out.head(top) if top is not None else out

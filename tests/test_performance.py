@@ -173,6 +173,16 @@ def test_drawdown_starting_below_capital_dates_from_first_point():
     assert (row.start, row.trough, row.recovery, row.depth_usd, row.peak_usd) == (idx[0], idx[1], idx[2], 3.0, 100.0)
 
 
+def test_drawdown_never_recovered_is_the_only_one():
+    """A losing run with one open drawdown (ESH20-like): time_to_recover is NaT, still a timedelta column."""
+    idx = pd.date_range("2024-03-04 14:30", periods=4, freq="1h", tz="UTC")
+    pt = PerformanceTracker(pd.DataFrame(), equity=pd.Series([101.0, 99.0, 97.0, 98.0], index=idx), capital=100.0)
+    dd = pt.drawdowns()
+    assert len(dd) == 1 and not dd.loc[0, "recovered"] and pd.isna(dd.loc[0, "time_to_recover"])
+    assert pd.api.types.is_timedelta64_dtype(dd["time_to_recover"])
+    assert dd.loc[0, "duration"] == idx[-1] - idx[0] and dd.loc[0, "depth_usd"] == 4.0
+
+
 # ---- attribution ---------------------------------------------------------------------------------
 def test_attribution_keys_by_hand(hand):
     hour = hand.attribution("hour")
