@@ -1,0 +1,139 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# <!-- Validation report of a saved sweep. Rendered by `navale report sweep` (papermill + nbconvert, code hidden);
+# the logic lives in research/reports.py, research/plots.py, research/walkforward.py, research/overfitting.py
+# and research/promotion.py. -->
+
+# %% tags=["parameters"]
+sweep_dir = ""  # folder written by `navale sweep` (SweepResult.save)
+objective = "sharpe"  # sharpe | sortino | net_pnl | profit_factor
+scheme = "rolling"  # walk-forward in-sample scheme: rolling | anchored
+is_periods = 4  # in-sample periods per window
+oos_periods = 1  # out-of-sample periods per window
+boundaries = None  # walk-forward periods: a pandas frequency (QS, MS, W-MON, ...); None: the contract segments
+n_splits = 16  # CSCV blocks for the PBO (even)
+top_n = 10  # rows of "Top configurations"
+title = "Battle Navale sweep report"
+
+# %%
+from research import plots, reports
+from research.overfitting import dsr_of_best_from_sweep, pbo_from_sweep, plateau_score, stability_map
+from research.promotion import evaluate_sweep
+from research.walkforward import walk_forward_from_sweep
+
+reports.setup()
+ctx = reports.sweep_context(sweep_dir)
+res, metric, column = ctx.result, reports.OVERFIT_METRIC[objective], reports.OBJECTIVE_COLUMN[objective]
+reports.heading(title, 1, anchor="report-title")
+reports.banner(ctx.synthetic)
+reports.publish(sweep_id=ctx.sweep_id, synthetic=ctx.synthetic)
+
+# %% [markdown]
+# ## Sweep
+# What was swept: every combination of the grid's values replaced the base parameters and was
+# backtested on every data set; the per-session P&L of each combination feeds the sections below.
+
+# %%
+reports.table(reports.sweep_overview(ctx))
+reports.table(res.summary[["trades", "net_pnl_usd", "sharpe", "max_drawdown_usd"]].describe().T,
+              caption="distribution over the configurations")
+
+# %% [markdown]
+# ## Top configurations
+# Ranked by the objective over the whole sample. The best of many tries is biased upwards: the
+# walk-forward, PBO and DSR below measure by how much.
+
+# %%
+reports.table(reports.top_configurations(ctx, objective, top_n), reports.SUMMARY_FORMATS)
+
+# %% [markdown]
+# ## Parameter stability
+# The objective over two parameters at a time (the others at their best for each cell). A broad
+# plateau around the best cell is robust; an isolated spike is probably noise fitted by the search.
+
+# %%
+pairs = reports.stability_pairs(ctx)
+if not pairs:
+    reports.note("fewer than two parameters varied: no stability map")
+for x, y in pairs:
+    pivot = stability_map(ctx.table, x, y, column)
+    reports.show(plots.stability_heatmap(pivot, x=x, y=y, objective=column))
+    plateau, err = reports.attempt(plateau_score, pivot)
+    reports.note(f"{x} × {y}: " + (f"{plateau['verdict']}: {plateau['explanation']}" if plateau else err))
+
+# %% [markdown]
+# ## Walk-forward
+# Each window chooses the best configuration in-sample and trades it on the next period(s); the
+# out-of-sample pieces are stitched into one record no in-sample choice has seen.
+
+# %%
+wf_kw = dict(scheme=scheme, is_periods=is_periods, oos_periods=oos_periods, objective=objective)
+wf, err = reports.attempt(walk_forward_from_sweep, res, **wf_kw, **({"boundaries": boundaries} if boundaries else {}))
+if wf is None:
+    reports.note(f"walk-forward not possible on this sweep: {err}", "warn")
+else:
+    reports.note(wf.verdict)
+    reports.table(reports.windows_table(wf, ctx.varying))
+    reports.show(plots.is_oos_bars(wf.windows, is_col="is_objective", oos_col="oos_objective",
+                                   title=f"{objective}: chosen configuration in-sample vs out-of-sample"))
+    reports.show(plots.oos_equity_figure(wf.oos_equity, boundaries=list(wf.windows["oos_start"])))
+    reports.publish(verdict=wf.verdict)
+
+# %% [markdown]
+# ## PBO
+# Probability of backtest overfitting (combinatorially symmetric cross-validation): how often the
+# in-sample best configuration ranks at or below the median out-of-sample.
+
+# %%
+pbo, err = reports.attempt(pbo_from_sweep, res, n_splits=n_splits, metric=metric)
+if pbo is None:
+    reports.note(f"PBO not computed: {err}", "warn")
+else:
+    reports.table(reports.dict_table(pbo.summary(), "PBO"))
+    reports.show(plots.pbo_histogram(pbo.logits, pbo.pbo))
+
+# %% [markdown]
+# ## Deflated Sharpe ratio
+# The full-sample best configuration's Sharpe ratio, deflated for the number of configurations tried.
+
+# %%
+dsr, err = reports.attempt(dsr_of_best_from_sweep, res, metric)
+reports.table(reports.dict_table(dsr, "DSR of the best")) if dsr else reports.note(f"DSR not computed: {err}", "warn")
+
+# %% [markdown]
+# ## Promotion gate preview
+# What `navale promote` would decide with the default thresholds (periods: the sweep's contract
+# segments, else calendar quarters). Nothing is recorded or written here.
+
+# %%
+decision, err = reports.attempt(evaluate_sweep, res, objective=objective, scheme=scheme, is_periods=is_periods,
+                                oos_periods=oos_periods, n_splits=n_splits)
+if decision is None:
+    reports.note(f"the gate cannot run on this sweep: {err}", "warn")
+else:
+    reports.note(("PROMOTED to paper trading" if decision.passed else "REFUSED") + f" (combo {decision.combo})")
+    reports.table(reports.checks_table(decision), index=False)
+
+# %% [markdown]
+# ## Sweep manifest
+
+# %%
+for name, tab in reports.sweep_manifest_tables(ctx).items():
+    reports.table(tab, caption=name, index=name != "data")
+reports.publish(figures=reports.figures_shown())

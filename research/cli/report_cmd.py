@@ -1,0 +1,225 @@
+"""``navale report performance|sweep``: render a report notebook to standalone HTML (+ the executed .ipynb)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .data_cmd import SYNTHETIC_BANNER, _console
+
+DEFAULT_OUT = Path("reports")
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    """Register ``navale report`` (``performance`` and ``sweep``) on the top-level subparsers."""
+    r = sub.add_parser(
+        "report",
+        help="HTML reports: performance of a backtest, validation of a sweep",
+        description=(
+            "Execute a report notebook (notebooks/*.ipynb, papermill) and export it as one standalone HTML page "
+            "with the code hidden and the charts embedded (opens offline). The executed notebook is kept beside it."
+        ),
+        formatter_class=formatter,
+    )
+    rsub = r.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    p = rsub.add_parser(
+        "performance",
+        help="backtest DATA and render the performance report",
+        description=(
+            "Backtest DATA exactly as `navale backtest` does (same run id, run stored), then render headline metrics, "
+            "equity and drawdowns, monthly returns, drawdown periods, trade distribution, attribution, fill audit, "
+            "signal examples and the run manifest to REPORTS/performance/RUN_ID/performance_report.html."
+        ),
+        epilog=(
+            "examples:\n"
+            "  navale report performance                                   # the embedded synthetic data\n"
+            "  navale report performance ../shared/data/es-5m/ESH20-CME.scid_BarData__5m.txt.gz\n"
+            "  navale report performance ../shared/data/es-5m/*.gz --mode paper --from 2019-01-01\n"
+        ),
+        formatter_class=formatter,
+    )
+    p.add_argument("paths", nargs="*", metavar="DATA", help="bar files, folders or globs (default: the embedded synthetic data set)")
+    p.add_argument("--params", metavar="FILE", help="parameters TOML (see Params.to_toml); default: METHOD.md's table")
+    p.add_argument("--mode", choices=("backtest", "data_collection", "paper", "live"), default=None,
+                   help="risk preset of METHOD.md (default: the file's mode, else backtest)")
+    p.add_argument("--session", choices=("rth", "globex", "all"), default=None, help="bars the signals run on (default rth)")
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
+    p.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
+    p.add_argument("--run-id", help="store under this id (default: the hash `navale backtest` uses)")
+    p.add_argument("--title", default="Battle Navale performance report", help="report title")
+    p.add_argument("--examples", type=int, default=3, metavar="N", help="trades drawn in 'Signal examples' (default 3)")
+    p.add_argument("--no-store", action="store_true", help="do not write the run to the store")
+    _common(p)
+
+    s = rsub.add_parser(
+        "sweep",
+        help="render the validation report of a saved sweep",
+        description=(
+            "Grid summary, top configurations, parameter-stability heatmaps and plateau verdict, walk-forward "
+            "(windows, IS vs OOS, stitched OOS equity, verdict), PBO (CSCV), DSR of the best and the promotion-gate "
+            "preview of a sweep saved by `navale sweep`, to REPORTS/sweeps/SWEEP_ID/sweep_report.html."
+        ),
+        epilog=(
+            "examples:\n"
+            "  navale report sweep reports/sweeps/3f2a9c01d4e5b6a7\n"
+            "  navale report sweep 3f2a9c01d4e5b6a7 --objective sortino --scheme anchored --is-periods 8\n"
+        ),
+        formatter_class=formatter,
+    )
+    s.add_argument("sweep", metavar="SWEEP_DIR_OR_ID", help="a saved sweep folder, or its id under REPORTS/sweeps/")
+    s.add_argument("--objective", choices=("sharpe", "sortino", "net_pnl", "profit_factor"), default="sharpe",
+                   help="what the walk-forward and the stability maps maximise (default sharpe)")
+    s.add_argument("--scheme", choices=("rolling", "anchored"), default="rolling", help="walk-forward in-sample scheme")
+    s.add_argument("--is-periods", type=int, default=4, metavar="N", help="in-sample periods per window (default 4)")
+    s.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per window (default 1)")
+    s.add_argument("--boundaries", default=None, metavar="FREQ",
+                   help="walk-forward periods: a pandas frequency such as QS (default: the sweep's contract segments)")
+    s.add_argument("--n-splits", type=int, default=16, metavar="S", help="CSCV blocks for the PBO (even, default 16)")
+    s.add_argument("--title", default="Battle Navale sweep report", help="report title")
+    _common(s)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="DIR", default=None, help="reports folder (default: reports/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while the cells run")
+
+
+def run(args: argparse.Namespace) -> int:
+    from research.data import DataError
+    from research.reports import ReportError
+    from strategy.params import ParamsError
+
+    console = _console()
+    try:
+        if args.command == "performance":
+            return _performance(args, console)
+        if args.command == "sweep":
+            return _sweep(args, console)
+        console.print("[bold red]error:[/] choose a report: navale report performance | sweep")
+        return 2
+    except (DataError, ParamsError, ValueError, FileNotFoundError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except ReportError as exc:
+        console.print(f"[bold red]report failed:[/] {exc}")
+        return 1
+
+
+def performance_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The notebook parameters of ``navale report performance`` (paths made absolute)."""
+    return {
+        "data": [str(_abs(p)) for p in (args.paths or [])],
+        "params_file": str(_abs(args.params)) if args.params else None,
+        "mode": args.mode,
+        "session": args.session,
+        "date_from": args.date_from,
+        "date_to": args.date_to,
+        "bar": args.bar,
+        "run_id": args.run_id,
+        "title": args.title,
+        "examples": args.examples,
+        "store": not args.no_store,
+    }
+
+
+def _abs(p: str | Path) -> Path | str:
+    s = str(p)
+    if any(ch in s for ch in "*?["):  # a glob: keep it, anchored at the current folder
+        return s if os.path.isabs(s) else str(Path.cwd() / s)
+    return Path(s).expanduser().resolve()
+
+
+def _performance(args: argparse.Namespace, console) -> int:
+    from research.pipeline import expand, parse_date
+    from research.reports import load_params, render_notebook, template_path
+
+    parse_date(args.date_from, "--from")
+    parse_date(args.date_to, "--to")
+    load_params(args.params, args.mode, args.session)  # bad parameters fail here, before a kernel starts
+    if args.paths:
+        expand(args.paths)  # missing files too
+    else:
+        with console.status("generating the embedded synthetic data set (first run only)..."):
+            first = expand(None)[0]
+        console.print(f"using the embedded default data set: {first}")
+    base = Path(args.out) if args.out else DEFAULT_OUT
+    root = base / "performance"
+    root.mkdir(parents=True, exist_ok=True)
+    # the run id (a hash of the data actually kept) is known once the notebook has run: render into a
+    # staging folder, then move the two files to performance/RUN_ID/
+    stage = Path(tempfile.mkdtemp(prefix=".rendering-", dir=root)) if not args.run_id else root / args.run_id
+    console.print("rendering the performance report (backtest, then the report cells)...")
+    try:
+        paths = render_notebook(template_path("performance_report"), performance_parameters(args), stage,
+                                name="performance_report", progress=not args.no_progress,
+                                title=args.title)
+    except BaseException:
+        if not args.run_id and not any(stage.iterdir()):
+            stage.rmdir()
+        raise
+    run_id = str(paths.info.get("run_id") or args.run_id or "unknown")
+    final = root / run_id
+    if stage != final:
+        final.mkdir(parents=True, exist_ok=True)
+        html, ipynb = final / paths.html.name, final / paths.ipynb.name
+        os.replace(paths.ipynb, ipynb)
+        os.replace(paths.html, html)
+        shutil.rmtree(stage, ignore_errors=True)
+    else:
+        html, ipynb = paths.html, paths.ipynb
+    if paths.info.get("synthetic"):
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    console.print(f"run {run_id}: {paths.info.get('trades', '?')} trades, {paths.info.get('figures', '?')} charts"
+                  f"{'' if args.no_store else ', stored'}")
+    console.print(f"executed notebook: {ipynb}")
+    console.print(f"[bold]report:[/] {html}")
+    return 0
+
+
+def sweep_parameters(args: argparse.Namespace, sweep_dir: Path) -> dict[str, Any]:
+    """The notebook parameters of ``navale report sweep``."""
+    return {
+        "sweep_dir": str(sweep_dir.resolve()),
+        "objective": args.objective,
+        "scheme": args.scheme,
+        "is_periods": args.is_periods,
+        "oos_periods": args.oos_periods,
+        "boundaries": args.boundaries,
+        "n_splits": args.n_splits,
+        "title": args.title,
+    }
+
+
+def resolve_sweep(value: str, out: Path) -> Path:
+    """A saved sweep folder: ``value`` itself, else ``out/sweeps/value``."""
+    for cand in (Path(value), out / "sweeps" / value):
+        if (cand / "meta.json").exists():
+            return cand
+    raise FileNotFoundError(f"{value!r} is not a saved sweep folder, nor a sweep id under {out / 'sweeps'}")
+
+
+def _sweep(args: argparse.Namespace, console) -> int:
+    import json
+
+    from research.reports import render_notebook, template_path
+
+    base = Path(args.out) if args.out else DEFAULT_OUT
+    sweep_dir = resolve_sweep(args.sweep, base)
+    meta = json.loads((sweep_dir / "meta.json").read_text(encoding="utf-8"))
+    sweep_id = str(meta.get("sweep_id") or sweep_dir.name)
+    out_dir = base / "sweeps" / sweep_id
+    console.print(f"rendering the sweep report of {sweep_dir}...")
+    paths = render_notebook(template_path("sweep_report"), sweep_parameters(args, sweep_dir), out_dir,
+                            name="sweep_report", progress=not args.no_progress, title=args.title)
+    if paths.info.get("synthetic"):
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    if paths.info.get("verdict"):
+        console.print(f"walk-forward: {paths.info['verdict']}")
+    console.print(f"executed notebook: {paths.ipynb}")
+    console.print(f"[bold]report:[/] {paths.html}")
+    return 0
