@@ -59,7 +59,8 @@ class BacktestResult:
         return validate(self.trades, extra="drop")
 
 
-def _session_keys(index: pd.DatetimeIndex) -> np.ndarray:
+def session_keys(index: pd.DatetimeIndex) -> np.ndarray:
+    """Trading date of each bar as int64 days since the epoch (the simulator's session key)."""
     return session_id(index).astype("datetime64[D]").astype(np.int64)
 
 
@@ -109,7 +110,7 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
     h = to_ticks(sub["high"].to_numpy(np.float64), tick, "high", idx)
     l = to_ticks(sub["low"].to_numpy(np.float64), tick, "low", idx)
     c = to_ticks(sub["close"].to_numpy(np.float64), tick, "close", idx)
-    sess = _session_keys(idx)
+    sess = session_keys(idx)
     last = np.ones(n, bool)
     if n > 1:
         brk = sess[1:] != sess[:-1]
