@@ -15,9 +15,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# Main job: backtest of the Battle Navale signals on the embedded (synthetic) default data set.
+# Main job: HTML performance report of the Battle Navale backtest on the embedded (synthetic) default data set.
 demo: $(STAMP)
-	$(BIN)/navale backtest
+	$(BIN)/navale report performance
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -25,6 +25,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_signals.py
+	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_report.py
 
 # Re-pin every dependency (needs network and `uv`; commit the new lock).
 lock:

@@ -16,7 +16,13 @@ EPILOG = """examples:
   navale data synth --days 5 --out data/synthetic
   navale backtest                                    # backtest on the embedded synthetic data
   navale backtest ../shared/data/es-5m/*.gz          # 2015-2022, stitched, per contract and year
+  navale report performance                          # HTML performance report on the embedded data
+  navale report performance ../shared/data/es-5m/ESH20*.gz
+  navale sweep ../shared/data/es-5m/*.gz             # ~500 combinations x 32 contracts on a local Dask cluster
+  navale report sweep SWEEP_ID                       # walk-forward, PBO, DSR, stability maps
+  navale promote --run SWEEP_ID                      # paper-trading gate: OOS Sharpe, PBO, DSR
   navale runs                                        # stored runs; `navale runs export FILE` for ML
+  navale lab                                         # JupyterLab in notebooks/
 """
 
 
@@ -84,13 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="random seed")
     s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD")
 
-    from .backtest_cmd import add_parser as add_backtest
+    from . import backtest_cmd, lab_cmd, promote_cmd, report_cmd, runs_cmd, sweep_cmd
 
-    add_backtest(sub, _Formatter)
-    from .runs_cmd import add_parser as add_runs
-
-    add_runs(sub, _Formatter)
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, runs_cmd, lab_cmd):
+        module.add_parser(sub, _Formatter)
     return p
+
+
+# command group -> module with run(args); imported on use so `navale --help` stays fast
+_COMMANDS = {
+    "backtest": "backtest_cmd",
+    "report": "report_cmd",
+    "sweep": "sweep_cmd",
+    "promote": "promote_cmd",
+    "runs": "runs_cmd",
+    "lab": "lab_cmd",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,14 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import data_cmd
 
         return data_cmd.run(args)
-    if args.group == "backtest":
-        from . import backtest_cmd
+    if args.group in _COMMANDS:
+        import importlib
 
-        return backtest_cmd.run(args)
-    if args.group == "runs":
-        from . import runs_cmd
-
-        return runs_cmd.run(args)
+        return importlib.import_module(f".{_COMMANDS[args.group]}", __name__).run(args)
     parser.error(f"unknown command {args.group}")  # pragma: no cover
     return 2
 
