@@ -34,6 +34,15 @@ class Series:
         return bool(self.frame.attrs.get("synthetic", False))
 
 
+def load_params(params_file: str | Path | None = None, mode: str | None = None, session: str | None = None):
+    """``Params`` as every command builds them: the TOML file (``mode`` overriding its mode) or the
+    mode's preset (default ``backtest``), then ``session``."""
+    from strategy import Params
+
+    p = Params.from_toml(params_file, mode=mode) if params_file else Params.for_mode(mode or "backtest")
+    return p.replace(session=session) if session else p
+
+
 def parse_date(value: str | None, option: str = "date") -> np.datetime64 | None:
     """``YYYY-MM-DD`` (or anything pandas reads) as a day; None stays None; a clear error otherwise."""
     import numpy as np

@@ -377,15 +377,6 @@ class PerformanceContext:
     stored: bool
 
 
-def load_params(params_file: str | Path | None = None, mode: str | None = None, session: str | None = None):
-    """``Params`` as ``navale backtest`` builds them: the TOML file (``mode`` overriding its mode)
-    or the mode preset, then ``session``."""
-    from strategy import Params
-
-    p = Params.from_toml(params_file, mode=mode) if params_file else Params.for_mode(mode or "backtest")
-    return p.replace(session=session) if session else p
-
-
 def performance_context(data: Sequence[str | Path] | str | None = None, params_file: str | Path | None = None,
                         mode: str | None = None, session: str | None = None, date_from: str | None = None,
                         date_to: str | None = None, bar: str | None = None, run_id: str | None = None, *,
@@ -398,7 +389,7 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
 
     from research.backtest import run as run_backtest
     from research.performance import PerformanceTracker
-    from research.pipeline import load_series
+    from research.pipeline import load_params, load_series
     from research.store import RunStore, build_manifest, make_run_id
 
     paths = [data] if isinstance(data, (str, Path)) else list(data or [])
@@ -555,7 +546,7 @@ def explore_context(data: Sequence[str | Path] | str | None = None, date: str | 
     import pandas as pd
 
     from research.backtest import run as run_backtest
-    from research.pipeline import load_series, parse_date
+    from research.pipeline import load_params, load_series, parse_date
     from research.sessions import session_id
 
     paths = [data] if isinstance(data, (str, Path)) else list(data or [])

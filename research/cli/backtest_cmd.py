@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .data_cmd import SYNTHETIC_BANNER, _console
+from .options import add_data_options, add_params_options
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -29,14 +30,8 @@ def add_parser(sub: Any, formatter: type) -> None:
         ),
         formatter_class=formatter,
     )
-    b.add_argument("paths", nargs="*", metavar="DATA", help="bar files, folders or globs (default: the embedded synthetic data set)")
-    b.add_argument("--params", metavar="FILE", help="parameters TOML (see Params.to_toml); default: METHOD.md's table")
-    b.add_argument("--mode", choices=("backtest", "data_collection", "paper", "live"), default=None,
-                   help="risk preset of METHOD.md (default: the file's mode, else backtest)")
-    b.add_argument("--session", choices=("rth", "globex", "all"), default=None, help="bars the signals run on (default rth)")
-    b.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
-    b.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
-    b.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
+    add_data_options(b)
+    add_params_options(b)
     b.add_argument("--series", choices=("continuous", "contracts"), default="continuous",
                    help="several contracts: one stitched series (default) or one backtest per contract")
     b.add_argument("--out", metavar="DIR", help="output folder (default: reports/backtest/RUN_ID)")
@@ -60,15 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace):
-    from strategy import Params
+    from research.pipeline import load_params
 
-    if args.params:
-        p = Params.from_toml(args.params, mode=args.mode)
-    else:
-        p = Params.for_mode(args.mode or "backtest")
-    if args.session:
-        p = p.replace(session=args.session)
-    return p
+    return load_params(args.params, args.mode, args.session)
 
 
 def _parse_date(value: str | None, option: str):

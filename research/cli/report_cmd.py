@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .data_cmd import SYNTHETIC_BANNER, _console
+from .options import add_data_options, add_params_options
 
 DEFAULT_OUT = Path("reports")
 
@@ -42,14 +43,8 @@ def add_parser(sub: Any, formatter: type) -> None:
         ),
         formatter_class=formatter,
     )
-    p.add_argument("paths", nargs="*", metavar="DATA", help="bar files, folders or globs (default: the embedded synthetic data set)")
-    p.add_argument("--params", metavar="FILE", help="parameters TOML (see Params.to_toml); default: METHOD.md's table")
-    p.add_argument("--mode", choices=("backtest", "data_collection", "paper", "live"), default=None,
-                   help="risk preset of METHOD.md (default: the file's mode, else backtest)")
-    p.add_argument("--session", choices=("rth", "globex", "all"), default=None, help="bars the signals run on (default rth)")
-    p.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
-    p.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
-    p.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
+    add_data_options(p)
+    add_params_options(p)
     p.add_argument("--run-id", help="store under this id (default: the hash `navale backtest` uses)")
     p.add_argument("--title", default="Battle Navale performance report", help="report title")
     p.add_argument("--examples", type=int, default=3, metavar="N", help="trades drawn in 'Signal examples' (default 3)")
@@ -135,8 +130,8 @@ def _abs(p: str | Path) -> Path | str:
 
 
 def _performance(args: argparse.Namespace, console) -> int:
-    from research.pipeline import expand, parse_date
-    from research.reports import load_params, render_notebook, template_path
+    from research.pipeline import expand, load_params, parse_date
+    from research.reports import render_notebook, template_path
 
     parse_date(args.date_from, "--from")
     parse_date(args.date_to, "--to")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .data_cmd import SYNTHETIC_BANNER, _console
+from .options import add_data_options, add_params_options
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -35,21 +36,13 @@ def add_parser(sub: Any, formatter: type) -> None:
         ),
         formatter_class=formatter,
     )
-    s.add_argument("paths", nargs="*", metavar="DATA",
-                   help="bar files, folders or globs (default: the embedded synthetic data set)")
+    add_data_options(s)
+    add_params_options(s, "base parameters TOML (the grid's values replace them)")
     s.add_argument("--grid", metavar="FILE", help="grid TOML ([grid] name = [values...], optional [sample] n, seed)")
     s.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="values of one parameter (repeatable; added to / replacing the --grid file's)")
     s.add_argument("--sample", type=int, metavar="N", help="evaluate N combinations drawn at random from the grid")
     s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
-    s.add_argument("--params", metavar="FILE", help="base parameters TOML (the grid's values replace them)")
-    s.add_argument("--mode", choices=("backtest", "data_collection", "paper", "live"), default=None,
-                   help="risk preset of METHOD.md for the base parameters (default: the file's mode, else backtest)")
-    s.add_argument("--session", choices=("rth", "globex", "all"), default=None,
-                   help="bars the signals run on (default rth)")
-    s.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
-    s.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
-    s.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
     s.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster)")
     s.add_argument("--workers", type=int, default=2, help="local cluster worker processes (default 2)")
@@ -96,12 +89,9 @@ def _grid(args: argparse.Namespace):
 
 
 def _base(args: argparse.Namespace):
-    from strategy import Params
+    from research.pipeline import load_params
 
-    p = Params.from_toml(args.params, mode=args.mode) if args.params else Params.for_mode(args.mode or "backtest")
-    if args.session:
-        p = p.replace(session=args.session)
-    return p
+    return load_params(args.params, args.mode, args.session)
 
 
 def _sweep(args: argparse.Namespace, console) -> int:
