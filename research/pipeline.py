@@ -139,3 +139,39 @@ def contract_segments(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
     starts = np.concatenate([[0], cut])
     stops = np.concatenate([cut, [len(con)]])
     return [(con[a], int(a), int(b)) for a, b in zip(starts, stops)]
+
+
+@dataclass
+class StoredBacktest:
+    """A backtest with the manifest and run id it is stored under (see :func:`backtest_series`)."""
+
+    run_id: str
+    manifest: dict
+    result: object  # research.backtest.BacktestResult
+    summary: dict  # res.stats() as plain floats (None for NaN), as stored
+    stored: bool
+
+
+def backtest_series(series: Series, params, *, label: str, date_from: str | None = None, date_to: str | None = None,
+                    bar: str | None = None, run_id: str | None = None, store: bool = True) -> StoredBacktest:
+    """Backtest one series and store the run (manifest + trade snapshots) in the run store.
+
+    The run id is the hash of the manifest (params, data files, mode, session, ``label``, dates,
+    bar, code commit) unless given, so ``navale backtest`` and ``navale report performance`` on the
+    same inputs name, and replace, the same run.
+    """
+    import math
+
+    from research.backtest import run as run_backtest
+    from research.store import RunStore, build_manifest, make_run_id
+
+    extra = {"series": label, "from": date_from, "to": date_to, "bar": bar, "synthetic": series.synthetic}
+    manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=series.files,
+                              mode=params.mode, session=params.session, extra=extra)
+    rid = run_id or make_run_id(manifest)
+    res = run_backtest(series.frame, params, run_id=rid)
+    summary = {k: (None if math.isnan(float(v)) else float(v)) for k, v in res.stats().items()}
+    if store:
+        with RunStore() as st:
+            st.write_run(manifest, res.snapshots(), summary=summary, run_id=rid)
+    return StoredBacktest(run_id=rid, manifest=manifest, result=res, summary=summary, stored=store)

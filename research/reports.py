@@ -385,12 +385,8 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
     ``navale backtest`` does (same manifest, same run id, same store), and build the
     ``PerformanceTracker``. Several files that are not contracts of one product are refused:
     a performance report is about one series."""
-    import pandas as pd
-
-    from research.backtest import run as run_backtest
     from research.performance import PerformanceTracker
-    from research.pipeline import load_params, load_series
-    from research.store import RunStore, build_manifest, make_run_id
+    from research.pipeline import backtest_series, load_params, load_series
 
     paths = [data] if isinstance(data, (str, Path)) else list(data or [])
     params = load_params(params_file, mode, session)
@@ -400,17 +396,9 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
         raise ValueError(f"a performance report covers one series; DATA gave {len(loaded)} ({names}) that are not "
                          "contracts of one product: report them one at a time")
     s = loaded[0]
-    extra = {"series": "continuous", "from": date_from, "to": date_to, "bar": bar, "synthetic": s.synthetic}
-    manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=s.files,
-                              mode=params.mode, session=params.session, extra=extra)
-    rid = run_id or make_run_id(manifest)
-    res = run_backtest(s.frame, params, run_id=rid)
-    stored = False
-    if store:
-        summary = {k: (None if pd.isna(v) else float(v)) for k, v in res.stats().items()}
-        with RunStore() as st:
-            st.write_run(manifest, res.snapshots(), summary=summary, run_id=rid)
-        stored = True
+    bt = backtest_series(s, params, label="continuous", date_from=date_from, date_to=date_to, bar=bar,
+                         run_id=run_id, store=store)
+    res, rid, manifest, stored = bt.result, bt.run_id, bt.manifest, bt.stored
     tracker = PerformanceTracker.from_backtest(res, **dict(tracker_kw or {}))
     return PerformanceContext(result=res, tracker=tracker, manifest={"run_id": rid, **manifest}, run_id=rid,
                               synthetic=s.synthetic, series=s.name, bars=s.frame, params=params, stored=stored)

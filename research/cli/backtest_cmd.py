@@ -70,9 +70,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
     import pandas as pd
     from rich.progress import Progress
 
-    from research.backtest import run as run_backtest
-    from research.pipeline import expand, load_series
-    from research.store import RunStore, build_manifest, make_run_id
+    from research.pipeline import backtest_series, expand, load_series
 
     params = _params(args)
     if not args.paths:
@@ -97,35 +95,29 @@ def _backtest(args: argparse.Namespace, console) -> int:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if len(loaded) > 1 and args.series == "continuous":
         console.print("[yellow]files are not contracts of one product: backtesting each on its own[/]")
-    jobs = [(s.name, s.frame, s.files) for s in loaded]
 
     results = []
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("backtesting", total=len(jobs))
-        for name, frame, files in jobs:
-            progress.update(task, description=f"backtesting {name} ({len(frame):,} bars)")
-            extra = {"series": name if len(jobs) > 1 else args.series, "from": args.date_from, "to": args.date_to,
-                     "bar": bar, "synthetic": synthetic}
-            manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=files,
-                                      mode=params.mode, session=params.session, extra=extra)
-            run_id = args.run_id if (args.run_id and len(jobs) == 1) else (
-                f"{args.run_id}-{name}" if args.run_id else make_run_id(manifest))
-            res = run_backtest(frame, params, run_id=run_id)
-            results.append((name, run_id, manifest, res))
+        task = progress.add_task("backtesting", total=len(loaded))
+        for series in loaded:
+            name = series.name
+            progress.update(task, description=f"backtesting {name} ({len(series.frame):,} bars)")
+            run_id = None
+            if args.run_id:
+                run_id = args.run_id if len(loaded) == 1 else f"{args.run_id}-{name}"
+            bt = backtest_series(series, params, label=name if len(loaded) > 1 else args.series,
+                                 date_from=args.date_from, date_to=args.date_to, bar=bar, run_id=run_id,
+                                 store=not args.no_store)
+            results.append((name, bt))
             progress.advance(task)
 
     summaries = []
-    for name, run_id, manifest, res in results:
-        stats = res.stats()
-        summary = {k: (None if pd.isna(v) else float(v)) for k, v in stats.items()}
-        out_dir = Path(args.out) if args.out else Path("reports") / "backtest" / run_id
+    for name, bt in results:
+        out_dir = Path(args.out) if args.out else Path("reports") / "backtest" / bt.run_id
         if args.out and len(results) > 1:
             out_dir = out_dir / name
-        _write_outputs(out_dir, res, params, manifest, summary, run_id)
-        if not args.no_store:
-            with RunStore() as store:
-                store.write_run(manifest, res.snapshots(), summary=summary, run_id=run_id)
-        summaries.append((name, run_id, res, stats, out_dir))
+        _write_outputs(out_dir, bt.result, params, bt.manifest, bt.summary, bt.run_id)
+        summaries.append((name, bt.run_id, bt.result, bt.result.stats(), out_dir))
 
     _print_tables(console, summaries, params)
     if args.json:
