@@ -433,7 +433,10 @@ def signal_chart(
         fig.update_xaxes(rangebreaks=breaks)
     fig.update_xaxes(rangeslider_visible=False)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return _base_layout(fig, title, height=620 if score else 480)
+    _base_layout(fig, title, height=660 if score else 520)
+    # the horizontal legend wraps to two lines above the plot: room for it under the title
+    fig.update_layout(margin=dict(t=130), title=dict(y=0.98, yanchor="top"))
+    return fig
 
 
 def _draw_trades(fig: go.Figure, trades: pd.DataFrame, w0: pd.Timestamp, w1: pd.Timestamp) -> None:
