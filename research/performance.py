@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from research.backtest.stats import TRADING_DAYS, daily_equity
-from research.sessions import RTH_TZ, session_id
+from research.sessions import RTH_TZ, session_frame, session_id
 from research.sharpe import deflated_sharpe_ratio, probabilistic_sharpe_ratio, sharpe_ratio
 from research.snapshots import EXIT_REASONS
 
@@ -42,15 +42,8 @@ ATTRIBUTION_KEYS: tuple[str, ...] = (
     "exit_reason", "month", "year", "contract", "side",
 )
 
-# session phases (ET minutes from midnight, start inclusive) of the decision time (signal bar close)
-PHASES: tuple[tuple[str, int, int], ...] = (
-    ("open", 9 * 60 + 30, 10 * 60 + 30),
-    ("morning", 10 * 60 + 30, 12 * 60),
-    ("midday", 12 * 60, 14 * 60),
-    ("afternoon", 14 * 60, 15 * 60),
-    ("close", 15 * 60, 16 * 60),
-)
-OVERNIGHT = "globex_overnight"  # before 09:30 or from 16:00 ET
+# session phases of the decision time (signal bar close): METHOD.md's, as research.sessions.session_frame names them
+PHASES: tuple[str, ...] = ("asia", "premarket", "london", "ny_open", "lunch", "afternoon", "after_hours")
 
 # scheduled minutes of one session by the snapshot `session` filter (exposure without positions)
 SESSION_MINUTES = {"rth": 390, "globex": 23 * 60 - 390, "all": 23 * 60}
@@ -105,12 +98,15 @@ class PerformanceTracker:
     daily P&L and intraday drawdowns; ``position``: signed contracts per bar, for exposure.
     ``n_trials`` / ``sr_variance``: number of configurations tried and the variance of their *daily*
     (per-session, not annualised) Sharpe ratios, for the DSR.
+    ``sessions``: the trading dates the run covered, for daily P&L from trades alone (sessions without a
+    closed trade count as 0 in the ratios); without it, weekdays from the first to the last exit session
+    (exchange holidays then count as flat days: a small bias, said in ``meta["calendar"]``).
     """
 
     def __init__(self, trades: pd.DataFrame, equity: pd.Series | None = None, position: pd.Series | None = None, *,
                  capital: float = 100_000.0, risk_free: float = 0.0, periods_per_year: int = TRADING_DAYS,
                  n_trials: int = 1, sr_variance: float | None = None, stop_ticks: float | None = None,
-                 meta: dict | None = None) -> None:
+                 sessions: Any = None, meta: dict | None = None) -> None:
         if capital <= 0:
             raise ValueError(f"capital must be > 0, not {capital}")
         if n_trials < 1:
@@ -126,6 +122,7 @@ class PerformanceTracker:
         self.n_trials = int(n_trials)
         self.sr_variance = sr_variance
         self.stop_ticks = stop_ticks
+        self.sessions = None if sessions is None else pd.DatetimeIndex(pd.to_datetime(list(sessions))).normalize()
         self.meta = dict(meta or {})
 
     # ------------------------------------------------------------------ constructors
@@ -155,6 +152,8 @@ class PerformanceTracker:
             kw.setdefault("capital", float(params["initial_capital_usd"]))
         if params.get("stop_ticks") is not None:
             kw.setdefault("stop_ticks", float(params["stop_ticks"]))
+        if manifest.get("sessions"):
+            kw.setdefault("sessions", manifest["sessions"])
         meta = {k: manifest.get(k) for k in ("run_id", "mode", "session", "params_hash", "extra", "git_commit")}
         kw.setdefault("meta", {**meta, "run_id": run_id})
         return cls(snaps, **kw)
@@ -169,7 +168,7 @@ class PerformanceTracker:
         """$ P&L per trading session (index: session date, ``DatetimeIndex`` named "session").
 
         From the equity curve when given (mark-to-market, every session with bars, flat ones at 0),
-        else the trades' P&L summed by exit session (sessions without a closed trade are absent).
+        else the trades' P&L summed by exit session over the run's calendar (``sessions``; flat ones at 0).
         """
         return self._daily.copy()
 
@@ -181,6 +180,15 @@ class PerformanceTracker:
             pnl.iloc[0] = daily.iloc[0] - self.capital
         else:
             pnl = self.trades["pnl_usd"].groupby(self._exit_session).sum()
+            if self.sessions is not None:
+                calendar = self.sessions.union(pnl.index)
+                self.meta.setdefault("calendar", "sessions of the run")
+            elif len(pnl):
+                calendar = pd.bdate_range(pnl.index.min(), pnl.index.max())
+                self.meta.setdefault("calendar", "weekdays between the first and last exit session (no session list)")
+            else:
+                calendar = pnl.index
+            pnl = pnl.reindex(calendar, fill_value=0.0)
         pnl = pnl.astype(np.float64)
         pnl.index = pd.DatetimeIndex(pnl.index, name="session")
         return pnl.rename("pnl_usd").sort_index()
@@ -251,6 +259,11 @@ class PerformanceTracker:
         """Metric label and formatted value of every metric (the report's top table), indexed by key."""
         m = self.metrics()
         rows = {k: (label, _fmt(m[k], kind)) for k, (label, kind) in METRIC_LABELS.items()}
+        if self.n_trials == 1:  # a single run has nothing to deflate for: say so rather than repeat the PSR silently
+            rows["dsr"] = ("Deflated Sharpe ratio (1 trial: equals the PSR; a sweep gives the trial count)",
+                           rows["dsr"][1])
+        else:
+            rows["dsr"] = (f"Deflated Sharpe ratio ({self.n_trials:,} trials)", rows["dsr"][1])
         return pd.DataFrame.from_dict(rows, orient="index", columns=["metric", "value"])
 
     def _r(self) -> pd.Series:
@@ -447,12 +460,10 @@ def _by_weekday(p: PerformanceTracker) -> tuple[np.ndarray, list]:
 
 
 def _by_phase(p: PerformanceTracker) -> tuple[np.ndarray, list]:
+    # the signal bar's close is the decision instant; its phase is the one research.sessions gives that instant
+    # (a decision at 12:00:00 ET belongs to lunch, the phase the entry is made in)
     et = p._signal_close_et()
-    minutes = (et.hour * 60 + et.minute).to_numpy()
-    out = np.full(len(minutes), OVERNIGHT, dtype=object)
-    for name, lo, hi in PHASES:
-        out[(minutes >= lo) & (minutes < hi)] = name
-    return out, [OVERNIGHT] + [name for name, _, _ in PHASES]
+    return np.asarray(session_frame(et.tz_convert("UTC"))["phase"].astype(object)), list(PHASES)
 
 
 def _by_column(col: str, order: tuple = (), missing: str = "unknown") -> Callable:
@@ -561,6 +572,12 @@ def _normalise_trades(trades: pd.DataFrame) -> pd.DataFrame:
         if col in t.columns:
             t[col] = _utc(t[col], col)
     t["pnl_usd"] = t["pnl_usd"].astype(np.float64)
+    for col, bad in (("pnl_usd", ~np.isfinite(t["pnl_usd"].to_numpy())), ("exit_ts", t["exit_ts"].isna().to_numpy())):
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            tid = f" (trade_id {t['trade_id'].iloc[row]!r})" if "trade_id" in t.columns else ""
+            raise ValueError(f"trade row {row}{tid}: {col} is missing or not finite "
+                             f"({int(bad.sum())} row(s) in all); every closed trade needs its net P&L and exit time")
     keys = ["exit_ts"] + (["entry_ts"] if "entry_ts" in t.columns else [])
     return t.sort_values(keys, kind="mergesort").reset_index(drop=True)
 

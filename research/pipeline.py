@@ -170,6 +170,11 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
                               mode=params.mode, session=params.session, extra=extra)
     rid = run_id or make_run_id(manifest)
     res = run_backtest(series.frame, params, run_id=rid)
+    # the trading dates covered (not part of the id: they follow from the data and params): a tracker built
+    # from the stored snapshots alone counts the sessions without a trade as flat days, as the backtest does
+    from research.backtest.stats import daily_equity
+
+    manifest["sessions"] = [d.strftime("%Y-%m-%d") for d in daily_equity(res.equity).index]
     summary = {k: (None if math.isnan(float(v)) else float(v)) for k, v in res.stats().items()}
     if store:
         with RunStore() as st:

@@ -173,6 +173,15 @@ def test_drawdown_starting_below_capital_dates_from_first_point():
     assert (row.start, row.trough, row.recovery, row.depth_usd, row.peak_usd) == (idx[0], idx[1], idx[2], 3.0, 100.0)
 
 
+@pytest.mark.parametrize("field, value", [("pnl_usd", float("nan")), ("exit_ts", pd.NaT)])
+def test_bad_trade_rows_are_named(field, value):
+    t = hand_trades()
+    t[field] = t[field].astype(object)
+    t.loc[3, field] = value
+    with pytest.raises(ValueError, match=rf"trade row 3 \(trade_id 'T3'\): {field}"):
+        PerformanceTracker(t, capital=CAP)
+
+
 def test_drawdown_never_recovered_is_the_only_one():
     """A losing run with one open drawdown (ESH20-like): time_to_recover is NaT, still a timedelta column."""
     idx = pd.date_range("2024-03-04 14:30", periods=4, freq="1h", tz="UTC")
@@ -190,8 +199,11 @@ def test_attribution_keys_by_hand(hand):
     assert hour.loc[15, "pnl_usd"] == -150.0 and hour.loc[3, "trades"] == 1
     assert list(hand.attribution("weekday").index) == ["Tuesday", "Wednesday", "Thursday"]
     phase = hand.attribution("phase")
-    assert list(phase.index) == ["globex_overnight", "open", "morning", "midday", "afternoon", "close"]
-    assert phase.loc["close", "pnl_usd"] == -150.0
+    # METHOD.md's phases (research.sessions.session_frame) of the decision time: 03:00 asia, 09:40 and
+    # 10:55 ny_open, 12:30 lunch, 14:30 and 15:10 afternoon
+    assert list(phase.index) == ["asia", "ny_open", "lunch", "afternoon"]
+    assert phase["trades"].to_dict() == {"asia": 1, "ny_open": 2, "lunch": 1, "afternoon": 2}
+    assert phase.loc["afternoon", "pnl_usd"] == -100.0 and phase.loc["ny_open", "pnl_usd"] == 78.5
     assert list(hand.attribution("base_type").index) == ["green", "red", "none"]
     width = hand.attribution("base_width")
     assert width["trades"].to_dict() == {"<=4": 1, "4-8": 2, "8-16": 1, ">16": 1, "none": 1}
@@ -333,15 +345,56 @@ def test_store_round_trip_gives_the_same_trade_metrics(edge_result, tmp_path):
                 "largest_win_usd", "largest_loss_usd", "max_consecutive_wins", "max_consecutive_losses",
                 "avg_holding_minutes", "avg_bars_held", "final_equity_usd"):
         assert ms[key] == pytest.approx(mb[key], rel=1e-12), key
-    # daily P&L by exit session: the backtest's mark-to-market P&L on the sessions with trades, 0 elsewhere
+    # daily P&L by exit session over weekdays (this manifest has no session list): the backtest's
+    # mark-to-market P&L on the sessions both have, 0 on the others (a weekday without bars, flat sessions)
     sp, bp = st.daily_pnl(), bt.daily_pnl()
     pd.testing.assert_series_equal(sp, PerformanceTracker(res.trades).daily_pnl())
-    pd.testing.assert_series_equal(bp.loc[sp.index], sp, check_exact=False)
-    assert (bp.drop(sp.index) == 0).all()
+    common = sp.index.intersection(bp.index)
+    pd.testing.assert_series_equal(bp.loc[common], sp.loc[common], check_exact=False)
+    assert (sp.drop(common) == 0).all() and (bp.drop(common) == 0).all() and len(common) >= len(bp) - 1
     # same attribution, the signal close coming from signal_ts + the inferred bar duration
     assert "signal_time" not in st.trades.columns
     for key, tab in st.attribution_all().items():
         pd.testing.assert_frame_equal(tab, bt.attribution(key), check_exact=False, obj=key)
+
+
+def test_stored_run_gives_the_backtest_ratios(tmp_path):
+    """A run stored by research.pipeline.backtest_series carries its session calendar, so a tracker built from
+    the snapshots alone counts flat sessions like the backtest: same Sharpe, PSR, sessions, trades/day."""
+    from research.pipeline import Series, backtest_series
+
+    data = tmp_path / "bars.txt"
+    data.write_text("x\n")
+    params = Params(session="all", flat_at_et="16:55", entry_end_et="16:30", entry_threshold=0.4)  # 6 trades, 11 days
+    bt = backtest_series(Series("edge", edge_case_bars(n_days=12), [data]), params, label="edge")
+    mb = PerformanceTracker.from_backtest(bt.result).metrics()
+    st = PerformanceTracker.from_store(bt.run_id)
+    ms = st.metrics()
+    traded = PerformanceTracker(bt.result.trades).daily_pnl().ne(0).sum()
+    assert mb["trades"] > 5 and ms["sessions"] == mb["sessions"] > traded  # flat sessions are counted
+    for key in ("sharpe", "sortino", "calmar", "psr", "dsr", "annual_return", "annual_volatility", "trades_per_day",
+                "net_pnl_usd", "final_equity_usd"):
+        assert ms[key] == pytest.approx(mb[key], rel=1e-9), key
+    assert (ms["first_session"], ms["last_session"]) == (mb["first_session"], mb["last_session"])
+    pd.testing.assert_series_equal(st.daily_pnl(), PerformanceTracker.from_backtest(bt.result).daily_pnl(),
+                                   check_exact=False)
+
+
+def test_headline_says_what_the_dsr_was_deflated_for(hand):
+    assert "1 trial: equals the PSR" in hand.headline().loc["dsr", "metric"]
+    many = PerformanceTracker(hand_trades(), capital=CAP, n_trials=50, sr_variance=0.01)
+    assert many.headline().loc["dsr", "metric"] == "Deflated Sharpe ratio (50 trials)"
+
+
+def test_without_a_calendar_weekdays_count_as_sessions():
+    t = hand_trades()  # exits Tue 5, Wed 6, Thu 7 March 2024
+    t.loc[5, "exit_ts"] = _t("2024-03-11", "10:00")  # the next Monday: Fri 8 is a flat weekday, the weekend is not
+    pt = PerformanceTracker(t, capital=CAP)
+    d = pt.daily_pnl()
+    assert [x.day for x in d.index] == [5, 6, 7, 8, 11] and d.loc["2024-03-08"] == 0.0
+    assert "weekdays" in pt.meta["calendar"]
+    listed = PerformanceTracker(t, capital=CAP, sessions=["2024-03-05", "2024-03-06", "2024-03-07", "2024-03-11"])
+    assert [x.day for x in listed.daily_pnl().index] == [5, 6, 7, 11]
 
 
 def test_from_store_reads_a_store_path(edge_result, tmp_path):
