@@ -462,6 +462,7 @@ def manifest_tables(manifest: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     import pandas as pd
 
     extra = manifest.get("extra") or {}
+    days = manifest.get("sessions") or []
     run = {
         "run id": manifest.get("run_id"),
         "created (UTC)": manifest.get("created_at"),
@@ -472,6 +473,7 @@ def manifest_tables(manifest: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "params hash": manifest.get("params_hash"),
         "snapshot schema": manifest.get("snapshot_schema_version"),
         **{f"extra: {k}": v for k, v in extra.items()},
+        "trading sessions": f"{len(days):,} ({days[0]} to {days[-1]})" if days else None,
         "kernel python": sys.executable,
     }
     files = pd.DataFrame(manifest.get("data_files") or [], columns=["path", "sha256", "size"])
