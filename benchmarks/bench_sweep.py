@@ -18,6 +18,9 @@ contracts concatenated when ../shared/data is present, else synthetic 1-minute b
     Targets: fused >= 3x vectorbt's throughput at <= 1/10 of its peak memory.
 (b) serial fused throughput with signal parameters varied: 10 signal groups x 100 execution variants
     and 100 groups x 10 variants (1,000 combinations each).
+(c) the issue's end-to-end case, when the 32 real contracts are present (not with --quick): the
+    default grid (576 combinations) and `signal_grid.toml` (972) x 32 contracts, one data set per
+    contract, serial and on a 2-worker `LocalCluster` (cluster start-up included), cache off.
 
 Run: .venv/bin/python benchmarks/bench_sweep.py [--quick]   (--quick: 1e4 bars x 100 combinations)
 """
@@ -246,6 +249,32 @@ def main() -> None:
     for d in grp:
         print(f"{d['groups']:>4} signal groups x {d['variants']:>4} variants: {d['elapsed']:.3f} s, "
               f"{rate(d) / 1e6:,.1f} M (bars x combos)/s, peak RSS {d['peak_rss_mb']:.0f} MB")
+    if not a.quick:
+        full_sweeps()
+
+
+def full_sweeps() -> None:
+    """(c): the 32 contracts x the shipped grids, serial and on a 2-worker local Dask cluster."""
+    files = sorted((SHARED / "es-5m").glob("ES*.txt.gz")) if (SHARED / "es-5m").exists() else []
+    if len(files) != 32:
+        print("\n(c) skipped: the 32 ES 5-minute contracts are not in", SHARED / "es-5m")
+        return
+    from research.pipeline import load_series
+    from research.sweep import DEFAULT_GRID_PATH, ParamGrid, run_sweep
+
+    series = load_series(files)
+    bars = sum(len(s.frame) for s in series)
+    print(f"\n(c) 32 contracts ({bars:,} bars, one data set per contract), cache off")
+    print(f"{'grid':<18} {'combos':>7} {'serial s':>9} {'dask 2w s':>10} {'(bars x combos)/s (dask)':>26}")
+    for path in (DEFAULT_GRID_PATH, DEFAULT_GRID_PATH.with_name("signal_grid.toml")):
+        grid = ParamGrid.from_toml(path)
+        times = {}
+        for engine in ("serial", None):
+            t0 = time.perf_counter()
+            run_sweep(series, grid, scheduler=engine, cache_dir=False, progress=False)
+            times[engine] = time.perf_counter() - t0
+        print(f"{path.name:<18} {len(grid):>7,} {times['serial']:>9.1f} {times[None]:>10.1f} "
+              f"{bars * len(grid) / times[None] / 1e6:>22.1f} M/s")
 
 
 if __name__ == "__main__":
