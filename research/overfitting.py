@@ -5,7 +5,8 @@
   Overfitting", J. Computational Finance 20(4), 2017; SSRN 2326253, 2015).
 - :func:`dsr_of_best`: the Deflated Sharpe Ratio of the full-sample best configuration
   (Bailey & López de Prado, "The Deflated Sharpe Ratio", J. Portfolio Management 40(5), 2014),
-  from the PSR/DSR functions of :mod:`research.sharpe`.
+  from the PSR/DSR functions of :mod:`research.sharpe`; :func:`dsr_of_combo` deflates any one
+  configuration (e.g. the one a walk-forward proposes) with the same trials and SR variance.
 - :func:`stability_map` / :func:`plateau_score`: is the optimum a plateau of good neighbours,
   or a lone spike in the parameter grid?
 
@@ -38,6 +39,8 @@ __all__ = [
     "column_metric",
     "dsr_of_best",
     "dsr_of_best_from_sweep",
+    "dsr_of_combo",
+    "trials_sr_variance",
     "sweep_table",
     "stability_map",
     "stability_map_from_sweep",
@@ -319,6 +322,75 @@ def pbo_from_sweep(result: Any, n_splits: int = 16, metric: str | Callable = "sh
 # ---------------------------------------------------------------- DSR of the best
 
 
+def trials_sr_variance(sr: np.ndarray) -> tuple[float, float, int]:
+    """(variance ddof 1, mean, number undefined) of the trials' per-session Sharpe ratios ``sr``.
+
+    A trial whose Sharpe is undefined (NaN: no trade, or constant P&L) counts as SR = 0: it is a
+    trial that showed no skill, and leaving it out would understate the dispersion of the trials
+    (with one defined column left, to a variance of 0: no deflation at all). Fewer than two trials
+    give a variance of 0.
+    """
+    sr = np.asarray(sr, dtype=np.float64)
+    undefined = ~np.isfinite(sr)
+    sr0 = np.where(undefined, 0.0, sr)
+    var = float(np.var(sr0, ddof=1)) if sr0.size > 1 else 0.0
+    return var, float(sr0.mean()) if sr0.size else math.nan, int(undefined.sum())
+
+
+def dsr_of_combo(
+    daily_pnl: pd.DataFrame,
+    capital: float,
+    combo: Any,
+    *,
+    n_trials: int,
+    sr_variance: float,
+    periods_per_year: int = 252,
+) -> dict[str, Any]:
+    """Deflated Sharpe Ratio of one column ``combo`` of ``daily_pnl`` ($ per session), with the
+    trial count ``n_trials`` and cross-trial SR variance ``sr_variance`` of the whole search (take
+    them from :func:`dsr_of_best`: the configuration was selected among all of them).
+
+    ``dsr = dsr_from_moments(*sharpe_moments(daily_pnl[combo] / capital), n_trials, sr_variance)``.
+    With ``n_trials > 1`` and no SR variance (``sr_variance`` 0 or NaN) the Sharpe that the best of
+    the trials would reach by luck cannot be estimated: ``dsr`` is NaN (not silently the PSR) and
+    ``note`` says why. With ``n_trials == 1`` there is nothing to deflate: DSR = PSR(0).
+    """
+    if capital <= 0:
+        raise ValueError(f"capital must be > 0, got {capital}")
+    if isinstance(daily_pnl, pd.DataFrame):
+        col = daily_pnl[combo].to_numpy(dtype=np.float64)
+    else:
+        col = np.asarray(daily_pnl, dtype=np.float64)[:, int(combo)]
+    r = col / capital
+    sr, n_obs, skew, kurt = sharpe_moments(r)
+    trials = int(n_trials)
+    note = ""
+    if trials > 1 and not (math.isfinite(sr_variance) and sr_variance > 0):
+        emax = dsr = math.nan
+        note = (f"the per-session Sharpe ratios of the trials do not vary (variance {sr_variance:g}), so the "
+                f"Sharpe that the best of {trials} trials would reach by luck cannot be estimated: DSR undefined")
+    else:
+        emax = expected_max_sharpe(trials, sr_variance)
+        dsr = dsr_from_moments(sr, n_obs, skew, kurt, trials, sr_variance)
+    if not math.isfinite(sr):
+        note = note or f"the Sharpe ratio of configuration {combo} is undefined (constant P&L: no trade?)"
+    return {
+        "combo": combo.item() if isinstance(combo, np.generic) else combo,
+        "sharpe": float(sharpe_ratio(r, periods_per_year=periods_per_year, annualize=True)),
+        "sharpe_per_period": sr,
+        "psr": psr_from_moments(sr, n_obs, skew, kurt, 0.0),
+        "dsr": dsr,
+        "expected_max_sharpe": emax,
+        "n_trials": trials,
+        "sr_variance": float(sr_variance),
+        "n_obs": n_obs,
+        "skew": skew,
+        "kurtosis": kurt,
+        "net_pnl": float(col.sum()),
+        "note": note,
+    }
+
+
 def dsr_of_best(
     daily_pnl: pd.DataFrame,
     capital: float,
@@ -332,10 +404,14 @@ def dsr_of_best(
     Returns are ``daily_pnl / capital``. The best column maximises ``metric`` (any of
     :data:`BLOCK_METRICS`) over the whole sample. ``n_trials`` defaults to the number of columns
     (pass more if other sweeps were tried too); ``sr_variance`` is the variance (ddof 1) of the
-    per-session Sharpe ratios of all columns with a defined Sharpe. Every column counts as a trial,
-    even one whose Sharpe is undefined (conservative). Sharpe ratios given to PSR/DSR are per
-    session (not annualised), skew and kurtosis (non-excess) the biased sample moments of
-    :func:`research.sharpe.sharpe_moments`, as its PSR/DSR require.
+    per-session Sharpe ratios of all columns, those with an undefined Sharpe (no trade, constant
+    P&L) counting as SR = 0 (:func:`trials_sr_variance`). Every column counts as a trial, even one
+    whose Sharpe is undefined (conservative). When the Sharpe ratios still do not vary (e.g. a
+    single column but ``n_trials`` > 1), the DSR is NaN with a ``note`` rather than the PSR
+    (:func:`dsr_of_combo`). Sharpe ratios given to PSR/DSR are per session (not annualised), skew
+    and kurtosis (non-excess) the biased sample moments of :func:`research.sharpe.sharpe_moments`,
+    as its PSR/DSR require. Raises ``ValueError`` when no column has a defined ``metric`` (e.g. no
+    configuration traded).
     """
     x, labels = _as_matrix(daily_pnl)
     if capital <= 0:
@@ -352,25 +428,16 @@ def dsr_of_best(
     trials = int(n_trials) if n_trials is not None else n_cols
     if trials < n_cols:
         raise ValueError(f"n_trials = {trials} is below the {n_cols} configurations in the sweep")
-    finite = sr_all[np.isfinite(sr_all)]
-    sr_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-    r = rets[:, best]
-    sr, n_obs, skew, kurt = sharpe_moments(r)
+    sr_var, sr_mean, n_undefined = trials_sr_variance(sr_all)
+    out = dsr_of_combo(x, capital, best, n_trials=trials, sr_variance=sr_var, periods_per_year=periods_per_year)
+    out.pop("combo")
+    label = labels[best]
     return {
-        "best": labels[best].item() if isinstance(labels[best], np.generic) else labels[best],
+        "best": label.item() if isinstance(label, np.generic) else label,
         "metric": metric,
-        "sharpe": float(sharpe_ratio(r, periods_per_year=periods_per_year, annualize=True)),
-        "sharpe_per_period": sr,
-        "psr": psr_from_moments(sr, n_obs, skew, kurt, 0.0),
-        "dsr": dsr_from_moments(sr, n_obs, skew, kurt, trials, sr_var),
-        "expected_max_sharpe": expected_max_sharpe(trials, sr_var),
-        "n_trials": trials,
-        "sr_variance": sr_var,
-        "sr_mean": float(finite.mean()) if finite.size else math.nan,
-        "n_obs": n_obs,
-        "skew": skew,
-        "kurtosis": kurt,
-        "net_pnl": float(x[:, best].sum()),
+        **out,
+        "sr_mean": sr_mean,
+        "n_undefined_sharpe": n_undefined,
     }
 
 

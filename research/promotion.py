@@ -2,9 +2,9 @@
 
 :func:`evaluate` (or :func:`evaluate_sweep` for a ``SweepResult``) runs a walk-forward
 (:mod:`research.walkforward`), the Probability of Backtest Overfitting by CSCV and the Deflated
-Sharpe Ratio of the full-sample best (:mod:`research.overfitting`), and compares them with
-:class:`Thresholds`. The :class:`Decision` names the configuration that would trade next (chosen on
-the latest in-sample window), every check with its value and threshold, and the reasons for a
+Sharpe Ratio (:mod:`research.overfitting`) of the configuration it would promote, and compares them
+with :class:`Thresholds`. The :class:`Decision` names the configuration that would trade next (chosen
+on the latest in-sample window), every check with its value and threshold, and the reasons for a
 refusal in plain words. :func:`record_promotion` appends it to the ``promotions`` table of the run
 store (nothing is ever deleted there); :func:`write_outputs` writes ``promotion.json``,
 ``params.toml`` and, when promoted, ``ready_for_paper.toml`` into the sweep folder.
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research.overfitting import dsr_of_best, pbo_cscv
+from research.overfitting import dsr_of_best, dsr_of_combo, pbo_cscv
 from research.storage import atomic_write_text
 from research.walkforward import OBJECTIVES, segment_boundaries, walk_forward
 
@@ -60,6 +60,8 @@ _PROMOTION_COLUMNS = ("promotion_id", "sweep_id", "created", "passed", "threshol
 
 # ---------------------------------------------------------------- thresholds
 
+_RENAMED = {"min_oos_trading_days": "min_oos_trades"}  # former threshold name -> current
+
 
 class ThresholdsError(ValueError):
     """A promotion threshold is missing, of the wrong type or out of range; the message names it."""
@@ -71,18 +73,21 @@ class Thresholds:
 
     - ``min_oos_sharpe``: stitched walk-forward OOS Sharpe (annualised) > this (default 0);
     - ``max_pbo``: PBO (CSCV) < this (default 0.5: the IS-best beats the OOS median more often than not);
-    - ``min_dsr``: DSR of the full-sample best > this (default 0.95: 95% confidence of skill after
-      deflating for the number of trials);
+    - ``min_dsr``: DSR of the *proposed* configuration > this (default 0.95: 95% confidence of skill
+      after deflating for the number of trials of the whole sweep);
     - ``min_oos_sessions``: OOS sessions >= this (default 120, about two quarters);
-    - ``min_oos_trading_days``: OOS sessions with a trade (non-zero P&L) >= this (default 30; the
-      session P&L has no trade count, so days with a trade stand in for trades).
+    - ``min_oos_trades``: trades of the walk-forward's choices in their OOS windows >= this (default
+      30). A sweep saved without trade counts (``daily_trades``) falls back to OOS sessions with a
+      non-zero P&L (check ``oos_trading_days``), a lower bound on the trades.
+
+    ``min_oos_trading_days`` (the former name) is read as ``min_oos_trades``.
     """
 
     min_oos_sharpe: float = 0.0
     max_pbo: float = 0.5
     min_dsr: float = 0.95
     min_oos_sessions: int = 120
-    min_oos_trading_days: int = 30
+    min_oos_trades: int = 30
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -106,6 +111,12 @@ class Thresholds:
     def from_dict(cls, values: Mapping[str, Any], source: str = "thresholds") -> "Thresholds":
         """Build from a mapping; unknown keys and bad values raise :class:`ThresholdsError` naming them."""
         known = {f.name for f in fields(cls)}
+        values = dict(values)
+        for old, new in _RENAMED.items():
+            if old in values:
+                if new in values:
+                    raise ThresholdsError(f"{source}: give {new} only ({old} is its former name)")
+                values[new] = values.pop(old)
         unknown = sorted(set(values) - known)
         if unknown:
             raise ThresholdsError(f"{source}: unknown threshold(s) {', '.join(unknown)} "
@@ -132,7 +143,7 @@ class Thresholds:
 
     def with_overrides(self, **changes: Any) -> "Thresholds":
         """A copy with the non-None ``changes`` (e.g. command-line flags)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        changes = {_RENAMED.get(k, k): v for k, v in changes.items() if v is not None}
         return self.from_dict({**dataclasses.asdict(self), **changes}, source="override")
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,40 +243,64 @@ def evaluate(
     is_periods: int = 4,
     oos_periods: int = 1,
     n_splits: int = 16,
+    min_trades: int = 0,
 ) -> Decision:
     """Run the gate on plain inputs (``daily_pnl`` $ per session x combo; see the module docstring).
 
     Periods are the ``segments``' first sessions when there are several (quarterly contracts), else
     calendar quarters. The configuration proposed is the walk-forward choice on the latest IS window
     (what would trade next); the last evaluated window's choice and the full-sample best are
-    reported in ``figures``. ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too few
-    periods for the walk-forward, NaN P&L, ...) raise ``ValueError``; a PBO that cannot be computed
-    (one configuration, too few sessions) fails its check with the reason.
+    reported in ``figures``. The ``dsr`` check is on the proposed configuration's own session
+    returns, deflated with the trial count and cross-trial Sharpe variance of the whole sweep (the
+    full-sample best's DSR is in ``figures["dsr_full_sample_best"]``, for information only).
+    ``trades`` (trades closed per session x combo, e.g. ``SweepResult.daily_trades``) makes the
+    trade-count check count real trades (``oos_trades``); without it OOS sessions with a non-zero
+    P&L stand in (``oos_trading_days``). ``min_trades``: IS trades a combo needs to be chosen in a
+    window (needs ``trades``). ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
+    few periods for the walk-forward, NaN P&L, capital <= 0, ...) raise ``ValueError``; a PBO or a
+    DSR that cannot be computed (one configuration, too few sessions, no configuration traded)
+    fails its check with the reason.
     """
     thresholds = thresholds or Thresholds()
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
+    if not (isinstance(capital, (int, float, np.integer, np.floating)) and math.isfinite(capital) and capital > 0):
+        raise ValueError(f"capital must be a number > 0, got {capital!r}")
     metric = _METRIC[objective]
     boundaries = segment_boundaries(segments)
     wf = walk_forward(daily_pnl, grid, boundaries=boundaries, scheme=scheme, is_periods=is_periods,
-                      oos_periods=oos_periods, objective=objective, capital=capital, trades=trades)
+                      oos_periods=oos_periods, objective=objective, capital=capital, trades=trades,
+                      min_trades=min_trades)
+    combo = wf.next_window["combo"]
     trials = max(int(n_trials or 0), daily_pnl.shape[1])
-    dsr = dsr_of_best(daily_pnl, capital, metric, n_trials=trials)
+    try:
+        best = dsr_of_best(daily_pnl, capital, metric, n_trials=trials)
+    except ValueError as exc:  # e.g. no configuration traded: no Sharpe is defined
+        best = {"dsr": math.nan, "error": str(exc)}
+    if "error" in best:
+        dsr = {"combo": combo, "dsr": math.nan, "error": best["error"]}
+    elif combo is None:
+        dsr = {"combo": None, "dsr": math.nan, "error": "no configuration is proposed"}
+    else:  # the configuration promoted, deflated for the whole search it was selected from
+        dsr = dsr_of_combo(daily_pnl, capital, combo, n_trials=best["n_trials"], sr_variance=best["sr_variance"])
     try:
         pbo = pbo_cscv(daily_pnl, n_splits=n_splits, metric=metric).summary()
     except ValueError as exc:
         pbo = {"pbo": math.nan, "error": str(exc)}
 
     s = wf.summary
+    if "oos_trades" in s:  # real trade counts
+        trade_check = _check("oos_trades", s["oos_trades"], thresholds.min_oos_trades, ">=")
+    else:  # no trade counts: sessions with a trade are a lower bound on the trades
+        trade_check = _check("oos_trading_days", s["oos_trading_days"], thresholds.min_oos_trades, ">=")
     checks = [
         _check("oos_sharpe", s["oos_sharpe"], thresholds.min_oos_sharpe, ">"),
         _check("pbo", pbo["pbo"], thresholds.max_pbo, "<"),
         _check("dsr", dsr["dsr"], thresholds.min_dsr, ">"),
         _check("oos_sessions", s["oos_sessions"], thresholds.min_oos_sessions, ">="),
-        _check("oos_trading_days", s["oos_trading_days"], thresholds.min_oos_trading_days, ">="),
+        trade_check,
     ]
     _explain(checks, s, pbo, dsr)
-    combo = wf.next_window["combo"]
     reasons = [c.reason for c in checks if not c.passed]
     if combo is None:
         reasons.append("no configuration was eligible in the latest in-sample window: nothing to promote")
@@ -276,6 +311,7 @@ def evaluate(
         "windows": wf.windows.drop(columns=[c for c in ("params_hash",) if c in wf.windows]).to_dict("records"),
         "pbo": pbo,
         "dsr": dsr,
+        "dsr_full_sample_best": best,
         "chosen": {
             "combo": combo,
             "rule": (f"chosen on the latest in-sample window, {wf.next_window['is_start']:%Y-%m-%d} to "
@@ -284,11 +320,14 @@ def evaluate(
             "grid": wf.next_window.get("params"),
         },
         "last_window_combo": None if pd.isna(last) else last,
-        "full_sample_best": {"combo": dsr["best"], "sharpe": dsr["sharpe"], "net_pnl": dsr["net_pnl"]},
+        "full_sample_best": ({"combo": None, "error": best["error"]} if "error" in best else
+                             {"combo": best["best"], "sharpe": best["sharpe"], "net_pnl": best["net_pnl"],
+                              "dsr": best["dsr"]}),
+        "trade_counts": "trades" if "oos_trades" in s else "sessions with a trade (no trade counts)",
         "n_configs": int(daily_pnl.shape[1]),
         "n_sessions": int(daily_pnl.shape[0]),
         "settings": {"objective": objective, "scheme": scheme, "is_periods": is_periods,
-                     "oos_periods": oos_periods, "n_splits": n_splits,
+                     "oos_periods": oos_periods, "n_splits": n_splits, "min_trades": min_trades,
                      "boundaries": "QS" if isinstance(boundaries, str) else "segments", "capital": capital},
     }
     return Decision(
@@ -321,15 +360,24 @@ def _explain(checks: list[Check], s: dict[str, Any], pbo: dict[str, Any], dsr: d
                         "configuration ranked at or below the median out of sample, so the selection is likely overfit"
                         if np.isfinite(v) else f"PBO could not be computed ({pbo.get('error', 'undefined')})")
         elif c.name == "dsr":
-            c.reason = (f"DSR {v:.2f} is not above {t:.2f}: after deflating for {dsr['n_trials']} trials, the best "
-                        f"Sharpe ({dsr['sharpe']:.2f} annualised; noise alone is expected to reach "
-                        f"{dsr['expected_max_sharpe'] * math.sqrt(252):.2f}) is not convincing evidence of skill"
-                        if np.isfinite(v) else "DSR is undefined for the best configuration (constant P&L?)")
+            if "error" in dsr:
+                c.reason = f"DSR could not be computed ({dsr['error']})"
+            elif np.isfinite(v):
+                c.reason = (f"DSR {v:.2f} of the proposed configuration (combo {dsr['combo']}) is not above {t:.2f}: "
+                            f"after deflating for {dsr['n_trials']} trials, its Sharpe ({dsr['sharpe']:.2f} "
+                            f"annualised; noise alone is expected to reach "
+                            f"{dsr['expected_max_sharpe'] * math.sqrt(252):.2f} for the best of them) is not "
+                            "convincing evidence of skill")
+            else:
+                c.reason = (f"DSR is undefined for the proposed configuration (combo {dsr['combo']}): "
+                            f"{dsr.get('note') or 'constant P&L?'}")
         elif c.name == "oos_sessions":
             c.reason = f"only {v:.0f} out-of-sample sessions (need {t:.0f}): too short an out-of-sample record"
+        elif c.name == "oos_trades":
+            c.reason = f"only {v:.0f} out-of-sample trades (need {t:.0f}): too few trades to judge"
         elif c.name == "oos_trading_days":
-            c.reason = (f"only {v:.0f} out-of-sample sessions with a trade (need {t:.0f}): too few trades "
-                        "to judge")
+            c.reason = (f"only {v:.0f} out-of-sample sessions with a trade (need {t:.0f} trades; this sweep has no "
+                        "trade counts, so sessions with a trade stand in for them): too few trades to judge")
 
 
 def evaluate_sweep(
@@ -341,8 +389,10 @@ def evaluate_sweep(
     is_periods: int = 4,
     oos_periods: int = 1,
     n_splits: int = 16,
+    min_trades: int = 0,
 ) -> Decision:
-    """:func:`evaluate` of a ``SweepResult`` (its capital, segments, ``params`` and ``meta`` n_trials)."""
+    """:func:`evaluate` of a ``SweepResult`` (its capital, segments, ``params``, ``meta`` n_trials and,
+    when it has them, trade counts ``daily_trades``)."""
     meta = getattr(result, "meta", {}) or {}
     if "capital" not in meta:
         raise ValueError("the sweep's meta has no 'capital' (needed to turn P&L into returns)")
@@ -350,7 +400,7 @@ def evaluate_sweep(
         result.daily_pnl, result.grid, capital=float(meta["capital"]), thresholds=thresholds,
         segments=getattr(result, "segments", None), params_of=result.params, sweep_id=meta.get("sweep_id"),
         n_trials=meta.get("n_trials"), trades=getattr(result, "daily_trades", None), objective=objective,
-        scheme=scheme, is_periods=is_periods, oos_periods=oos_periods, n_splits=n_splits,
+        scheme=scheme, is_periods=is_periods, oos_periods=oos_periods, n_splits=n_splits, min_trades=min_trades,
     )
 
 

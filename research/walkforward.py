@@ -111,8 +111,10 @@ def walk_forward(
     The first window's OOS is period ``is_periods`` (both schemes start with the same IS); the last
     window may hold fewer than ``oos_periods`` periods (``partial``). The objective is computed on
     the IS rows only (:func:`objective_values`); ties go to the lowest combo id. With ``trades`` (a
-    frame like ``daily_pnl`` of trade counts) a combo needs ``min_trades`` IS trades to be eligible.
-    A window where no combo is eligible stands aside (combo NA, OOS P&L 0).
+    frame like ``daily_pnl`` of trades closed per session, e.g. ``SweepResult.daily_trades``) a combo
+    needs ``min_trades`` IS trades to be eligible, and each window reports ``oos_trades`` (summed in
+    the summary). Without ``trades``, ``min_trades`` cannot apply: it is ignored and the verdict says
+    so. A window where no combo is eligible stands aside (combo NA, OOS P&L 0).
 
     ``capital`` turns $ into returns for the stitched Sharpe (the Sharpe itself is scale-free).
     """
@@ -226,7 +228,8 @@ def walk_forward(
 
     config = {"scheme": scheme, "is_periods": is_periods, "oos_periods": oos_periods, "objective": objective,
               "boundaries": boundaries if isinstance(boundaries, str) else "dates",
-              "n_periods": int(n_p), "unused_sessions": int((~used).sum()), "capital": capital}
+              "n_periods": int(n_p), "unused_sessions": int((~used).sum()), "capital": capital,
+              "min_trades": min_trades, "trade_counts": trades is not None}
     summary = _summary(windows, oos_pnl, cap, objective, periods_per_year)
     return WalkForwardResult(windows, oos_pnl, oos_equity, summary, _verdict(summary, config), next_window,
                              periods, config)
@@ -336,14 +339,18 @@ def _verdict(s: dict[str, Any], cfg: dict[str, Any]) -> str:
         parts.append(f"Only {n} windows: too few to judge with confidence.")
     if s["windows_standing_aside"]:
         parts.append(f"{s['windows_standing_aside']} window(s) had no eligible configuration and stood aside.")
+    if cfg.get("min_trades") and not cfg.get("trade_counts"):
+        parts.append(f"min_trades = {cfg['min_trades']} was not applied: no trade counts were given.")
     return " ".join(parts)
 
 
 def walk_forward_from_sweep(result: Any, **kwargs: Any) -> WalkForwardResult:
-    """:func:`walk_forward` on a ``SweepResult``: its grid, capital, and contract segments' first sessions.
+    """:func:`walk_forward` on a ``SweepResult``: its grid, capital, contract segments' first sessions
+    and trade counts (``daily_trades``, so ``min_trades`` applies; a sweep saved without them has
+    ``daily_trades = None`` and ``min_trades`` is then ignored, as the verdict says).
 
     Quarterly periods (``"QS"``) are used when the sweep has a single segment or none. Keyword
-    arguments override (e.g. ``boundaries="MS"``, ``scheme="anchored"``).
+    arguments override (e.g. ``boundaries="MS"``, ``scheme="anchored"``, ``min_trades=20``).
     """
     meta = getattr(result, "meta", {}) or {}
     kwargs.setdefault("capital", float(meta.get("capital") or 100_000.0))

@@ -13,12 +13,13 @@ from research.overfitting import (
     block_stats,
     column_metric,
     dsr_of_best,
+    dsr_of_combo,
     metric_from_stats,
     pbo_cscv,
     plateau_score,
     stability_map,
 )
-from research.sharpe import sharpe_ratio
+from research.sharpe import dsr_from_moments, psr_from_moments, sharpe_moments, sharpe_ratio
 
 
 def _brute_force_pbo(x: np.ndarray, s: int, metric) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +204,50 @@ def test_dsr_of_best_fields_and_trials_override():
     assert out["expected_max_sharpe"] > 0
     with pytest.raises(ValueError, match="below"):
         dsr_of_best(df, capital=50_000.0, n_trials=2)
+
+
+def _edge(t: int = 500, sr: float = 0.12, seed: int = 9) -> np.ndarray:
+    z = np.random.default_rng(seed).normal(size=t)
+    return 1000.0 * sr + 1000.0 * (z - z.mean()) / z.std(ddof=1)  # realised per-session Sharpe exactly `sr`
+
+
+def test_dsr_of_best_counts_undefined_sharpe_as_zero():
+    # one configuration traded, nine never did (zero P&L: Sharpe undefined). Leaving the nine out of
+    # the SR variance gave variance 0, E[max SR] 0 and DSR == PSR whatever the number of trials.
+    cols = np.column_stack([_edge(), np.zeros((500, 9))])
+    out = dsr_of_best(pd.DataFrame(cols), capital=100_000.0)
+    assert out["best"] == 0 and out["n_undefined_sharpe"] == 9
+    assert out["sr_variance"] == pytest.approx(np.var([0.12] + [0.0] * 9, ddof=1))
+    assert out["expected_max_sharpe"] > 0.05
+    assert out["dsr"] < 0.95 < out["psr"] and out["note"] == ""  # was DSR == PSR > 0.95
+    more = dsr_of_best(pd.DataFrame(cols), capital=100_000.0, n_trials=1000)
+    assert more["dsr"] < out["dsr"]  # more trials deflate more
+
+
+def test_dsr_of_best_without_sr_variance_is_undefined_not_psr():
+    one = pd.DataFrame({"a": _edge()})
+    out = dsr_of_best(one, capital=100_000.0, n_trials=50)  # 49 other trials, but no variance to scale them
+    assert math.isnan(out["dsr"]) and math.isnan(out["expected_max_sharpe"]) and out["psr"] > 0.99
+    assert "cannot be estimated" in out["note"]
+    alone = dsr_of_best(one, capital=100_000.0)  # a single trial: nothing to deflate, DSR = PSR(0)
+    assert alone["dsr"] == pytest.approx(alone["psr"]) and alone["note"] == ""
+    with pytest.raises(ValueError, match="no column has a defined sharpe"):
+        dsr_of_best(pd.DataFrame(np.zeros((50, 3))), capital=100_000.0)
+
+
+def test_dsr_of_combo_uses_the_searchs_trials_and_variance():
+    rng = np.random.default_rng(10)
+    df = pd.DataFrame(rng.normal(0.0, 1000.0, (400, 8)))
+    df[3] += 150.0
+    best = dsr_of_best(df, capital=100_000.0, n_trials=30)
+    for combo in (3, 6):
+        out = dsr_of_combo(df, 100_000.0, combo, n_trials=30, sr_variance=best["sr_variance"])
+        sr, n, g3, g4 = sharpe_moments(df[combo] / 100_000.0)
+        assert out["combo"] == combo and out["n_obs"] == 400
+        assert out["dsr"] == pytest.approx(dsr_from_moments(sr, n, g3, g4, 30, best["sr_variance"]))
+        assert out["psr"] == pytest.approx(psr_from_moments(sr, n, g3, g4))
+    assert best["best"] == 3 and best["dsr"] == dsr_of_combo(df, 100_000.0, 3, n_trials=30,
+                                                              sr_variance=best["sr_variance"])["dsr"]
 
 
 # ---------------------------------------------------------------- stability map / plateau

@@ -88,6 +88,16 @@ def test_threshold_file_errors_name_the_field(tmp_path, text, field):
     assert field in str(err.value)
 
 
+def test_threshold_former_name_is_read(tmp_path):
+    f = tmp_path / "old.toml"
+    f.write_text("[promotion]\nmin_oos_trading_days = 45\n")  # written before the check counted trades
+    assert Thresholds.from_toml(f).min_oos_trades == 45
+    assert Thresholds().with_overrides(min_oos_trading_days=12).min_oos_trades == 12
+    f.write_text("[promotion]\nmin_oos_trading_days = 45\nmin_oos_trades = 50\n")
+    with pytest.raises(ThresholdsError, match="min_oos_trades only"):
+        Thresholds.from_toml(f)
+
+
 def test_threshold_override_errors():
     with pytest.raises(ThresholdsError, match="max_pbo"):
         Thresholds().with_overrides(max_pbo=2.0)
@@ -149,6 +159,67 @@ def test_gate_passes_a_planted_edge(tmp_path):
     files = write_outputs(strict, tmp_path)
     assert not (tmp_path / "ready_for_paper.toml").exists()
     assert files["revoked"].exists() and files["revoked"].name.endswith(strict.promotion_id)
+
+
+def _late_bloomer(seed: int = 0) -> pd.DataFrame:
+    """20 configurations over 2016-01 .. 2021-06: combo 0 earns a steady +100/session, combo 1 loses
+    150/session until 2020-Q3 and wins 400/session after; the rest are noise (sd 500)."""
+    rng = np.random.default_rng(seed)
+    idx = pd.bdate_range("2016-01-01", "2021-06-30", name="session")
+    x = rng.normal(0.0, 500.0, (len(idx), 20))
+    x[:, 0] += 100.0
+    late = idx >= "2020-07-01"
+    x[~late, 1] -= 150.0
+    x[late, 1] += 400.0
+    return pd.DataFrame(x, index=idx, columns=pd.RangeIndex(20, name="combo"))
+
+
+def test_gate_checks_the_dsr_of_the_configuration_it_promotes():
+    # The latest IS window (2020-Q3 .. 2021-Q2) chooses combo 1; the full-sample best is combo 0. The
+    # walk-forward (mostly combo 0) and PBO look fine, and the full-sample best's DSR is ~1, so a gate
+    # that checked that DSR promoted combo 1, whose own full-sample Sharpe is negative.
+    from research.overfitting import dsr_of_best
+    from research.sharpe import dsr_from_moments, sharpe_moments
+
+    df = _late_bloomer()
+    dec = evaluate(df, capital=100_000.0)
+    assert dec.combo == 1 and dec.figures["full_sample_best"]["combo"] == 0
+    value = {c.name: c.value for c in dec.checks}
+    assert value["oos_sharpe"] > 3 and value["pbo"] < 0.05  # everything else passes
+    assert [c.name for c in dec.checks if not c.passed] == ["dsr"] and not dec.passed
+    full = dsr_of_best(df, 100_000.0)
+    assert full["best"] == 0 and full["dsr"] > 0.99  # what the gate used to check
+    assert dec.figures["dsr_full_sample_best"]["dsr"] == pytest.approx(full["dsr"])
+    assert dec.figures["full_sample_best"]["dsr"] == pytest.approx(full["dsr"])
+    own = dsr_from_moments(*sharpe_moments(df[1] / 100_000.0), 20, full["sr_variance"])
+    assert value["dsr"] == pytest.approx(own) and own < 0.01
+    assert dec.figures["dsr"]["combo"] == 1 and dec.figures["dsr"]["n_trials"] == 20
+    assert any(r.startswith("DSR") and "combo 1" in r for r in dec.reasons)
+    # the trial count of the whole search deflates the proposed configuration too
+    more = evaluate(df, capital=100_000.0, n_trials=500)
+    assert more.figures["dsr"]["n_trials"] == 500 and more.figures["dsr"]["expected_max_sharpe"] > \
+        dec.figures["dsr"]["expected_max_sharpe"]
+
+
+def test_trade_count_check_counts_trades_when_the_sweep_has_them():
+    res = _sweep("edge", seed=2)
+    base = evaluate_sweep(res, Thresholds(min_oos_trades=600))  # no daily_trades: sessions with a trade stand in
+    stand_in = next(c for c in base.checks if c.name == "oos_trading_days")
+    assert stand_in.value == base.figures["walk_forward"]["oos_trading_days"] < 600 and not stand_in.passed
+    assert "no trade counts" in stand_in.reason and base.figures["trade_counts"].startswith("sessions")
+    # two trades on every session with a P&L: the real count passes where the stand-in did not
+    res.daily_trades = pd.DataFrame(np.where(res.daily_pnl.to_numpy() != 0, 2, 0).astype(np.int32),
+                                    index=res.daily_pnl.index, columns=res.daily_pnl.columns)
+    dec = evaluate_sweep(res, Thresholds(min_oos_trades=600))
+    assert [c.name for c in dec.checks] == ["oos_sharpe", "pbo", "dsr", "oos_sessions", "oos_trades"]
+    trades = next(c for c in dec.checks if c.name == "oos_trades")
+    assert trades.value == 2 * stand_in.value and trades.passed and dec.passed
+    assert dec.figures["walk_forward"]["oos_trades"] == trades.value
+    short = evaluate_sweep(res, Thresholds(min_oos_trades=int(trades.value) + 1))
+    assert not short.passed and any("out-of-sample trades" in r for r in short.reasons)
+    # IS trade minimum: no combo has 10,000 trades in a year, so every window stands aside
+    aside = evaluate_sweep(res, min_trades=10_000)
+    assert aside.combo is None and not aside.passed and aside.figures["settings"]["min_trades"] == 10_000
 
 
 def test_gate_refuses_regime_fitted_columns_on_pbo():
@@ -235,3 +306,53 @@ def test_cli_promote_exit_codes(tmp_path, capsys):
     assert "not a saved sweep" in capsys.readouterr().out
     assert promote_cmd.run(_parse(["--run", "edge01", *common, "--is-periods", "40"])) == 2
     assert "periods" in capsys.readouterr().out
+    # the trade-count threshold, under its name and its former one (this sweep has no trade counts)
+    for flag in ("--min-oos-trades", "--min-oos-trading-days"):
+        assert promote_cmd.run(_parse(["--run", "edge01", "--sweeps-dir", str(sweeps), "--no-store", "--json",
+                                       flag, "100000"])) == 1
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["thresholds"]["min_oos_trades"] == 100000
+        assert [c["name"] for c in doc["checks"] if not c["passed"]] == ["oos_trading_days"]
+
+
+def _two_contracts(frame: pd.DataFrame) -> pd.DataFrame:
+    from research.sessions import session_id
+
+    f = frame.copy()
+    sid = session_id(f.index)
+    f["contract"] = pd.Categorical(np.where(sid < np.unique(sid)[5], "ESH24", "ESM24"))
+    f["roll_offset"] = 0.0
+    f.attrs = dict(frame.attrs)
+    return f
+
+
+@needs_sweep
+def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, capsys):
+    # entry_threshold 1.0 is never reached: no configuration trades, no Sharpe is defined. The DSR
+    # used to raise out of the gate (exit 2, nothing recorded); it now fails its check with the reason.
+    from research.cli import promote_cmd
+    from research.pipeline import Series, load_series
+    from research.sweep import run_sweep
+
+    frame = _two_contracts(load_series(None)[0].frame)
+    res = run_sweep([Series("continuous", frame, [])], {"entry_threshold": [1.0], "stop_ticks": [5, 9]},
+                    scheduler="serial", cache_dir=False, progress=False, warmup_sessions=2)
+    assert res.summary["trades"].sum() == 0 and res.daily_trades.to_numpy().sum() == 0
+    folder = tmp_path / "sweeps" / "flat01"
+    res.save(folder)
+    store = str(tmp_path / "store.duckdb")
+    assert promote_cmd.run(_parse(["--run", str(folder), "--store", store, "--is-periods", "1", "--json"])) == 1
+    doc = json.loads(capsys.readouterr().out)
+    dsr = next(c for c in doc["checks"] if c["name"] == "dsr")
+    assert not dsr["passed"] and "DSR could not be computed" in dsr["reason"] and "defined sharpe" in dsr["reason"]
+    assert doc["figures"]["full_sample_best"]["combo"] is None
+    assert any(c["name"] == "oos_trades" and c["value"] == 0 for c in doc["checks"])  # real counts, loaded
+    assert doc["combo"] is None and doc["passed"] is False
+    with RunStore(store, read_only=True) as s:
+        rows = promotions(s)
+    assert list(rows["sweep_id"]) == [res.meta["sweep_id"]] and not rows["passed"].iloc[0]
+    assert json.loads(rows["reasons"].iloc[0]) == doc["reasons"]
+    # the table output prints too (no KeyError on the missing full-sample best)
+    assert promote_cmd.run(_parse(["--run", str(folder), "--no-store", "--is-periods", "1"])) == 1
+    out = capsys.readouterr().out
+    assert "REFUSED" in out and "DSR not computed" in out

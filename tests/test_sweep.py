@@ -10,9 +10,11 @@ import pytest
 from conftest import es5m_files, shared_file
 
 from research.backtest import run as backtest
+from research.backtest.run import session_keys
 from research.backtest.stats import daily_equity
 from research.pipeline import Series, contract_segments, load_series
 from research.sweep import ParamGrid, SweepResult, build_datasets, fused, run_sweep
+from research.sweep import runner as sweep_runner
 from strategy import Params
 from strategy.params import ParamsError
 
@@ -60,6 +62,18 @@ def assert_matches_backtest(result: SweepResult, frame: pd.DataFrame, combos) ->
         if len(got) == len(want):
             assert s.sharpe == pytest.approx(st.sharpe_daily, rel=1e-9, nan_ok=True)
             assert s.sortino == pytest.approx(st.sortino_daily, rel=1e-9, nan_ok=True)
+        assert_trade_counts_match(result, combo, bt)
+
+
+def assert_trade_counts_match(result: SweepResult, combo: int, bt) -> None:
+    """`daily_trades[combo]` = the backtest's trades counted by their exit bar's session."""
+    counts = result.daily_trades[combo]
+    assert counts.dtype == np.int32 and counts.index.equals(result.daily_pnl.index)
+    assert counts.sum() == result.summary.trades[combo] == len(bt.trades)
+    exit_days = session_keys(pd.DatetimeIndex(bt.trades["exit_ts"])).astype("datetime64[D]").astype("datetime64[ns]")
+    want = pd.Series(1, index=pd.DatetimeIndex(exit_days)).groupby(level=0).sum()
+    got = counts[counts > 0]
+    assert list(got.index) == list(want.index) and got.tolist() == want.tolist(), combo
 
 
 # ------------------------------------------------------------------------------------ parity
@@ -122,6 +136,25 @@ def test_signals_computed_once_per_group(synth):
     res4 = sweep(synth, grid, split="none", chunk_size=4)
     assert res4.meta["signal_runs"] == 6
     pd.testing.assert_frame_equal(res4.summary, res.summary)
+
+
+def test_daily_trades_count_every_trade(synth):
+    g = ParamGrid({"entry_threshold": [0.2, 0.3], "stop_ticks": [4, 9], "max_trades_per_day": [1, 999]})
+    res = sweep(synth, g, split="none")
+    t = res.daily_trades
+    assert t.index.equals(res.daily_pnl.index) and t.columns.equals(res.daily_pnl.columns)
+    assert (t.dtypes == np.int32).all()
+    np.testing.assert_array_equal(t.sum().to_numpy(), res.summary.trades.to_numpy())
+    assert res.summary.trades.min() > 0 and (t.to_numpy() > 1).any()  # several trades in one session
+    assert ((t > 0) | (res.daily_pnl == 0)).all().all()  # a session with P&L has a trade
+    for combo in (0, 5):
+        assert_trade_counts_match(res, combo, backtest(synth[0].frame, res.params(combo)))
+    # a one-trade-a-day cap shows in the counts
+    capped = res.grid.index[res.grid.max_trades_per_day == 1]
+    assert t[capped].to_numpy().max() == 1
+    # per contract: counts of the data sets are summed by date like the P&L
+    per = sweep([Series("continuous", _two_contract_frame(synth[0].frame), [])], g, warmup_sessions=2)
+    np.testing.assert_array_equal(per.daily_trades.sum().to_numpy(), per.summary.trades.to_numpy())
 
 
 # ----------------------------------------------------------------------------------- grids
@@ -219,12 +252,30 @@ def test_result_contract_and_save_load(synth, tmp_path):
     assert res.to_frame().shape == (8, 5 + 15)
     res.save(tmp_path / "out")
     back = SweepResult.load(tmp_path / "out")
-    for name in ("grid", "summary", "daily_pnl", "segments"):
+    for name in ("grid", "summary", "daily_pnl", "segments", "daily_trades"):
         pd.testing.assert_frame_equal(getattr(back, name), getattr(res, name), check_index_type=False)
     assert back.meta == res.meta
     assert back.params(7) == res.params(7) and back.params(7).quality_weights == (0.4, 0.2, 0.2, 0.2)
     bt = back.backtest(3, synth[0])
-    assert len(bt.trades) == res.summary.trades[3]
+    assert len(bt.trades) == res.summary.trades[3] == back.daily_trades[3].sum()
+
+    # the walk-forward reads the trade counts (weekly periods: the synthetic set has 10 days)
+    from research.walkforward import walk_forward_from_sweep
+
+    wf = walk_forward_from_sweep(back, boundaries="W-MON", is_periods=1)
+    assert "oos_trades" in wf.windows and wf.summary["oos_trades"] > 0
+    # a sweep saved before trade counts existed: no daily_trades.parquet -> None, the walk-forward falls back
+    (tmp_path / "out" / "daily_trades.parquet").unlink()
+    old = SweepResult.load(tmp_path / "out")
+    assert old.daily_trades is None
+    wf_old = walk_forward_from_sweep(old, boundaries="W-MON", is_periods=1, min_trades=10**6)
+    assert "oos_trades" not in wf_old.windows and "not applied" in wf_old.verdict
+    pd.testing.assert_series_equal(wf_old.oos_pnl, wf.oos_pnl)
+    # saving a result without counts over a folder that has them removes the stale file
+    res.save(tmp_path / "again")
+    SweepResult(grid=res.grid, summary=res.summary, daily_pnl=res.daily_pnl, segments=res.segments,
+                meta=res.meta).save(tmp_path / "again")
+    assert SweepResult.load(tmp_path / "again").daily_trades is None
 
 
 # --------------------------------------------------------------------------------- cache
@@ -240,15 +291,33 @@ def test_resumable_cache(synth, tmp_path):
     assert second.meta["tasks_cached"] == 3 and second.meta["tasks_computed"] == 0 and fused.SIGNAL_RUNS == before
     pd.testing.assert_frame_equal(second.summary, first.summary)
     pd.testing.assert_frame_equal(second.daily_pnl, first.daily_pnl)
+    pd.testing.assert_frame_equal(second.daily_trades, first.daily_trades)  # trade counts are cached too
     files[1].unlink()  # a partially filled cache: only the missing task runs
     files[2].write_bytes(b"torn")  # an unreadable file is recomputed, not trusted
     third = sweep(synth, g, **kw)
     assert third.meta["tasks_cached"] == 1 and third.meta["tasks_computed"] == 2
     pd.testing.assert_frame_equal(third.summary, first.summary)
     pd.testing.assert_frame_equal(third.daily_pnl, first.daily_pnl)
+    pd.testing.assert_frame_equal(third.daily_trades, first.daily_trades)
+    # a task file of the earlier format (no trade counts) is recomputed, not trusted
+    with np.load(files[0]) as z:
+        arrays = {k: z[k] for k in z.files if k != "daily_trades"}
+    np.savez(files[0], **arrays)
+    fourth = sweep(synth, g, **kw)
+    assert fourth.meta["tasks_cached"] == 2 and fourth.meta["tasks_computed"] == 1
+    pd.testing.assert_frame_equal(fourth.daily_trades, first.daily_trades)
     # another grid, base or split is another sweep key
     other = sweep(synth, g, split="none", cache_dir=tmp_path / "c", chunk_size=2, base=Params(slippage_ticks=0))
     assert other.meta["sweep_id"] != first.meta["sweep_id"] and other.meta["tasks_cached"] == 0
+
+
+def test_task_format_is_part_of_the_sweep_key(synth, tmp_path, monkeypatch):
+    g = ParamGrid({"stop_ticks": [5, 7]})
+    kw = dict(split="none", cache_dir=tmp_path / "c")
+    first = sweep(synth, g, **kw)
+    monkeypatch.setattr(sweep_runner, "TASK_FORMAT", sweep_runner.TASK_FORMAT - 1)  # an older cache format
+    older = sweep(synth, g, **kw)
+    assert older.meta["sweep_id"] != first.meta["sweep_id"] and older.meta["tasks_cached"] == 0
 
 
 # --------------------------------------------------------------------------------- splits

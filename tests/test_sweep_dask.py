@@ -23,7 +23,7 @@ GRID = ParamGrid({"entry_threshold": [0.2, 0.3], "stop_ticks": [5, 9], "target_r
 
 
 def _same(a, b) -> None:
-    for name in ("grid", "summary", "daily_pnl", "segments"):
+    for name in ("grid", "summary", "daily_pnl", "daily_trades", "segments"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
 
 

@@ -172,3 +172,38 @@ def test_from_sweep_uses_segment_boundaries():
     assert list(res.periods["start"]) == list(firsts)
     assert res.windows["oos_start"].iloc[0] == firsts[2]
     assert res.config["capital"] == 50_000.0
+
+
+def test_from_sweep_applies_min_trades_with_the_sweeps_trade_counts(tmp_path):
+    # combo 2 earns the most but closes one trade a month; the others trade every session
+    from research.sweep.result import SweepResult
+    from strategy.params import Params
+
+    rng = np.random.default_rng(5)
+    df = _pnl(rng.normal(0.0, 100.0, (520, 3)))
+    counts = pd.DataFrame(np.ones(df.shape, np.int32), index=df.index, columns=df.columns)
+    first_of_month = df.groupby(df.index.to_period("M")).head(1).index
+    counts[2] = np.where(df.index.isin(first_of_month), 1, 0).astype(np.int32)
+    df[2] = np.where(counts[2] > 0, 3000.0 + rng.normal(0, 100.0, len(df)), 0.0)
+    grid = _grid(3)
+    res = SweepResult(grid=grid, summary=pd.DataFrame(index=grid.index), daily_pnl=df,
+                      segments=pd.DataFrame({"name": ["s"], "first_session": [df.index[0]],
+                                             "last_session": [df.index[-1]], "bars": [1]}),
+                      meta={"capital": 100_000.0, "base_params": Params().to_dict()}, daily_trades=counts)
+    res.save(tmp_path / "sw")
+    back = SweepResult.load(tmp_path / "sw")
+
+    free = walk_forward_from_sweep(back)
+    assert (free.windows["combo"] == 2).all()  # without a trade minimum the rare trader wins every window
+    # 4 IS quarters hold ~12 trades of combo 2 and ~250 of the others
+    strict = walk_forward_from_sweep(back, min_trades=50)
+    assert (strict.windows["combo"] != 2).all() and strict.next_window["combo"] != 2
+    w = strict.windows
+    for row in w.itertuples():  # OOS trades are the chosen combo's counts over its OOS sessions
+        assert row.oos_trades == counts.loc[row.oos_start:row.oos_end, row.combo].sum()
+    assert strict.summary["oos_trades"] == w["oos_trades"].sum() == strict.summary["oos_sessions"]
+    # no trade counts (a sweep saved before they existed): min_trades cannot apply, and the verdict says so
+    back.daily_trades = None
+    blind = walk_forward_from_sweep(back, min_trades=50)
+    assert (blind.windows["combo"] == 2).all() and "not applied" in blind.verdict
+    assert "oos_trades" not in blind.windows and "oos_trades" not in blind.summary

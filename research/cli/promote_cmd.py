@@ -17,7 +17,7 @@ def add_parser(sub: Any, formatter: type) -> None:
         help="promotion gate of a sweep: walk-forward OOS Sharpe, PBO, DSR -> paper trading or refused",
         description=(
             "Judge a saved sweep: walk-forward selection (choose in-sample, trade out-of-sample, stitched), "
-            "Probability of Backtest Overfitting by CSCV, Deflated Sharpe Ratio of the best configuration. "
+            "Probability of Backtest Overfitting by CSCV, Deflated Sharpe Ratio of the configuration proposed. "
             "Every check must pass for the configuration that would trade next to be promoted to PAPER "
             "trading (never live). The decision is appended to the promotions table of the run store and "
             "written to promotion.json / params.toml / ready_for_paper.toml in the sweep folder. "
@@ -38,7 +38,10 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--max-pbo", type=float, metavar="X", help="PBO must be below X (default 0.5)")
     p.add_argument("--min-dsr", type=float, metavar="X", help="DSR must be above X (default 0.95)")
     p.add_argument("--min-oos-sessions", type=int, metavar="N", help="at least N OOS sessions (default 120)")
-    p.add_argument("--min-oos-trading-days", type=int, metavar="N", help="at least N OOS sessions with a trade (default 30)")
+    p.add_argument("--min-oos-trades", "--min-oos-trading-days", dest="min_oos_trades", type=int, metavar="N",
+                   help="at least N OOS trades (default 30; a sweep without trade counts: OOS sessions with a trade)")
+    p.add_argument("--min-is-trades", type=int, default=0, metavar="N",
+                   help="a configuration needs N in-sample trades to be chosen in a window (default 0)")
     p.add_argument("--objective", choices=("sharpe", "sortino", "net_pnl", "profit_factor"), default="sharpe",
                    help="in-sample selection objective (default sharpe)")
     p.add_argument("--scheme", choices=("rolling", "anchored"), default="rolling", help="walk-forward scheme (default rolling)")
@@ -86,14 +89,15 @@ def _promote(args: argparse.Namespace, console) -> int:
     thresholds = Thresholds.from_toml(args.thresholds) if args.thresholds else Thresholds()
     thresholds = thresholds.with_overrides(
         min_oos_sharpe=args.min_oos_sharpe, max_pbo=args.max_pbo, min_dsr=args.min_dsr,
-        min_oos_sessions=args.min_oos_sessions, min_oos_trading_days=args.min_oos_trading_days,
+        min_oos_sessions=args.min_oos_sessions, min_oos_trades=args.min_oos_trades,
     )
     result = load_sweep(directory)
     if not args.json:
         console.print(f"sweep {directory}: {result.daily_pnl.shape[1]} configurations x "
                       f"{result.daily_pnl.shape[0]} sessions")
     decision = evaluate_sweep(result, thresholds, objective=args.objective, scheme=args.scheme,
-                              is_periods=args.is_periods, oos_periods=args.oos_periods, n_splits=args.n_splits)
+                              is_periods=args.is_periods, oos_periods=args.oos_periods, n_splits=args.n_splits,
+                              min_trades=args.min_is_trades)
     if decision.sweep_id is None:
         decision.sweep_id = directory.name
     stored = None
@@ -114,7 +118,7 @@ def _promote(args: argparse.Namespace, console) -> int:
 def _fmt(value: float, name: str) -> str:
     if value is None or value != value:
         return "n/a"
-    if name in ("oos_sessions", "oos_trading_days"):
+    if name in ("oos_sessions", "oos_trades", "oos_trading_days"):
         return f"{value:,.0f}"
     return f"{value:+.3f}" if name == "oos_sharpe" else f"{value:.3f}"
 
@@ -131,17 +135,24 @@ def _print(console, decision, files: dict[str, Path], stored: Path | None) -> No
                       "[green]pass[/]" if c.passed else "[bold red]FAIL[/]")
     console.print(table)
     wf, pbo, dsr = f["walk_forward"], f["pbo"], f["dsr"]
+    if dsr.get("error"):
+        dsr_text = f"DSR not computed: {dsr['error']}"
+    else:
+        dsr_text = (f"proposed combo {dsr['combo']} of {dsr['n_trials']} trials: Sharpe {_num(dsr.get('sharpe'))}, "
+                    f"PSR {_num(dsr.get('psr'))}, DSR {_num(dsr.get('dsr'))}")
     console.print(
         f"walk-forward: {wf['n_windows']} windows, OOS net ${wf['oos_net_pnl']:,.0f}, max drawdown "
         f"${wf['oos_max_drawdown_usd']:,.0f}, {wf['n_distinct_combos']} distinct choice(s) | "
         f"PBO over {pbo.get('n_combinations', 0):,} splits, P(OOS loss) {_num(pbo.get('prob_oos_loss'))} | "
-        f"best of {dsr['n_trials']} (combo {dsr['best']}): Sharpe {dsr['sharpe']:.2f}, PSR {_num(dsr['psr'])}"
+        f"{dsr_text}"
     )
     console.print(decision.verdict)
     chosen = f["chosen"]
+    fsb = f["full_sample_best"]
+    best = ("none (no configuration has a defined Sharpe)" if fsb.get("combo") is None else
+            f"combo {fsb['combo']} (Sharpe {_num(fsb.get('sharpe'))}, DSR {_num(fsb.get('dsr'))}; information only)")
     console.print(f"configuration that would trade next: combo {decision.combo} "
-                  f"(params {decision.params_hash}); {chosen['rule']}; "
-                  f"full-sample best: combo {f['full_sample_best']['combo']}")
+                  f"(params {decision.params_hash}); {chosen['rule']}; full-sample best: {best}")
     if decision.passed:
         console.print("[bold green]PROMOTED to paper trading[/] (paper only: never live without a further review)")
     else:

@@ -20,14 +20,15 @@ import numpy as np
 
 from research.storage import atomic_write_bytes
 
-__all__ = ["code_version", "default_cache_dir", "digest", "save_task", "load_task"]
+__all__ = ["TASK_ARRAYS", "code_version", "default_cache_dir", "digest", "load_task", "save_task"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 CODE_FILES = (
     "strategy/kernels.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py",
     "research/backtest/simulator.py", "research/backtest/run.py", "research/sweep/fused.py",
 )
-_TASK_KEYS = ("combo", "acc", "daily", "active", "sessions", "signal_runs")
+# a task's arrays (research.sweep.runner.TASK_FORMAT, part of the sweep key, changes with them)
+TASK_ARRAYS = ("combo", "acc", "daily", "daily_trades", "active", "sessions", "signal_runs")
 
 
 def digest(obj: Any, n: int = 16) -> str:
@@ -55,17 +56,17 @@ def default_cache_dir() -> Path:
 def save_task(path: Path, result: dict[str, Any]) -> None:
     """Write one task's arrays atomically (a crash never leaves a half file that a rerun would trust)."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(result[k]) for k in _TASK_KEYS})
+    np.savez(buf, **{k: np.asarray(result[k]) for k in TASK_ARRAYS})
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_task(path: Path) -> dict[str, Any] | None:
-    """A cached task's arrays, or None when absent or unreadable (then it is recomputed)."""
+    """A cached task's arrays, or None when absent, unreadable or incomplete (then it is recomputed)."""
     if not os.path.exists(path):
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            out = {k: z[k] for k in _TASK_KEYS}
+            out = {k: z[k] for k in TASK_ARRAYS}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     out["signal_runs"] = int(out["signal_runs"])

@@ -9,7 +9,8 @@ For each signal-parameter group of a task (combinations sharing `Params.signal_h
    (exactly the arrays `research.backtest.run` builds from a signal frame);
 2. `_simulate_group` runs `research.backtest.simulator.simulate` once per execution variant
    (stop/target/time stop/slippage/...) on those arrays and folds each variant's trades into
-   per-combination accumulators and a sessions x combinations P&L matrix.
+   per-combination accumulators, a sessions x combinations P&L matrix and a sessions x combinations
+   matrix of trades closed per session (both booked on the exit bar's session).
 
 Nothing of size bars x combinations exists: memory per task is O(bars) for the inputs and the
 compact arrays plus O(sessions x combinations) for the outputs. Both loops are hand-written numba
@@ -163,9 +164,10 @@ def _signals_compact(pv, si, sf, ri, rf, dq, med, tz, x, xoff, xb, xoffb, of, oi
 
 @njit(cache=True)
 def _simulate_group(Q, stops, cols, m, co, ch, cl, cc, cs, cm, clast, cle, cse, clc, csc, cbv, crv, ti, tf, equity,
-                    position, acc, daily):
+                    position, acc, daily, daily_trades):
     """Simulate every execution variant `Q[v]` on the first `m` compact rows; fold the trades into
-    ``acc[cols[v]]`` and ``daily[session, cols[v]]`` (P&L booked on the exit bar's session)."""
+    ``acc[cols[v]]``, ``daily[session, cols[v]]`` (P&L) and ``daily_trades[session, cols[v]]`` (count),
+    both booked on the exit bar's session."""
     o = co[:m]
     h = ch[:m]
     l = cl[:m]
@@ -196,7 +198,9 @@ def _simulate_group(Q, stops, cols, m, co, ch, cl, cc, cs, cm, clast, cle, cse, 
             acc[col, A_NET] += pnl
             acc[col, A_SUM_R] += ti[k, S.T_SIDE] * (ti[k, S.T_EXIT_PX] - ti[k, S.T_ENTRY_PX]) / stop
             acc[col, A_COMMISSION] += tf[k, S.TF_COMMISSION]
-            daily[sess[ti[k, S.T_EXIT_IDX]], col] += pnl
+            d = sess[ti[k, S.T_EXIT_IDX]]
+            daily[d, col] += pnl
+            daily_trades[d, col] += 1
 
 
 class _Buffers:
@@ -267,8 +271,9 @@ def make_plan(combo_ids: np.ndarray, params: list) -> Plan:
 
 
 def run_plan(ds: DataSet, plan: Plan) -> dict[str, Any]:
-    """Evaluate a chunk's combinations on data set `ds`: per-combination accumulators (`ACC_COLUMNS`)
-    and the P&L of each session of the trading range (sessions x combinations)."""
+    """Evaluate a chunk's combinations on data set `ds`: per-combination accumulators (`ACC_COLUMNS`),
+    the P&L (``daily``, float64) and the number of trades closed (``daily_trades``, int32) of each
+    session of the trading range (sessions x combinations)."""
     global SIGNAL_RUNS
     from strategy.signals import pack_params
 
@@ -276,6 +281,7 @@ def run_plan(ds: DataSet, plan: Plan) -> dict[str, Any]:
     ns = len(ds.sessions)
     acc = np.zeros((nc, N_ACC), np.float64)
     daily = np.zeros((ns, nc), np.float64)
+    daily_trades = np.zeros((ns, nc), np.int32)
     active = np.zeros(max(ns, 1), np.bool_)
     q = plan.q.copy()
     q[:, S.Q_TICK_VALUE] = ds.tick_value
@@ -294,8 +300,8 @@ def run_plan(ds: DataSet, plan: Plan) -> dict[str, Any]:
         SIGNAL_RUNS += 1
         buf.trades(n_ent + 1)
         _simulate_group(q[cols], plan.stops[cols], cols, m, o, h, l, c, sess, cmin, last, le, se, lc, sc, bv, rv,
-                        buf.ti, buf.tf, buf.equity, buf.position, acc, daily)
-    return dict(combo=plan.combo.copy(), acc=acc, daily=daily, active=active[:ns].copy(),
+                        buf.ti, buf.tf, buf.equity, buf.position, acc, daily, daily_trades)
+    return dict(combo=plan.combo.copy(), acc=acc, daily=daily, daily_trades=daily_trades, active=active[:ns].copy(),
                 sessions=ds.sessions.copy(), signal_runs=np.int64(runs))
 
 

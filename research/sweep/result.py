@@ -1,5 +1,5 @@
-"""`SweepResult`: the grid, per-combination summary, per-session P&L matrix, data sets and metadata
-of a sweep; Parquet + JSON on disk.
+"""`SweepResult`: the grid, per-combination summary, per-session P&L and trade-count matrices, data
+sets and metadata of a sweep; Parquet + JSON on disk.
 
 Daily ratios follow `research.backtest.stats`: daily return = session P&L / initial capital,
 Sharpe = mean / std (ddof 1) x sqrt(252), Sortino = mean / sqrt(mean(min(r, 0)^2)) x sqrt(252).
@@ -84,7 +84,10 @@ class SweepResult:
       combo ids), 0.0 on a session without a trade; sessions of all data sets, summed by date;
     - ``segments``: one row per data set (name, first_session, last_session, bars);
     - ``meta``: sweep_id, base_params, capital, n_trials, data files + sha256, created, elapsed_s,
-      engine, code_version, and the run's settings.
+      engine, code_version, and the run's settings;
+    - ``daily_trades``: trades closed per session (int32; same index and columns as ``daily_pnl``;
+      trades are booked, like their P&L, on the exit bar's session). ``None`` for a sweep saved
+      before trade counts existed: consumers then fall back to sessions with a non-zero P&L.
     """
 
     grid: pd.DataFrame
@@ -92,6 +95,7 @@ class SweepResult:
     daily_pnl: pd.DataFrame
     segments: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    daily_trades: pd.DataFrame | None = None
 
     @property
     def base(self) -> Params:
@@ -126,7 +130,8 @@ class SweepResult:
 
     # ------------------------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
-        """``grid/summary/daily_pnl/segments.parquet`` + ``meta.json`` in `directory`, each written atomically."""
+        """``grid/summary/daily_pnl/segments.parquet`` (+ ``daily_trades.parquet`` when present) and
+        ``meta.json`` in `directory`, each written atomically."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         daily = self.daily_pnl.copy()
@@ -135,8 +140,14 @@ class SweepResult:
         for c in grid.columns:  # tuples (quality_weights) as lists
             if grid[c].map(lambda v: isinstance(v, tuple)).any():
                 grid[c] = grid[c].map(list)
-        for name, frame in (("grid", grid), ("summary", self.summary), ("daily_pnl", daily),
-                            ("segments", self.segments)):
+        frames = [("grid", grid), ("summary", self.summary), ("daily_pnl", daily), ("segments", self.segments)]
+        if self.daily_trades is not None:
+            trades = self.daily_trades.copy()
+            trades.columns = [str(c) for c in trades.columns]
+            frames.append(("daily_trades", trades))
+        elif (d / "daily_trades.parquet").exists():  # an earlier save's counts would not match this P&L
+            (d / "daily_trades.parquet").unlink()
+        for name, frame in frames:
             buf = io.BytesIO()
             frame.to_parquet(buf)
             atomic_write_bytes(d / f"{name}.parquet", buf.getvalue())
@@ -145,7 +156,8 @@ class SweepResult:
 
     @classmethod
     def load(cls, directory: str | Path) -> SweepResult:
-        """Read a folder written by `save`."""
+        """Read a folder written by `save` (``daily_trades`` is None when the folder has no
+        ``daily_trades.parquet``: a sweep saved before trade counts existed)."""
         d = Path(directory)
         missing = [f"{n}.parquet" for n in _FILES if not (d / f"{n}.parquet").exists()]
         if missing or not (d / "meta.json").exists():
@@ -155,8 +167,12 @@ class SweepResult:
         for c in grid.columns:
             if grid[c].dtype == object and len(grid) and isinstance(grid[c].iloc[0], (list, np.ndarray)):
                 grid[c] = grid[c].map(lambda v: tuple(float(x) for x in v))
+        trades = None
+        if (d / "daily_trades.parquet").exists():
+            trades = pd.read_parquet(d / "daily_trades.parquet")
+            trades.columns = pd.Index([int(c) for c in trades.columns], dtype=np.int64, name="combo")
         meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-        return cls(grid=grid, summary=summary, daily_pnl=daily, segments=segments, meta=meta)
+        return cls(grid=grid, summary=summary, daily_pnl=daily, segments=segments, meta=meta, daily_trades=trades)
 
     def __repr__(self) -> str:
         m = self.meta

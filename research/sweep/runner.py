@@ -30,6 +30,9 @@ WARMUP_SESSIONS = 10  # sessions of earlier bars that warm up a contract segment
 MAX_CHUNK = 1024  # combinations per task at most (default chunking)
 MIN_TASKS = 8  # default chunking aims at >= this many tasks per sweep
 SPLITS = ("contract", "none")
+# Format of a cached task's arrays, part of the sweep key: bump it whenever a task returns other arrays,
+# so that older cache entries (another key) are never reused. 2: + daily_trades (trades closed per session).
+TASK_FORMAT = 2
 
 
 # -------------------------------------------------------------------------------------- data sets
@@ -294,7 +297,7 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     hashes = [p.hash() for p in params]
     sweep_key = C.digest({"data": [d.identity for d in datasets], "names": [d.name for d in datasets],
                           "base": base.hash(), "grid": grid.spec(), "combos": hashes, "split": split,
-                          "warmup_sessions": warmup_sessions, "code": code})
+                          "warmup_sessions": warmup_sessions, "code": code, "task_format": TASK_FORMAT})
     tasks: dict[str, tuple[int, int]] = {}  # task key -> (data set, chunk)
     for d, ds in enumerate(datasets):
         for c, ids in enumerate(chunks):
@@ -342,11 +345,13 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
         active_days.update(r["sessions"][r["active"]].tolist())
     days = np.array(sorted(active_days), np.int64)
     daily = np.zeros((len(days), n))
+    daily_trades = np.zeros((len(days), n), np.int32)
     for key in tasks:
         r = results[key]
         act = r["active"]
         rows = np.searchsorted(days, r["sessions"][act])
         daily[rows[:, None], r["combo"][None, :]] += r["daily"][act]
+        daily_trades[rows[:, None], r["combo"][None, :]] += r["daily_trades"][act]
     capital = np.array([p.initial_capital_usd for p in params], np.float64)
     summary = summarize(acc, daily, capital)
     index = pd.RangeIndex(n, name="combo")
@@ -355,6 +360,7 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     grid_df["signal_hash"] = shashes
     session_index = pd.DatetimeIndex(days.astype("datetime64[D]").astype("datetime64[ns]"), name="session")
     daily_df = pd.DataFrame(daily, index=session_index, columns=pd.Index(range(n), name="combo"))
+    trades_df = pd.DataFrame(daily_trades, index=session_index.copy(), columns=pd.Index(range(n), name="combo"))
     def day(ds, k: int) -> np.datetime64:
         return ds.sessions[k].astype("datetime64[D]").astype("datetime64[ns]") if len(ds.sessions) else \
             np.datetime64("NaT", "ns")
@@ -392,4 +398,5 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
         "cache_dir": str(cdir) if cdir is not None else None,
         "synthetic": any(bool(s.frame.attrs.get("synthetic", False)) for s in series),
     }
-    return SweepResult(grid=grid_df, summary=summary, daily_pnl=daily_df, segments=segments, meta=meta)
+    return SweepResult(grid=grid_df, summary=summary, daily_pnl=daily_df, segments=segments, meta=meta,
+                       daily_trades=trades_df)
