@@ -353,6 +353,10 @@ def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, 
     assert list(rows["sweep_id"]) == [res.meta["sweep_id"]] and not rows["passed"].iloc[0]
     assert json.loads(rows["reasons"].iloc[0]) == doc["reasons"]
     # the table output prints too (no KeyError on the missing full-sample best)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert "promotion.json" in before
     assert promote_cmd.run(_parse(["--run", str(folder), "--no-store", "--is-periods", "1"])) == 1
     out = capsys.readouterr().out
-    assert "REFUSED" in out and "DSR not computed" in out
+    assert "REFUSED" in out and "DSR not computed" in out and "what-if" in out
+    # a what-if leaves the recorded decision's files alone
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before

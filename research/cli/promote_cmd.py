@@ -49,7 +49,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per step (default 1)")
     p.add_argument("--n-splits", type=int, default=16, metavar="S", help="CSCV blocks, even (default 16)")
     p.add_argument("--store", metavar="FILE", help="run store (default $NAVALE_DATA_DIR/navale.duckdb)")
-    p.add_argument("--no-store", action="store_true", help="do not record the decision in the store")
+    p.add_argument("--no-store", action="store_true",
+                   help="what-if: evaluate and print only; record nothing and write no file next to the sweep "
+                        "(the files there always match the recorded decision)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON on stdout")
 
 
@@ -105,7 +107,7 @@ def _promote(args: argparse.Namespace, console) -> int:
         with RunStore(args.store or default_store_path()) as store:
             record_promotion(store, decision)
             stored = store.path
-    files = write_outputs(decision, directory)
+    files = {} if args.no_store else write_outputs(decision, directory)
 
     if args.json:
         print(json.dumps({**decision.to_dict(), "files": {k: str(v) for k, v in files.items()},
@@ -163,6 +165,8 @@ def _print(console, decision, files: dict[str, Path], stored: Path | None) -> No
         console.print(f"{'revoked the earlier ready_for_paper.toml ->' if name == 'revoked' else 'wrote'} {path}")
     if stored is not None:
         console.print(f"recorded promotion {decision.promotion_id} in {stored}")
+    else:
+        console.print("what-if (--no-store): nothing recorded, no file written")
 
 
 def _num(v: Any) -> str:
