@@ -25,7 +25,11 @@ import math
 import numpy as np
 from numba import njit
 
+from .numba_cache import refresh_if_changed
 from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_median, sorted_replace
+
+# the rolling helpers are compiled into this module's cached code: recompile when they change
+refresh_if_changed(__file__, [__file__.replace("kernels.py", "rolling.py")])
 
 # ---------------------------------------------------------------------------------------------
 # Parameter vector layout (filled by strategy.signals.pack_params)

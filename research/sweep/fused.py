@@ -19,47 +19,20 @@ because no library runs this method's own kernel and simulator fused with a stre
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# -- numba cache guard -----------------------------------------------------------------------------------
-# numba's on-disk cache (cache=True) is invalidated by the modification time of the file that defines
-# a function only: functions from other modules that the fused kernels call (`kernels.run`,
-# `simulator.simulate`, the rolling helpers) are compiled INTO the cached code, and editing them would
-# leave stale machine code here (numba issue #1833, documented limitation). We keep a hash of those
-# sources next to numba's cache and bump this file's mtime when it changes, which makes numba recompile.
+# -- numba cache guard: kernels.run, the rolling helpers and simulator.simulate are compiled INTO the
+# fused kernels' cached code; strategy.numba_cache recompiles this module when their sources change.
 # This must run before the @njit decorators below read the file's stamp.
-_DEP_FILES = ("strategy/kernels.py", "strategy/rolling.py", "research/backtest/simulator.py")
+from strategy.numba_cache import refresh_if_changed  # noqa: E402
+
 _ROOT = Path(__file__).resolve().parents[2]
-
-
-def _deps_digest() -> str:
-    h = hashlib.sha256()
-    for rel in _DEP_FILES:
-        h.update(rel.encode())
-        h.update((_ROOT / rel).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _guard_numba_cache() -> None:
-    try:
-        stamp = Path(__file__).with_name("__pycache__") / "fused.deps"
-        digest = _deps_digest()
-        if not stamp.exists() or stamp.read_text().strip() != digest:
-            os.utime(__file__)  # content unchanged; a new mtime invalidates numba's index for this file
-            from research.storage import atomic_write_text
-
-            atomic_write_text(stamp, digest)
-    except OSError:  # read-only install: the cache cannot be stale relative to an unchanged install
-        pass
-
-
-_guard_numba_cache()
+refresh_if_changed(__file__, [_ROOT / rel for rel in (
+    "strategy/kernels.py", "strategy/rolling.py", "research/backtest/simulator.py")])
 
 from numba import njit  # noqa: E402 (after the cache guard)
 
