@@ -31,12 +31,14 @@ run_id = None  # store the run under this id (default: navale backtest's hash)
 title = "Battle Navale performance report"
 examples = 3  # trades drawn in "Signal examples"
 store = True  # write the run to the run store, as `navale backtest` does
+trials_from = None  # sweep these parameters were chosen from (folder or id): deflates the DSR by its trials
 
 # %%
 from research import plots, reports
 
 reports.setup()
-ctx = reports.performance_context(data, params_file, mode, session, date_from, date_to, bar, run_id, store=store)
+ctx = reports.performance_context(data, params_file, mode, session, date_from, date_to, bar, run_id, store=store,
+                                 trials_from=trials_from)
 res, tracker, trades, params = ctx.result, ctx.tracker, ctx.result.trades, ctx.params
 reports.heading(title, 1, anchor="report-title")
 reports.banner(ctx.synthetic)

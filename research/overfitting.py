@@ -42,6 +42,7 @@ __all__ = [
     "dsr_of_combo",
     "trials_sr_variance",
     "sweep_table",
+    "search_trials",
     "stability_map",
     "stability_map_from_sweep",
     "plateau_score",
@@ -439,6 +440,19 @@ def dsr_of_best(
         "sr_mean": sr_mean,
         "n_undefined_sharpe": n_undefined,
     }
+
+
+def search_trials(result: Any) -> tuple[int, float]:
+    """``(n_trials, sr_variance)`` of a sweep, as :func:`dsr_of_best_from_sweep` counts them: the
+    trials (``max(meta n_trials, columns)``) and the variance of their per-session Sharpe ratios.
+    Give them to ``PerformanceTracker(n_trials=, sr_variance=)`` to deflate a configuration the
+    sweep selected (``navale report performance --trials-from SWEEP``)."""
+    meta = getattr(result, "meta", {}) or {}
+    n_cols = result.daily_pnl.shape[1]
+    trials = max(int(meta.get("n_trials") or n_cols), n_cols)
+    capital = float(meta.get("capital") or 100_000.0)
+    sr_var, _, _ = trials_sr_variance(column_metric(result.daily_pnl.to_numpy(np.float64) / capital, "sharpe"))
+    return trials, sr_var
 
 
 def dsr_of_best_from_sweep(result: Any, metric: str = "sharpe") -> dict[str, Any]:

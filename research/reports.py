@@ -380,11 +380,14 @@ class PerformanceContext:
 def performance_context(data: Sequence[str | Path] | str | None = None, params_file: str | Path | None = None,
                         mode: str | None = None, session: str | None = None, date_from: str | None = None,
                         date_to: str | None = None, bar: str | None = None, run_id: str | None = None, *,
-                        store: bool = True, tracker_kw: Mapping[str, Any] | None = None) -> PerformanceContext:
+                        store: bool = True, tracker_kw: Mapping[str, Any] | None = None,
+                        trials_from: str | Path | None = None) -> PerformanceContext:
     """Load DATA (default: the embedded synthetic set), backtest it and store the run exactly as
     ``navale backtest`` does (same manifest, same run id, same store), and build the
     ``PerformanceTracker``. Several files that are not contracts of one product are refused:
-    a performance report is about one series."""
+    a performance report is about one series. ``trials_from``: a saved sweep (folder or id under
+    reports/sweeps) these parameters were selected from: its trial count and Sharpe dispersion
+    deflate the DSR (:func:`research.overfitting.search_trials`)."""
     from research.performance import PerformanceTracker
     from research.pipeline import backtest_series, load_params, load_series
 
@@ -399,7 +402,13 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
     bt = backtest_series(s, params, label="continuous", date_from=date_from, date_to=date_to, bar=bar,
                          run_id=run_id, store=store)
     res, rid, manifest, stored = bt.result, bt.run_id, bt.manifest, bt.stored
-    tracker = PerformanceTracker.from_backtest(res, **dict(tracker_kw or {}))
+    kw = dict(tracker_kw or {})
+    if trials_from:
+        from research.overfitting import search_trials
+        from research.promotion import load_sweep, resolve_run
+
+        kw["n_trials"], kw["sr_variance"] = search_trials(load_sweep(resolve_run(str(trials_from))))
+    tracker = PerformanceTracker.from_backtest(res, **kw)
     return PerformanceContext(result=res, tracker=tracker, manifest={"run_id": rid, **manifest}, run_id=rid,
                               synthetic=s.synthetic, series=s.name, bars=s.frame, params=params, stored=stored)
 

@@ -166,6 +166,23 @@ def test_sweep_report_sections_and_figures(sweep_report):
     assert "stability_map(" not in html  # code hidden
 
 
+def test_performance_dsr_deflated_by_the_sweep_it_came_from(sweep_report, small_synthetic):
+    """--trials-from SWEEP: the report's DSR uses the sweep's 12 trials and their Sharpe dispersion."""
+    from research.overfitting import search_trials
+    from research.promotion import load_sweep
+    from research.reports import performance_context
+
+    folder, _ = sweep_report
+    plain = performance_context([str(small_synthetic)], store=False)
+    deflated = performance_context([str(small_synthetic)], store=False, trials_from=str(folder))
+    trials, var = search_trials(load_sweep(folder))
+    assert trials == 12 and var > 0
+    assert (deflated.tracker.n_trials, deflated.tracker.sr_variance) == (trials, var)
+    m0, m1 = plain.tracker.metrics(), deflated.tracker.metrics()
+    assert m0["dsr"] == m0["psr"] and m1["psr"] == m0["psr"] and m1["dsr"] < m0["dsr"]
+    assert deflated.tracker.headline().loc["dsr", "metric"] == "Deflated Sharpe ratio (12 trials)"
+
+
 def test_explore_notebook_executes(small_synthetic, tmp_path):
     res = render_notebook(template_path("explore"), {"data": [str(small_synthetic)], "date": "2024-03-05"},
                           tmp_path, name="explore", progress=False)
@@ -208,6 +225,9 @@ def test_cli_errors_before_starting_a_kernel(tmp_path, capsys):
     assert report_cmd.run(ap.parse_args(["report", "performance", str(tmp_path / "nope.scid")])) == 2
     assert report_cmd.run(ap.parse_args(["report", "performance", "--to", "soon"])) == 2
     assert report_cmd.run(ap.parse_args(["report", "sweep", "no-such-sweep", "--out", str(tmp_path)])) == 2
+    assert report_cmd.run(ap.parse_args(["report", "performance", "--trials-from", "no-such-sweep",
+                                         "--out", str(tmp_path)])) == 2
+    assert "no-such-sweep" in capsys.readouterr().out
     assert not (tmp_path / "performance").exists() or not any((tmp_path / "performance").iterdir())
 
 

@@ -49,6 +49,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--title", default="Battle Navale performance report", help="report title")
     p.add_argument("--examples", type=int, default=3, metavar="N", help="trades drawn in 'Signal examples' (default 3)")
     p.add_argument("--no-store", action="store_true", help="do not write the run to the store")
+    p.add_argument("--trials-from", metavar="SWEEP", default=None,
+                   help="the sweep (folder or id under reports/sweeps) these parameters were chosen from: the DSR is "
+                        "deflated by its trial count and Sharpe dispersion (default: 1 trial, DSR = PSR)")
     _common(p)
 
     s = rsub.add_parser(
@@ -119,6 +122,7 @@ def performance_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "title": args.title,
         "examples": args.examples,
         "store": not args.no_store,
+        "trials_from": args.trials_from,
     }
 
 
@@ -136,6 +140,11 @@ def _performance(args: argparse.Namespace, console) -> int:
     parse_date(args.date_from, "--from")
     parse_date(args.date_to, "--to")
     load_params(args.params, args.mode, args.session)  # bad parameters fail here, before a kernel starts
+    if args.trials_from:  # a sweep folder, or an id under REPORTS/sweeps; a missing one fails here
+        from research.promotion import resolve_run
+
+        sweeps = (Path(args.out) if args.out else DEFAULT_OUT) / "sweeps"
+        args.trials_from = str(resolve_run(args.trials_from, sweeps).resolve())
     if args.paths:
         expand(args.paths)  # missing files too
     else:
