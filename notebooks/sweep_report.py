@@ -131,6 +131,28 @@ else:
     reports.table(reports.checks_table(decision), index=False)
 
 # %% [markdown]
+# ## Proposed configuration in depth
+# The configuration the gate proposes (else the full-sample best), backtested again on the sweep's
+# own bars with the trade simulator and analysed with vectorbt: its equity, its headline figures
+# (the DSR deflated by the sweep's trials) and vectorbt's portfolio statistics. For the full
+# performance report: `navale report performance DATA --params reports/sweeps/SWEEP_ID/params.toml
+# --trials-from SWEEP_ID` after `navale promote`.
+
+# %%
+combo = decision.combo if decision is not None and decision.combo is not None else \
+    int(res.top(1, by=column).index[0])
+deep, err = reports.attempt(reports.sweep_in_depth, ctx, combo)
+if deep is None:
+    reports.note(f"combo {combo} not analysed in depth: {err}", "warn")
+else:
+    reports.note(f"combo {combo}: {len(deep.result.trades):,} trades")
+    reports.table(deep.params, index=False, caption="parameters that differ from the base")
+    reports.table(deep.tracker.headline().loc[reports.IN_DEPTH_METRICS], index=False)
+    reports.show(plots.equity_figure(deep.tracker.equity_curve(), deep.tracker.drawdowns(), deep.tracker.underwater(),
+                                     title=f"Equity of combo {combo} ($)"))
+    reports.table(reports.vbt_stats(deep.result), caption="vectorbt Portfolio.stats()")
+
+# %% [markdown]
 # ## Sweep manifest
 
 # %%

@@ -64,6 +64,10 @@ __all__ = [
     "SweepContext",
     "sweep_context",
     "sweep_overview",
+    "IN_DEPTH_METRICS",
+    "InDepth",
+    "sweep_in_depth",
+    "vbt_stats",
     "top_configurations",
     "stability_pairs",
     "attempt",
@@ -616,6 +620,66 @@ def sweep_context(sweep_dir: str | Path) -> SweepContext:
                if table[p].map(lambda v: tuple(v) if isinstance(v, (list, tuple)) else v).nunique() > 1]
     return SweepContext(result=res, table=table, sweep_dir=Path(sweep_dir), synthetic=bool(res.meta.get("synthetic")),
                         sweep_id=str(res.meta.get("sweep_id") or Path(sweep_dir).name), varying=varying)
+
+
+@dataclass
+class InDepth:
+    """One sweep configuration backtested again on the sweep's bars (:func:`sweep_in_depth`)."""
+
+    combo: int
+    result: Any  # research.backtest.BacktestResult (its .portfolio is the vectorbt Portfolio)
+    tracker: Any  # research.performance.PerformanceTracker, DSR deflated by the sweep's trials
+    params: pd.DataFrame  # the parameters that differ from the sweep's base
+
+
+IN_DEPTH_METRICS = ["net_pnl_usd", "trades", "win_rate", "profit_factor", "expectancy_r", "sharpe", "sortino", "psr", "dsr",
+                    "max_drawdown_usd", "exposure"]
+
+
+def sweep_in_depth(ctx: SweepContext, combo: int) -> InDepth:
+    """Backtest combination ``combo`` on the sweep's own bars (``meta["load"]`` written by
+    ``navale sweep``; every file must still hash as it did), for the in-depth section. Raises
+    ``ValueError`` naming what is missing or changed."""
+    import pandas as pd
+
+    from research.overfitting import search_trials
+    from research.performance import PerformanceTracker
+    from research.pipeline import load_series
+    from research.store import file_sha256
+
+    res = ctx.result
+    load = res.meta.get("load")
+    if not load:
+        raise ValueError("the sweep has no record of how its data were read (saved by `navale sweep` since "
+                         "issue 4); re-run the sweep to get this section")
+    hashes = {d["path"]: d["sha256"] for d in res.meta.get("data") or []}
+    for path in load["paths"]:
+        if not Path(path).exists():
+            raise ValueError(f"{path}: data file of the sweep not found")
+        if path in hashes and file_sha256(path) != hashes[path]:
+            raise ValueError(f"{path}: changed since the sweep (sha256 differs)")
+    loaded = load_series(load["paths"], bar=load.get("bar"), date_from=load.get("date_from"),
+                         date_to=load.get("date_to"))
+    if len(loaded) != 1:
+        raise ValueError(f"the sweep's data are {len(loaded)} series; the in-depth section shows one")
+    bt = res.backtest(int(combo), loaded[0])
+    trials, var = search_trials(res)
+    tracker = PerformanceTracker.from_backtest(bt, n_trials=trials, sr_variance=var)
+    base = res.base.to_dict()
+    chosen = res.params(int(combo)).to_dict()
+    diff = {k: (base.get(k), v) for k, v in chosen.items() if base.get(k) != v}
+    params = pd.DataFrame([(k, str(b), str(v)) for k, (b, v) in diff.items()],
+                          columns=["parameter", "base", "this configuration"])
+    return InDepth(combo=int(combo), result=bt, tracker=tracker, params=params)
+
+
+def vbt_stats(result: Any) -> pd.DataFrame:
+    """vectorbt's ``Portfolio.stats()`` of a backtest, as text (dates, durations and numbers alike)."""
+    import pandas as pd
+
+    st = result.portfolio.stats()
+    return pd.DataFrame({"value": [("-" if pd.isna(v) else f"{v:,.4g}" if isinstance(v, float) else str(v))
+                                   for v in st.to_numpy()]}, index=pd.Index(st.index.astype(str), name="vectorbt"))
 
 
 def sweep_overview(ctx: SweepContext) -> pd.DataFrame:

@@ -130,7 +130,7 @@ def test_performance_real_contract_has_no_banner(tmp_path):
 
 
 SWEEP_SECTIONS = ("Sweep", "Top configurations", "Parameter stability", "Walk-forward", "PBO", "Deflated Sharpe ratio",
-                  "Promotion gate preview", "Sweep manifest")
+                  "Promotion gate preview", "Proposed configuration in depth", "Sweep manifest")
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,7 @@ def sweep_report(data_dir, tmp_path_factory):
     res = run_sweep(load_series([path]), {"stop_ticks": [5, 7, 9], "target_r": [1.0, 2.0], "entry_threshold": [0.2, 0.25]},
                     scheduler="serial", cache_dir=False, progress=False)
     out = tmp_path_factory.mktemp("reports")
+    res.meta["load"] = {"paths": [str(path)], "bar": None, "date_from": None, "date_to": None}  # as navale sweep does
     res.save(out / "sweeps" / res.meta["sweep_id"])
     args = _parser().parse_args(["report", "sweep", res.meta["sweep_id"], "--out", str(out), "--boundaries", "W-MON",
                                  "--is-periods", "1", "--n-splits", "4", "--no-progress"])
@@ -158,8 +159,9 @@ def test_sweep_report_sections_and_figures(sweep_report):
         assert _anchor(title) in html, title
     assert _anchor("Synthetic data") in html
     info = _published(nbformat.read(folder / "sweep_report.ipynb", as_version=4))
-    # 2 stability maps (3 varied parameters), IS vs OOS, OOS equity, PBO logits
-    assert info["figures"] == 5 and html.count(FIGURE) == 5
+    # 2 stability maps (3 varied parameters), IS vs OOS, OOS equity, PBO logits, the proposed combo's equity
+    assert info["figures"] == 6 and html.count(FIGURE) == 6
+    assert "vectorbt Portfolio.stats()" in html and "Total Return [%]" in html and "not analysed in depth" not in html
     assert info["verdict"].startswith("Walk-forward over 2 windows")
     assert "plateau" in html or "shoulder" in html or "spike" in html
     assert re.findall(r"<script[^>]*\bsrc=", html) == []
@@ -181,6 +183,31 @@ def test_performance_dsr_deflated_by_the_sweep_it_came_from(sweep_report, small_
     m0, m1 = plain.tracker.metrics(), deflated.tracker.metrics()
     assert m0["dsr"] == m0["psr"] and m1["psr"] == m0["psr"] and m1["dsr"] < m0["dsr"]
     assert deflated.tracker.headline().loc["dsr", "metric"] == "Deflated Sharpe ratio (12 trials)"
+
+
+def test_sweep_in_depth_needs_the_sweeps_own_data(sweep_report, tmp_path):
+    """The in-depth backtest equals the sweep's own numbers for that combo; missing or changed data is named."""
+    import shutil
+
+    from research.reports import sweep_context, sweep_in_depth
+
+    folder, _ = sweep_report
+    ctx = sweep_context(folder)
+    combo = int(ctx.result.top(1).index[0])
+    deep = sweep_in_depth(ctx, combo)
+    assert len(deep.result.trades) == ctx.result.summary.loc[combo, "trades"]
+    assert deep.result.trades["pnl_usd"].sum() == pytest.approx(ctx.result.summary.loc[combo, "net_pnl_usd"])
+    assert deep.tracker.n_trials == 12 and set(deep.params["parameter"]) <= set(ctx.varying)
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    ctx2 = sweep_context(copy)
+    data = Path(ctx2.result.meta["load"]["paths"][0])
+    ctx2.result.meta["data"] = [{"path": str(data), "sha256": "0" * 64}]
+    with pytest.raises(ValueError, match="changed since the sweep"):
+        sweep_in_depth(ctx2, combo)
+    ctx2.result.meta.pop("load")
+    with pytest.raises(ValueError, match="no record of how its data were read"):
+        sweep_in_depth(ctx2, combo)
 
 
 def test_explore_notebook_executes(small_synthetic, tmp_path):

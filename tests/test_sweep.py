@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -381,6 +382,10 @@ def test_cli_sweep(tmp_path, capsys):
     assert "SYNTHETIC DATA" in text and "top 4 of 4" in text and str(out) in text
     res = SweepResult.load(out)
     assert len(res.grid) == 4 and res.meta["engine"] == "serial"
+    # how the data were read, for the sweep report's in-depth backtest
+    load = res.meta["load"]
+    assert [Path(p).name for p in load["paths"]] == [Path(d["path"]).name for d in res.meta["data"]]
+    assert all(Path(p).is_absolute() for p in load["paths"]) and load["bar"] is None
     assert sweep_cmd.run(_cli_args(["--param", "stop_ticks=0", "--serial"])) == 2
     assert "stop_ticks" in capsys.readouterr().out
     assert sweep_cmd.run(_cli_args(["--param", "nope=1", "--serial"])) == 2

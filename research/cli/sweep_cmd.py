@@ -123,6 +123,9 @@ def _sweep(args: argparse.Namespace, console) -> int:
     res = run_sweep(loaded, grid, base=base, scheduler=scheduler, n_workers=args.workers, chunk_size=args.chunk,
                     split=args.split, cache_dir=False if args.no_cache else args.cache, progress=True)
     out = Path(args.out) if args.out else Path("reports") / "sweeps" / res.meta["sweep_id"]
+    # how the data were read, so a report can backtest a chosen combination in depth on the same bars
+    res.meta["load"] = {"paths": [str(Path(p).resolve()) for s in loaded for p in s.files], "bar": args.bar,
+                        "date_from": args.date_from, "date_to": args.date_to}
     res.save(out)
     _print_top(console, res, args.top)
     m = res.meta
