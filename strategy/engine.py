@@ -20,9 +20,6 @@ from .numba_cache import refresh_if_changed
 from .params import Params
 from .signals import BOOL_COLS, COLUMNS, STATUS_CATEGORIES, TIME_COLS, _B_POS, _F_POS, _I_POS, pack_params
 
-# kernels.run (and the rolling helpers) are compiled into _engine_step's cached code: recompile when they change
-refresh_if_changed(__file__, [K.__file__, K.__file__.replace("kernels.py", "rolling.py")])
-
 SNAPSHOT_VERSION = 2
 _NF, _NI, _NB = len(K.F_COLS), len(K.I_COLS), len(K.B_COLS)
 _OFF_I = _NF * 8
@@ -228,3 +225,7 @@ class SignalEngine:
             "tick_size": float(z["tick"][0]), "params_hash": str(z["params_hash"]),
             "arrays": [z[f"a{k}"] for k in range(6)],
         })
+
+
+# kernels.run (and the rolling helpers) are compiled into _engine_step's cached code: recompile when they change
+refresh_if_changed(globals(), [K.__file__, K.__file__.replace("kernels.py", "rolling.py")])

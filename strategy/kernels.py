@@ -28,9 +28,6 @@ from numba import njit
 from .numba_cache import refresh_if_changed
 from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_median, sorted_replace
 
-# the rolling helpers are compiled into this module's cached code: recompile when they change
-refresh_if_changed(__file__, [__file__.replace("kernels.py", "rolling.py")])
-
 # ---------------------------------------------------------------------------------------------
 # Parameter vector layout (filled by strategy.signals.pack_params)
 P_SESSION, P_FLOW, P_W, P_THETA, P_VW, P_WCAP, P_STRONG, P_BW, P_MAXW, P_CW, P_CFRAC = range(11)
@@ -681,3 +678,7 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
     sf[SF_EP_CV] = sf_ep_cv
     sf[SF_G_Q] = sf_g_q
     sf[SF_R_Q] = sf_r_q
+
+
+# the rolling helpers are compiled into this module's cached code: recompile when they change
+refresh_if_changed(globals(), [__file__.replace("kernels.py", "rolling.py")])

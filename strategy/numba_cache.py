@@ -1,24 +1,25 @@
 """Keep numba's on-disk cache honest across modules.
 
-numba's ``cache=True`` invalidates a cached function only when the file that *defines* it changes
-(its mtime and size): code it calls from other modules is compiled into the cached machine code,
-so editing ``rolling.py`` would leave ``kernels.run`` (and everything built on it) running the
-old helpers until the cache is deleted (numba issue #1833, a documented limitation). There is no
-numba option for this, hence this module.
+numba's ``cache=True`` keys a cached function on the source of the file that *defines* it (its
+contents since numba 0.68, its mtime before): code it calls from other modules is compiled into
+the cached machine code, so editing ``rolling.py`` would leave ``kernels.run`` (and everything
+built on it) running the old helpers until the cache is deleted (numba issue #1833, a documented
+limitation; no numba option covers it), and the batch and streaming paths could then disagree.
 
-:func:`refresh_if_changed` keeps a hash of a module's dependencies next to numba's cache files
-(``__pycache__/<module>.deps``) and, when it differs, touches the module's own file (content
-unchanged) so numba recompiles it. Call it at the top of a module, before its ``@njit``
-decorators (numba reads the source stamp when it decorates). This is build bookkeeping, not data
-I/O: nothing here reads or writes market data.
+:func:`refresh_if_changed` keeps a hash of a module's dependencies next to its source
+(``__pycache__/<module>.deps``) and, when it differs, empties the cache index of every cached
+dispatcher of that module (numba's own ``Cache.flush``), so their first call compiles afresh and
+re-caches. Call it at the *end* of the module, after its ``@njit`` functions are defined and
+before any is called. This is build bookkeeping, not data I/O: nothing here touches market data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = ["refresh_if_changed"]
 
@@ -31,18 +32,27 @@ def _digest(paths: Iterable[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def refresh_if_changed(module_file: str | Path, deps: Iterable[str | Path]) -> bool:
-    """Touch ``module_file`` when the sources in ``deps`` changed since the last call; True if touched.
+def _cached_dispatchers(namespace: Mapping[str, Any]) -> list[Any]:
+    from numba.core.dispatcher import Dispatcher
+
+    return [obj for obj in namespace.values()
+            if isinstance(obj, Dispatcher) and callable(getattr(getattr(obj, "_cache", None), "flush", None))]
+
+
+def refresh_if_changed(namespace: Mapping[str, Any], deps: Iterable[str | Path]) -> bool:
+    """Flush the numba cache of the module whose globals are ``namespace`` when the sources in
+    ``deps`` changed since the last call; True if it flushed.
 
     A read-only install (no writable ``__pycache__``) is left alone: its files cannot have changed.
     """
-    module = Path(module_file)
+    module = Path(namespace["__file__"])
     try:
         digest = _digest(Path(d) for d in deps)
         stamp = module.parent / "__pycache__" / f"{module.stem}.deps"
         if stamp.exists() and stamp.read_text().strip() == digest:
             return False
-        os.utime(module)  # a new mtime invalidates numba's index for this file
+        for dispatcher in _cached_dispatchers(namespace):
+            dispatcher._cache.flush()  # an empty index: the next call compiles and caches again
         stamp.parent.mkdir(exist_ok=True)
         tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
         tmp.write_text(digest)

@@ -24,20 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
 
-# -- numba cache guard: kernels.run, the rolling helpers and simulator.simulate are compiled INTO the
-# fused kernels' cached code; strategy.numba_cache recompiles this module when their sources change.
-# This must run before the @njit decorators below read the file's stamp.
-from strategy.numba_cache import refresh_if_changed  # noqa: E402
-
-_ROOT = Path(__file__).resolve().parents[2]
-refresh_if_changed(__file__, [_ROOT / rel for rel in (
-    "strategy/kernels.py", "strategy/rolling.py", "research/backtest/simulator.py")])
-
-from numba import njit  # noqa: E402 (after the cache guard)
-
-from research.backtest import simulator as S  # noqa: E402
-from strategy import kernels as K  # noqa: E402
+from research.backtest import simulator as S
+from strategy import kernels as K
+from strategy.numba_cache import refresh_if_changed
 
 __all__ = ["DataSet", "Plan", "make_plan", "run_plan", "run_task", "warmup", "BLOCK", "ACC_COLUMNS", "SIGNAL_RUNS"]
 
@@ -308,3 +299,8 @@ def warmup() -> None:
     before = SIGNAL_RUNS
     run_task(ds, np.arange(2), [Params(), Params(stop_ticks=5)])
     SIGNAL_RUNS = before
+
+
+# kernels.run, the rolling helpers and simulator.simulate are compiled INTO the fused kernels' cached
+# code: recompile them when those sources change (strategy.numba_cache)
+refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"), Path(S.__file__)])
