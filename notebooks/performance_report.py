@@ -42,6 +42,8 @@ ctx = reports.performance_context(data, params_file, mode, session, date_from, d
 res, tracker, trades, params = ctx.result, ctx.tracker, ctx.result.trades, ctx.params
 reports.heading(title, 1, anchor="report-title")
 reports.banner(ctx.synthetic)
+for warning in ctx.warnings:
+    reports.note(warning, "warn")
 reports.summary_line(ctx)
 reports.publish(run_id=ctx.run_id, synthetic=ctx.synthetic, series=ctx.series, trades=len(trades))
 

@@ -122,7 +122,7 @@ class PerformanceTracker:
         self.n_trials = int(n_trials)
         self.sr_variance = sr_variance
         self.stop_ticks = stop_ticks
-        self.sessions = None if sessions is None else pd.DatetimeIndex(pd.to_datetime(list(sessions))).normalize()
+        self.sessions = None if sessions is None else _session_dates(sessions)
         self.meta = dict(meta or {})
 
     # ------------------------------------------------------------------ constructors
@@ -183,6 +183,9 @@ class PerformanceTracker:
             if self.sessions is not None:
                 calendar = self.sessions.union(pnl.index)
                 self.meta.setdefault("calendar", "sessions of the run")
+                outside = pnl.index.difference(self.sessions)
+                if len(outside):  # trades exiting on dates the calendar lacks: say so rather than hide it
+                    self.meta["calendar_mismatch"] = [d.strftime("%Y-%m-%d") for d in outside]
             elif len(pnl):
                 calendar = pd.bdate_range(pnl.index.min(), pnl.index.max())
                 self.meta.setdefault("calendar", "weekdays between the first and last exit session (no session list)")
@@ -382,10 +385,12 @@ class PerformanceTracker:
         return annual_return / (mdd / self.capital) if mdd > 0 and math.isfinite(annual_return) else NAN
 
     def _dsr(self, excess: pd.Series) -> float:
-        """DSR of the daily excess returns: PSR(0) with one trial, NaN without ``sr_variance`` otherwise."""
+        """DSR of the daily excess returns: PSR(0) with one trial; with several, NaN unless the trials'
+        Sharpe ratios vary (``sr_variance`` > 0): without dispersion there is nothing to deflate by, and
+        the PSR would pass for a DSR (as research.overfitting.dsr_of_combo)."""
         if self.n_trials == 1:
             return probabilistic_sharpe_ratio(excess)
-        if self.sr_variance is None:
+        if self.sr_variance is None or not self.sr_variance > 0:
             return NAN
         return deflated_sharpe_ratio(excess, self.n_trials, float(self.sr_variance))
 
@@ -555,6 +560,14 @@ def _group_table(pnl: pd.Series, r: pd.Series, labels: np.ndarray, order: list, 
 
 
 # ---------------------------------------------------------------------- helpers
+def _session_dates(sessions: Any) -> pd.DatetimeIndex:
+    """Trading dates as tz-naive midnight timestamps (tz-aware values keep their own calendar date)."""
+    idx = pd.DatetimeIndex(pd.to_datetime(list(sessions)))
+    if idx.tz is not None:
+        idx = idx.tz_localize(None)
+    return idx.normalize().unique().sort_values()
+
+
 def _normalise_trades(trades: pd.DataFrame) -> pd.DataFrame:
     """A copy with ``exit_ts``/``entry_ts`` (from ``*_time`` aliases) as UTC timestamps, sorted by exit."""
     t = trades.copy()

@@ -379,6 +379,7 @@ class PerformanceContext:
     bars: pd.DataFrame
     params: Any  # strategy.Params
     stored: bool
+    warnings: list[str] = field(default_factory=list)  # shown under the title
 
 
 def performance_context(data: Sequence[str | Path] | str | None = None, params_file: str | Path | None = None,
@@ -407,14 +408,20 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
                          run_id=run_id, store=store)
     res, rid, manifest, stored = bt.result, bt.run_id, bt.manifest, bt.stored
     kw = dict(tracker_kw or {})
+    warnings: list[str] = []
     if trials_from:
         from research.overfitting import search_trials
         from research.promotion import load_sweep, resolve_run
 
-        kw["n_trials"], kw["sr_variance"] = search_trials(load_sweep(resolve_run(str(trials_from))))
+        sweep = load_sweep(resolve_run(str(trials_from)))
+        kw["n_trials"], kw["sr_variance"] = search_trials(sweep)
+        if params.hash() not in set(sweep.grid["params_hash"]):
+            warnings.append(f"these parameters (hash {params.hash()}) are not one of the sweep's {len(sweep.grid)} "
+                            "configurations: its trial count deflates the DSR as if they had been chosen from it")
     tracker = PerformanceTracker.from_backtest(res, **kw)
     return PerformanceContext(result=res, tracker=tracker, manifest={"run_id": rid, **manifest}, run_id=rid,
-                              synthetic=s.synthetic, series=s.name, bars=s.frame, params=params, stored=stored)
+                              synthetic=s.synthetic, series=s.name, bars=s.frame, params=params, stored=stored,
+                              warnings=warnings)
 
 
 ATTRIBUTION_FORMATS = {"pnl_usd": "{:,.0f}", "trades": "{:,.0f}", "win_rate": "{:.1%}", "expectancy_usd": "{:,.1f}",
@@ -650,13 +657,17 @@ def sweep_in_depth(ctx: SweepContext, combo: int) -> InDepth:
     res = ctx.result
     load = res.meta.get("load")
     if not load:
-        raise ValueError("the sweep has no record of how its data were read (saved by `navale sweep` since "
-                         "issue 4); re-run the sweep to get this section")
-    hashes = {d["path"]: d["sha256"] for d in res.meta.get("data") or []}
+        raise ValueError("the sweep has no record of how its data were read (older sweeps, or saved outside "
+                         "`navale sweep`); re-run `navale sweep` to get this section")
+    # the sweep recorded each file's sha256 under the path as given (often relative): compare resolved paths
+    hashes = {str(Path(d["path"]).resolve()): d["sha256"] for d in res.meta.get("data") or []}
     for path in load["paths"]:
+        key = str(Path(path).resolve())
         if not Path(path).exists():
             raise ValueError(f"{path}: data file of the sweep not found")
-        if path in hashes and file_sha256(path) != hashes[path]:
+        if key not in hashes:
+            raise ValueError(f"{path}: the sweep recorded no sha256 for this file, so it cannot be checked")
+        if file_sha256(path) != hashes[key]:
             raise ValueError(f"{path}: changed since the sweep (sha256 differs)")
     loaded = load_series(load["paths"], bar=load.get("bar"), date_from=load.get("date_from"),
                          date_to=load.get("date_to"))

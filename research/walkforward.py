@@ -135,7 +135,14 @@ def walk_forward(
     if not np.isfinite(x).all():
         raise ValueError("daily_pnl holds NaN or infinite values: sessions without a trade must be 0")
     if trades is not None:
-        trades = trades.reindex(index=pnl_df.index, columns=pnl_df.columns).fillna(0)
+        # the counts must describe the same sessions and configurations: filling a mismatch with 0 would
+        # read as "no trades" and silently disqualify every configuration
+        if not (trades.index.isin(pnl_df.index).all() and pnl_df.index.isin(trades.index).all()):
+            raise ValueError("trades and daily_pnl cover different sessions")
+        if set(trades.columns) != set(pnl_df.columns):
+            raise ValueError("trades and daily_pnl have different configuration columns "
+                             f"(e.g. {list(trades.columns[:3])} vs {list(pnl_df.columns[:3])})")
+        trades = trades.reindex(index=pnl_df.index, columns=pnl_df.columns)
         tr = trades.to_numpy(dtype=np.float64)
     sessions = pnl_df.index
     combos = np.asarray(pnl_df.columns)

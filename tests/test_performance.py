@@ -384,6 +384,10 @@ def test_headline_says_what_the_dsr_was_deflated_for(hand):
     assert "1 trial: equals the PSR" in hand.headline().loc["dsr", "metric"]
     many = PerformanceTracker(hand_trades(), capital=CAP, n_trials=50, sr_variance=0.01)
     assert many.headline().loc["dsr", "metric"] == "Deflated Sharpe ratio (50 trials)"
+    assert many.metrics()["dsr"] < many.metrics()["psr"]
+    # trials whose Sharpe ratios do not vary give nothing to deflate by: undefined, not the PSR in disguise
+    tied = PerformanceTracker(hand_trades(), capital=CAP, n_trials=50, sr_variance=0.0)
+    assert math.isnan(tied.metrics()["dsr"]) and tied.headline().loc["dsr", "value"] == "n/a"
 
 
 def test_without_a_calendar_weekdays_count_as_sessions():
@@ -395,6 +399,11 @@ def test_without_a_calendar_weekdays_count_as_sessions():
     assert "weekdays" in pt.meta["calendar"]
     listed = PerformanceTracker(t, capital=CAP, sessions=["2024-03-05", "2024-03-06", "2024-03-07", "2024-03-11"])
     assert [x.day for x in listed.daily_pnl().index] == [5, 6, 7, 11]
+    # tz-aware dates keep their calendar date; an exit outside the calendar is added and reported
+    aware = PerformanceTracker(t, capital=CAP, sessions=pd.DatetimeIndex(["2024-03-05", "2024-03-06", "2024-03-07"],
+                                                                          tz=ET))
+    assert [x.day for x in aware.daily_pnl().index] == [5, 6, 7, 11]
+    assert aware.meta["calendar_mismatch"] == ["2024-03-11"]
 
 
 def test_from_store_reads_a_store_path(edge_result, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -183,6 +184,9 @@ def test_performance_dsr_deflated_by_the_sweep_it_came_from(sweep_report, small_
     m0, m1 = plain.tracker.metrics(), deflated.tracker.metrics()
     assert m0["dsr"] == m0["psr"] and m1["psr"] == m0["psr"] and m1["dsr"] < m0["dsr"]
     assert deflated.tracker.headline().loc["dsr", "metric"] == "Deflated Sharpe ratio (12 trials)"
+    assert deflated.warnings == []  # METHOD.md's defaults are one of the sweep's configurations
+    other = performance_context([str(small_synthetic)], mode="paper", store=False, trials_from=str(folder))
+    assert len(other.warnings) == 1 and "not one of the sweep's 12 configurations" in other.warnings[0]
 
 
 def test_sweep_in_depth_needs_the_sweeps_own_data(sweep_report, tmp_path):
@@ -202,8 +206,13 @@ def test_sweep_in_depth_needs_the_sweeps_own_data(sweep_report, tmp_path):
     shutil.copytree(folder, copy)
     ctx2 = sweep_context(copy)
     data = Path(ctx2.result.meta["load"]["paths"][0])
-    ctx2.result.meta["data"] = [{"path": str(data), "sha256": "0" * 64}]
+    # the hash is recorded under the path as typed (relative here); the check still applies
+    relative = Path(os.path.relpath(data))
+    ctx2.result.meta["data"] = [{"path": str(relative), "sha256": "0" * 64}]
     with pytest.raises(ValueError, match="changed since the sweep"):
+        sweep_in_depth(ctx2, combo)
+    ctx2.result.meta["data"] = []
+    with pytest.raises(ValueError, match="recorded no sha256"):
         sweep_in_depth(ctx2, combo)
     ctx2.result.meta.pop("load")
     with pytest.raises(ValueError, match="no record of how its data were read"):
@@ -255,6 +264,10 @@ def test_cli_errors_before_starting_a_kernel(tmp_path, capsys):
     assert report_cmd.run(ap.parse_args(["report", "performance", "--trials-from", "no-such-sweep",
                                          "--out", str(tmp_path)])) == 2
     assert "no-such-sweep" in capsys.readouterr().out
+    (tmp_path / "not-a-sweep").mkdir()
+    assert report_cmd.run(ap.parse_args(["report", "performance", "--trials-from", str(tmp_path / "not-a-sweep"),
+                                         "--out", str(tmp_path)])) == 2
+    assert "not a saved sweep" in capsys.readouterr().out
     assert not (tmp_path / "performance").exists() or not any((tmp_path / "performance").iterdir())
 
 

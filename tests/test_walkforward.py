@@ -207,3 +207,13 @@ def test_from_sweep_applies_min_trades_with_the_sweeps_trade_counts(tmp_path):
     blind = walk_forward_from_sweep(back, min_trades=50)
     assert (blind.windows["combo"] == 2).all() and "not applied" in blind.verdict
     assert "oos_trades" not in blind.windows and "oos_trades" not in blind.summary
+
+
+def test_trade_counts_must_match_the_pnl_labels():
+    idx = pd.bdate_range("2021-01-04", periods=60)
+    pnl = pd.DataFrame({0: np.ones(60), 1: -np.ones(60)}, index=idx)
+    counts = pd.DataFrame({"0": np.ones(60), "1": np.ones(60)}, index=idx)  # string labels, as a bad join gives
+    with pytest.raises(ValueError, match="different configuration columns"):
+        walk_forward(pnl, boundaries="MS", is_periods=1, trades=counts, min_trades=1)
+    with pytest.raises(ValueError, match="different sessions"):
+        walk_forward(pnl, boundaries="MS", is_periods=1, trades=counts.set_axis([0, 1], axis=1).iloc[5:], min_trades=1)

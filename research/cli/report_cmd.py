@@ -143,8 +143,14 @@ def _performance(args: argparse.Namespace, console) -> int:
     if args.trials_from:  # a sweep folder, or an id under REPORTS/sweeps; a missing one fails here
         from research.promotion import resolve_run
 
+        from research.promotion import load_sweep
+
         sweeps = (Path(args.out) if args.out else DEFAULT_OUT) / "sweeps"
         args.trials_from = str(resolve_run(args.trials_from, sweeps).resolve())
+        try:
+            load_sweep(args.trials_from)
+        except (OSError, KeyError) as exc:  # a folder that is not a saved sweep
+            raise ValueError(f"--trials-from: {exc}") from None
     if args.paths:
         expand(args.paths)  # missing files too
     else:
