@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests derandomized (HYPOTHESIS_PROFILE=ci, set by .ci/run): a red build then
+# means the code changed, not the dice; locally they explore new random examples on every run.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NAVALE_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()

@@ -1,15 +1,19 @@
 """Parsers given truncated files, garbage bytes and wrong headers raise DataError, never crash or hang."""
 
 import gzip
+import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from research.data import DataError, load_bars
 from research.data.scid import ScidTail, read_scid_records, ticks_to_scid_records, write_scid
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# NAVALE_FUZZ_EXAMPLES=5000 for a deep run (the default keeps the suite fast)
+FUZZ = settings(max_examples=int(os.environ.get("NAVALE_FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _valid_scid(tmp_path):
@@ -74,3 +78,13 @@ def test_text_mutations(tmp_path, data, which, gz):
         assert str(p) in str(e)
     else:
         assert f.index.is_monotonic_increasing and f.index.tz is not None
+
+
+def test_stray_separator_in_the_first_row_is_named(tmp_path):
+    """Regression (found by test_text_mutations): a first data row with one field more than the header
+    made pandas shift every column into an implicit index; it is a bad row, not data."""
+    text = SIERRA.encode()
+    p = tmp_path / "ESH24.txt"
+    p.write_bytes(text[:84] + b"," + text[84:232])
+    with pytest.raises(DataError, match=r"ESH24.txt: line 2: more fields than the header.s 10"):
+        load_bars(p)

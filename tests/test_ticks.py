@@ -88,6 +88,19 @@ def test_tbt_errors(tmp_path):
     p.write_text(head + good + "2022-01-24;13:30:00.5001;1;1;4347.75;1;2\n")
     with pytest.raises(DataError, match="duplicated Sequence"):
         load_ticks(p)
+    # numbers pandas reads but no price or size can be (found by the fuzz test: they became garbage int64)
+    p.write_text(head + good + "2022-01-24;13:30:00.5001;2;1;inf;1;2\n")
+    with pytest.raises(DataError, match="not a finite number") as e:
+        load_ticks(p)
+    assert e.value.row == 3 and e.value.field == "Price"
+    p.write_text(head + good + "2022-01-24;13:30:00.5001;2;1;4347.75;1e999;2\n")
+    with pytest.raises(DataError, match="not a finite number") as e:
+        load_ticks(p)
+    assert e.value.field == "Volume"
+    p.write_text(head + good + "2022-01-24;13:30:00.5001;2;1;4347.75;1e300;2\n")
+    with pytest.raises(DataError, match="integer out of range") as e:
+        load_ticks(p)
+    assert e.value.field == "Volume"
 
 
 def test_volume_and_tick_bars():

@@ -56,7 +56,15 @@ def open_maybe_gzip(path: Path) -> io.BufferedIOBase:
 def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
     try:
         with open_maybe_gzip(path) as fh:
-            return pd.read_csv(fh, **kw)
+            df = pd.read_csv(fh, **kw)
+        if "index_col" not in kw and not isinstance(df.index, pd.RangeIndex):
+            # pandas takes a first data row with one field more than the header as an implicit index
+            # and shifts every column by one: a stray separator, never a valid export
+            raise DataError(f"more fields than the header's {len(df.columns)} (a stray separator?)",
+                            path=path, row=2)
+        return df
+    except DataError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", path=path) from None
     except pd.errors.ParserError as exc:

@@ -59,7 +59,13 @@ def _parse_numeric(df: pd.DataFrame, col: str, path: Path, kind: type) -> np.nda
         i = _first_bad(bad)
         raise DataError(f"not a number: {raw.iloc[i]!r}", path=path, row=i + 2, field=col)
     arr = num.to_numpy()
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():  # "inf", "1e999": numbers, but not prices/sizes
+        i = _first_bad(~np.isfinite(arr))
+        raise DataError(f"not a finite number: {raw.iloc[i]!r}", path=path, row=i + 2, field=col)
     if kind is int:
+        if arr.dtype.kind == "f" and np.any(np.abs(arr) >= 2.0**53):
+            i = _first_bad(np.abs(arr) >= 2.0**53)
+            raise DataError(f"integer out of range: {raw.iloc[i]!r}", path=path, row=i + 2, field=col)
         if np.any(arr != np.floor(arr)):
             i = _first_bad(arr != np.floor(arr))
             raise DataError(f"not an integer: {raw.iloc[i]!r}", path=path, row=i + 2, field=col)
