@@ -42,8 +42,11 @@ _MODE_PRESETS: dict[str, dict[str, Any]] = {
 # these can be reused (a sweep over stops recomputes nothing).
 EXECUTION_FIELDS = frozenset({
     "mode", "contracts", "slippage_ticks", "commission_per_side_usd", "stop_ticks", "target_r", "time_stop_bars",
-    "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd",
+    "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd", "min_signal_probability",
 })
+
+# METHOD.md "min signal probability": the ML filter takes a trade when P(win) >= this (backtest: the class default).
+SIGNAL_PROBABILITY_BY_MODE: dict[str, float] = {"backtest": 0.60, "data_collection": 0.55, "paper": 0.70, "live": 0.80}
 
 
 class ParamsError(ValueError):
@@ -120,6 +123,8 @@ class Params:
     max_trades_per_day: int = 999
     daily_loss_limit_usd: float = 500.0
     initial_capital_usd: float = 100_000.0
+    # --- 7.8 ML filter ---------------------------------------------------------------------------
+    min_signal_probability: float | None = None  # None: the mode's (SIGNAL_PROBABILITY_BY_MODE)
 
     # ------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -174,6 +179,10 @@ class Params:
         need(self.max_trades_per_day >= 1, "max_trades_per_day", "must be >= 1")
         need(self.daily_loss_limit_usd > 0, "daily_loss_limit_usd", "must be > 0")
         need(self.initial_capital_usd > 0, "initial_capital_usd", "must be > 0")
+        msp = self.min_signal_probability
+        need(msp is None or (isinstance(msp, (int, float, np.floating)) and not isinstance(msp, bool) and 0 <= msp <= 1),
+             "min_signal_probability",
+             "must be in [0, 1] (or omitted for the mode's threshold)")
         for name in ("entry_start_et", "entry_end_et", "friday_cutoff_et", "flat_at_et"):
             _hhmm(getattr(self, name), name)
         need(_hhmm(self.entry_start_et, "") <= _hhmm(self.entry_end_et, ""), "entry_start_et", "must be <= entry_end_et")
@@ -192,6 +201,13 @@ class Params:
     def replace(self, **changes: Any) -> "Params":
         """A copy with `changes` (validated)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def signal_probability_threshold(self) -> float:
+        """P(win) an ML-filtered trade needs: ``min_signal_probability``, else the mode's (0.55 / 0.70 / 0.80)."""
+        if self.min_signal_probability is not None:
+            return float(self.min_signal_probability)
+        return SIGNAL_PROBABILITY_BY_MODE[self.mode]
 
     @property
     def target_ticks(self) -> int:

@@ -77,7 +77,7 @@ def fake_snapshots(n: int = 600, *, seed: int = 0, signal: float = 0.0, base_rat
         "pattern": np.zeros(n), "ldu": np.zeros(n, bool), "lud": np.zeros(n, bool), "cds": np.zeros(n, bool),
         "atr14_ticks": rng.uniform(4, 20, n), "rel_volume": rng.uniform(0.3, 3, n),
         "ret5_ticks": rng.normal(0, 8, n), "ret15_ticks": rng.normal(0, 15, n),
-        "minutes_since_open": 0.0, "weekday": sig_ts.tz_convert("America/New_York").weekday.astype(np.int8),
+        "minutes_since_open": 0.0, "weekday": sig_ts.tz_convert("America/New_York").day_of_week.astype(np.int8),
         "vix_regime": None, "order_flow": True,
         "entry_price": entry, "stop_price": stop, "target_price": target, "slippage_ticks": 1.0,
         "contracts": np.full(n, 2, np.int32), "commission_usd": commission,

@@ -306,6 +306,13 @@ def prior_day_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
         net_r[idx] = cum_r[j]
         lk = np.where(j > 0, last_known[np.maximum(j - 1, 0)], -1)
         last[idx] = np.where(lk >= 0, w_sorted[np.maximum(lk, 0)], 0.0)
+        # a trade never sees its own outcome: only when its exit is stamped at its own decision time (degenerate
+        # data) did the sums above include it; recount those rows without it
+        for p in np.flatnonzero(known & (ext[idx] <= dec[idx])):
+            m_sorted = k_sorted & (e_sorted <= dec[idx[p]]) & (order != p)
+            count[idx[p]] = m_sorted.sum()
+            net_r[idx[p]] = r_sorted[m_sorted].sum()
+            last[idx[p]] = w_sorted[np.flatnonzero(m_sorted)[-1]] if m_sorted.any() else 0.0
     return pd.DataFrame({"day_prior_trades": count, "day_prior_net_r": net_r, "day_prior_last": last},
                         index=frame.index)
 

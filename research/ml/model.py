@@ -32,13 +32,14 @@ import pandas as pd
 
 from research.ml import features as F
 from research.ml.dataset import LABEL_COLUMNS, MLDataset
+from strategy.params import SIGNAL_PROBABILITY_BY_MODE
 
 __all__ = ["SimpleLinearModel", "FeatureSchemaError", "MODE_THRESHOLDS", "threshold_for", "make_pipeline",
            "classification_metrics", "MODEL_VERSION"]
 
 MODEL_VERSION = 1
-# METHOD.md "min signal probability" per mode (backtest = the class default column).
-MODE_THRESHOLDS = {"backtest": 0.60, "data_collection": 0.55, "paper": 0.70, "live": 0.80}
+# METHOD.md "min signal probability" per mode (backtest = the class default column); one table, in strategy.params.
+MODE_THRESHOLDS = SIGNAL_PROBABILITY_BY_MODE
 _KEYS = ("run_id", "trade_id", "decision_ts", "exit_ts")
 _VERSIONED = ("scikit-learn", "statsmodels", "numpy", "pandas", "joblib")
 
@@ -286,13 +287,15 @@ class SimpleLinearModel:
         if len(np.unique(rows_all["y_win"])) < 2:
             return {"status": "queued", "new": int(len(fresh)), "pending": int(n_pending), "n_train": int(len(self._rows))}
         self._rows, self._pending = rows_all, None
+        # validation figures (cv, oos, ...) described the model before this refit: keep them under the event
+        before = {k: v for k, v in self.metadata.get("metrics", {}).items() if k != "train"}
+        self.metadata["metrics"] = {}
         self._fit()
         self._describe_fit()
-        h = pd.util.hash_pandas_object(rows_all.loc[:, ["run_id", "trade_id", *self.features, *LABEL_COLUMNS]], index=False)
-        import hashlib
-
-        self.metadata["training_data_hash"] = hashlib.sha256(h.to_numpy().tobytes()).hexdigest()[:16]
-        event = {"at": dt.datetime.now(dt.UTC).isoformat(), "added": int(n_pending), "n_train": int(len(rows_all))}
+        # the same identity train() records (MLDataset.data_hash: keys, features, labels and the feature list)
+        self.metadata["training_data_hash"] = MLDataset(rows_all, self.features).data_hash()
+        event = {"at": dt.datetime.now(dt.UTC).isoformat(), "added": int(n_pending), "n_train": int(len(rows_all)),
+                 "metrics_before": before}
         self.metadata.setdefault("updates", []).append(event)
         return {"status": "refit", "new": int(len(fresh)), "pending": 0, "n_train": int(len(rows_all))}
 
