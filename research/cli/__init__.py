@@ -21,6 +21,8 @@ EPILOG = """examples:
   navale sweep ../shared/data/es-5m/*.gz             # ~500 combinations x 32 contracts on a local Dask cluster
   navale report sweep SWEEP_ID                       # walk-forward, PBO, DSR, stability maps
   navale promote --run SWEEP_ID                      # paper-trading gate: OOS Sharpe, PBO, DSR
+  navale ml validate ../shared/data/es-5m/*.gz       # signal-quality model: purged CV, OOS, permutation test
+  navale report ml ../shared/data/es-5m/*.gz         # the ML-validation report (HTML)
   navale runs                                        # stored runs; `navale runs export FILE` for ML
   navale lab                                         # JupyterLab in notebooks/
 """
@@ -90,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="random seed")
     s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD")
 
-    from . import backtest_cmd, lab_cmd, promote_cmd, report_cmd, runs_cmd, sweep_cmd
+    from . import backtest_cmd, lab_cmd, ml_cmd, promote_cmd, report_cmd, runs_cmd, sweep_cmd
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, runs_cmd, lab_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -103,6 +105,7 @@ _COMMANDS = {
     "report": "report_cmd",
     "sweep": "sweep_cmd",
     "promote": "promote_cmd",
+    "ml": "ml_cmd",
     "runs": "runs_cmd",
     "lab": "lab_cmd",
 }

@@ -38,6 +38,11 @@ def add_parser(sub: Any, formatter: type) -> None:
     b.add_argument("--run-id", help="store under this id (default: a hash of params, data, mode, session and code)")
     b.add_argument("--no-store", action="store_true", help="do not write the run to the store")
     b.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    b.add_argument("--ml-model", metavar="FILE", help="score every trade with this signal-quality model (navale ml "
+                   "train) and report the trades it would take: P(win) >= the mode's threshold")
+    b.add_argument("--ml-threshold", type=float, metavar="P", default=None,
+                   help="P(win) threshold for --ml-model (default: min_signal_probability, else the mode's "
+                        "0.55 data_collection / 0.70 paper / 0.80 live / 0.60 backtest)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         _parse_date(args.date_from, "--from")
         _parse_date(args.date_to, "--to")
         return _backtest(args, console)
-    except (DataError, ParamsError, ValueError) as exc:
+    except (DataError, ParamsError, ValueError, FileNotFoundError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 2
 
@@ -96,6 +101,11 @@ def _backtest(args: argparse.Namespace, console) -> int:
     if len(loaded) > 1 and args.series == "continuous":
         console.print("[yellow]files are not contracts of one product: backtesting each on its own[/]")
 
+    model = None
+    if args.ml_model:  # a bad model file fails before the backtest
+        from research.ml.model import SimpleLinearModel
+
+        model = SimpleLinearModel.load(args.ml_model)
     results = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("backtesting", total=len(loaded))
@@ -120,11 +130,45 @@ def _backtest(args: argparse.Namespace, console) -> int:
         summaries.append((name, bt.run_id, bt.result, bt.result.stats(), out_dir))
 
     _print_tables(console, summaries, params)
+    if model is not None:
+        frames = {s.name: s.frame for s in loaded}
+        for name, bt in results:
+            out_dir = next(o for n, _r, _res, _s, o in summaries if n == name)
+            _ml_filter(console, model, bt, frames[name], params, args.ml_threshold, out_dir)
     if args.json:
         doc = [{"series": n, "run_id": r, "out": str(o), "stats": {k: (None if pd.isna(v) else v) for k, v in s.items()}}
                for n, r, _res, s, o in summaries]
         print(json.dumps(doc, indent=1, default=float))
     return 0
+
+
+def _ml_filter(console, model, bt, bars, params, threshold, out_dir: Path) -> None:
+    """Score the run's trades with the model and print what the filter would take (same trade universe)."""
+    from rich.table import Table
+
+    from research.ml.dataset import MLDataProcessor
+    from research.ml.workflow import apply_filter
+    from research.storage import atomic_write_text
+
+    thr = params.signal_probability_threshold if threshold is None else threshold
+    if not 0 <= thr <= 1:
+        raise ValueError(f"--ml-threshold {thr}: must be in [0, 1]")
+    proc = MLDataProcessor(bar_features=bool(model.metadata.get("bar_features", True)),
+                           prior_day=bool(model.metadata.get("prior_day", True)))
+    ds = proc.from_backtest(bt, bars)
+    res = apply_filter(ds, model, threshold=thr)
+    t = Table(title=f"ML filter ({model!r}): P(win) >= {thr:.2f}, same trades", title_justify="left")
+    for col in ("", "trades", "net $", "win rate", "mean net R"):
+        t.add_column(col, justify="left" if not col else "right")
+    for name, r in res.summary.iterrows():
+        t.add_row(str(name), f"{int(r.trades):,}", _fmt_money(r.net_pnl_usd),
+                  f"{r.win_rate:.1%}" if r.trades else "-", f"{r.mean_r:+.3f}" if r.trades else "-")
+    console.print(t)
+    if res.unscored:
+        console.print(f"  {res.unscored} trade(s) could not be scored (indicator warm-up): the filter skips them")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "ml_filter.csv", res.scored.to_csv(index=False))
+    console.print(f"  per-trade P(win): {out_dir / 'ml_filter.csv'}")
 
 
 def _write_outputs(out_dir: Path, res, params, manifest: dict, summary: dict, run_id: str) -> None:

@@ -81,6 +81,32 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--title", default="Battle Navale sweep report", help="report title")
     _common(s)
 
+    from .ml_cmd import add_source_options, add_validation_options
+
+    m = rsub.add_parser(
+        "ml",
+        help="validate the signal-quality model and render the ML-validation report",
+        description=(
+            "Build the ML data set (as `navale ml dataset`), run the validation (as `navale ml validate`) unless "
+            "--validation names a saved one, and render purged-CV metrics, out-of-sample metrics, the label-"
+            "permutation test, train/CV/OOS gaps, learning and calibration curves, permutation importance, "
+            "coefficients with confidence intervals and their stability, and the economic test (with vs without "
+            "the filter, deflated Sharpe) to REPORTS/ml/ID/ml_validation.html."
+        ),
+        epilog=(
+            "examples:\n"
+            "  navale report ml                                  # the embedded synthetic ML data set\n"
+            "  navale report ml ../shared/data/es-5m/*.gz        # 2015-2020 train, 2021-2022 out of sample\n"
+            "  navale report ml --validation reports/ml/ID/validation\n"
+        ),
+        formatter_class=formatter,
+    )
+    add_source_options(m)
+    add_validation_options(m)
+    m.add_argument("--validation", metavar="DIR", help="render a validation saved by `navale ml validate`")
+    m.add_argument("--title", default="Battle Navale signal-quality model: validation", help="report title")
+    _common(m)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="reports folder (default: reports/)")
@@ -98,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
             return _performance(args, console)
         if args.command == "sweep":
             return _sweep(args, console)
-        console.print("[bold red]error:[/] choose a report: navale report performance | sweep")
+        if args.command == "ml":
+            return _ml(args, console)
+        console.print("[bold red]error:[/] choose a report: navale report performance | sweep | ml")
         return 2
-    except (DataError, ParamsError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ParamsError, ValueError, FileNotFoundError, KeyError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 2
     except ReportError as exc:
@@ -230,6 +258,38 @@ def _sweep(args: argparse.Namespace, console) -> int:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if paths.info.get("verdict"):
         console.print(f"walk-forward: {paths.info['verdict']}")
+    console.print(f"executed notebook: {paths.ipynb}")
+    console.print(f"[bold]report:[/] {paths.html}")
+    return 0
+
+
+def _ml(args: argparse.Namespace, console) -> int:
+    from research.ml.validate import ValidationReport
+    from research.reports import render_notebook, template_path
+
+    from .ml_cmd import dataset_from_args, print_dataset, print_verdict, validate_with_progress, validation_config
+
+    base = Path(args.out) if args.out else DEFAULT_OUT
+    if args.validation:
+        vdir = Path(args.validation)
+        report = ValidationReport.load(vdir)  # a folder that is not a saved validation fails here
+        out_dir = vdir.resolve().parent if vdir.name == "validation" else vdir
+    else:
+        from research.ml.workflow import ml_id
+
+        config = validation_config(args)
+        ds = dataset_from_args(args, console)
+        print_dataset(ds, console)
+        report = validate_with_progress(ds, config, console)
+        out_dir = base / "ml" / ml_id(ds)
+        vdir = report.save(out_dir / "validation")
+        ds.save(out_dir / "dataset")
+    print_verdict(report, console)
+    console.print("rendering the ML-validation report...")
+    paths = render_notebook(template_path("ml_validation"), {"validation_dir": str(vdir.resolve()), "title": args.title},
+                            out_dir, name="ml_validation", progress=not args.no_progress, title=args.title)
+    if paths.info.get("synthetic"):
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     console.print(f"executed notebook: {paths.ipynb}")
     console.print(f"[bold]report:[/] {paths.html}")
     return 0

@@ -42,6 +42,7 @@ __all__ = [
     "causality_violations",
     "feature_names",
     "docs_table",
+    "features_frame",
 ]
 
 # Bump when a feature is added, removed, renamed or computed differently: a saved model records it and
@@ -366,6 +367,14 @@ def causality_violations(frame: pd.DataFrame, features: Iterable[Feature] = FEAT
     dec = pd.DatetimeIndex(ordered["decision_ts"])
     ok = [t for t in cuts if t >= len(ordered) or dec[t] != dec[t - 1]]
     return prefix_violations(transform, ordered, ok, full=build_features(ordered, features, prior_day=prior_day))
+
+
+def features_frame(features: Iterable[Feature] = FEATURES, *, prior_day: bool = True) -> pd.DataFrame:
+    """The features as a table: name, the columns each reads, meaning (for reports)."""
+    rows = [{"feature": f.name, "reads": ", ".join(f.inputs), "meaning": f.doc} for f in features]
+    if prior_day:
+        rows += [{"feature": n, "reads": "earlier trades' exit_ts, y_win, y_r (as-of)", "meaning": d} for n, d in PRIOR_DAY]
+    return pd.DataFrame(rows)
 
 
 def docs_table(features: Iterable[Feature] = FEATURES) -> str:

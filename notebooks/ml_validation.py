@@ -1,0 +1,166 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# <!-- ML-validation report of the signal-quality model. Rendered by `navale report ml` (papermill + nbconvert,
+# code hidden) from a validation saved by `navale ml validate`; the logic lives in research/ml/. -->
+
+# %% tags=["parameters"]
+validation_dir = ""  # folder written by ValidationReport.save (navale ml validate / navale report ml)
+title = "Battle Navale signal-quality model: validation"
+
+# %%
+import pandas as pd
+
+from research import reports
+from research.ml import plots as mlplots
+from research.ml.features import features_frame
+from research.ml.validate import ValidationReport
+
+reports.setup()
+rep = ValidationReport.load(validation_dir)
+info = rep.dataset
+synthetic = bool(info.get("synthetic"))
+reports.heading(title, 1, anchor="report-title")
+reports.banner(synthetic)
+reports.publish(synthetic=synthetic, adds_value=bool(rep.verdict.get("adds_value")), oos_auc=rep.oos_metrics.get("auc"))
+
+# %% [markdown]
+# ## Verdict
+# Does the model add out-of-sample value? Every check below must pass: the real labels beat shuffled ones,
+# the out-of-sample ranking beats chance and the base rate, and filtering the out-of-sample trades raises the
+# Sharpe ratio by more than the number of filter variants tried can explain (deflated Sharpe ratio).
+
+# %%
+reports.note(rep.verdict["text"], "info" if rep.verdict.get("adds_value") else "warn")
+checks = pd.DataFrame([{"check": k, "passed": bool(v)} for k, v in rep.verdict.get("checks", {}).items()])
+reports.table(checks, index=False)
+for w in info.get("warnings", []):
+    reports.note(w, "warn")
+
+# %% [markdown]
+# ## Data set
+# One row per trade of the source runs, features from the entry context only (values known at the signal
+# bar's close), labels from the trade's outcome under the simulator's rules. Training period: trades whose
+# label closed before the out-of-sample start minus the embargo; the out-of-sample period is never used to
+# choose anything.
+
+# %%
+keys = ["n_all", "n_train", "n_oos", "train_from", "train_to", "oos_from", "oos_to", "base_rate_train",
+        "base_rate_oos", "embargo", "horizon_bars", "source"]
+reports.table(reports.dict_table({k: info.get(k) for k in keys if k in info}, "data set"))
+rules = info.get("rules") or {}
+if rules:
+    reports.table(pd.DataFrame({"rule": list(rules.values())}, index=list(rules.keys())), caption="rules")
+rejected = info.get("rejected_by_reason") or {}
+if rejected:
+    reports.table(pd.Series(rejected, name="rows").to_frame(), caption="rejected rows, by reason")
+
+# %% [markdown]
+# ### Features
+# Each feature reads only the snapshot fields listed (the leakage guard refuses outcome, execution and audit
+# fields by schema) and passed the as-of prefix-invariance check: computed from what was known at each
+# decision, it equals the value computed from the whole history.
+
+# %%
+used = set(rep.model.features) if rep.model is not None else None
+feats = features_frame()
+if used is not None:
+    feats = feats[feats["feature"].isin(used)]
+reports.table(feats, index=False)
+
+# %% [markdown]
+# ## Model selection
+# L2 strength `C` of the logistic regression, chosen by the purged cross-validated log loss on the training
+# period only.
+
+# %%
+reports.table(rep.selection, index=False)
+
+# %% [markdown]
+# ## Cross-validation (purged, embargoed)
+# The training period cut into time-ordered blocks; each block is tested by a model trained on the others,
+# minus every trade whose label window overlaps the block and those starting within the embargo after it.
+
+# %%
+reports.table(rep.cv_folds, index=False)
+reports.table(rep.cv_summary, caption="mean and dispersion over the folds")
+reports.show(mlplots.cv_folds_figure(rep.cv_folds, oos_auc=rep.oos_metrics.get("auc"),
+                                     train_auc=rep.train_metrics.get("auc")))
+
+# %% [markdown]
+# ## Out of sample
+# The final model (trained on the whole training period with the chosen `C`) on the out-of-sample trades,
+# against a constant prediction of the training win rate.
+
+# %%
+oos = pd.DataFrame({"in-sample": rep.train_metrics, "out-of-sample": rep.oos_metrics}).T
+reports.table(oos)
+reports.table(reports.dict_table(rep.baseline, "base-rate predictor (OOS)"))
+reports.show(mlplots.probability_histogram(rep.oos_predictions, rep.config.get("thresholds", ())))
+
+# %% [markdown]
+# ## Overfitting checks
+# Train vs CV vs out-of-sample gaps against stated thresholds; the label-permutation test (the same pipeline
+# and folds on shuffled labels: a model that learns nothing real scores like these); the learning curve and
+# the calibration curve.
+
+# %%
+reports.table(rep.gaps, index=False)
+perm = rep.permutation
+reports.show(mlplots.permutation_figure(perm["perm_scores"], perm["score"], perm["p_value"]))
+reports.note(f"CV AUC with the real labels {perm['score']:.3f}; with shuffled labels {perm['perm_mean']:.3f} ± "
+             f"{perm['perm_std']:.3f} over {perm['n_permutations']} permutations; p-value {perm['p_value']:.3f}.")
+reports.show(mlplots.learning_curve_figure(rep.learning_curve))
+reports.show(mlplots.calibration_figure(rep.calibration))
+
+# %% [markdown]
+# ## Feature importance
+# Permutation importance on the out-of-sample trades (what the ranking loses when one feature is shuffled),
+# the Logit coefficients with their confidence intervals (statsmodels, unpenalised, on the standardised
+# training design; Holm-adjusted p-values for the number of features), and their stability across folds.
+
+# %%
+reports.show(mlplots.importance_figure(rep.importance))
+reports.show(mlplots.coefficient_figure(rep.coefficients))
+reports.table(rep.coefficients, caption="Logit coefficients (per std of the feature)")
+reports.show(mlplots.stability_figure(rep.stability))
+
+# %% [markdown]
+# ## Economic test
+# The out-of-sample trades with and without the filter (the same trades: a skipped trade does not free the
+# position for another signal). Sharpe on daily P&L over the out-of-sample sessions, flat days included; the
+# deflated Sharpe ratio accounts for every filter variant tried (thresholds x `C` values).
+
+# %%
+reports.table(rep.economic, index=False)
+reports.show(mlplots.economic_equity_figure(rep.equity))
+if rep.economic.attrs.get("note"):
+    reports.note(rep.economic.attrs["note"])
+
+# %% [markdown]
+# ## Model and run manifest
+
+# %%
+meta = rep.model.metadata if rep.model is not None else {}
+reports.table(reports.dict_table({k: meta.get(k) for k in ("estimator", "hyperparameters", "class_weight_rule",
+                                                         "update_rule", "n_train", "train_from", "train_to",
+                                                         "training_data_hash", "feature_schema_version",
+                                                         "snapshot_schema_version", "params_hashes", "versions")},
+                                 "model"))
+reports.table(reports.dict_table(rep.config, "validation config"))
+reports.publish(figures=reports.figures_shown())

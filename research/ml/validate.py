@@ -1,0 +1,777 @@
+"""``ModelValidator``: does the signal-quality model add out-of-sample value?
+
+One run of :meth:`ModelValidator.run` on an :class:`~research.ml.dataset.MLDataset`:
+
+1. split: train = trades whose label closed before ``oos_from`` minus the embargo, OOS = trades decided on or
+   after it (:meth:`MLDataset.split_oos`). When that leaves too few trades on a side (e.g. synthetic data not
+   reaching 2021) the last 25% of trades by decision time are the OOS period instead, with a warning;
+2. model selection on the TRAIN period only: purged k-fold CV (:class:`~research.ml.splits.PurgedKFold`, with
+   the data set's embargo) for every ``C`` of the grid; the lowest mean CV log loss wins (ties: the smaller C);
+3. the chosen pipeline per CV fold (metrics, purged counts, coefficient stability), then the final model
+   refit on every train row; the OOS rows are predicted once, never seen before;
+4. label-permutation test (``permutation_test_score``, purged CV, ROC AUC) on the train period;
+5. OOS permutation importance, statsmodels inference with Holm-adjusted p-values, a purged learning curve,
+   the OOS calibration curve, train / CV / OOS gaps against stated thresholds;
+6. the economic test: the same OOS trades backtested with and without the filter (P(win) thresholds of
+   METHOD.md, plus thresholds at train-prediction quantiles), daily P&L over the OOS session calendar,
+   Sharpe / PSR via :class:`~research.performance.PerformanceTracker`, DSR deflated over every filter variant
+   tried (every C of the grid times every threshold);
+7. the verdict: a stated rule of named checks, and a paragraph with the figures.
+
+Nothing of the OOS period enters any choice: C, the scaler, the quantile thresholds (from the final model's
+predictions on the train rows) all come from the train rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from research.ml.dataset import MLDataset
+from research.ml.model import SimpleLinearModel, classification_metrics, make_pipeline
+from research.ml.splits import PurgedKFold, time_split
+
+__all__ = ["DSR_MIN", "FALLBACK_OOS_SHARE", "FOLD_METRICS", "OOS_AUC_MIN", "P_VALUE_MAX", "VALIDATION_VERSION",
+           "ModelValidator", "ValidationConfig", "ValidationReport", "select_C"]
+
+VALIDATION_VERSION = 1
+FALLBACK_OOS_SHARE = 0.25  # OOS = the last quarter of the trades when oos_from leaves too few on a side
+MIN_TRAIN_PREFERRED = 50  # fewer train trades at oos_from -> the fallback split
+MIN_TRAIN = 30  # fewer even after the fallback -> refused
+P_VALUE_MAX = 0.05  # verdict: label-permutation p-value below this
+OOS_AUC_MIN = 0.55  # verdict: OOS AUC at least this
+DSR_MIN = 0.95  # verdict: deflated Sharpe ratio of the best filter above this
+FOLD_METRICS = ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "taken")
+_TABLES = ("selection", "cv_folds", "cv_summary", "gaps", "importance", "coefficients", "stability",
+           "learning_curve", "calibration", "oos_predictions", "economic", "equity")
+_DICTS = ("train_metrics", "oos_metrics", "baseline", "permutation")
+NAN = float("nan")
+
+
+# ---------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Every setting of a validation (recorded in the report)."""
+
+    n_splits: int = 5
+    oos_from: str = "2021-01-01"  # train on trades decided before, test (never touched in selection) on/after
+    C_grid: tuple[float, ...] = (0.01, 0.1, 1.0)  # selection by purged-CV log loss on the TRAIN period only
+    thresholds: tuple[float, ...] = (0.55, 0.70, 0.80)  # METHOD.md mode thresholds on P(win)
+    quantile_keep: tuple[float, ...] = (0.5, 0.3)  # extra variants: thresholds keeping the top 50% / 30% (train preds)
+    report_threshold: float = 0.55  # threshold for accuracy/precision/recall in the CV/OOS tables
+    n_permutations: int = 200
+    n_repeats_importance: int = 20
+    gap_auc: float = 0.05  # train-CV AUC gap above -> "overfits"; CV-OOS gap above -> "does not generalise"
+    gap_log_loss: float = 0.02
+    min_oos_trades: int = 30
+    capital: float = 100_000.0
+    seed: int = 0
+    n_jobs: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("C_grid", "thresholds", "quantile_keep"):  # lists (from JSON) become tuples
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if self.n_splits < 2:
+            raise ValueError(f"n_splits must be >= 2, not {self.n_splits}")
+        if not self.C_grid or any(not c > 0 for c in self.C_grid):
+            raise ValueError(f"C_grid: positive values, at least one (got {self.C_grid})")
+        if any(not 0 <= t <= 1 for t in (*self.thresholds, self.report_threshold)):
+            raise ValueError("thresholds and report_threshold are probabilities in [0, 1]")
+        if any(not 0 < q < 1 for q in self.quantile_keep):
+            raise ValueError(f"quantile_keep: shares in (0, 1), not {self.quantile_keep}")
+        if self.n_permutations < 1 or self.n_repeats_importance < 1:
+            raise ValueError("n_permutations and n_repeats_importance must be >= 1")
+        if self.capital <= 0:
+            raise ValueError(f"capital must be > 0, not {self.capital}")
+        pd.Timestamp(self.oos_from)  # a bad date fails here, not deep in the run
+
+    @property
+    def n_filter_trials(self) -> int:
+        """Filter variants tried, for the DSR: every C of the grid x every threshold and quantile variant."""
+        return len(self.C_grid) * (len(self.thresholds) + len(self.quantile_keep))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# ---------------------------------------------------------------------- report
+@dataclass
+class ValidationReport:
+    """Everything one validation found (see the module docstring); ``save``/``load`` round-trip it."""
+
+    config: dict
+    dataset: dict
+    selection: pd.DataFrame
+    cv_folds: pd.DataFrame
+    cv_summary: pd.DataFrame
+    train_metrics: dict
+    oos_metrics: dict
+    baseline: dict
+    gaps: pd.DataFrame
+    permutation: dict
+    importance: pd.DataFrame
+    coefficients: pd.DataFrame
+    stability: pd.DataFrame
+    learning_curve: pd.DataFrame
+    calibration: pd.DataFrame
+    oos_predictions: pd.DataFrame
+    economic: pd.DataFrame
+    equity: pd.DataFrame
+    verdict: dict
+    model: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: scalars and dicts as they are (NaN -> null), tables as lists of records, with a
+        ``schema`` entry (index, column dtypes, attrs per table) for :meth:`load`."""
+        out: dict[str, Any] = {"validation_version": VALIDATION_VERSION}
+        schema: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "model":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, pd.DataFrame):
+                out[f.name], schema[f.name] = _table_to_records(value)
+            else:
+                out[f.name] = _jsonable(value)
+        out["schema"] = schema
+        out["model_file"] = "model.joblib" if self.model is not None else None
+        return out
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``validation.json`` and (when a model is attached) ``model.joblib`` atomically; returns the folder."""
+        from research.storage import atomic_write_text
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "validation.json", json.dumps(self.to_dict(), indent=1, allow_nan=False))
+        if self.model is not None:
+            self.model.save(folder / "model.joblib")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ValidationReport:
+        """Read a folder written by :meth:`save`: tables back as DataFrames, the model when present."""
+        folder = Path(folder)
+        path = folder / "validation.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{folder}: no validation.json (not a folder written by `navale ml validate`)")
+        d = json.loads(path.read_text())
+        if d.get("validation_version") != VALIDATION_VERSION:
+            raise ValueError(f"{path}: validation version {d.get('validation_version')}, this code reads "
+                             f"{VALIDATION_VERSION}")
+        schema = d.get("schema", {})
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "model":
+                continue
+            if f.name in _TABLES:
+                kw[f.name] = _records_to_table(d.get(f.name) or [], schema.get(f.name, {}))
+            elif f.name in _DICTS:
+                kw[f.name] = _nan_back(d.get(f.name) or {})
+            else:
+                kw[f.name] = d.get(f.name) or {}
+        model = None
+        mpath = folder / "model.joblib"
+        if mpath.exists():
+            from research.ml.model import FeatureSchemaError
+
+            try:
+                model = SimpleLinearModel.load(mpath)
+            except FeatureSchemaError as exc:  # the tables still render; the model needs a retrain
+                warnings.warn(f"{mpath}: model not loaded ({exc})", stacklevel=2)
+        return cls(**kw, model=model)
+
+    def summary(self) -> str:
+        """The verdict paragraph."""
+        return str(self.verdict.get("text", ""))
+
+
+# ---------------------------------------------------------------------- selection
+def select_C(train: MLDataset, config: ValidationConfig | None = None, **overrides) -> tuple[float, pd.DataFrame]:
+    """(chosen C, selection table) by purged-CV log loss on ``train`` (all of it is used: pass train rows only)."""
+    cfg = _config(config, overrides)
+    C, table, _ = _select(_sorted(train), cfg)
+    return C, table
+
+
+def _select(train: MLDataset, cfg: ValidationConfig) -> tuple[float, pd.DataFrame, dict[float, tuple]]:
+    X, y = _xy(train)
+    per_c: dict[float, tuple] = {}
+    rows = []
+    for C in cfg.C_grid:
+        folds, coefs = _cross_validate(train, X, y, C, cfg)
+        per_c[C] = (folds, coefs)
+        rows.append({"C": C, "cv_log_loss_mean": folds["log_loss"].mean(), "cv_log_loss_std": folds["log_loss"].std(),
+                     "cv_auc_mean": folds["auc"].mean(), "cv_auc_std": folds["auc"].std(),
+                     "cv_brier_mean": folds["brier"].mean()})
+    table = pd.DataFrame(rows)
+    ll = table["cv_log_loss_mean"].to_numpy()
+    if not np.isfinite(ll).any():
+        raise ValueError("purged CV gave no finite log loss for any C")
+    best = min((v, c) for v, c in zip(np.where(np.isfinite(ll), ll, np.inf), table["C"]))[1]  # ties: smaller C
+    table["chosen"] = table["C"] == best
+    table.attrs["rule"] = "lowest mean purged-CV log loss on the train period; ties go to the smaller C"
+    return float(best), table, per_c
+
+
+def _cross_validate(ds: MLDataset, X: np.ndarray, y: np.ndarray, C: float,
+                    cfg: ValidationConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-fold metrics of ``make_pipeline(C)`` under the purged CV, and the standardised coefs per fold."""
+    n = len(y)
+    t0 = ds.t0
+    rows, coefs = [], []
+    for k, (tr, te) in enumerate(_splitter(ds, cfg).split(X)):
+        if len(np.unique(y[tr])) < 2:
+            raise ValueError(f"CV fold {k}: its {len(tr)} training trades hold one label class only")
+        pipe = make_pipeline(C).fit(X[tr], y[tr])
+        p = pipe.predict_proba(X[te])[:, 1]
+        m = classification_metrics(y[te], p, cfg.report_threshold)
+        rows.append({"fold": k, "n_train": len(tr), "n_test": len(te), "n_purged": n - len(te) - len(tr),
+                     "test_from": t0[te[0]], "test_to": t0[te[-1]], "base_rate": m["base_rate"],
+                     **{key: m[key] for key in FOLD_METRICS}})
+        coefs.append(_std_coef(pipe, X.shape[1]))
+    return pd.DataFrame(rows), np.asarray(coefs)
+
+
+# ---------------------------------------------------------------------- the validator
+class ModelValidator:
+    """Purged CV, OOS test, permutation test, importance, overfitting gaps and the economic test of
+    :class:`~research.ml.model.SimpleLinearModel` (see the module docstring)."""
+
+    def __init__(self, config: ValidationConfig | None = None, **overrides) -> None:
+        self.config = _config(config, overrides)
+
+    def run(self, dataset: MLDataset, *, progress: Callable[[str], None] | None = None) -> ValidationReport:
+        cfg = self.config
+        say = progress or (lambda _stage: None)
+        dataset = _sorted(dataset)
+        warn: list[str] = []
+
+        say("split")
+        train, oos, oos_start, oos_rule = _split(dataset, cfg, warn)
+        X, y = _xy(train)
+        Xo, yo = _xy(oos)
+
+        say("selection")
+        C, selection, per_c = _select(train, cfg)
+
+        say("cv")
+        cv_folds, fold_coefs = per_c[C]
+        cv_summary = _summary(cv_folds)
+
+        say("final")
+        model = SimpleLinearModel(C=C).train(train)
+        p_train = np.asarray(model.predict_signal_quality(train), dtype=float)
+        p_oos = np.asarray(model.predict_signal_quality(oos), dtype=float)
+        train_metrics = classification_metrics(y, p_train, cfg.report_threshold)
+        oos_metrics = classification_metrics(yo, p_oos, cfg.report_threshold)
+        baseline = _baseline(y, yo, oos_metrics)
+        gaps = _gaps(train_metrics, cv_summary, oos_metrics, cfg)
+
+        say("permutation")
+        permutation = _permutation(train, X, y, C, cfg)
+
+        say("importance")
+        importance = _importance(model, Xo, yo, train.features, cfg)
+
+        say("coefficients")
+        coefficients = _coefficients(model, warn)
+        stability = _stability(fold_coefs, train.features, model)
+
+        say("learning_curve")
+        learning = _learning_curve(train, X, y, C, cfg)
+
+        say("calibration")
+        calibration = _calibration(yo, p_oos)
+        of = oos.frame
+        oos_predictions = pd.DataFrame({
+            "run_id": of["run_id"].to_numpy(), "trade_id": of["trade_id"].to_numpy(),
+            "decision_ts": of["decision_ts"].to_numpy(), "side": of["side"].to_numpy(), "p_win": p_oos,
+            "y_win": yo, "y_r": oos.r, "pnl_usd": of["pnl_usd"].to_numpy(np.float64)})
+        oos_predictions["decision_ts"] = pd.DatetimeIndex(of["decision_ts"])
+
+        say("economic")
+        calendar, calendar_note = _oos_calendar(dataset, oos, oos_start, warn)
+        economic, equity = _economic(oos, p_oos, p_train, calendar, cfg)
+        economic.attrs["calendar"] = calendar_note
+
+        say("verdict")
+        info = _dataset_info(dataset, train, oos, oos_start, oos_rule, cfg, warn, calendar_note)
+        verdict = _verdict(cfg, cv_summary, oos_metrics, baseline, permutation, economic, p_oos, gaps)
+        return ValidationReport(
+            config=cfg.to_dict(), dataset=info, selection=selection, cv_folds=cv_folds, cv_summary=cv_summary,
+            train_metrics=train_metrics, oos_metrics=oos_metrics, baseline=baseline, gaps=gaps,
+            permutation=permutation, importance=importance, coefficients=coefficients, stability=stability,
+            learning_curve=learning, calibration=calibration, oos_predictions=oos_predictions, economic=economic,
+            equity=equity, verdict=verdict, model=model)
+
+
+# ---------------------------------------------------------------------- steps
+def _config(config: ValidationConfig | None, overrides: Mapping[str, Any]) -> ValidationConfig:
+    cfg = config if config is not None else ValidationConfig()
+    if isinstance(cfg, Mapping):
+        cfg = ValidationConfig(**cfg)
+    return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+
+def _sorted(ds: MLDataset) -> MLDataset:
+    t0 = ds.t0.as_unit("ns").asi8
+    if len(t0) > 1 and np.any(np.diff(t0) < 0):
+        return ds.subset(np.argsort(t0, kind="stable"))
+    return ds
+
+
+def _xy(ds: MLDataset) -> tuple[np.ndarray, np.ndarray]:
+    return ds.X.to_numpy(np.float64), ds.y
+
+
+def _splitter(ds: MLDataset, cfg: ValidationConfig) -> PurgedKFold:
+    return PurgedKFold(cfg.n_splits, t0=ds.t0, t1=ds.t1, embargo=ds.embargo, min_train=10)
+
+
+def _std_coef(pipe, n_features: int) -> np.ndarray:
+    """Standardised logistic coefficients in the feature order, 0 for columns dropped as constant."""
+    kept = pipe.named_steps["drop_constant"].get_support()
+    coef = np.zeros(n_features)
+    coef[kept] = pipe.named_steps["logit"].coef_[0]
+    return coef
+
+
+def _split(ds: MLDataset, cfg: ValidationConfig, warn: list[str]) -> tuple[MLDataset, MLDataset, pd.Timestamp, str]:
+    n = len(ds)
+    start = pd.Timestamp(cfg.oos_from)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    train, oos = ds.split_oos(start)
+    rule = f"configured: OOS = trades decided on/after {cfg.oos_from}"
+    if len(oos) < cfg.min_oos_trades or len(train) < MIN_TRAIN_PREFERRED:
+        if n < 4:
+            raise ValueError(f"{n} trades: too few to validate anything")
+        cut = math.floor((1 - FALLBACK_OOS_SHARE) * n)
+        start = ds.t0[cut]
+        tr, te = time_split(ds.t0, ds.t1, start, embargo=ds.embargo)
+        warn.append(f"oos_from {cfg.oos_from} leaves {len(train)} train and {len(oos)} OOS trades (need "
+                    f">= {MIN_TRAIN_PREFERRED} and >= {cfg.min_oos_trades}): the last {FALLBACK_OOS_SHARE:.0%} of "
+                    f"the trades by decision time are the OOS period instead, from {start}")
+        train, oos = ds.subset(tr), ds.subset(te)
+        rule = f"fallback: OOS = the last {FALLBACK_OOS_SHARE:.0%} of the trades by decision time, from {start}"
+    if len(train) < MIN_TRAIN:
+        raise ValueError(f"only {len(train)} train trades (need >= {MIN_TRAIN}) with OOS from {start}: "
+                         f"too few trades to validate a model ({n} in all)")
+    for name, part in (("train", train), ("out-of-sample", oos)):
+        if len(np.unique(part.y)) < 2:
+            raise ValueError(f"the {name} period ({len(part)} trades from {part.t0.min()} to {part.t0.max()}) holds "
+                             f"one label class only: AUC and log loss are undefined; use more data or another oos_from")
+    if len(train) < cfg.n_splits * 2:
+        raise ValueError(f"{len(train)} train trades cannot make {cfg.n_splits} CV folds")
+    return train, oos, start, rule
+
+
+def _summary(folds: pd.DataFrame) -> pd.DataFrame:
+    cols = list(FOLD_METRICS)
+    out = pd.DataFrame({"mean": folds[cols].mean(), "std": folds[cols].std(),
+                        "min": folds[cols].min(), "max": folds[cols].max()})
+    out.index.name = "metric"
+    return out
+
+
+def _baseline(y: np.ndarray, yo: np.ndarray, oos: dict) -> dict[str, float]:
+    """The constant predictor P(win) = the train base rate, on the OOS trades."""
+    base = float(np.mean(y))
+    m = classification_metrics(yo, np.full(len(yo), base), 0.5)
+    return {"predictor": "constant P(win) = train base rate", "base_rate_train": base,
+            "base_rate_oos": float(np.mean(yo)), "log_loss": m["log_loss"], "brier": m["brier"], "auc": 0.5,
+            "model_log_loss": oos["log_loss"], "model_brier": oos["brier"],
+            "brier_skill_score": 1 - oos["brier"] / m["brier"] if m["brier"] > 0 else NAN,
+            "log_loss_skill_score": 1 - oos["log_loss"] / m["log_loss"] if m["log_loss"] > 0 else NAN}
+
+
+def _gaps(train: dict, cv: pd.DataFrame, oos: dict, cfg: ValidationConfig) -> pd.DataFrame:
+    """Train / CV / OOS per metric; gaps signed so that positive = worse away from the training data."""
+    rows = []
+    for metric, higher_better, thr in (("auc", True, cfg.gap_auc), ("log_loss", False, cfg.gap_log_loss),
+                                       ("brier", False, NAN)):
+        tr, cvm, oo = train[metric], float(cv.loc[metric, "mean"]), oos[metric]
+        sign = 1.0 if higher_better else -1.0
+        g1, g2 = sign * (tr - cvm), sign * (cvm - oo)
+        if not math.isfinite(thr):
+            flag = "not rated (no stated threshold)"
+        else:
+            words = []
+            if g1 > thr:
+                words.append(f"overfits (train-CV gap {g1:.3f} > {thr:g})")
+            if g2 > thr:
+                words.append(f"does not generalise (CV-OOS gap {g2:.3f} > {thr:g})")
+            flag = "; ".join(words) or "ok"
+        rows.append({"metric": metric, "train": tr, "cv": cvm, "oos": oo, "train_cv_gap": g1, "cv_oos_gap": g2,
+                     "threshold": thr, "flag": flag, "better": "higher" if higher_better else "lower"})
+    out = pd.DataFrame(rows)  # one row per metric, named in the "metric" column
+    out.attrs["rule"] = ("gaps are signed so that positive means worse: AUC train - CV and CV - OOS; log loss and "
+                         "Brier CV - train and OOS - CV. A train-CV gap above the threshold flags 'overfits', a "
+                         "CV-OOS gap above it 'does not generalise'")
+    return out
+
+
+def _permutation(train: MLDataset, X: np.ndarray, y: np.ndarray, C: float, cfg: ValidationConfig) -> dict[str, Any]:
+    from sklearn.model_selection import permutation_test_score
+
+    score, perm, p = permutation_test_score(make_pipeline(C), X, y, cv=_splitter(train, cfg),
+                                            n_permutations=cfg.n_permutations, scoring="roc_auc",
+                                            random_state=cfg.seed, n_jobs=cfg.n_jobs)
+    perm = np.asarray(perm, dtype=float)
+    return {"score": float(score), "perm_scores": perm.tolist(), "perm_mean": float(np.mean(perm)),
+            "perm_std": float(np.std(perm, ddof=1)) if len(perm) > 1 else NAN, "p_value": float(p),
+            "n_permutations": int(cfg.n_permutations), "scoring": "roc_auc", "C": C,
+            "rule": "labels of the train period shuffled, the same purged CV rerun; p = (1 + #perm >= score) / "
+                    "(1 + n_permutations)"}
+
+
+def _importance(model: SimpleLinearModel, Xo: np.ndarray, yo: np.ndarray, features, cfg: ValidationConfig) -> pd.DataFrame:
+    from sklearn.inspection import permutation_importance
+
+    r = permutation_importance(model.pipeline, Xo, yo, scoring="roc_auc", n_repeats=cfg.n_repeats_importance,
+                               random_state=cfg.seed, n_jobs=cfg.n_jobs)
+    out = pd.DataFrame({"feature": list(features), "importance_mean": r.importances_mean,
+                        "importance_std": r.importances_std})
+    out = out.sort_values(["importance_mean", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
+def _coefficients(model: SimpleLinearModel, warn: list[str]) -> pd.DataFrame:
+    """statsmodels inference + Holm-adjusted p-values (features only, not the intercept) + sklearn's
+    (penalised) standardised coefficient; indexed by feature ("const" first), as ``model.inference()``."""
+    from statsmodels.stats.multitest import multipletests
+
+    names = ["const", *model.features]
+    try:
+        inf = model.inference()
+        attrs = dict(inf.attrs)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # singular design, separation: sklearn's stand
+        warn.append(f"statsmodels inference failed ({type(exc).__name__}: {exc}); coefficients without errors")
+        inf = pd.DataFrame(columns=["coef", "std_err", "z", "p_value", "ci_low", "ci_high"], dtype=float)
+        attrs = {"error": str(exc)}
+    out = inf.reindex(names).astype(float)
+    out.index.name = "feature"
+    p = out["p_value"].to_numpy()
+    test = np.isfinite(p) & (out.index != "const")
+    holm = np.full(len(out), NAN)
+    if test.any():
+        holm[test] = multipletests(p[test], method="holm")[1]
+    out["p_holm"] = holm
+    sk = model.coefficients().set_index("feature")
+    out["sklearn_coef"] = sk["coef"].reindex(out.index).to_numpy()
+    out.loc["const", "sklearn_coef"] = float(model.pipeline.named_steps["logit"].intercept_[0])
+    out["kept"] = [True if f == "const" else bool(sk.loc[f, "kept"]) for f in out.index]
+    notes = {"statsmodels": "unpenalised Logit on the standardised design; rare flags and aliased columns left out "
+                            "(NaN)", "p_holm": "Holm step-down over the features' p-values (intercept excluded)",
+             "sklearn_coef": f"L2-penalised coefficient of the fitted pipeline (C = {model.C:g}); 0 for constants"}
+    out.attrs.update({**_jsonable(attrs), "notes": notes})
+    return out
+
+
+def _stability(coefs: np.ndarray, features, model: SimpleLinearModel) -> pd.DataFrame:
+    """Per feature over the CV folds: mean/std of the standardised coefficient, majority-sign agreement, top-5 share."""
+    n_folds, n_feat = coefs.shape
+    signs = np.sign(coefs)
+    pos, neg, zero = (signs > 0).sum(0), (signs < 0).sum(0), (signs == 0).sum(0)
+    agree = np.maximum(np.maximum(pos, neg), zero) / n_folds
+    top = np.zeros(n_feat)
+    k = min(5, n_feat)
+    for row in np.abs(coefs):
+        top[np.argsort(-row, kind="stable")[:k]] += 1
+    final = model.coefficients()["coef"].to_numpy()
+    out = pd.DataFrame({"feature": list(features), "coef_mean": coefs.mean(0),
+                        "coef_std": coefs.std(0, ddof=1) if n_folds > 1 else np.full(n_feat, NAN),
+                        "sign_agreement": agree, "top5_share": top / n_folds, "coef_final": final})
+    out = out.reindex(out["coef_mean"].abs().sort_values(ascending=False, kind="stable").index).reset_index(drop=True)
+    out.attrs["n_folds"] = int(n_folds)
+    return out
+
+
+def _learning_curve(train: MLDataset, X: np.ndarray, y: np.ndarray, C: float, cfg: ValidationConfig) -> pd.DataFrame:
+    from sklearn.model_selection import learning_curve
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a small prefix with one class only scores NaN, said by the NaN
+        sizes, tr, te = learning_curve(make_pipeline(C), X, y, cv=_splitter(train, cfg),
+                                       train_sizes=np.linspace(0.2, 1.0, 5), scoring="roc_auc", shuffle=False,
+                                       n_jobs=cfg.n_jobs, error_score=np.nan)
+    return pd.DataFrame({"train_size": sizes.astype(int), "train_auc_mean": _nanstat(tr, np.nanmean),
+                         "train_auc_std": _nanstat(tr, np.nanstd), "cv_auc_mean": _nanstat(te, np.nanmean),
+                         "cv_auc_std": _nanstat(te, np.nanstd)})
+
+
+def _nanstat(a: np.ndarray, fn) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return fn(a, axis=1)
+
+
+def _calibration(yo: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """OOS reliability table: sklearn's quantile calibration curve with the count per (non-empty) bin."""
+    from sklearn.calibration import calibration_curve
+
+    n_bins = int(min(10, max(2, len(p) // 25)))
+    observed, predicted = calibration_curve(yo, p, n_bins=n_bins, strategy="quantile")
+    bins = np.percentile(p, np.linspace(0, 100, n_bins + 1))  # the same bins sklearn uses
+    counts = np.bincount(np.searchsorted(bins[1:-1], p), minlength=n_bins)
+    counts = counts[counts > 0]
+    return pd.DataFrame({"mean_predicted": predicted, "observed": observed, "count": counts.astype(int)})
+
+
+def _oos_calendar(ds: MLDataset, oos: MLDataset, start: pd.Timestamp,
+                  warn: list[str]) -> tuple[pd.DatetimeIndex, str]:
+    """OOS trading dates: the source runs' sessions from the OOS start's session on, else weekdays to the
+    last OOS exit session."""
+    from research.sessions import session_id
+
+    first = pd.Timestamp(session_id(pd.DatetimeIndex([start]))[0])
+    exits = pd.DatetimeIndex(session_id(pd.DatetimeIndex(oos.t1) - pd.Timedelta(1, "ns")).astype("datetime64[ns]"))
+    last = max(exits.max(), first) if len(exits) else first
+    sessions = ds.sessions
+    if sessions:
+        cal = pd.DatetimeIndex(pd.to_datetime(list(sessions))).normalize().unique().sort_values()
+        cal = cal[cal >= first]
+        if len(cal):
+            return cal, (f"daily P&L over the source runs' {len(cal)} sessions from {cal[0]:%Y-%m-%d} to "
+                         f"{cal[-1]:%Y-%m-%d} (flat days count as 0)")
+    cal = pd.bdate_range(first, last)
+    note = (f"daily P&L over the {len(cal)} weekdays from {first:%Y-%m-%d} to {last:%Y-%m-%d}: the data set has no "
+            "session list, so exchange holidays count as flat days")
+    warn.append(note)
+    return cal, note
+
+
+def _variant_stats(trades: pd.DataFrame, calendar: pd.DatetimeIndex, cfg: ValidationConfig) -> tuple[dict, pd.Series]:
+    from research.performance import PerformanceTracker
+    from research.sharpe import sharpe_moments
+
+    pt = PerformanceTracker(trades, sessions=calendar, capital=cfg.capital)
+    m = pt.metrics()
+    daily = pt.daily_pnl()
+    sr, n_obs, skew, kurt = sharpe_moments(daily.to_numpy() / cfg.capital)
+    return {"trades": int(m["trades"]), "net_pnl_usd": float(m["net_pnl_usd"]), "win_rate": float(m["win_rate"]),
+            "expectancy_usd": float(m["expectancy_usd"]), "sharpe": float(m["sharpe"]), "sharpe_daily": sr,
+            "max_drawdown_usd": float(m["max_drawdown_usd"]), "psr": float(m["psr"]),
+            "_moments": (sr, n_obs, skew, kurt)}, daily
+
+
+def _economic(oos: MLDataset, p_oos: np.ndarray, p_train: np.ndarray, calendar: pd.DatetimeIndex,
+              cfg: ValidationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The OOS trades with and without the filter: one row per variant, and the cumulative daily P&L."""
+    from research.overfitting import trials_sr_variance
+    from research.sharpe import dsr_from_moments, expected_max_sharpe
+
+    cols = [c for c in ("run_id", "trade_id", "side", "signal_ts", "entry_ts", "exit_ts", "pnl_usd",
+                        "commission_usd", "r_multiple", "contracts") if c in oos.frame.columns]
+    trades = oos.frame.loc[:, cols].reset_index(drop=True)
+    variants: list[tuple[str, str, float]] = [("no filter", "none", NAN)]
+    variants += [(f"P>={t:.2f}", "threshold", float(t)) for t in cfg.thresholds]
+    for keep in cfg.quantile_keep:
+        thr = float(np.quantile(p_train, 1 - keep))
+        variants.append((f"top {keep:.0%} (P>={thr:.2f})", "quantile", thr))
+    rows, dailies = [], {}
+    for name, kind, thr in variants:
+        take = np.ones(len(trades), bool) if kind == "none" else p_oos >= thr
+        stats, daily = _variant_stats(trades.loc[take].reset_index(drop=True), calendar, cfg)
+        rows.append({"variant": name, "kind": kind, "threshold": thr, "share_taken": float(take.mean()), **stats})
+        dailies[name] = daily
+    filt = [r for r in rows if r["kind"] != "none"]
+    n_trials = cfg.n_filter_trials
+    sr_var, sr_mean, n_undef = trials_sr_variance(np.array([r["sharpe_daily"] for r in filt]))
+    emax = expected_max_sharpe(n_trials, sr_var) if sr_var > 0 or n_trials == 1 else NAN
+    for r in rows:
+        sr, n_obs, skew, kurt = r.pop("_moments")
+        if r["kind"] == "none":
+            r["n_trials"], r["dsr"] = 1, r["psr"]  # nothing selected: DSR = PSR(0)
+        else:
+            r["n_trials"] = n_trials
+            r["dsr"] = dsr_from_moments(sr, n_obs, skew, kurt, n_trials, sr_var) if sr_var > 0 else NAN
+    order = ["variant", "kind", "threshold", "trades", "share_taken", "net_pnl_usd", "win_rate", "expectancy_usd",
+             "sharpe", "sharpe_daily", "max_drawdown_usd", "psr", "dsr", "n_trials"]
+    table = pd.DataFrame(rows).loc[:, order]
+    table["trades"] = table["trades"].astype(np.int64)
+    table["n_trials"] = table["n_trials"].astype(np.int64)
+    table.attrs.update({
+        "n_trials": n_trials, "sr_variance": sr_var, "sr_mean": sr_mean, "n_undefined_sharpe": n_undef,
+        "expected_max_sharpe_daily": emax,
+        "note": (f"DSR deflated over n_trials = {n_trials} filter variants: {len(cfg.C_grid)} C values of the grid x "
+                 f"({len(cfg.thresholds)} P(win) thresholds + {len(cfg.quantile_keep)} quantile filters); the "
+                 f"variance of the per-session Sharpe ratios ({sr_var:.3g}) is taken across the "
+                 f"{len(filt)} filter variants of the chosen C actually computed (an undefined Sharpe counts as 0). "
+                 "'no filter' is not a selected variant: its DSR is its PSR (1 trial)"),
+    })
+    equity = pd.DataFrame(dailies).fillna(0.0).sort_index().cumsum()
+    equity.index = pd.DatetimeIndex(equity.index.to_numpy(), name="session")  # no freq: plain dates
+    return table, equity
+
+
+def _dataset_info(ds: MLDataset, train: MLDataset, oos: MLDataset, start: pd.Timestamp, rule: str,
+                  cfg: ValidationConfig, warn: list[str], calendar_note: str) -> dict[str, Any]:
+    def span(d: MLDataset) -> list[str | None]:
+        return [str(d.t0.min()), str(d.t0.max())] if len(d) else [None, None]
+
+    meta = ds.meta
+    return {
+        "n_all": len(ds), "n_train": len(train), "n_oos": len(oos),
+        "n_dropped": len(ds) - len(train) - len(oos),
+        "dropped_rule": "train trades whose label ends after the OOS start minus the embargo are dropped",
+        "base_rate_all": float(ds.y.mean()), "base_rate_train": float(train.y.mean()),
+        "base_rate_oos": float(oos.y.mean()),
+        "span_all": span(ds), "span_train": span(train), "span_oos": span(oos),
+        "embargo": str(ds.embargo), "oos_from": str(start), "oos_from_requested": cfg.oos_from, "oos_rule": rule,
+        "n_features": len(ds.features), "features": list(ds.features), "data_hash": ds.data_hash(),
+        "sources": {"source": meta.get("source"), "runs": sorted(ds.frame["run_id"].astype(str).unique().tolist()),
+                    "params_hashes": meta.get("params_hashes", [])},
+        "synthetic": bool(meta.get("synthetic", False)), "calendar": calendar_note, "warnings": list(warn),
+    }
+
+
+def _verdict(cfg: ValidationConfig, cv: pd.DataFrame, oos: dict, base: dict, perm: dict, econ: pd.DataFrame,
+             p_oos: np.ndarray, gaps: pd.DataFrame) -> dict[str, Any]:
+    unf = econ[econ["kind"] == "none"].iloc[0]
+    filt = econ[(econ["kind"] != "none") & np.isfinite(econ["sharpe"])]
+    enough = filt[filt["trades"] >= cfg.min_oos_trades]
+    pool = enough if len(enough) else filt
+    best = pool.loc[pool["sharpe"].idxmax()] if len(pool) else None
+    unf_sharpe = float(unf["sharpe"]) if math.isfinite(unf["sharpe"]) else -math.inf
+    checks = {
+        "permutation_significant": bool(perm["p_value"] < P_VALUE_MAX),
+        "oos_auc_ok": bool(np.nan_to_num(oos["auc"], nan=0.0) >= OOS_AUC_MIN),
+        "beats_base_rate": bool(oos["log_loss"] < base["log_loss"]),
+        "filter_beats_unfiltered": bool(best is not None and best["sharpe"] > unf_sharpe),
+        "filter_dsr_ok": bool(best is not None and np.nan_to_num(best["dsr"], nan=0.0) > DSR_MIN),
+        "filter_enough_trades": bool(best is not None and best["trades"] >= cfg.min_oos_trades),
+    }
+    rules = {
+        "permutation_significant": f"label-permutation p-value (train period, purged CV, ROC AUC) < {P_VALUE_MAX}",
+        "oos_auc_ok": f"OOS AUC >= {OOS_AUC_MIN}",
+        "beats_base_rate": "OOS log loss < that of the constant train base rate",
+        "filter_beats_unfiltered": (f"the best filter variant's OOS Sharpe > the unfiltered Sharpe (best = highest OOS "
+                                    f"Sharpe among the variants taking >= {cfg.min_oos_trades} trades, else among all)"),
+        "filter_dsr_ok": f"its deflated Sharpe ratio (over {cfg.n_filter_trials} variants) > {DSR_MIN}",
+        "filter_enough_trades": f"it takes >= {cfg.min_oos_trades} OOS trades",
+    }
+    failed_words = {
+        "permutation_significant": "the permutation test does not reject chance",
+        "oos_auc_ok": f"OOS AUC below {OOS_AUC_MIN}",
+        "beats_base_rate": "no better log loss than the base rate",
+        "filter_beats_unfiltered": "no filter beats taking every trade",
+        "filter_dsr_ok": f"the best filter's DSR is not above {DSR_MIN}",
+        "filter_enough_trades": f"the best filter takes fewer than {cfg.min_oos_trades} trades",
+    }
+    adds = all(checks.values())
+    n_oos = len(p_oos)
+    taken = int((p_oos >= cfg.report_threshold).sum())
+    text = (f"The model {'adds' if adds else 'does not add'} out-of-sample value: OOS AUC {_f(oos['auc'], 3)} "
+            f"(CV {_f(cv.loc['auc', 'mean'], 3)} ± {_f(cv.loc['auc', 'std'], 3)}), log loss "
+            f"{_f(oos['log_loss'], 4)} vs {_f(base['log_loss'], 4)} for the base rate "
+            f"({base['base_rate_train']:.1%} wins in training, {base['base_rate_oos']:.1%} out of sample); "
+            f"label-permutation p = {_f(perm['p_value'], 3)} ({perm['n_permutations']} permutations); "
+            f"at P≥{cfg.report_threshold:.2f} it takes {taken} of {n_oos} trades")
+    if best is not None:
+        text += (f"; the best filter, {best['variant']}, takes {int(best['trades'])} trades with an OOS Sharpe of "
+                 f"{_f(best['sharpe'], 2)} vs {_f(unf['sharpe'], 2)} unfiltered (net {_usd(best['net_pnl_usd'])} vs "
+                 f"{_usd(unf['net_pnl_usd'])}), DSR {_f(best['dsr'], 2)} over {cfg.n_filter_trials} variants tried")
+    else:
+        text += f"; no filter variant has a defined Sharpe (unfiltered {_f(unf['sharpe'], 2)})"
+    failed = [failed_words[k] for k, ok in checks.items() if not ok]
+    text += (". Failed: " + "; ".join(failed) + "." if failed else ". Every check passes.")
+    flagged = [f"{row['metric']}: {row['flag']}" for _, row in gaps.iterrows() if row["flag"] not in ("ok",) and
+               not str(row["flag"]).startswith("not rated")]
+    if flagged:
+        text += " Gaps: " + "; ".join(flagged) + "."
+    return {"adds_value": adds, "text": text, "checks": checks, "rules": rules,
+            "rule": "adds_value = all checks: " + " AND ".join(rules.values()),
+            "best_variant": None if best is None else str(best["variant"]),
+            "dsr_note": econ.attrs.get("note", "")}
+
+
+def _usd(x: float) -> str:
+    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
+
+
+def _f(x: Any, digits: int) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{v:.{digits}f}" if math.isfinite(v) else "n/a"
+
+
+# ---------------------------------------------------------------------- JSON
+def _jsonable(x: Any) -> Any:
+    """Plain JSON values: numpy scalars -> Python, NaN/inf -> None, timestamps -> ISO text, tuples -> lists."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if x is None or x is pd.NaT or (isinstance(x, type(pd.NA)) and x is pd.NA):
+        return None
+    if isinstance(x, (pd.Timestamp, pd.Timedelta)):
+        return x.isoformat() if isinstance(x, pd.Timestamp) else str(x)
+    if isinstance(x, str):
+        return x
+    return str(x)
+
+
+def _table_to_records(df: pd.DataFrame) -> tuple[list[dict], dict]:
+    index = None
+    if not isinstance(df.index, pd.RangeIndex):
+        index = df.index.name or "index"
+        df = df.reset_index(names=index)
+    dtypes = {str(c): str(t) for c, t in df.dtypes.items()}
+    records = [{str(c): _jsonable(v) for c, v in zip(df.columns, row)} for row in df.itertuples(index=False, name=None)]
+    return records, {"index": index, "columns": [str(c) for c in df.columns], "dtypes": dtypes,
+                     "attrs": _jsonable(dict(df.attrs))}
+
+
+def _records_to_table(records: list[dict], schema: dict) -> pd.DataFrame:
+    cols = schema.get("columns") or (list(records[0]) if records else [])
+    df = pd.DataFrame.from_records(records, columns=cols) if records else pd.DataFrame(columns=cols)
+    for c, t in (schema.get("dtypes") or {}).items():
+        if c not in df.columns:
+            continue
+        if t.startswith("datetime64"):
+            s = pd.to_datetime(df[c], utc=True, format="ISO8601")
+            tz = t[t.find(",") + 1:-1].strip() if "," in t else None
+            s = s.dt.tz_convert(tz) if tz else s.dt.tz_localize(None)
+            df[c] = s.astype(t)  # the stored unit (ns) back
+        elif t == "bool":
+            df[c] = df[c].astype(bool)
+        elif t.startswith("int") and df[c].notna().all():
+            df[c] = df[c].astype(t)
+        elif t.startswith(("float", "int")):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
+    index = schema.get("index")
+    if index is not None and index in df.columns:
+        df = df.set_index(index)
+        index_dtype = (schema.get("dtypes") or {}).get(index) or ""
+        if index_dtype.startswith("datetime64"):
+            df.index = pd.DatetimeIndex(df.index).astype(index_dtype)
+        if index == "index":
+            df.index.name = None
+    df.attrs.update(schema.get("attrs") or {})
+    return df
+
+
+def _nan_back(d: dict) -> dict:
+    """None -> NaN for the flat metric dicts (JSON has no NaN)."""
+    return {k: (NAN if v is None else v) for k, v in d.items()}

@@ -1,0 +1,102 @@
+"""The ML workflow as the CLI and the notebooks run it: data set from any source, train, validate, filter.
+
+Sources, in the order they are looked at: a saved data set folder (``navale ml dataset --out``), store runs,
+Parquet exports, else bar files (backtested exactly as ``navale backtest`` does, run stored) or, with
+nothing given, the embedded synthetic ML default (60 sessions, generated on first use).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from research.ml.dataset import MLDataProcessor, MLDataset
+
+__all__ = ["ML_SYNTHETIC_DAYS", "ml_default_data", "build_dataset", "ml_id", "FilterResult", "apply_filter"]
+
+ML_SYNTHETIC_DAYS = 60  # the 10-session default holds ~45 trades: too few to fit anything; 60 give ~280
+
+
+def ml_default_data() -> Path:
+    """The embedded synthetic ML data set (60 sessions of 1-minute bars), generated on first use."""
+    from research.data.synthetic import SyntheticSpec, default_dataset
+
+    return default_dataset(SyntheticSpec(days=ML_SYNTHETIC_DAYS))
+
+
+def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[str] | None = None,
+                  parquet: Sequence[str | Path] | None = None, dataset_dir: str | Path | None = None,
+                  params_file: str | Path | None = None, mode: str | None = None, session: str | None = None,
+                  date_from: str | None = None, date_to: str | None = None, bar: str | None = None,
+                  bar_features: bool = True, store: bool = True,
+                  status: Callable[[str], None] | None = None) -> MLDataset:
+    """An :class:`MLDataset` from the first source given (see the module docstring)."""
+    say = status or (lambda _msg: None)
+    if dataset_dir:
+        say(f"reading the data set {dataset_dir}")
+        return MLDataset.load(dataset_dir)
+    if runs:
+        say(f"reading the snapshots of run(s) {', '.join(runs)}")
+        return MLDataProcessor(bar_features=bar_features).from_store(list(runs))
+    if parquet:
+        # an export carries no bars: the two bar features are left out (a model trained so records it)
+        say(f"reading {len(parquet)} Parquet export(s) (without the bar features: an export has no bars)")
+        return MLDataProcessor(bar_features=False).from_parquet(list(parquet))
+    from research.pipeline import backtest_series, load_params, load_series
+
+    params = load_params(params_file, mode, session)
+    files = list(paths) if paths else [ml_default_data()]
+    say(f"loading {len(files)} file(s)" if paths else f"using the embedded synthetic ML data set: {files[0]}")
+    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous")
+    proc = MLDataProcessor(bar_features=bar_features)
+    frames, manifests, bars = [], {}, {}
+    for s in series:
+        say(f"backtesting {s.name} ({len(s.frame):,} bars)")
+        sb = backtest_series(s, params, label=s.name, date_from=date_from, date_to=date_to, bar=bar, store=store)
+        frames.append(sb.result.snapshots())
+        manifests[sb.run_id] = sb.manifest
+        bars[sb.run_id] = s.frame
+    say("building features and labels")
+    snaps = pd.concat(frames, ignore_index=True)
+    return proc.from_frame(snaps, source="backtest " + ", ".join(manifests), manifests=manifests, bars=bars)
+
+
+def ml_id(dataset: MLDataset, config: Any = None) -> str:
+    """16-hex id of a data set (and a validation config): the folder name under ``reports/ml``."""
+    blob = json.dumps({"data": dataset.data_hash(), "config": config}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class FilterResult:
+    """A backtest's trades scored by a model: ``scored`` has p_win and taken per trade."""
+
+    scored: pd.DataFrame
+    threshold: float
+    unscored: int  # trades the data set rejected (warm-up): the filter cannot score them, so it skips them
+    summary: pd.DataFrame  # all trades vs taken: trades, net $, win rate, mean R
+
+
+def apply_filter(dataset: MLDataset, model, *, threshold: float) -> FilterResult:
+    """Score every trade of ``dataset`` with ``model`` and keep P(win) >= ``threshold`` (same trade universe:
+    a skipped trade does not free the position for another signal; see docs/ml.md)."""
+    p = model.predict_signal_quality(dataset)
+    f = dataset.frame
+    scored = pd.DataFrame({"run_id": f["run_id"], "trade_id": f["trade_id"], "decision_ts": f["decision_ts"],
+                           "side": f["side"], "p_win": p, "taken": p >= threshold, "y_win": f["y_win"],
+                           "y_r": f["y_r"], "pnl_usd": f["pnl_usd"], "exit_ts": f["exit_ts"]})
+
+    def row(d: pd.DataFrame) -> dict[str, float]:
+        return {"trades": len(d), "net_pnl_usd": float(d["pnl_usd"].sum()),
+                "win_rate": float(d["y_win"].mean()) if len(d) else np.nan,
+                "mean_r": float(d["y_r"].mean()) if len(d) else np.nan}
+
+    summary = pd.DataFrame({"all trades": row(scored), f"P(win) >= {threshold:.2f}": row(scored[scored["taken"]])}).T
+    return FilterResult(scored, float(threshold), int(len(dataset.rejected)), summary)
