@@ -28,6 +28,7 @@ import pandas as pd
 
 from research import reports
 from research.ml import plots as mlplots
+from research.ml.dataset import RULES
 from research.ml.features import features_frame
 from research.ml.validate import ValidationReport
 
@@ -60,10 +61,15 @@ for w in info.get("warnings", []):
 # choose anything.
 
 # %%
-keys = ["n_all", "n_train", "n_oos", "train_from", "train_to", "oos_from", "oos_to", "base_rate_train",
-        "base_rate_oos", "embargo", "horizon_bars", "source"]
-reports.table(reports.dict_table({k: info.get(k) for k in keys if k in info}, "data set"))
-rules = info.get("rules") or {}
+span_train, span_oos = info.get("span_train") or [None, None], info.get("span_oos") or [None, None]
+facts = {"n_all": info.get("n_all"), "n_train": info.get("n_train"), "n_oos": info.get("n_oos"),
+         "n_dropped": info.get("n_dropped"), "train_from": span_train[0], "train_to": span_train[1],
+         "oos_from": info.get("oos_from"), "oos_to": span_oos[1], "oos_rule": info.get("oos_rule"),
+         "base_rate_train": info.get("base_rate_train"), "base_rate_oos": info.get("base_rate_oos"),
+         "embargo": info.get("embargo"), "source": (info.get("sources") or {}).get("source"),
+         "data_hash": info.get("data_hash")}
+reports.table(reports.dict_table({k: v for k, v in facts.items() if v is not None}, "data set"))
+rules = info.get("rules") or RULES  # the labelling and cleaning rules of research.ml.dataset
 if rules:
     reports.table(pd.DataFrame({"rule": list(rules.values())}, index=list(rules.keys())), caption="rules")
 rejected = info.get("rejected_by_reason") or {}

@@ -100,6 +100,9 @@ def validation_config(args: argparse.Namespace):
         raise ValueError("--C-grid: positive numbers, at least one")
     if args.folds < 2:
         raise ValueError("--folds must be >= 2")
+    from research.pipeline import parse_date
+
+    parse_date(args.oos_from, "--oos-from")
     if args.permutations < 1:
         raise ValueError("--permutations must be >= 1")
     return ValidationConfig(n_splits=args.folds, oos_from=args.oos_from, C_grid=grid,
@@ -120,6 +123,9 @@ def dataset_from_args(args: argparse.Namespace, console):
                            store=not args.no_store, status=lambda msg: st.update(msg + "..."))
     if ds.meta.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    if args.parquet and not (args.dataset or args.runs):  # said in the status line too, which does not stay
+        console.print("[yellow]Parquet export(s): the two bar features (realised volatility, delta z-score) are "
+                      "left out (an export has no bars)[/]")
     return ds
 
 
@@ -181,7 +187,10 @@ def _dataset(args: argparse.Namespace, console) -> int:
 
 def _train(args: argparse.Namespace, console) -> int:
     from research.ml.model import SimpleLinearModel
+    from research.pipeline import parse_date
 
+    if not args.all:
+        parse_date(args.oos_from, "--oos-from")
     ds = dataset_from_args(args, console)
     print_dataset(ds, console)
     if args.all:
@@ -189,6 +198,9 @@ def _train(args: argparse.Namespace, console) -> int:
         console.print(f"training on all {len(train):,} trades (no out-of-sample period kept)")
     else:
         train, oos = ds.split_oos(args.oos_from)
+        if len(train) < 10:
+            raise ValueError(f"--oos-from {args.oos_from}: only {len(train)} trade(s) close before it (data set "
+                             f"{ds.summary()['first']} .. {ds.summary()['last']}): choose a later date, or --all")
         console.print(f"training on {len(train):,} trades closed before {args.oos_from} (minus the embargo); "
                       f"{len(oos):,} out-of-sample trades left untouched")
     C = args.C
@@ -229,6 +241,10 @@ def print_verdict(report, console) -> None:
         t.add_row(str(row.get("variant", name)), f"{int(row['trades']):,}", f"{row['net_pnl_usd']:,.0f}",
                   f"{row['sharpe']:.2f}", f"{row['max_drawdown_usd']:,.0f}", f"{row['dsr']:.3f}")
     console.print(t)
+    from rich.markup import escape
+
+    for w in report.dataset.get("warnings", []):  # e.g. the OOS period fell back to the last 25% of the trades
+        console.print(f"[yellow]warning:[/] {escape(str(w))}")
     style = "bold green" if report.verdict.get("adds_value") else "bold yellow"
     console.print(f"[{style}]{report.verdict['text']}[/]")
 

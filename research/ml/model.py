@@ -232,9 +232,21 @@ class SimpleLinearModel:
                 extra = [f for f in features.features if f not in self.features]
                 raise FeatureSchemaError(f"dataset features differ from the model's: missing {missing}, extra {extra}")
             frame = features.frame
-        elif isinstance(features, Mapping):
-            frame = pd.DataFrame([dict(features)])
-            single = True
+        elif isinstance(features, Mapping):  # one trade (the live path): no DataFrame on the way
+            missing = [f for f in self.features if f not in features]
+            if missing:
+                raise FeatureSchemaError(f"missing feature(s) {missing}: the model (feature schema "
+                                         f"v{self.metadata.get('feature_schema_version')}) needs {list(self.features)}")
+            row = np.empty((1, len(self.features)))
+            for j, f in enumerate(self.features):
+                v = features[f]
+                try:
+                    row[0, j] = float(v)
+                except (TypeError, ValueError):
+                    row[0, j] = np.nan
+                if not np.isfinite(row[0, j]):
+                    raise ValueError(f"row 0, feature {f!r}: {v!r} is not a finite number")
+            return row, True
         elif isinstance(features, pd.Series):
             frame = features.to_frame().T
             single = True

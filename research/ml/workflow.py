@@ -59,7 +59,9 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     frames, manifests, bars = [], {}, {}
     for s in series:
         say(f"backtesting {s.name} ({len(s.frame):,} bars)")
-        sb = backtest_series(s, params, label=s.name, date_from=date_from, date_to=date_to, bar=bar, store=store)
+        # the label `navale backtest` gives (one series: "continuous"), so both name and store the same run
+        label = s.name if len(series) > 1 else "continuous"
+        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=store)
         frames.append(sb.result.snapshots())
         manifests[sb.run_id] = sb.manifest
         bars[sb.run_id] = s.frame
