@@ -423,8 +423,14 @@ class RunStore:
         return None if row[0] is None else json.loads(row[0])
 
     def export_parquet(self, path: str | Path, run_id: str | None = None) -> Path:
-        """Write the snapshots of one run (or all) to Parquet atomically, keeping the schema metadata."""
+        """Write the snapshots of one run (or all) to Parquet atomically, keeping the schema metadata; the runs'
+        manifests travel along as JSON (``navale_manifests`` schema metadata: sessions, params, data files)."""
         table = snap.to_arrow(self.snapshots(run_id))
+        ids = [run_id] if run_id is not None else sorted(set(table.column("run_id").to_pylist()))
+        manifests = {rid: self.manifest(rid) for rid in ids}
+        meta = dict(table.schema.metadata or {})
+        meta[b"navale_manifests"] = _dumps(manifests).encode()
+        table = table.replace_schema_metadata(meta)
         buf = io.BytesIO()
         pq.write_table(table, buf)
         return atomic_write_bytes(path, buf.getvalue())

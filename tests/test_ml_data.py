@@ -724,6 +724,25 @@ def test_from_store_two_runs(tmp_path):
         MLDataProcessor().from_store([], store=db)
 
 
+def test_from_parquet_export_carries_manifests(tmp_path):
+    """A store export keeps the runs' manifests: the data set knows the sessions and the synthetic flag."""
+    data = tmp_path / "bars.txt"
+    data.write_bytes(b"x")
+    s1 = fake_snapshots(80, seed=3, run_id="run-x")
+    db = tmp_path / "t.duckdb"
+    sessions = sorted({str(d)[:10] for d in pd.DatetimeIndex(s1["signal_ts"]).tz_convert("America/New_York").date})
+    with RunStore(db) as st:
+        man = build_manifest(params={"time_stop_bars": 30}, params_hash="h", data_files=[data], mode="backtest",
+                             session="rth", extra={"synthetic": True})
+        man["sessions"] = sessions
+        st.write_run(man, s1, run_id="run-x")
+        out = st.export_parquet(tmp_path / "x.parquet")
+    d = MLDataProcessor(bar_features=False).from_parquet(out)
+    assert len(d) == 80
+    assert d.meta["synthetic"] is True and d.meta["sessions"] == sessions and d.meta["horizon_bars"] == 30
+    assert "run-x" in d.meta["runs"]
+
+
 def test_from_store_reloads_missing_bar_file(tmp_path, snaps):
     data = tmp_path / "bars.txt"
     data.write_bytes(b"x")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -368,10 +370,14 @@ def test_export_parquet_round_trip(store, tmp_path):
     assert out == tmp_path / "exp" / "snaps.parquet"
     assert [p.name for p in out.parent.iterdir()] == ["snaps.parquet"]  # no temp file left
     table = pq.read_table(out)
-    assert table.schema.equals(snap.arrow_schema(), check_metadata=True)
+    meta = dict(table.schema.metadata)
+    manifests = json.loads(meta.pop(b"navale_manifests"))  # the run's manifest travels with its snapshots
+    assert list(manifests) == [rid] and manifests[rid]["params_hash"] == store.manifest(rid)["params_hash"]
+    assert table.schema.with_metadata(meta).equals(snap.arrow_schema(), check_metadata=True)
     assert table.schema.field("pnl_ticks").metadata[b"unit"] == b"ticks"
     pd.testing.assert_frame_equal(snap.validate(table.to_pandas()), store.snapshots(rid))
-    assert pq.read_table(store.export_parquet(tmp_path / "all.parquet")).num_rows == 5
+    every = pq.read_table(store.export_parquet(tmp_path / "all.parquet"))
+    assert every.num_rows == 5 and len(json.loads(every.schema.metadata[b"navale_manifests"])) == 2
 
 
 def test_newer_schema_version_refused(tmp_path):

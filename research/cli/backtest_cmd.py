@@ -104,6 +104,8 @@ def _backtest(args: argparse.Namespace, console) -> int:
     model = None
     if args.ml_threshold is not None and not 0 <= args.ml_threshold <= 1:  # before the backtest too
         raise ValueError(f"--ml-threshold {args.ml_threshold}: must be in [0, 1]")
+    if args.ml_threshold is not None and not args.ml_model:
+        raise ValueError("--ml-threshold needs --ml-model (the model whose P(win) it thresholds)")
     if args.ml_model:  # a bad model file fails before the backtest
         from research.ml.model import SimpleLinearModel
 

@@ -273,7 +273,13 @@ def _ml(args: argparse.Namespace, console) -> int:
     if args.validation:
         vdir = Path(args.validation)
         report = ValidationReport.load(vdir)  # a folder that is not a saved validation fails here
-        out_dir = vdir.resolve().parent if vdir.name == "validation" else vdir
+        if args.paths or args.runs or args.parquet or args.dataset:
+            raise ValueError("--validation renders a saved validation: do not also name data (DATA, --run, "
+                             "--parquet, --dataset)")
+        if args.out:  # --out names the reports folder, as for the other reports
+            out_dir = Path(args.out) / "ml" / (vdir.resolve().parent.name if vdir.name == "validation" else vdir.name)
+        else:  # beside the validation it renders
+            out_dir = vdir.resolve().parent if vdir.name == "validation" else vdir
     else:
         from research.ml.workflow import ml_id
 

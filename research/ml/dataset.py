@@ -232,7 +232,7 @@ class MLDataProcessor:
         import pyarrow.parquet as pq
 
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        frames, rejected = [], []
+        frames, rejected, manifests = [], [], {}
         for p in paths:
             p = Path(p)
             if not p.exists():
@@ -241,11 +241,16 @@ class MLDataProcessor:
             version = meta.get(b"navale_snapshot_version")
             if version is not None and int(version) != snap.SCHEMA_VERSION:
                 raise snap.SnapshotError(f"{p}: snapshot schema version {int(version)}, this code reads {snap.SCHEMA_VERSION}")
+            if b"navale_manifests" in meta:  # written by RunStore.export_parquet: sessions, params, synthetic flag
+                try:
+                    manifests.update(json.loads(meta[b"navale_manifests"]))
+                except ValueError:
+                    raise snap.SnapshotError(f"{p}: the navale_manifests metadata is not valid JSON") from None
             valid, rej = clean_snapshots(pd.read_parquet(p), source=str(p))
             frames.append(valid)
             rejected.append(rej)
         snaps = pd.concat(frames, ignore_index=True)
-        return self._build(snaps, pd.concat(rejected, ignore_index=True), manifests={}, bars=bars,
+        return self._build(snaps, pd.concat(rejected, ignore_index=True), manifests=manifests, bars=bars,
                            source=", ".join(str(p) for p in paths))
 
     def from_frame(self, snapshots: pd.DataFrame, *, source: str = "frame", manifests: Mapping[str, dict] | None = None,

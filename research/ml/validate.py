@@ -633,6 +633,9 @@ def _dataset_info(ds: MLDataset, train: MLDataset, oos: MLDataset, start: pd.Tim
         "sources": {"source": meta.get("source"), "runs": sorted(ds.frame["run_id"].astype(str).unique().tolist()),
                     "params_hashes": meta.get("params_hashes", [])},
         "synthetic": bool(meta.get("synthetic", False)), "calendar": calendar_note, "warnings": list(warn),
+        "horizon_bars": meta.get("horizon_bars"), "rules": meta.get("rules"),
+        "rejected_by_reason": {str(k): int(v) for k, v in ds.rejected["reason"].value_counts().items()}
+        if len(ds.rejected) and "reason" in ds.rejected.columns else {},
     }
 
 
