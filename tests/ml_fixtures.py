@@ -96,4 +96,6 @@ def fake_bar_context(snaps: pd.DataFrame, *, seed: int = 1) -> pd.DataFrame:
     """rv12_ticks and delta_z20 at every signal bar of ``snaps`` (index: signal_ts)."""
     rng = np.random.default_rng(seed)
     idx = pd.DatetimeIndex(snaps["signal_ts"]).unique().sort_values()
-    return pd.DataFrame({"rv12_ticks": rng.uniform(1, 8, len(idx)), "delta_z20": rng.normal(0, 1, len(idx))}, index=idx)
+    ctx = pd.DataFrame({"rv12_ticks": rng.uniform(1, 8, len(idx)), "delta_z20": rng.normal(0, 1, len(idx))}, index=idx)
+    ctx.attrs["navale_bar_context"] = True  # test-only stand-in for research.ml.bars output (no bars behind it)
+    return ctx

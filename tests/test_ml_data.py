@@ -371,7 +371,7 @@ def test_prior_day_outcomes_hand_built():
         ("A", d1, "2024-03-04 15:00", "2024-03-04 15:30", 1, 2.0),    # 0
         ("A", d1, "2024-03-04 15:10", "2024-03-04 17:00", 0, -1.0),   # 1: closes after 2's decision
         ("A", d1, "2024-03-04 16:00", "2024-03-04 16:30", 0, -0.5),   # 2: sees 0 only
-        ("A", d1, "2024-03-04 17:00", "2024-03-04 17:40", 1, 1.5),    # 3: 1 exits exactly at its decision: counts
+        ("A", d1, "2024-03-04 17:00", "2024-03-04 17:40", 1, 1.5),    # 3: 1 exits exactly at its decision: not yet
         ("B", d1, "2024-03-04 17:30", "2024-03-04 17:45", 0, -1.0),   # 4: other run: nothing
         ("A", d1, "2024-03-04 17:35", "2024-03-04 18:30", np.nan, np.nan),  # 5: unknown outcome; 3 still open
         ("A", d1, "2024-03-04 19:00", "2024-03-04 19:10", 1, 2.0),    # 6: all before, 5's unknown does not count
@@ -379,11 +379,13 @@ def test_prior_day_outcomes_hand_built():
     ])
     out = prior_day_outcomes(f)
     assert list(out.columns) == ["day_prior_trades", "day_prior_net_r", "day_prior_last"]
-    assert out["day_prior_trades"].tolist() == [0, 0, 1, 3, 0, 3, 4, 0]
-    np.testing.assert_allclose(out["day_prior_net_r"], [0, 0, 2.0, 0.5, 0, 0.5, 2.0, 0])
-    # last outcome by exit time: at 17:00 and 17:35 the last exit is trade 1 (17:00, lost; 3 is still open at 17:35);
-    # at 19:00 it is trade 3 (17:40, won): trade 5 exited later but its outcome is unknown
+    # strictly before the decision: an exit stamped at the decision instant (a fill at that bar's open) is not known
+    assert out["day_prior_trades"].tolist() == [0, 0, 1, 2, 0, 3, 4, 0]
+    np.testing.assert_allclose(out["day_prior_net_r"], [0, 0, 2.0, 1.5, 0, 0.5, 2.0, 0])
+    # last outcome by exit time: at 17:00 it is trade 2 (16:30, lost); at 17:35 trade 1 (17:00, lost; 3 is still
+    # open); at 19:00 trade 3 (17:40, won): trade 5 exited later but its outcome is unknown
     assert out["day_prior_last"].tolist() == [0, 0, 1, -1, 0, -1, 1, 0]
+    pd.testing.assert_frame_equal(out, F._prior_day_reference(f))  # the loop-based second implementation agrees
     # index kept (not reset): aligns with the frame it came from
     g = f.set_index(pd.Index(range(100, 108)))
     assert list(prior_day_outcomes(g).index) == list(range(100, 108))
@@ -399,10 +401,11 @@ def test_prior_day_never_counts_own_trade():
         ("A", "2024-03-04", "2024-03-04 16:00", "2024-03-04 16:00", 0, -1.0),
     ])
     out = prior_day_outcomes(f)
-    # row 1 shares row 0's decision and sees row 0's exit at 15:00 (exit == decision counts); row 0 sees nothing
-    assert out["day_prior_trades"].tolist() == [0, 1, 2]
-    np.testing.assert_allclose(out["day_prior_net_r"], [0.0, 2.0, 1.0])
-    assert out["day_prior_last"].tolist() == [0, 1, -1]
+    # exits strictly before the decision: rows 0 and 1 see nothing (row 0's exit is at 15:00, not before);
+    # row 2 sees rows 0 and 1, never itself
+    assert out["day_prior_trades"].tolist() == [0, 0, 2]
+    np.testing.assert_allclose(out["day_prior_net_r"], [0.0, 0.0, 1.0])
+    assert out["day_prior_last"].tolist() == [0, 0, -1]
 
 
 def test_asof_view_blanks_open_trades(snaps, ctx):
@@ -534,7 +537,8 @@ def test_clean_snapshots_rejects_exactly_the_bad_rows(snaps):
     df.loc[35, "status"] = None
     df.loc[39, "entry_ts"] = df.loc[39, "signal_ts"]
     valid, rejected = clean_snapshots(df, source="planted.parquet")
-    assert list(rejected.columns) == ["source", "row", "run_id", "trade_id", "reason"]
+    assert list(rejected.columns) == ["source", "stage", "row", "run_id", "trade_id", "reason"]
+    assert (rejected["stage"] == "schema").all()
     assert rejected["row"].tolist() == sorted(plant)
     assert (rejected["source"] == "planted.parquet").all()
     for row, reason in zip(rejected["row"], rejected["reason"]):
@@ -774,6 +778,67 @@ def test_from_backtest_on_synthetic(synth_bars, params):
     assert (d.t0 == pd.DatetimeIndex(d.frame["entry_ts"])).all()
 
 
+def test_supplied_bar_feature_columns_are_recomputed(synth_bars, params):
+    """Bars carrying their own rv12_ticks/delta_z20 (here: a planted look-ahead) are recomputed, never trusted."""
+    from research.pipeline import Series, backtest_series
+
+    sb = backtest_series(Series("synth", synth_bars), params, label="synth", store=False)
+    clean = MLDataProcessor().from_backtest(sb, synth_bars)
+    planted = synth_bars.copy()
+    planted["delta_z20"] = planted["close"].shift(-6) - planted["close"]  # the next 6 bars' move
+    planted["rv12_ticks"] = 1.0
+    d = MLDataProcessor().from_backtest(sb, planted)
+    pd.testing.assert_frame_equal(d.X, clean.X)
+    # a bare context frame not made by research.ml.bars is refused
+    bare = bar_context(synth_bars, params).copy()
+    bare.attrs = {}
+    with pytest.raises(ValueError, match="no open/high/low/close"):
+        MLDataProcessor().from_frame(sb.result.snapshots(), bars=bare)
+
+
+def test_sparse_cross_row_leak_caught(snaps, ctx):
+    """A feature looking at the next trade's decision time (true for ~3% of rows) fails the row-locality check."""
+    def next_soon(d: pd.DataFrame) -> np.ndarray:
+        t = pd.DatetimeIndex(d["decision_ts"]).as_unit("ns").asi8
+        order = np.argsort(t, kind="stable")
+        nxt = np.full(len(t), np.iinfo(np.int64).max // 2)
+        nxt[order[:-1]] = t[order][1:]
+        return ((nxt - t) < 45 * 60 * 10**9).astype(float)
+
+    leak = Feature("next_soon", ("decision_ts",), "leak", next_soon)
+    with pytest.raises(LeakageError, match="row locality"):
+        MLDataProcessor(features=FEATURES + (leak,)).from_frame(snaps, bars=ctx)
+
+
+def test_no_usable_trades_is_an_error(snaps, ctx):
+    bad = snaps.copy()
+    bad["side"] = 0
+    with pytest.raises(ValueError, match="no usable trades.*side"):
+        MLDataProcessor().from_frame(bad, bars=ctx)
+
+
+def test_duplicate_runs_warned(snaps, ctx):
+    twice = pd.concat([snaps, snaps.assign(run_id="copy", trade_id=snaps["trade_id"] + "c")], ignore_index=True)
+    d = MLDataProcessor().from_frame(twice, bars=ctx)
+    assert any("not independent" in w for w in d.meta["warnings"])
+    assert not MLDataProcessor().from_frame(snaps, bars=ctx).meta["warnings"]
+
+
+def test_dataset_hash_covers_outcomes_and_settings(tmp_path, ds):
+    folder = ds.save(tmp_path / "d1")
+    frame = pd.read_parquet(folder / "dataset.parquet")
+    frame.loc[0, "pnl_usd"] += 5000.0  # not a feature nor a label, but the economic test reads it
+    frame.to_parquet(folder / "dataset.parquet", index=False)
+    with pytest.raises(ValueError, match="changed since written"):
+        MLDataset.load(folder)
+    folder = ds.save(tmp_path / "d2")
+    info = json.loads((folder / "dataset.json").read_text())
+    info["meta"]["embargo"] = "0 days 00:00:00"
+    (folder / "dataset.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="changed since written"):
+        MLDataset.load(folder)
+
+
 def test_dataset_save_load(tmp_path, ds):
     folder = ds.save(tmp_path / "ds")
     info = json.loads((folder / "dataset.json").read_text())
@@ -789,7 +854,7 @@ def test_dataset_save_load(tmp_path, ds):
     frame = pd.read_parquet(folder / "dataset.parquet")
     frame.loc[0, "y_win"] = 1 - frame.loc[0, "y_win"]
     frame.to_parquet(folder / "dataset.parquet", index=False)
-    with pytest.raises(ValueError, match="does not match the hash"):
+    with pytest.raises(ValueError, match="changed since written"):
         MLDataset.load(folder)
     with pytest.raises(FileNotFoundError, match="no dataset.json"):
         MLDataset.load(tmp_path / "empty")

@@ -128,7 +128,7 @@ def test_metadata_records_the_training(model, ds):
     md = model.metadata
     assert md["features"] == list(ds.features)
     assert md["feature_schema_version"] == F.FEATURE_SCHEMA_VERSION
-    assert md["training_data_hash"] == ds.data_hash()
+    assert md["training_data_hash"] == ds.rows_hash() and md["dataset_hash"] == ds.data_hash()
     assert md["n_train"] == len(ds)
     assert md["bar_features"] is True
     assert md["updates"] == []
@@ -168,7 +168,7 @@ def test_save_load_round_trip(model, ds, tmp_path):
     side = json.loads((tmp_path / "model.joblib.json").read_text())
     assert side["features"] == list(ds.features)
     assert side["feature_schema_version"] == F.FEATURE_SCHEMA_VERSION
-    assert side["training_data_hash"] == ds.data_hash()
+    assert side["training_data_hash"] == ds.rows_hash()
     assert side["versions"]["scikit-learn"] == model.metadata["versions"]["scikit-learn"]
     assert side["metrics"]["train"]["auc"] == pytest.approx(model.metadata["metrics"]["train"]["auc"])
 
@@ -358,7 +358,7 @@ def test_update_queues_then_refits_like_a_fresh_fit(ds, new, snaps, new_snaps):
     assert m.metadata["metrics"]["train"] == pytest.approx(fresh.metadata["metrics"]["train"])
     assert m.metadata["train_to"] == fresh.metadata["train_to"]
     # the recorded training-data identity is the one a dataset of those rows has
-    assert m.metadata["training_data_hash"] == union.data_hash() == fresh.metadata["training_data_hash"]
+    assert m.metadata["training_data_hash"] == union.rows_hash() == fresh.metadata["training_data_hash"]
 
     # and the union built by the processor from all snapshots gives the same rows, so the same model
     both = MLDataProcessor().from_frame(pd.concat([snaps, new_snaps], ignore_index=True),

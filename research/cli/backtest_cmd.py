@@ -162,12 +162,20 @@ def _ml_filter(console, model, bt, bars, params, threshold, out_dir: Path) -> No
     ds = proc.from_backtest(bt, bars)
     res = apply_filter(ds, model, threshold=thr)
     t = Table(title=f"ML filter ({model!r}): P(win) >= {thr:.2f}, same trades", title_justify="left")
-    for col in ("", "trades", "net $", "win rate", "mean net R"):
+    for col in ("", "trades", "net $", "target hit", "mean net R"):
         t.add_column(col, justify="left" if not col else "right")
     for name, r in res.summary.iterrows():
         t.add_row(str(name), f"{int(r.trades):,}", _fmt_money(r.net_pnl_usd),
-                  f"{r.win_rate:.1%}" if r.trades else "-", f"{r.mean_r:+.3f}" if r.trades else "-")
+                  f"{r.target_hit:.1%}" if r.trades else "-", f"{r.mean_r:+.3f}" if r.trades else "-")
     console.print(t)
+    n_in = int(res.scored["in_training"].sum())
+    if n_in:
+        console.print(f"  [yellow]{n_in} of {len(res.scored)} trades fall in the model's training period (to "
+                      f"{model.metadata.get('train_to')}): their figures are in-sample[/]")
+    hashes = model.metadata.get("params_hashes") or []
+    if hashes and params.hash() not in hashes:
+        console.print(f"  [yellow]the model was trained on trades of parameters {', '.join(hashes)}; these are "
+                      f"{params.hash()}: its probabilities were not validated on this trade stream[/]")
     if res.unscored:
         console.print(f"  {res.unscored} trade(s) could not be scored (indicator warm-up): the filter skips them")
     out_dir.mkdir(parents=True, exist_ok=True)

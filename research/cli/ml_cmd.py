@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 def _out_dir(args: argparse.Namespace, ds, leaf: str, config: Any = None) -> Path:
     from research.ml.workflow import ml_id
 
-    return Path(args.out) if args.out else DEFAULT_ML_DIR / ml_id(ds) / leaf
+    return Path(args.out) if args.out else DEFAULT_ML_DIR / ml_id(ds, config) / leaf
 
 
 def _dataset(args: argparse.Namespace, console) -> int:
@@ -255,6 +255,6 @@ def _validate(args: argparse.Namespace, console) -> int:
     print_dataset(ds, console)
     report = validate_with_progress(ds, config, console)
     print_verdict(report, console)
-    out = report.save(_out_dir(args, ds, "validation"))
+    out = report.save(_out_dir(args, ds, "validation", config))
     console.print(f"[bold]validation:[/] {out} (render it: navale report ml --validation {out})")
     return 0

@@ -287,7 +287,7 @@ def _ml(args: argparse.Namespace, console) -> int:
         ds = dataset_from_args(args, console)
         print_dataset(ds, console)
         report = validate_with_progress(ds, config, console)
-        out_dir = base / "ml" / ml_id(ds)
+        out_dir = base / "ml" / ml_id(ds, config)
         vdir = report.save(out_dir / "validation")
         ds.save(out_dir / "dataset")
     print_verdict(report, console)

@@ -56,4 +56,5 @@ def bar_context_from_signals(bars: pd.DataFrame, signals: pd.DataFrame, *, tick_
     z = z.where(~((std == 0) & mean.notna()), 0.0)
     out = pd.DataFrame({"rv12_ticks": rv.sort_index().to_numpy(), "delta_z20": z.to_numpy()}, index=sub.index)
     out.index.name = "time"
+    out.attrs["navale_bar_context"] = True  # made here: MLDataProcessor takes it without recomputing
     return out

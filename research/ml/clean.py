@@ -53,8 +53,8 @@ def _bad_values(s: pd.Series, f: snap.SnapshotField) -> tuple[np.ndarray, str]:
 
 
 def clean_snapshots(df: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(valid, rejected)``: ``valid`` is ``snapshots.validate``'d; ``rejected`` has ``source, row, run_id,
-    trade_id, reason`` for every dropped row (first problem found per row).
+    """``(valid, rejected)``: ``valid`` is ``snapshots.validate``'d; ``rejected`` has ``source, stage ("schema"),
+    row (0-based, in ``df``), run_id, trade_id, reason`` for every dropped row (first problem found per row).
 
     Raises ``SnapshotError`` naming ``source`` when a column is missing (no row can be used then).
     """
@@ -90,6 +90,7 @@ def clean_snapshots(df: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, pd.
     bad = reason.notna().to_numpy()
     rejected = pd.DataFrame({
         "source": source,
+        "stage": "schema",
         "row": np.flatnonzero(bad),
         "run_id": df.loc[bad, "run_id"].astype(object).to_numpy(),
         "trade_id": df.loc[bad, "trade_id"].astype(object).to_numpy(),

@@ -67,7 +67,7 @@ class MLDataset:
 
     frame: pd.DataFrame
     features: tuple[str, ...]
-    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "row", "run_id", "trade_id", "reason"]))
+    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "stage", "row", "run_id", "trade_id", "reason"]))
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -108,11 +108,18 @@ class MLDataset:
         """Trading dates the source runs covered (for flat days in the economic test), when known."""
         return self.meta.get("sessions")
 
-    def data_hash(self) -> str:
-        """sha256 (16 hex) of the keys, features and labels: the identity of what a model was trained on."""
+    def rows_hash(self) -> str:
+        """sha256 (16 hex) of the keys, features and labels and the feature list: what a model is fitted on."""
         cols = ["run_id", "trade_id", *self.features, *LABEL_COLUMNS]
         h = pd.util.hash_pandas_object(self.frame.loc[:, cols], index=False).to_numpy()
-        blob = h.tobytes() + json.dumps(list(self.features)).encode()
+        return hashlib.sha256(h.tobytes() + json.dumps(list(self.features)).encode()).hexdigest()[:16]
+
+    def data_hash(self) -> str:
+        """sha256 (16 hex) of every column (keys, times, features, labels, outcomes), the feature list and the
+        split settings (embargo, horizon, bar): the identity of what a model was trained and validated on."""
+        h = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
+        settings = {k: self.meta.get(k) for k in ("embargo", "horizon_bars", "bar")}
+        blob = h.tobytes() + json.dumps([list(self.frame.columns), list(self.features), settings], default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> MLDataset:
@@ -167,6 +174,8 @@ class MLDataset:
         info = json.loads(info_path.read_text())
         if info.get("dataset_version") != _DATASET_VERSION:
             raise ValueError(f"{info_path}: dataset version {info.get('dataset_version')}, this code reads {_DATASET_VERSION}")
+        if not (folder / "dataset.parquet").exists():
+            raise FileNotFoundError(f"{folder}: dataset.json without dataset.parquet (an incomplete data set folder)")
         frame = pd.read_parquet(folder / "dataset.parquet")
         rej_path = folder / "rejected.csv"
         rejected = pd.read_csv(rej_path) if rej_path.exists() and rej_path.stat().st_size else None
@@ -174,7 +183,12 @@ class MLDataset:
         if rejected is not None:
             ds.rejected = rejected
         if ds.data_hash() != info["data_hash"]:
-            raise ValueError(f"{folder}: dataset.parquet does not match the hash in dataset.json (changed since written)")
+            raise ValueError(f"{folder}: dataset.parquet or the settings in dataset.json changed since written "
+                             f"(hash mismatch)")
+        horizon, bar = ds.meta.get("horizon_bars"), ds.meta.get("bar")
+        if horizon and bar and ds.embargo < int(horizon) * pd.Timedelta(bar):
+            raise ValueError(f"{info_path}: embargo {ds.embargo} is shorter than the label horizon "
+                             f"({horizon} bars of {bar})")
         return ds
 
 
@@ -302,7 +316,7 @@ class MLDataProcessor:
                     raise ValueError(
                         f"run {rid}: the bar features need the bars it ran on; none were given and the manifest "
                         f"cannot supply them (pass bars=, or bar_features=False to train without them)")
-                ctx = b if set(F.BAR_COLUMNS) <= set(b.columns) else self._bar_context(b, manifests.get(rid))
+                ctx = self._context_of(b, manifests.get(rid), rid)
                 m = (snaps["run_id"] == rid).to_numpy()
                 joined = ctx.reindex(pd.DatetimeIndex(snaps.loc[m, "signal_ts"]))
                 for col in F.BAR_COLUMNS:
@@ -329,11 +343,17 @@ class MLDataProcessor:
         reason = reason.mask(reason.isna() & ~np.isfinite(snaps["y_r"].to_numpy(np.float64)), "label y_r undefined (zero risk)")
         bad = reason.notna().to_numpy()
         if bad.any():
-            rejected.append(pd.DataFrame({"source": source, "row": np.flatnonzero(bad),
+            # stage "features": row = position in the time-ordered, merged snapshots (not in a source file)
+            rejected.append(pd.DataFrame({"source": source, "stage": "features", "row": np.flatnonzero(bad),
                                           "run_id": snaps.loc[bad, "run_id"].to_numpy(),
                                           "trade_id": snaps.loc[bad, "trade_id"].to_numpy(),
                                           "reason": reason[bad].astype(str).to_numpy()}))
         keep = ~bad
+        if not keep.any():
+            counts = pd.concat(rejected, ignore_index=True)["reason"].value_counts() if rejected else pd.Series(dtype=int)
+            detail = "; ".join(f"{r}: {n}" for r, n in counts.head(5).items())
+            raise ValueError(f"{source}: no usable trades ({len(snaps) if len(snaps) else 'no'} snapshot rows"
+                             f"{', every row rejected: ' + detail if detail else ''})")
         cols = [c for c in KEY_COLUMNS] + list(LABEL_COLUMNS) + list(OUTCOME_COLUMNS)
         frame = pd.concat([snaps.loc[keep, cols].reset_index(drop=True), X.loc[keep].reset_index(drop=True)], axis=1)
         rej = pd.concat(rejected, ignore_index=True) if rejected else MLDataset(frame, ()).rejected
@@ -375,7 +395,20 @@ class MLDataProcessor:
             out[rid] = cache[key]
         return out
 
-    def _bar_context(self, bars: pd.DataFrame, manifest: dict | None) -> pd.DataFrame:
+    @staticmethod
+    def _context_of(bars: pd.DataFrame, manifest: dict | None, rid: str) -> pd.DataFrame:
+        """The bar features of a run. Bars (OHLC) are always recomputed here, whatever extra columns they carry:
+        a caller-supplied ``rv12_ticks`` column would bypass the causality of ``research.ml.bars``. Only a frame
+        made by ``research.ml.bars`` (``attrs['navale_bar_context']``) is taken as it is."""
+        if {"open", "high", "low", "close"} <= set(bars.columns):
+            return MLDataProcessor._bar_context(bars, manifest)
+        if bars.attrs.get("navale_bar_context") is True and set(F.BAR_COLUMNS) <= set(bars.columns):
+            return bars
+        raise ValueError(f"run {rid}: the bars given have no open/high/low/close columns (and are not a bar context "
+                         f"made by research.ml.bars), so the bar features cannot be computed")
+
+    @staticmethod
+    def _bar_context(bars: pd.DataFrame, manifest: dict | None) -> pd.DataFrame:
         from research.ml.bars import bar_context
         from strategy import Params
 
@@ -394,6 +427,14 @@ class MLDataProcessor:
             if len(frame) else pd.Timedelta(0)
         embargo = max(horizon * longest_bar, longest_label if pd.notna(longest_label) else pd.Timedelta(0))
         sessions = sorted({d for m in manifests.values() for d in (m.get("sessions") or [])}) or None
+        warnings: list[str] = []
+        if frame["run_id"].nunique() > 1:
+            same = frame.duplicated(subset=["contract", "side", "signal_ts"], keep=False)
+            if same.any():
+                warnings.append(
+                    f"{int(same.sum())} trades share contract, side and signal bar with a trade of another run "
+                    f"(runs over the same data): they are not independent samples, so the CV and the permutation "
+                    f"test overstate the evidence; use one run per period")
         params_hashes = sorted({m.get("params_hash") for m in manifests.values() if m.get("params_hash")})
         return {
             "source": source,
@@ -411,6 +452,7 @@ class MLDataProcessor:
             "sessions": sessions,
             "synthetic": any(bool((m.get("extra") or {}).get("synthetic")) for m in manifests.values()),
             "rules": RULES,
+            "warnings": warnings,
         }
 
 

@@ -8,8 +8,13 @@ that reads a column it did not declare fails too, since it never sees it.
 
 One family is different by nature: the outcomes of the *same day's earlier trades*. They are outcomes,
 but of trades that closed before this one's decision. :func:`prior_day_outcomes` computes them with an
-explicit as-of rule (``exit_ts <= decision_ts``), and :func:`asof_view` blanks every outcome not yet known
-at a time T, so the prefix-invariance check (:func:`causality_violations`) proves the rule holds.
+explicit as-of rule (``exit_ts < decision_ts``). :func:`causality_violations` checks every build three ways:
+registry features must be row-local (built on random subsets of the rows, they give the same values), the
+prior-day rule is re-evaluated at every row by a second implementation, and on sampled cuts the features
+built from only what was known at the cut (:func:`asof_view`: later trades removed, outcomes of open trades
+blanked) equal those built from the whole history. What no check can see is a feature function that reads
+data from outside its declared inputs (a closure over other data): the registry is reviewed code, and a
+custom feature must be reviewed the same way.
 
 Signed quantities are turned to the trade's side (``*_with`` = positive when in the trade's favour), so one
 coefficient serves longs and shorts. Missing-value rule: base fields are null when there is no reference
@@ -271,10 +276,12 @@ def build_features(frame: pd.DataFrame, features: Iterable[Feature] = FEATURES, 
 
 
 def prior_day_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Same-day history known at each decision: count, net R sum and last outcome of the earlier trades of the
-    same run and session whose exit is at or before this trade's decision time (``exit_ts <= decision_ts``).
+    """Same-day history known at each decision: count, net R sum and last outcome of the other trades of the
+    same run and session that exited strictly before this trade's decision (``exit_ts < decision_ts``).
 
-    Trades still open at the decision (or with unknown outcome, NaN labels) do not count.
+    Strictly: an exit filled at the open of the bar that starts at the decision instant (golden-rule and
+    opposite-signal exits) has a price nobody knew at the decision, so it does not count. Trades with an
+    unknown outcome (NaN labels) do not count either.
     """
     missing = [c for c in ASOF_COLUMNS if c not in frame.columns]
     if missing:
@@ -283,14 +290,12 @@ def prior_day_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     count = np.zeros(n)
     net_r = np.zeros(n)
     last = np.zeros(n)
-    pos = np.arange(n)
-    key = frame["run_id"].astype(str) + "|" + frame["session_date"].astype(str)
+    key = (frame["run_id"].astype(str) + "|" + frame["session_date"].astype(str)).to_numpy()
     dec = pd.DatetimeIndex(frame["decision_ts"]).as_unit("ns").asi8
     ext = pd.DatetimeIndex(frame["exit_ts"]).as_unit("ns").asi8
     ywin = frame["y_win"].to_numpy(dtype=np.float64, na_value=np.nan)
     yr = frame["y_r"].to_numpy(dtype=np.float64, na_value=np.nan)
-    for _, rows in pd.Series(pos).groupby(key.to_numpy(), sort=False):
-        idx = rows.to_numpy()
+    for idx in pd.Series(np.arange(n)).groupby(key, sort=False).indices.values():
         known = ~np.isnan(ywin[idx]) & ~np.isnan(yr[idx])
         order = np.argsort(ext[idx], kind="stable")
         e_sorted = ext[idx][order]
@@ -299,23 +304,39 @@ def prior_day_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
         w_sorted = np.where(k_sorted, np.where(ywin[idx][order] > 0, 1.0, -1.0), 0.0)
         cum_n = np.concatenate([[0], np.cumsum(k_sorted)])
         cum_r = np.concatenate([[0.0], np.cumsum(r_sorted)])
-        # position of the last known exit at or before each decision
-        last_known = np.where(k_sorted, np.arange(len(idx)), -1)
-        last_known = np.maximum.accumulate(last_known) if len(idx) else last_known
-        j = np.searchsorted(e_sorted, dec[idx], side="right")  # exits <= decision
+        last_known = np.maximum.accumulate(np.where(k_sorted, np.arange(len(idx)), -1))
+        j = np.searchsorted(e_sorted, dec[idx], side="left")  # exits strictly before the decision
         count[idx] = cum_n[j]
         net_r[idx] = cum_r[j]
         lk = np.where(j > 0, last_known[np.maximum(j - 1, 0)], -1)
         last[idx] = np.where(lk >= 0, w_sorted[np.maximum(lk, 0)], 0.0)
-        # a trade never sees its own outcome: only when its exit is stamped at its own decision time (degenerate
-        # data) did the sums above include it; recount those rows without it
-        for p in np.flatnonzero(known & (ext[idx] <= dec[idx])):
-            m_sorted = k_sorted & (e_sorted <= dec[idx[p]]) & (order != p)
-            count[idx[p]] = m_sorted.sum()
-            net_r[idx[p]] = r_sorted[m_sorted].sum()
-            last[idx[p]] = w_sorted[np.flatnonzero(m_sorted)[-1]] if m_sorted.any() else 0.0
+        # a trade exits after its own decision (clean_snapshots enforces exit >= entry > signal bar start), so it
+        # never counts itself; a degenerate row stamped otherwise is recounted without itself
+        for p in np.flatnonzero(known & (ext[idx] < dec[idx])):
+            m = k_sorted & (e_sorted < dec[idx[p]]) & (order != p)
+            count[idx[p]] = m.sum()
+            net_r[idx[p]] = r_sorted[m].sum()
+            last[idx[p]] = w_sorted[np.flatnonzero(m)[-1]] if m.any() else 0.0
     return pd.DataFrame({"day_prior_trades": count, "day_prior_net_r": net_r, "day_prior_last": last},
                         index=frame.index)
+
+
+def _prior_day_reference(frame: pd.DataFrame) -> pd.DataFrame:
+    """The as-of rule evaluated directly at every row (a second, loop-based implementation, for the check)."""
+    n = len(frame)
+    out = np.zeros((n, 3))
+    key = (frame["run_id"].astype(str) + "|" + frame["session_date"].astype(str)).to_numpy()
+    dec = pd.DatetimeIndex(frame["decision_ts"]).as_unit("ns").asi8
+    ext = pd.DatetimeIndex(frame["exit_ts"]).as_unit("ns").asi8
+    ywin = frame["y_win"].to_numpy(dtype=np.float64, na_value=np.nan)
+    yr = frame["y_r"].to_numpy(dtype=np.float64, na_value=np.nan)
+    for idx in pd.Series(np.arange(n)).groupby(key, sort=False).indices.values():
+        for i in idx:
+            seen = [k for k in idx if k != i and ext[k] < dec[i] and not np.isnan(ywin[k]) and not np.isnan(yr[k])]
+            if seen:
+                lastk = max(seen, key=lambda k: (ext[k], list(idx).index(k)))
+                out[i] = (len(seen), sum(yr[k] for k in seen), 1.0 if ywin[lastk] > 0 else -1.0)
+    return pd.DataFrame(out, columns=["day_prior_trades", "day_prior_net_r", "day_prior_last"], index=frame.index)
 
 
 # ---------------------------------------------------------------- causality
@@ -344,14 +365,37 @@ def asof_view(frame: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
 
 def causality_violations(frame: pd.DataFrame, features: Iterable[Feature] = FEATURES, *, prior_day: bool = True,
                          cuts: Sequence[int] | int = 8, seed: int = 0) -> list[str]:
-    """Prefix invariance of every feature, as-of: the features of the first t trades built from only what was
-    known at the t-th decision equal those built from the whole history (``research.causality``).
+    """Look-ahead checks of every feature on ``frame`` (ordered by ``decision_ts``); returns the violations.
 
-    ``frame`` must be ordered by ``decision_ts``. Returns the violations (empty = causal at these cuts).
+    1. Row locality: the registry features of a row depend on that row only, so building them on random
+       subsets of the rows, in reverse order, gives those rows the same values (a cross-row dependence, the
+       only way a function of context fields could see a later trade, fails here).
+    2. The prior-day rule, re-evaluated at every row by a second implementation (exits strictly before the
+       decision, same run and session).
+    3. As-of prefix invariance on ``cuts`` sampled cuts: the features of the first t trades built from only
+       what was known at the t-th decision equal those built from the whole history (``research.causality``).
     """
-    from research.causality import prefix_violations, random_cuts
+    from research.causality import frames_equal, prefix_violations, random_cuts
 
     features = tuple(features)
+    out: list[str] = []
+    if len(frame):
+        whole = build_features(frame, features, prior_day=False)
+        rng = np.random.default_rng(seed)
+        half = rng.random(len(frame)) < 0.5
+        subsets = (("a random half of the rows", half), ("the other half", ~half),
+                   ("every 7th row", np.arange(len(frame)) % 7 == 0))
+        for label, keep in subsets:
+            if not keep.any():
+                continue
+            part = frame.loc[keep]
+            got = build_features(part.iloc[::-1], features, prior_day=False).loc[part.index]
+            out += [f"row locality (built on {label}, reversed): {p}"
+                    for p in frames_equal(got, whole.loc[part.index], atol=0.0)]
+        if prior_day:
+            got = prior_day_outcomes(frame)
+            ref = _prior_day_reference(frame)
+            out += [f"prior-day rule at every row: {p}" for p in frames_equal(got, ref, atol=1e-9)]
     if isinstance(cuts, int):
         cuts = random_cuts(len(frame), cuts, seed=seed, min_len=1) + ([len(frame)] if len(frame) else [])
 
@@ -366,7 +410,7 @@ def causality_violations(frame: pd.DataFrame, features: Iterable[Feature] = FEAT
     # trades decided at the same instant are one step: cut only between distinct decision times
     dec = pd.DatetimeIndex(ordered["decision_ts"])
     ok = [t for t in cuts if t >= len(ordered) or dec[t] != dec[t - 1]]
-    return prefix_violations(transform, ordered, ok, full=build_features(ordered, features, prior_day=prior_day))
+    return out + prefix_violations(transform, ordered, ok, full=build_features(ordered, features, prior_day=prior_day))
 
 
 def features_frame(features: Iterable[Feature] = FEATURES, *, prior_day: bool = True) -> pd.DataFrame:

@@ -178,7 +178,8 @@ class SimpleLinearModel:
             "snapshot_schema_version": d.get("snapshot_schema_version"),
             "bar_features": bool(d.get("bar_features", True)),
             "prior_day": bool(d.get("prior_day", True)),
-            "training_data_hash": dataset.data_hash(),
+            "training_data_hash": dataset.rows_hash(),  # keys, features, labels the model is fitted on
+            "dataset_hash": dataset.data_hash(),  # the whole data set it came from (dataset.json's hash)
             "params_hashes": d.get("params_hashes", []),
             "source": d.get("source"),
             "versions": _versions(),
@@ -304,8 +305,8 @@ class SimpleLinearModel:
         self.metadata["metrics"] = {}
         self._fit()
         self._describe_fit()
-        # the same identity train() records (MLDataset.data_hash: keys, features, labels and the feature list)
-        self.metadata["training_data_hash"] = MLDataset(rows_all, self.features).data_hash()
+        # the same identity train() records (MLDataset.rows_hash: keys, features, labels and the feature list)
+        self.metadata["training_data_hash"] = MLDataset(rows_all, self.features).rows_hash()
         event = {"at": dt.datetime.now(dt.UTC).isoformat(), "added": int(n_pending), "n_train": int(len(rows_all)),
                  "metrics_before": before}
         self.metadata.setdefault("updates", []).append(event)

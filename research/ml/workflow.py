@@ -71,7 +71,12 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
 
 
 def ml_id(dataset: MLDataset, config: Any = None) -> str:
-    """16-hex id of a data set (and a validation config): the folder name under ``reports/ml``."""
+    """16-hex id of a data set (and a validation config, so validations with other settings do not overwrite
+    each other): the folder name under ``reports/ml``."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
     blob = json.dumps({"data": dataset.data_hash(), "config": config}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -88,17 +93,28 @@ class FilterResult:
 
 def apply_filter(dataset: MLDataset, model, *, threshold: float) -> FilterResult:
     """Score every trade of ``dataset`` with ``model`` and keep P(win) >= ``threshold`` (same trade universe:
-    a skipped trade does not free the position for another signal; see docs/ml.md)."""
+    a skipped trade does not free the position for another signal; see docs/ml.md).
+
+    Trades decided up to the end of the model's training period are marked ``in_training``: the model has
+    seen that period, so their figures are in-sample; the summary shows the out-of-sample part on its own.
+    """
     p = model.predict_signal_quality(dataset)
     f = dataset.frame
+    train_to = pd.Timestamp(model.metadata["train_to"]) if model.metadata.get("train_to") else None
+    in_training = (pd.DatetimeIndex(f["decision_ts"]) <= train_to) if train_to is not None else np.zeros(len(f), bool)
     scored = pd.DataFrame({"run_id": f["run_id"], "trade_id": f["trade_id"], "decision_ts": f["decision_ts"],
-                           "side": f["side"], "p_win": p, "taken": p >= threshold, "y_win": f["y_win"],
-                           "y_r": f["y_r"], "pnl_usd": f["pnl_usd"], "exit_ts": f["exit_ts"]})
+                           "side": f["side"], "p_win": p, "taken": p >= threshold, "in_training": in_training,
+                           "y_win": f["y_win"], "y_r": f["y_r"], "pnl_usd": f["pnl_usd"], "exit_ts": f["exit_ts"]})
 
     def row(d: pd.DataFrame) -> dict[str, float]:
         return {"trades": len(d), "net_pnl_usd": float(d["pnl_usd"].sum()),
-                "win_rate": float(d["y_win"].mean()) if len(d) else np.nan,
+                "target_hit": float(d["y_win"].mean()) if len(d) else np.nan,
                 "mean_r": float(d["y_r"].mean()) if len(d) else np.nan}
 
-    summary = pd.DataFrame({"all trades": row(scored), f"P(win) >= {threshold:.2f}": row(scored[scored["taken"]])}).T
-    return FilterResult(scored, float(threshold), int(len(dataset.rejected)), summary)
+    taken = scored[scored["taken"]]
+    rows = {"all trades": row(scored), f"taken (P(win) >= {threshold:.2f})": row(taken)}
+    if in_training.any():
+        oos = scored[~scored["in_training"]]
+        rows["all trades after the training period"] = row(oos)
+        rows["taken after the training period"] = row(oos[oos["taken"]])
+    return FilterResult(scored, float(threshold), int(len(dataset.rejected)), pd.DataFrame(rows).T)
