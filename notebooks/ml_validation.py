@@ -42,9 +42,20 @@ reports.publish(synthetic=synthetic, adds_value=bool(rep.verdict.get("adds_value
 
 # %% [markdown]
 # ## Verdict
-# Does the model add out-of-sample value? Every check below must pass: the real labels beat shuffled ones,
-# the out-of-sample ranking beats chance and the base rate, and filtering the out-of-sample trades raises the
-# Sharpe ratio by more than the number of filter variants tried can explain (deflated Sharpe ratio).
+# Does the model add out-of-sample value? Every check below must pass:
+# - `permutation_significant`: on the training period, the purged-CV AUC with the real labels beats shuffled
+#   labels (p < 0.05), with at least 99 permutations (fewer cannot pass: 20 give p = 0.048 by construction);
+# - `oos_auc_ok`: out of sample, AUC ≥ 0.55 and above chance (one-sided Mann-Whitney p < 0.05; the text gives
+#   the bootstrap 95% interval);
+# - `beats_constant`: the out-of-sample log loss is below that of a constant equal to the model's own mean
+#   out-of-sample prediction (a model that only follows a drifting win rate does not pass);
+# - `filter_improvement_significant`: the best filter variant (highest improvement Sharpe among those taking at
+#   least the minimum number of out-of-sample trades) picks better trades than a random filter taking the same
+#   share: its daily P&L minus share × the unfiltered daily P&L has a deflated Sharpe ratio above 0.95,
+#   deflated over every variant tried for every `C` of the grid;
+# - `filter_dsr_ok`: the same variant's own Sharpe ratio, deflated the same way, is above 0.95 (the filtered
+#   strategy makes money);
+# - `filter_enough_trades`: it takes at least the minimum number of out-of-sample trades.
 
 # %%
 reports.note(rep.verdict["text"], "info" if rep.verdict.get("adds_value") else "warn")
@@ -110,13 +121,15 @@ reports.show(mlplots.cv_folds_figure(rep.cv_folds, oos_auc=rep.oos_metrics.get("
 
 # %% [markdown]
 # ## Out of sample
-# The final model (trained on the whole training period with the chosen `C`) on the out-of-sample trades,
-# against a constant prediction of the training win rate.
+# The final model (trained on the whole training period with the chosen `C`) on the out-of-sample trades; the
+# AUC with its one-sided Mann-Whitney p-value and bootstrap 95% interval. Two constant predictions for
+# comparison: the training win rate, and the model's own mean out-of-sample prediction (the model's level
+# without its ranking: the one the verdict compares with).
 
 # %%
 oos = pd.DataFrame({"in-sample": rep.train_metrics, "out-of-sample": rep.oos_metrics}).T
 reports.table(oos)
-reports.table(reports.dict_table(rep.baseline, "base-rate predictor (OOS)"))
+reports.table(reports.dict_table(rep.baseline, "constant predictors (OOS)"))
 reports.show(mlplots.probability_histogram(rep.oos_predictions, rep.config.get("thresholds", ())))
 
 # %% [markdown]
@@ -149,14 +162,22 @@ reports.show(mlplots.stability_figure(rep.stability))
 # %% [markdown]
 # ## Economic test
 # The out-of-sample trades with and without the filter (the same trades: a skipped trade does not free the
-# position for another signal). Sharpe on daily P&L over the out-of-sample sessions, flat days included; the
-# deflated Sharpe ratio accounts for every filter variant tried (thresholds x `C` values).
+# position for another signal). Variants: P(win) at or above each mode threshold, and at or above the cut that
+# keeps the top 50% / 30% of the training predictions (`share_taken`: the share actually taken out of sample).
+# Sharpe on daily P&L over the out-of-sample sessions, flat days included. Two questions per variant: does the
+# filtered strategy make money (its own Sharpe, PSR and DSR against zero), and does the filter pick better than
+# a random filter taking the same share of the trades (the `improvement_*` columns: filtered daily P&L minus
+# share × unfiltered daily P&L; trading less is not skill). Every variant is computed for every `C` of the grid (the table shows the chosen `C`'s);
+# both DSRs are deflated over all of them, empty variants counted as trials, with the Sharpe dispersion of the
+# non-empty ones (the note below gives the counts).
 
 # %%
 reports.table(rep.economic, index=False)
 reports.show(mlplots.economic_equity_figure(rep.equity))
 if rep.economic.attrs.get("note"):
     reports.note(rep.economic.attrs["note"])
+reports.table(rep.economic_trials, index=False,
+              caption="every filter variant tried (all C values of the grid): the trials the DSR deflates for")
 
 # %% [markdown]
 # ## Model and run manifest

@@ -119,7 +119,7 @@ def test_train_before_oos_date(dataset, model_file):
     assert model_file.exists()
     assert pd.Timestamp(meta["train_to"]) < pd.Timestamp(OOS_DATE, tz="UTC")
     assert 10 <= meta["n_train"] < len(ds)
-    assert meta["hyperparameters"]["C"] in (0.01, 0.1, 1.0)  # chosen by purged CV from the default grid
+    assert meta["hyperparameters"]["C"] in (0.001, 0.01, 0.1, 1.0)  # chosen by purged CV from the default grid
     assert meta["training_data_hash"] != ds.data_hash()  # a subset
     assert meta["bar_features"] is True and BAR_FEATURES <= set(meta["features"])
 
@@ -130,7 +130,8 @@ def test_train_all_and_C(dataset, tmp_path):
     rc, text = run(["ml", "train", "--dataset", dataset[0], "--all", "--C", "0.5", "--out", path])
     assert rc == 0, text
     meta = json.loads((tmp_path / "all.joblib.json").read_text())
-    assert meta["n_train"] == len(ds) and meta["training_data_hash"] == ds.data_hash()
+    assert meta["n_train"] == len(ds) and meta["training_data_hash"] == ds.rows_hash()
+    assert meta["dataset_hash"] == ds.data_hash()
     assert pd.Timestamp(meta["train_to"]) == ds.t0.max()
     assert meta["hyperparameters"]["C"] == 0.5
     assert "training on all" in text and str(path) in text
@@ -226,7 +227,11 @@ def test_report_ml_full_path(data_dir, synth, dataset, tmp_path):
     assert rc == 0, text
     (folder,) = (out / "ml").iterdir()
     ds = MLDataset.load(folder / "dataset")
-    assert folder.name == ml_id(ds)
+    from research.cli.ml_cmd import validation_config
+    from research.cli import build_parser
+
+    args = build_parser().parse_args(["report", "ml", str(synth), *map(str, FAST)])
+    assert folder.name == ml_id(ds, validation_config(args))  # keyed by the data set and the validation settings
     assert ds.data_hash() == MLDataset.load(dataset[0]).data_hash()  # same file, same run, same data set
     rep = ValidationReport.load(folder / "validation")
     assert rep.dataset["data_hash"] == ds.data_hash()
@@ -252,7 +257,7 @@ def test_backtest_ml_filter(synth, model_file, tmp_path):
     # the bar features were rebuilt from the bars: the model (trained with them) scored every trade
     assert len(scored) == len(trades)
     taken = scored[scored["taken"]]
-    assert f"P(win) >= 0.20 │ {len(taken):,} │ {taken['pnl_usd'].sum():,.0f}" in text
+    assert f"taken (P(win) >= 0.20) │ {len(taken):,} │ {taken['pnl_usd'].sum():,.0f}" in text
 
 
 def test_backtest_ml_filter_paper_mode_threshold(synth, model_file, tmp_path):

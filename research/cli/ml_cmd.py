@@ -84,7 +84,7 @@ def add_validation_options(p: argparse.ArgumentParser) -> None:
                    help="out-of-sample period start: train before, test from (default 2021-01-01)")
     p.add_argument("--folds", type=int, default=5, help="purged CV folds (default 5)")
     p.add_argument("--permutations", type=int, default=200, help="label permutations (default 200)")
-    p.add_argument("--C-grid", default="0.01,0.1,1", metavar="LIST", help="C values tried (default 0.01,0.1,1)")
+    p.add_argument("--C-grid", default="0.001,0.01,0.1,1", metavar="LIST", help="C values tried (default 0.001,0.01,0.1,1)")
     p.add_argument("--jobs", type=int, default=2, help="parallel jobs for the permutation test (default 2)")
 
 
@@ -232,14 +232,22 @@ def print_verdict(report, console) -> None:
     from rich.table import Table
 
     cv, oos = report.cv_summary, report.oos_metrics
+    auc_p = oos.get("auc_p_value", float("nan"))
     console.print(f"purged CV AUC {cv.loc['auc', 'mean']:.3f} ± {cv.loc['auc', 'std']:.3f}; out-of-sample AUC "
-                  f"{oos['auc']:.3f} on {oos['n']:,} trades; permutation p = {report.permutation['p_value']:.3f}")
+                  f"{oos['auc']:.3f} (p = {auc_p:.3f}) on {oos['n']:,} trades; label-permutation p = "
+                  f"{report.permutation['p_value']:.3f}")
+
+    def f(x: float, fmt: str) -> str:
+        return "-" if x is None or x != x else format(x, fmt)
+
     t = Table(title="out-of-sample economic test (same trades, with and without the filter)")
-    for col in ("variant", "trades", "net $", "Sharpe", "max DD $", "DSR"):
+    for col in ("variant", "trades", "net $", "Sharpe", "max DD $", "DSR", "vs all: $", "Sharpe", "DSR"):
         t.add_column(col, justify="left" if col == "variant" else "right")
     for name, row in report.economic.iterrows():
-        t.add_row(str(row.get("variant", name)), f"{int(row['trades']):,}", f"{row['net_pnl_usd']:,.0f}",
-                  f"{row['sharpe']:.2f}", f"{row['max_drawdown_usd']:,.0f}", f"{row['dsr']:.3f}")
+        t.add_row(str(row.get("variant", name)), f"{int(row['trades']):,}", f(row["net_pnl_usd"], ",.0f"),
+                  f(row["sharpe"], ".2f"), f(row["max_drawdown_usd"], ",.0f"), f(row["dsr"], ".3f"),
+                  f(row.get("improvement_usd"), "+,.0f"), f(row.get("improvement_sharpe"), ".2f"),
+                  f(row.get("improvement_dsr"), ".3f"))
     console.print(t)
     from rich.markup import escape
 

@@ -6,17 +6,27 @@ One run of :meth:`ModelValidator.run` on an :class:`~research.ml.dataset.MLDatas
    after it (:meth:`MLDataset.split_oos`). When that leaves too few trades on a side (e.g. synthetic data not
    reaching 2021) the last 25% of trades by decision time are the OOS period instead, with a warning;
 2. model selection on the TRAIN period only: purged k-fold CV (:class:`~research.ml.splits.PurgedKFold`, with
-   the data set's embargo) for every ``C`` of the grid; the lowest mean CV log loss wins (ties: the smaller C);
+   the data set's embargo) for every ``C`` of the grid; the lowest mean CV log loss wins (ties: the smaller C;
+   a C at the edge of a grid of several values is warned about);
 3. the chosen pipeline per CV fold (metrics, purged counts, coefficient stability), then the final model
-   refit on every train row; the OOS rows are predicted once, never seen before;
-4. label-permutation test (``permutation_test_score``, purged CV, ROC AUC) on the train period;
+   refit on every train row; the OOS rows are predicted once, never seen before. The OOS AUC gets a one-sided
+   Mann-Whitney p-value and a bootstrap 95% interval; the OOS log loss is compared with two constants: the
+   train base rate and the model's own mean OOS prediction (the constant with the model's level and no
+   ranking: a drifting base rate cannot make the model look skilful against it);
+4. label-permutation test (``permutation_test_score``, purged CV, ROC AUC) on the train period; it can only
+   pass with >= 99 permutations (fewer make p < 0.05 too coarse or reachable by construction);
 5. OOS permutation importance, statsmodels inference with Holm-adjusted p-values, a purged learning curve,
    the OOS calibration curve, train / CV / OOS gaps against stated thresholds;
-6. the economic test: the same OOS trades backtested with and without the filter (P(win) thresholds of
-   METHOD.md, plus thresholds at train-prediction quantiles), daily P&L over the OOS session calendar,
-   Sharpe / PSR via :class:`~research.performance.PerformanceTracker`, DSR deflated over every filter variant
-   tried (every C of the grid times every threshold);
-7. the verdict: a stated rule of named checks, and a paragraph with the figures.
+6. the economic test (:func:`economic_test`): the same OOS trades with and without the filter (P(win)
+   thresholds of METHOD.md, plus thresholds at train-prediction quantiles), daily P&L over the OOS session
+   calendar, Sharpe / PSR via :class:`~research.performance.PerformanceTracker`. Every variant is computed for
+   every C of the grid (a pipeline per C fitted on the train rows); the DSRs are deflated over all those
+   variants. Besides each filtered strategy's own Sharpe, the *improvement* of each variant is tested: its
+   daily P&L minus what a random filter taking the same share of the trades would make (share x unfiltered
+   daily P&L), with its own Sharpe and DSR; a filter adds something only if its selection beats chance
+   significantly (trading less is not skill: it "improves" a losing strategy at random too);
+7. the verdict: a stated rule of named checks, and a paragraph with the figures. The final model carries the
+   CV summary and the OOS metrics in ``model.metadata["metrics"]``.
 
 Nothing of the OOS period enters any choice: C, the scaler, the quantile thresholds (from the final model's
 predictions on the train rows) all come from the train rows.
@@ -40,19 +50,22 @@ from research.ml.dataset import MLDataset
 from research.ml.model import SimpleLinearModel, classification_metrics, make_pipeline
 from research.ml.splits import PurgedKFold, time_split
 
-__all__ = ["DSR_MIN", "FALLBACK_OOS_SHARE", "FOLD_METRICS", "OOS_AUC_MIN", "P_VALUE_MAX", "VALIDATION_VERSION",
-           "ModelValidator", "ValidationConfig", "ValidationReport", "select_C"]
+__all__ = ["AUC_BOOTSTRAP", "DSR_MIN", "FALLBACK_OOS_SHARE", "FOLD_METRICS", "MIN_PERMUTATIONS", "OOS_AUC_MIN",
+           "P_VALUE_MAX", "VALIDATION_VERSION", "ModelValidator", "ValidationConfig", "ValidationReport",
+           "auc_significance", "best_filter", "economic_test", "filter_checks", "select_C"]
 
-VALIDATION_VERSION = 1
+VALIDATION_VERSION = 2  # 2: improvement test, per-C economic trials, beats_constant, AUC p-value and interval
 FALLBACK_OOS_SHARE = 0.25  # OOS = the last quarter of the trades when oos_from leaves too few on a side
 MIN_TRAIN_PREFERRED = 50  # fewer train trades at oos_from -> the fallback split
 MIN_TRAIN = 30  # fewer even after the fallback -> refused
-P_VALUE_MAX = 0.05  # verdict: label-permutation p-value below this
+P_VALUE_MAX = 0.05  # verdict: label-permutation p-value and OOS AUC p-value below this
+MIN_PERMUTATIONS = 99  # verdict: fewer permutations cannot pass the permutation check (p >= 1/(n+1) too coarse)
 OOS_AUC_MIN = 0.55  # verdict: OOS AUC at least this
-DSR_MIN = 0.95  # verdict: deflated Sharpe ratio of the best filter above this
+AUC_BOOTSTRAP = 1000  # resamples of the OOS AUC's bootstrap 95% interval (seeded with config.seed)
+DSR_MIN = 0.95  # verdict: deflated Sharpe ratios of the best filter (its own, its improvement) above this
 FOLD_METRICS = ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "taken")
 _TABLES = ("selection", "cv_folds", "cv_summary", "gaps", "importance", "coefficients", "stability",
-           "learning_curve", "calibration", "oos_predictions", "economic", "equity")
+           "learning_curve", "calibration", "oos_predictions", "economic", "equity", "economic_trials")
 _DICTS = ("train_metrics", "oos_metrics", "baseline", "permutation")
 NAN = float("nan")
 
@@ -64,7 +77,7 @@ class ValidationConfig:
 
     n_splits: int = 5
     oos_from: str = "2021-01-01"  # train on trades decided before, test (never touched in selection) on/after
-    C_grid: tuple[float, ...] = (0.01, 0.1, 1.0)  # selection by purged-CV log loss on the TRAIN period only
+    C_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)  # selection by purged-CV log loss on the TRAIN period only
     thresholds: tuple[float, ...] = (0.55, 0.70, 0.80)  # METHOD.md mode thresholds on P(win)
     quantile_keep: tuple[float, ...] = (0.5, 0.3)  # extra variants: thresholds keeping the top 50% / 30% (train preds)
     report_threshold: float = 0.55  # threshold for accuracy/precision/recall in the CV/OOS tables
@@ -96,7 +109,8 @@ class ValidationConfig:
 
     @property
     def n_filter_trials(self) -> int:
-        """Filter variants tried, for the DSR: every C of the grid x every threshold and quantile variant."""
+        """Filter variants tried, for the DSR: every C of the grid x every threshold and quantile variant (each is
+        computed: a pipeline per C fitted on the train rows, its OOS predictions filtered)."""
         return len(self.C_grid) * (len(self.thresholds) + len(self.quantile_keep))
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +141,7 @@ class ValidationReport:
     economic: pd.DataFrame
     equity: pd.DataFrame
     verdict: dict
+    economic_trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # every C x variant the DSRs deflate over
     model: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -263,6 +278,11 @@ class ModelValidator:
 
         say("selection")
         C, selection, per_c = _select(train, cfg)
+        grid = sorted(cfg.C_grid)
+        if len(grid) > 1 and C in (grid[0], grid[-1]):
+            warn.append(f"C chosen at the edge of the grid: extend --C-grid (C = {C:g}, the "
+                        f"{'smallest' if C == grid[0] else 'largest'} of {', '.join(f'{c:g}' for c in grid)}): the "
+                        "best value may lie beyond it")
 
         say("cv")
         cv_folds, fold_coefs = per_c[C]
@@ -274,11 +294,18 @@ class ModelValidator:
         p_oos = np.asarray(model.predict_signal_quality(oos), dtype=float)
         train_metrics = classification_metrics(y, p_train, cfg.report_threshold)
         oos_metrics = classification_metrics(yo, p_oos, cfg.report_threshold)
-        baseline = _baseline(y, yo, oos_metrics)
+        oos_metrics.update(auc_significance(yo, p_oos, seed=cfg.seed))
+        baseline = _baseline(y, yo, p_oos, oos_metrics)
         gaps = _gaps(train_metrics, cv_summary, oos_metrics, cfg)
 
         say("permutation")
         permutation = _permutation(train, X, y, C, cfg)
+        if cfg.n_permutations < MIN_PERMUTATIONS:
+            n = cfg.n_permutations
+            warn.append(f"{n} permutation{'s' if n > 1 else ''}: the smallest p-value they can give is 1/{n + 1} = "
+                        f"{1 / (n + 1):.3f}, too coarse for a test at p < {P_VALUE_MAX} (20 permutations give "
+                        "p = 0.048 whenever the real score beats them all), so the permutation check fails by "
+                        f"rule: use --permutations {MIN_PERMUTATIONS} or more")
 
         say("importance")
         importance = _importance(model, Xo, yo, train.features, cfg)
@@ -301,18 +328,30 @@ class ModelValidator:
 
         say("economic")
         calendar, calendar_note = _oos_calendar(dataset, oos, oos_start, warn)
-        economic, equity = _economic(oos, p_oos, p_train, calendar, cfg)
+        p_oos_by_c, p_train_by_c = {C: p_oos}, {C: p_train}
+        for c in cfg.C_grid:  # every C of the grid is a filter the selection could have given: all are trials
+            if c != C:
+                pipe = make_pipeline(c).fit(X, y)
+                p_oos_by_c[c], p_train_by_c[c] = pipe.predict_proba(Xo)[:, 1], pipe.predict_proba(X)[:, 1]
+        economic, equity, trials = economic_test(oos.frame, p_oos_by_c, p_train_by_c, calendar, cfg, chosen_C=C)
         economic.attrs["calendar"] = calendar_note
 
         say("verdict")
         info = _dataset_info(dataset, train, oos, oos_start, oos_rule, cfg, warn, calendar_note)
         verdict = _verdict(cfg, cv_summary, oos_metrics, baseline, permutation, economic, p_oos, gaps)
+        # the returned (and saved) model carries what the validation measured, not only its train fit
+        model.metadata["metrics"] = {
+            **model.metadata.get("metrics", {}),
+            "cv": {m: {"mean": float(cv_summary.loc[m, "mean"]), "std": float(cv_summary.loc[m, "std"])}
+                   for m in cv_summary.index},
+            "oos": dict(oos_metrics),
+        }
         return ValidationReport(
             config=cfg.to_dict(), dataset=info, selection=selection, cv_folds=cv_folds, cv_summary=cv_summary,
             train_metrics=train_metrics, oos_metrics=oos_metrics, baseline=baseline, gaps=gaps,
             permutation=permutation, importance=importance, coefficients=coefficients, stability=stability,
             learning_curve=learning, calibration=calibration, oos_predictions=oos_predictions, economic=economic,
-            equity=equity, verdict=verdict, model=model)
+            equity=equity, verdict=verdict, economic_trials=trials, model=model)
 
 
 # ---------------------------------------------------------------------- steps
@@ -383,15 +422,55 @@ def _summary(folds: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _baseline(y: np.ndarray, yo: np.ndarray, oos: dict) -> dict[str, float]:
-    """The constant predictor P(win) = the train base rate, on the OOS trades."""
+def _baseline(y: np.ndarray, yo: np.ndarray, p_oos: np.ndarray, oos: dict) -> dict[str, Any]:
+    """Two constant predictors on the OOS trades: P(win) = the train base rate, and P(win) = the model's own mean
+    OOS prediction. The second has the model's level and no ranking at all: when the base rate drifts out of
+    sample and the model's predictions drift with it, the model beats the train base rate without ranking a
+    single trade better; against its own mean it has to rank. The check compares with the second."""
     base = float(np.mean(y))
-    m = classification_metrics(yo, np.full(len(yo), base), 0.5)
-    return {"predictor": "constant P(win) = train base rate", "base_rate_train": base,
-            "base_rate_oos": float(np.mean(yo)), "log_loss": m["log_loss"], "brier": m["brier"], "auc": 0.5,
+    mean_pred = float(np.mean(p_oos))
+    tr = classification_metrics(yo, np.full(len(yo), base), 0.5)
+    mm = classification_metrics(yo, np.full(len(yo), mean_pred), 0.5)
+    return {"predictors": "constant P(win) = the train base rate; constant P(win) = the model's mean OOS prediction",
+            "base_rate_train": base, "base_rate_oos": float(np.mean(yo)), "model_mean_oos": mean_pred,
+            "log_loss_train_rate": tr["log_loss"], "brier_train_rate": tr["brier"],
+            "log_loss_model_mean": mm["log_loss"], "brier_model_mean": mm["brier"], "auc": 0.5,
             "model_log_loss": oos["log_loss"], "model_brier": oos["brier"],
-            "brier_skill_score": 1 - oos["brier"] / m["brier"] if m["brier"] > 0 else NAN,
-            "log_loss_skill_score": 1 - oos["log_loss"] / m["log_loss"] if m["log_loss"] > 0 else NAN}
+            "log_loss_skill_vs_model_mean": 1 - oos["log_loss"] / mm["log_loss"] if mm["log_loss"] > 0 else NAN,
+            "brier_skill_vs_model_mean": 1 - oos["brier"] / mm["brier"] if mm["brier"] > 0 else NAN,
+            "log_loss_skill_vs_train_rate": 1 - oos["log_loss"] / tr["log_loss"] if tr["log_loss"] > 0 else NAN,
+            "brier_skill_vs_train_rate": 1 - oos["brier"] / tr["brier"] if tr["brier"] > 0 else NAN}
+
+
+def auc_significance(y: np.ndarray, p: np.ndarray, *, n_boot: int = AUC_BOOTSTRAP, seed: int = 0) -> dict[str, float]:
+    """Is the AUC of ``p`` for the labels ``y`` above chance? ``auc_p_value``: one-sided Mann-Whitney U test of
+    P(win) of the winners against the losers (``alternative="greater"``; U / (n_win * n_loss) is the AUC);
+    ``auc_ci_low`` / ``auc_ci_high``: percentile 95% interval of the AUC over ``n_boot`` bootstrap resamples of
+    the trades (seeded; resamples holding one class only are skipped). NaN when a class is missing."""
+    from scipy.stats import mannwhitneyu, rankdata
+
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    out = {"auc_p_value": NAN, "auc_ci_low": NAN, "auc_ci_high": NAN}
+    if len(np.unique(y)) < 2:
+        return out
+    out["auc_p_value"] = float(mannwhitneyu(p[y == 1], p[y == 0], alternative="greater").pvalue)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    aucs = []
+    for lo in range(0, n_boot, 200):  # vectorised by blocks: rank AUC of each resample
+        idx = rng.integers(0, n, size=(min(200, n_boot - lo), n))
+        yb, pb = y[idx], p[idx]
+        n1 = yb.sum(axis=1)
+        n0 = n - n1
+        ranks = rankdata(pb, axis=1)
+        u = (ranks * yb).sum(axis=1) - n1 * (n1 + 1) / 2
+        ok = (n1 > 0) & (n0 > 0)
+        aucs.append(u[ok] / (n1[ok] * n0[ok]))
+    a = np.concatenate(aucs)
+    if len(a):
+        out["auc_ci_low"], out["auc_ci_high"] = (float(v) for v in np.percentile(a, [2.5, 97.5]))
+    return out
 
 
 def _gaps(train: dict, cv: pd.DataFrame, oos: dict, cfg: ValidationConfig) -> pd.DataFrame:
@@ -565,54 +644,170 @@ def _variant_stats(trades: pd.DataFrame, calendar: pd.DatetimeIndex, cfg: Valida
             "_moments": (sr, n_obs, skew, kurt)}, daily
 
 
-def _economic(oos: MLDataset, p_oos: np.ndarray, p_train: np.ndarray, calendar: pd.DatetimeIndex,
-              cfg: ValidationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The OOS trades with and without the filter: one row per variant, and the cumulative daily P&L."""
-    from research.overfitting import trials_sr_variance
+def _improvement_stats(daily: pd.Series, base: pd.Series, share: float, cfg: ValidationConfig) -> dict:
+    """Selection skill of a filter: its daily P&L minus ``share`` x the unfiltered daily P&L, i.e. minus what a
+    random filter taking the same share of the trades would expect to make. Against the unfiltered P&L itself,
+    any filter of a losing strategy "improves" it by trading less (a random one too); against the same-share
+    random filter only a filter that picks better trades does. Total, annualised and per-session Sharpe,
+    PSR(0); undefined (NaN) when the filter takes nothing or everything."""
+    from research.backtest.stats import TRADING_DAYS
+    from research.sharpe import psr_from_moments, sharpe_moments
+
+    idx = base.index.union(daily.index)
+    diff = daily.reindex(idx, fill_value=0.0) - share * base.reindex(idx, fill_value=0.0)
+    sr, n_obs, skew, kurt = sharpe_moments(diff.to_numpy() / cfg.capital)
+    return {"improvement_usd": float(diff.sum()), "improvement_sharpe": sr * math.sqrt(TRADING_DAYS),
+            "improvement_sharpe_daily": sr, "improvement_psr": psr_from_moments(sr, n_obs, skew, kurt),
+            "_imp_moments": (sr, n_obs, skew, kurt)}
+
+
+def _trials_variance(sr: np.ndarray) -> float:
+    """Variance (ddof 1) of the defined per-session Sharpe ratios of the trials; NaN with fewer than two."""
+    sr = np.asarray(sr, dtype=np.float64)
+    sr = sr[np.isfinite(sr)]
+    return float(np.var(sr, ddof=1)) if len(sr) > 1 else NAN
+
+
+def _as_trials(p: np.ndarray | Mapping[float, np.ndarray], chosen_C: float | None) -> list[tuple[float, np.ndarray]]:
+    if isinstance(p, Mapping):
+        return [(float(c), np.asarray(v, dtype=float)) for c, v in p.items()]
+    return [(NAN if chosen_C is None else float(chosen_C), np.asarray(p, dtype=float))]
+
+
+def economic_test(trades: pd.DataFrame, p_oos: np.ndarray | Mapping[float, np.ndarray],
+                  p_train: np.ndarray | Mapping[float, np.ndarray], calendar: pd.DatetimeIndex,
+                  config: ValidationConfig | None = None, *,
+                  chosen_C: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The OOS trades with and without the filter: (table of the chosen C's variants, cumulative daily P&L per
+    variant, table of every variant tried).
+
+    ``trades``: the OOS trades (``pnl_usd``, ``exit_ts``, ...; one row per trade, in the order of ``p_oos``);
+    ``p_oos``: P(win) of each trade, or ``{C: P(win)}`` for every C of the grid (then ``chosen_C`` names the
+    selected one; an array alone is one model, C = ``chosen_C`` or NaN); ``p_train``: the same models'
+    predictions on their train rows (the quantile variants' cut-offs); ``calendar``: the OOS sessions.
+
+    Per variant (P(win) >= each threshold of the config; P(win) >= the train predictions' quantile keeping the
+    top ``quantile_keep`` share): the filtered strategy's own figures (trades, net $, Sharpe, PSR, DSR), and its
+    improvement over a random filter taking the same share of the trades (filtered minus share x unfiltered
+    daily P&L), its Sharpe, PSR(0) and DSR. Both
+    DSRs are deflated over every variant of every C (``n_trials``, empty ones included); the variances are those
+    of the per-session Sharpe ratios of the non-empty variants whose ratio is defined (an empty filter is not a
+    strategy: counting it as Sharpe 0 would measure emptiness rather than dispersion).
+    """
     from research.sharpe import dsr_from_moments, expected_max_sharpe
 
+    cfg = _config(config, {})
+    sets, trains = _as_trials(p_oos, chosen_C), dict(_as_trials(p_train, chosen_C))
+    if len(sets) != len(trains) or (len(sets) > 1 and chosen_C is None):
+        raise ValueError("p_oos and p_train: the same C values, and chosen_C when several are given")
+    chosen = sets[0][0] if chosen_C is None else float(chosen_C)
+    if not any(c == chosen or (math.isnan(c) and math.isnan(chosen)) for c, _ in sets):
+        raise ValueError(f"chosen_C {chosen_C} is not among the C values given ({[c for c, _ in sets]})")
     cols = [c for c in ("run_id", "trade_id", "side", "signal_ts", "entry_ts", "exit_ts", "pnl_usd",
-                        "commission_usd", "r_multiple", "contracts") if c in oos.frame.columns]
-    trades = oos.frame.loc[:, cols].reset_index(drop=True)
-    variants: list[tuple[str, str, float]] = [("no filter", "none", NAN)]
-    variants += [(f"P>={t:.2f}", "threshold", float(t)) for t in cfg.thresholds]
-    for keep in cfg.quantile_keep:
-        thr = float(np.quantile(p_train, 1 - keep))
-        variants.append((f"top {keep:.0%} (P>={thr:.2f})", "quantile", thr))
+                        "commission_usd", "r_multiple", "contracts") if c in trades.columns]
+    trades = trades.loc[:, cols].reset_index(drop=True)
+    for c, p in sets:
+        if len(p) != len(trades):
+            raise ValueError(f"C = {c:g}: {len(p)} predictions for {len(trades)} trades")
+
+    base, base_daily = _variant_stats(trades, calendar, cfg)
+    base.update({"C": NAN, "variant": "no filter", "kind": "none", "threshold": NAN, "share_taken": 1.0})
+    base.update({k: NAN for k in ("improvement_usd", "improvement_sharpe", "improvement_sharpe_daily",
+                                  "improvement_psr")})
+    base["improvement_usd"] = 0.0
+    base["_imp_moments"] = (NAN, 0, NAN, NAN)
     rows, dailies = [], {}
-    for name, kind, thr in variants:
-        take = np.ones(len(trades), bool) if kind == "none" else p_oos >= thr
-        stats, daily = _variant_stats(trades.loc[take].reset_index(drop=True), calendar, cfg)
-        rows.append({"variant": name, "kind": kind, "threshold": thr, "share_taken": float(take.mean()), **stats})
-        dailies[name] = daily
-    filt = [r for r in rows if r["kind"] != "none"]
-    n_trials = cfg.n_filter_trials
-    sr_var, sr_mean, n_undef = trials_sr_variance(np.array([r["sharpe_daily"] for r in filt]))
-    emax = expected_max_sharpe(n_trials, sr_var) if sr_var > 0 or n_trials == 1 else NAN
+    for c, p in sets:
+        variants = [(f"P>={t:.2f}", "threshold", float(t)) for t in cfg.thresholds]
+        for keep in cfg.quantile_keep:
+            thr = float(np.quantile(trains[c], 1 - keep))
+            variants.append((f"train top {keep:.0%} cut (P>={thr:.2f})", "quantile", thr))
+        is_chosen = c == chosen or (math.isnan(c) and math.isnan(chosen))
+        for name, kind, thr in variants:
+            take = p >= thr
+            stats, daily = _variant_stats(trades.loc[take].reset_index(drop=True), calendar, cfg)
+            stats.update(_improvement_stats(daily, base_daily, float(take.mean()) if len(take) else 0.0, cfg))
+            rows.append({"C": c, "chosen": is_chosen, "variant": name, "kind": kind, "threshold": thr,
+                         "share_taken": float(take.mean()) if len(take) else NAN, **stats})
+            if is_chosen:
+                dailies[name] = daily
+    n_trials = len(rows)
+    n_empty = sum(r["trades"] == 0 for r in rows)
+    live = [r for r in rows if r["trades"] > 0]
+    sr_var = _trials_variance([r["sharpe_daily"] for r in live])
+    imp_var = _trials_variance([r["improvement_sharpe_daily"] for r in live])
+
+    def dsr(moments: tuple, var: float) -> float:
+        if n_trials == 1:
+            return dsr_from_moments(*moments, 1, 0.0)  # nothing selected: PSR(0)
+        return dsr_from_moments(*moments, n_trials, var) if var > 0 else NAN
+
     for r in rows:
-        sr, n_obs, skew, kurt = r.pop("_moments")
-        if r["kind"] == "none":
-            r["n_trials"], r["dsr"] = 1, r["psr"]  # nothing selected: DSR = PSR(0)
-        else:
-            r["n_trials"] = n_trials
-            r["dsr"] = dsr_from_moments(sr, n_obs, skew, kurt, n_trials, sr_var) if sr_var > 0 else NAN
-    order = ["variant", "kind", "threshold", "trades", "share_taken", "net_pnl_usd", "win_rate", "expectancy_usd",
-             "sharpe", "sharpe_daily", "max_drawdown_usd", "psr", "dsr", "n_trials"]
-    table = pd.DataFrame(rows).loc[:, order]
-    table["trades"] = table["trades"].astype(np.int64)
-    table["n_trials"] = table["n_trials"].astype(np.int64)
-    table.attrs.update({
-        "n_trials": n_trials, "sr_variance": sr_var, "sr_mean": sr_mean, "n_undefined_sharpe": n_undef,
-        "expected_max_sharpe_daily": emax,
-        "note": (f"DSR deflated over n_trials = {n_trials} filter variants: {len(cfg.C_grid)} C values of the grid x "
-                 f"({len(cfg.thresholds)} P(win) thresholds + {len(cfg.quantile_keep)} quantile filters); the "
-                 f"variance of the per-session Sharpe ratios ({sr_var:.3g}) is taken across the "
-                 f"{len(filt)} filter variants of the chosen C actually computed (an undefined Sharpe counts as 0). "
-                 "'no filter' is not a selected variant: its DSR is its PSR (1 trial)"),
-    })
-    equity = pd.DataFrame(dailies).fillna(0.0).sort_index().cumsum()
+        r["dsr"] = dsr(r.pop("_moments"), sr_var)
+        r["improvement_dsr"] = dsr(r.pop("_imp_moments"), imp_var)
+        r["n_trials"] = n_trials
+    base.pop("_moments"), base.pop("_imp_moments")
+    base.update({"dsr": base["psr"], "improvement_dsr": NAN, "n_trials": 1, "chosen": True})
+
+    def emax(var: float) -> float:
+        return expected_max_sharpe(n_trials, var) if n_trials == 1 or var > 0 else NAN
+
+    n_c = len(sets)
+    attrs = {
+        "n_trials": n_trials, "n_empty": n_empty, "n_C": n_c, "chosen_C": chosen,
+        "sr_variance": sr_var, "improvement_sr_variance": imp_var,
+        "expected_max_sharpe_daily": emax(sr_var), "expected_max_improvement_sharpe_daily": emax(imp_var),
+        "note": (f"DSRs deflated over n_trials = {n_trials} filter variants, every one computed: {n_c} C value(s) "
+                 f"x ({len(cfg.thresholds)} P(win) thresholds + {len(cfg.quantile_keep)} train-quantile cuts), "
+                 f"{n_empty} of them empty (no trade taken: counted as trials, conservatively). The variances of "
+                 f"the per-session Sharpe ratios ({_g(sr_var)} for the filtered strategies, {_g(imp_var)} for the "
+                 f"improvements) are taken over the {len(live)} non-empty variants of all C values (an empty one "
+                 "says nothing about dispersion). improvement = filtered minus unfiltered daily P&L over the same "
+                 "sessions (minus the P&L of the skipped trades); 'no filter' is not a selected variant: its DSR is "
+                 "its PSR (1 trial). The table shows the chosen C's variants; economic_trials lists all "
+                 f"{n_trials}."),
+    }
+    order = ["C", "variant", "kind", "threshold", "trades", "share_taken", "net_pnl_usd", "win_rate",
+             "expectancy_usd", "sharpe", "sharpe_daily", "max_drawdown_usd", "psr", "dsr", "improvement_usd",
+             "improvement_sharpe", "improvement_sharpe_daily", "improvement_psr", "improvement_dsr", "n_trials"]
+    table = pd.DataFrame([base, *(r for r in rows if r["chosen"])]).loc[:, order].reset_index(drop=True)
+    trials = pd.DataFrame(rows, columns=["chosen", *order]).loc[:, ["C", "chosen", *order[1:]]]
+    for t in (table, trials):
+        t["trades"] = t["trades"].astype(np.int64)
+        t["n_trials"] = t["n_trials"].astype(np.int64)
+        t["C"] = t["C"].astype(np.float64)
+        t.attrs.update(attrs)
+    trials["chosen"] = trials["chosen"].astype(bool)
+    equity = pd.DataFrame({"no filter": base_daily, **dailies}).fillna(0.0).sort_index().cumsum()
     equity.index = pd.DatetimeIndex(equity.index.to_numpy(), name="session")  # no freq: plain dates
-    return table, equity
+    return table, equity, trials
+
+
+def best_filter(economic: pd.DataFrame, min_trades: int) -> pd.Series | None:
+    """The filter variant the verdict rates: the highest improvement Sharpe among the variants taking
+    >= ``min_trades`` trades, else among those taking any; None when every variant is empty."""
+    filt = economic[(economic["kind"] != "none") & (economic["trades"] > 0)]
+    enough = filt[filt["trades"] >= min_trades]
+    pool = enough if len(enough) else filt
+    if not len(pool):
+        return None
+    key = pool["improvement_sharpe"].astype(float).fillna(-np.inf)
+    return pool.loc[key.idxmax()]
+
+
+def filter_checks(economic: pd.DataFrame, min_trades: int) -> tuple[dict[str, bool], pd.Series | None]:
+    """The economic checks of the verdict on an :func:`economic_test` table, and the best variant."""
+    best = best_filter(economic, min_trades)
+
+    def above(key: str) -> bool:
+        return bool(best is not None and np.nan_to_num(float(best[key]), nan=0.0) > DSR_MIN)
+
+    return {"filter_improvement_significant": above("improvement_dsr"), "filter_dsr_ok": above("dsr"),
+            "filter_enough_trades": bool(best is not None and best["trades"] >= min_trades)}, best
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) and math.isfinite(x) else "undefined"
 
 
 def _dataset_info(ds: MLDataset, train: MLDataset, oos: MLDataset, start: pd.Timestamp, rule: str,
@@ -642,51 +837,67 @@ def _dataset_info(ds: MLDataset, train: MLDataset, oos: MLDataset, start: pd.Tim
 def _verdict(cfg: ValidationConfig, cv: pd.DataFrame, oos: dict, base: dict, perm: dict, econ: pd.DataFrame,
              p_oos: np.ndarray, gaps: pd.DataFrame) -> dict[str, Any]:
     unf = econ[econ["kind"] == "none"].iloc[0]
-    filt = econ[(econ["kind"] != "none") & np.isfinite(econ["sharpe"])]
-    enough = filt[filt["trades"] >= cfg.min_oos_trades]
-    pool = enough if len(enough) else filt
-    best = pool.loc[pool["sharpe"].idxmax()] if len(pool) else None
-    unf_sharpe = float(unf["sharpe"]) if math.isfinite(unf["sharpe"]) else -math.inf
+    fchecks, best = filter_checks(econ, cfg.min_oos_trades)
+    n_trials = int(econ.attrs.get("n_trials", cfg.n_filter_trials))
+    n_perm = int(perm["n_permutations"])
+    auc_p = np.nan_to_num(oos.get("auc_p_value", NAN), nan=1.0)
     checks = {
-        "permutation_significant": bool(perm["p_value"] < P_VALUE_MAX),
-        "oos_auc_ok": bool(np.nan_to_num(oos["auc"], nan=0.0) >= OOS_AUC_MIN),
-        "beats_base_rate": bool(oos["log_loss"] < base["log_loss"]),
-        "filter_beats_unfiltered": bool(best is not None and best["sharpe"] > unf_sharpe),
-        "filter_dsr_ok": bool(best is not None and np.nan_to_num(best["dsr"], nan=0.0) > DSR_MIN),
-        "filter_enough_trades": bool(best is not None and best["trades"] >= cfg.min_oos_trades),
+        "permutation_significant": bool(perm["p_value"] < P_VALUE_MAX and n_perm >= MIN_PERMUTATIONS),
+        "oos_auc_ok": bool(np.nan_to_num(oos["auc"], nan=0.0) >= OOS_AUC_MIN and auc_p < P_VALUE_MAX),
+        "beats_constant": bool(oos["log_loss"] < base["log_loss_model_mean"]),
+        **fchecks,
     }
     rules = {
-        "permutation_significant": f"label-permutation p-value (train period, purged CV, ROC AUC) < {P_VALUE_MAX}",
-        "oos_auc_ok": f"OOS AUC >= {OOS_AUC_MIN}",
-        "beats_base_rate": "OOS log loss < that of the constant train base rate",
-        "filter_beats_unfiltered": (f"the best filter variant's OOS Sharpe > the unfiltered Sharpe (best = highest OOS "
-                                    f"Sharpe among the variants taking >= {cfg.min_oos_trades} trades, else among all)"),
-        "filter_dsr_ok": f"its deflated Sharpe ratio (over {cfg.n_filter_trials} variants) > {DSR_MIN}",
+        "permutation_significant": (f"label-permutation p-value (train period, purged CV, ROC AUC) < {P_VALUE_MAX}, "
+                                    f"with >= {MIN_PERMUTATIONS} permutations (fewer: the check fails)"),
+        "oos_auc_ok": (f"OOS AUC >= {OOS_AUC_MIN} and its one-sided Mann-Whitney p-value (P(win) of winners > of "
+                       f"losers) < {P_VALUE_MAX}"),
+        "beats_constant": ("OOS log loss < that of a constant P(win) equal to the model's mean OOS prediction (same "
+                           "level, no ranking; the constant train base rate is reported too)"),
+        "filter_improvement_significant": (
+            f"the best filter variant (highest improvement Sharpe among the chosen C's variants taking >= "
+            f"{cfg.min_oos_trades} OOS trades, else among those taking any) picks better trades than a random filter "
+            f"taking the same share: the DSR of its daily P&L minus share x the unfiltered daily P&L, deflated over "
+            f"the {n_trials} variants tried, > {DSR_MIN}"),
+        "filter_dsr_ok": (f"the same variant's own deflated Sharpe ratio (the filtered strategy against zero, over "
+                          f"{n_trials} variants) > {DSR_MIN}"),
         "filter_enough_trades": f"it takes >= {cfg.min_oos_trades} OOS trades",
     }
     failed_words = {
-        "permutation_significant": "the permutation test does not reject chance",
-        "oos_auc_ok": f"OOS AUC below {OOS_AUC_MIN}",
-        "beats_base_rate": "no better log loss than the base rate",
-        "filter_beats_unfiltered": "no filter beats taking every trade",
-        "filter_dsr_ok": f"the best filter's DSR is not above {DSR_MIN}",
+        "permutation_significant": ("the permutation test does not reject chance" if n_perm >= MIN_PERMUTATIONS else
+                                    f"the permutation test is not rated ({n_perm} permutations, fewer than "
+                                    f"{MIN_PERMUTATIONS})"),
+        "oos_auc_ok": f"the OOS ranking is not shown better than chance (AUC below {OOS_AUC_MIN} or p not below "
+                      f"{P_VALUE_MAX})",
+        "beats_constant": "no better log loss than a constant at the model's mean prediction",
+        "filter_improvement_significant": "no filter picks trades significantly better than a random filter of "
+                                          "the same share",
+        "filter_dsr_ok": f"the best filter's own DSR is not above {DSR_MIN}",
         "filter_enough_trades": f"the best filter takes fewer than {cfg.min_oos_trades} trades",
     }
     adds = all(checks.values())
     n_oos = len(p_oos)
     taken = int((p_oos >= cfg.report_threshold).sum())
     text = (f"The model {'adds' if adds else 'does not add'} out-of-sample value: OOS AUC {_f(oos['auc'], 3)} "
-            f"(CV {_f(cv.loc['auc', 'mean'], 3)} ± {_f(cv.loc['auc', 'std'], 3)}), log loss "
-            f"{_f(oos['log_loss'], 4)} vs {_f(base['log_loss'], 4)} for the base rate "
+            f"(95% bootstrap interval {_f(oos.get('auc_ci_low'), 3)} to {_f(oos.get('auc_ci_high'), 3)}, one-sided "
+            f"p = {_f(oos.get('auc_p_value'), 3)}; purged CV {_f(cv.loc['auc', 'mean'], 3)} ± "
+            f"{_f(cv.loc['auc', 'std'], 3)}); OOS log loss {_f(oos['log_loss'], 4)} vs "
+            f"{_f(base['log_loss_model_mean'], 4)} for a constant at the model's mean OOS prediction "
+            f"({base['model_mean_oos']:.1%}) and {_f(base['log_loss_train_rate'], 4)} for the train base rate "
             f"({base['base_rate_train']:.1%} wins in training, {base['base_rate_oos']:.1%} out of sample); "
-            f"label-permutation p = {_f(perm['p_value'], 3)} ({perm['n_permutations']} permutations); "
+            f"label-permutation p = {_f(perm['p_value'], 3)} ({n_perm} permutations); "
             f"at P≥{cfg.report_threshold:.2f} it takes {taken} of {n_oos} trades")
     if best is not None:
-        text += (f"; the best filter, {best['variant']}, takes {int(best['trades'])} trades with an OOS Sharpe of "
-                 f"{_f(best['sharpe'], 2)} vs {_f(unf['sharpe'], 2)} unfiltered (net {_usd(best['net_pnl_usd'])} vs "
-                 f"{_usd(unf['net_pnl_usd'])}), DSR {_f(best['dsr'], 2)} over {cfg.n_filter_trials} variants tried")
+        text += (f"; the best filter, {best['variant']}, takes {int(best['trades'])} of {int(unf['trades'])} trades: "
+                 f"against a random filter taking the same share it changes the net by "
+                 f"{_usd(best['improvement_usd'], signed=True)} "
+                 f"with an improvement Sharpe of {_f(best['improvement_sharpe'], 2)}, DSR "
+                 f"{_f(best['improvement_dsr'], 2)} over {n_trials} variants tried; its own Sharpe is "
+                 f"{_f(best['sharpe'], 2)} (DSR {_f(best['dsr'], 2)}) vs {_f(unf['sharpe'], 2)} unfiltered (net "
+                 f"{_usd(best['net_pnl_usd'])} vs {_usd(unf['net_pnl_usd'])})")
     else:
-        text += f"; no filter variant has a defined Sharpe (unfiltered {_f(unf['sharpe'], 2)})"
+        text += (f"; no filter variant of the chosen C takes any trade (unfiltered Sharpe {_f(unf['sharpe'], 2)}, "
+                 f"net {_usd(unf['net_pnl_usd'])})")
     failed = [failed_words[k] for k, ok in checks.items() if not ok]
     text += (". Failed: " + "; ".join(failed) + "." if failed else ". Every check passes.")
     flagged = [f"{row['metric']}: {row['flag']}" for _, row in gaps.iterrows() if row["flag"] not in ("ok",) and
@@ -699,8 +910,10 @@ def _verdict(cfg: ValidationConfig, cv: pd.DataFrame, oos: dict, base: dict, per
             "dsr_note": econ.attrs.get("note", "")}
 
 
-def _usd(x: float) -> str:
-    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
+def _usd(x: float, signed: bool = False) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    return f"-${-x:,.0f}" if x < 0 else f"{'+' if signed else ''}${x:,.0f}"
 
 
 def _f(x: Any, digits: int) -> str:
