@@ -90,8 +90,10 @@ if rejected:
 # %% [markdown]
 # ### Features
 # Each feature reads only the snapshot fields listed (the leakage guard refuses outcome, execution and audit
-# fields by schema) and passed the as-of prefix-invariance check: computed from what was known at each
-# decision, it equals the value computed from the whole history.
+# fields by schema) and passed the look-ahead checks of the data set build: it depends on its own trade only
+# (row locality), the same-day history counts only trades closed before the decision (checked at every row),
+# and computed from what was known at sampled decision times it equals the value computed from the whole
+# history (as-of prefix invariance).
 
 # %%
 used = set(rep.model.features) if rep.model is not None else None
@@ -172,11 +174,16 @@ reports.show(mlplots.stability_figure(rep.stability))
 # non-empty ones (the note below gives the counts).
 
 # %%
-reports.table(rep.economic, index=False)
+ECON_COLUMNS = ["variant", "C", "trades", "share_taken", "net_pnl_usd", "win_rate", "sharpe", "max_drawdown_usd", "dsr",
+                "improvement_usd", "improvement_sharpe", "improvement_dsr"]
+ECON_FORMATS = {"C": "{:g}", "trades": "{:,.0f}", "share_taken": "{:.0%}", "net_pnl_usd": "{:,.0f}", "win_rate": "{:.1%}",
+                "sharpe": "{:.2f}", "max_drawdown_usd": "{:,.0f}", "dsr": "{:.3f}", "improvement_usd": "{:+,.0f}",
+                "improvement_sharpe": "{:.2f}", "improvement_dsr": "{:.3f}"}
+reports.table(rep.economic[ECON_COLUMNS], ECON_FORMATS, index=False)
 reports.show(mlplots.economic_equity_figure(rep.equity))
 if rep.economic.attrs.get("note"):
     reports.note(rep.economic.attrs["note"])
-reports.table(rep.economic_trials, index=False,
+reports.table(rep.economic_trials[["chosen", *ECON_COLUMNS]], ECON_FORMATS, index=False,
               caption="every filter variant tried (all C values of the grid): the trials the DSR deflates for")
 
 # %% [markdown]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from research import snapshots as snap
+from research.ml.bars import BarContext
 
 TICK = 0.25
 TICK_VALUE = 12.5
@@ -92,10 +93,10 @@ def fake_snapshots(n: int = 600, *, seed: int = 0, signal: float = 0.0, base_rat
     return snap.validate(df)
 
 
-def fake_bar_context(snaps: pd.DataFrame, *, seed: int = 1) -> pd.DataFrame:
-    """rv12_ticks and delta_z20 at every signal bar of ``snaps`` (index: signal_ts)."""
+def fake_bar_context(snaps: pd.DataFrame, *, seed: int = 1) -> BarContext:
+    """rv12_ticks and delta_z20 at every signal bar of ``snaps`` (``.frame``, index: signal_ts), as an explicit
+    BarContext: a test-only stand-in for research.ml.bars output, with no bars behind it."""
     rng = np.random.default_rng(seed)
     idx = pd.DatetimeIndex(snaps["signal_ts"]).unique().sort_values()
-    ctx = pd.DataFrame({"rv12_ticks": rng.uniform(1, 8, len(idx)), "delta_z20": rng.normal(0, 1, len(idx))}, index=idx)
-    ctx.attrs["navale_bar_context"] = True  # test-only stand-in for research.ml.bars output (no bars behind it)
-    return ctx
+    return BarContext(pd.DataFrame({"rv12_ticks": rng.uniform(1, 8, len(idx)),
+                                    "delta_z20": rng.normal(0, 1, len(idx))}, index=idx))

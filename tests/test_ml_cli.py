@@ -225,13 +225,15 @@ def test_report_ml_full_path(data_dir, synth, dataset, tmp_path):
     out = tmp_path / "reports"
     rc, text = run(["report", "ml", synth, *FAST, "--out", out, "--no-progress"])
     assert rc == 0, text
-    (folder,) = (out / "ml").iterdir()
-    ds = MLDataset.load(folder / "dataset")
-    from research.cli.ml_cmd import validation_config
+    (data_folder,) = (out / "ml").iterdir()
+    ds = MLDataset.load(data_folder / "dataset")
     from research.cli import build_parser
+    from research.cli.ml_cmd import validation_config
+    from research.ml.workflow import config_id
 
-    args = build_parser().parse_args(["report", "ml", str(synth), *map(str, FAST)])
-    assert folder.name == ml_id(ds, validation_config(args))  # keyed by the data set and the validation settings
+    args = build_parser().parse_args(["report", "ml", str(synth), *map(str, FAST), "--jobs", "1"])
+    folder = data_folder / config_id(validation_config(args))  # n_jobs does not change the results nor the folder
+    assert data_folder.name == ml_id(ds) and folder.is_dir()
     assert ds.data_hash() == MLDataset.load(dataset[0]).data_hash()  # same file, same run, same data set
     rep = ValidationReport.load(folder / "validation")
     assert rep.dataset["data_hash"] == ds.data_hash()

@@ -16,7 +16,7 @@ from ml_fixtures import fake_bar_context, fake_snapshots
 from research import snapshots as snap
 from research.causality import prefix_violations
 from research.ml import features as F
-from research.ml.bars import DELTA_Z_BARS, RV_BARS, bar_context
+from research.ml.bars import DELTA_Z_BARS, RV_BARS, BarContext, bar_context
 from research.ml.clean import clean_snapshots
 from research.ml.dataset import MLDataProcessor, MLDataset
 from research.ml.features import (
@@ -46,7 +46,7 @@ def snaps() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def ctx(snaps) -> pd.DataFrame:
+def ctx(snaps) -> BarContext:
     return fake_bar_context(snaps)
 
 
@@ -55,7 +55,7 @@ def ds(snaps, ctx) -> MLDataset:
     return MLDataProcessor().from_frame(snaps, bars=ctx)
 
 
-def _feature_frame(s: pd.DataFrame, ctx: pd.DataFrame) -> pd.DataFrame:
+def _feature_frame(s: pd.DataFrame, ctx: BarContext) -> pd.DataFrame:
     """What the processor feeds the features: snapshots + decision_ts, session_date, labels, bar features, in time order."""
     f = s.copy()
     f["decision_ts"] = f["signal_ts"] + pd.Timedelta("5min")
@@ -63,7 +63,7 @@ def _feature_frame(s: pd.DataFrame, ctx: pd.DataFrame) -> pd.DataFrame:
     risk = (f["entry_price"] - f["stop_price"]).abs() / 0.25 * 12.5 * f["contracts"]
     f["y_win"] = ((f["exit_reason"] == "target") & (f["pnl_usd"] > 0)).astype(np.int64)
     f["y_r"] = f["pnl_usd"] / risk
-    joined = ctx.reindex(pd.DatetimeIndex(f["signal_ts"]))
+    joined = ctx.frame.reindex(pd.DatetimeIndex(f["signal_ts"]))
     for c in F.BAR_COLUMNS:
         f[c] = joined[c].to_numpy()
     return f.sort_values(["decision_ts", "run_id", "trade_id"], kind="stable").reset_index(drop=True)
@@ -413,7 +413,7 @@ def test_asof_view_blanks_open_trades(snaps, ctx):
     t = frame["decision_ts"].iloc[40]
     v = F.asof_view(frame, t)
     assert (v["decision_ts"] <= t).all() and len(v) >= 41
-    still_open = frame.loc[v.index, "exit_ts"] > t
+    still_open = frame.loc[v.index, "exit_ts"] >= t
     assert still_open.any() and (~still_open).any()
     assert v.loc[still_open, "y_r"].isna().all() and v.loc[still_open, "pnl_usd"].isna().all()
     assert (v.loc[still_open, "exit_ts"] > frame["exit_ts"].max()).all()
@@ -608,7 +608,7 @@ def test_processor_end_to_end(ds, snaps, ctx):
     for col in ("pnl_usd", "exit_reason", "exit_ts", "y_win", "y_r"):
         assert col in ds.frame.columns and col not in ds.X.columns
     # bar features joined at the signal bar
-    j = ctx.reindex(pd.DatetimeIndex(ds.frame["signal_ts"]))
+    j = ctx.frame.reindex(pd.DatetimeIndex(ds.frame["signal_ts"]))
     np.testing.assert_allclose(ds.X["rv12_log"], np.log1p(j["rv12_ticks"].to_numpy()))
     np.testing.assert_allclose(ds.X["delta_z_with"], ds.frame["side"].to_numpy() * j["delta_z20"].to_numpy())
     # the processor's features equal the registry built on the processor's input
@@ -629,9 +629,9 @@ def test_processor_rejects_warmup_and_bad_rows(snaps, ctx):
     s.loc[warm, "atr14_ticks"] = np.nan
     s.loc[120, "rel_volume"] = np.nan
     s.loc[7, "side"] = 0  # rejected by the cleaning
-    c = ctx.copy()
+    c = ctx.frame.copy()
     c.loc[s.loc[150, "signal_ts"], "rv12_ticks"] = np.nan
-    d = MLDataProcessor().from_frame(s, bars=c, source="planted")
+    d = MLDataProcessor().from_frame(s, bars=BarContext(c), source="planted")
     rej = d.rejected.set_index("trade_id")["reason"]
     ids = s["trade_id"]
     assert len(d) == len(s) - 6 and len(rej) == 6
@@ -789,11 +789,10 @@ def test_supplied_bar_feature_columns_are_recomputed(synth_bars, params):
     planted["rv12_ticks"] = 1.0
     d = MLDataProcessor().from_backtest(sb, planted)
     pd.testing.assert_frame_equal(d.X, clean.X)
-    # a bare context frame not made by research.ml.bars is refused
-    bare = bar_context(synth_bars, params).copy()
-    bare.attrs = {}
+    # a context frame (even research.ml.bars' own, shifted: pandas keeps attrs) is refused unless wrapped on purpose
+    shifted = bar_context(synth_bars, params).shift(-3)
     with pytest.raises(ValueError, match="no open/high/low/close"):
-        MLDataProcessor().from_frame(sb.result.snapshots(), bars=bare)
+        MLDataProcessor().from_frame(sb.result.snapshots(), bars=shifted)
 
 
 def test_sparse_cross_row_leak_caught(snaps, ctx):

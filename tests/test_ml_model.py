@@ -497,3 +497,42 @@ def test_use_before_train(ds):
                  lambda: m.inference()):
         with pytest.raises(RuntimeError, match=re.escape("call train() or load()")):
             call()
+
+
+def test_model_traces_to_its_whole_data_set_when_trained_on_a_split(ds):
+    """A model fitted on the train split records the hash of the data set folder it came from (dataset.json)."""
+    cut = ds.t0[len(ds) * 2 // 3]
+    train, oos = ds.split_oos(cut)
+    m = SimpleLinearModel().train(train)
+    assert m.metadata["dataset_hash"] == ds.data_hash() != train.data_hash()
+    assert m.metadata["training_data_hash"] == train.rows_hash()
+
+
+def test_apply_filter_marks_only_the_training_period(ds):
+    """Trades outside [train_from, train_to] are out of sample for the model, before or after that period."""
+    from research.ml.workflow import apply_filter
+
+    t = ds.t0
+    early, late = ds.subset(np.flatnonzero(t < t[len(ds) // 2])), ds.subset(np.flatnonzero(t >= t[len(ds) // 2]))
+    m = SimpleLinearModel().train(late)
+    res = apply_filter(early, m, threshold=0.3)
+    assert not res.scored["in_training"].any()
+    res = apply_filter(ds, m, threshold=0.3)
+    assert res.scored["in_training"].sum() == len(late)
+    assert (res.scored["taken"] == (res.scored["p_win"] >= 0.3)).all()
+    assert "taken outside the training period" in res.summary.index
+
+
+def test_sidecar_is_strict_json(tmp_path):
+    import json
+
+    m = SimpleLinearModel().train(_dataset_for_json())
+    m.metadata["metrics"]["oos"] = {"precision": float("nan"), "auc": 0.5}
+    path = m.save(tmp_path / "m.joblib")
+    side = json.loads((tmp_path / "m.joblib.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert side["metrics"]["oos"]["precision"] is None and path.exists()
+
+
+def _dataset_for_json() -> MLDataset:
+    s = fake_snapshots(200, seed=11, signal=1.0)
+    return MLDataProcessor().from_frame(s, bars=fake_bar_context(s))

@@ -53,7 +53,7 @@ def add_parser(sub: Any, formatter: type) -> None:
                         formatter_class=formatter,
                         description="Clean the snapshots (bad rows rejected with the reason), build the features and "
                                     "labels, check every feature for look-ahead, and save dataset.parquet, "
-                                    "rejected.csv and dataset.json to --out (default reports/ml/ID/dataset).")
+                                    "rejected.csv and dataset.json to --out (default reports/ml/DATA_ID/dataset).")
     add_source_options(d)
     d.add_argument("--out", metavar="DIR", help="output folder")
 
@@ -67,12 +67,12 @@ def add_parser(sub: Any, formatter: type) -> None:
     t.add_argument("--all", action="store_true", help="train on every trade (no out-of-sample period kept)")
     t.add_argument("--C", type=float, default=None, dest="C",
                    help="inverse L2 strength (default: chosen by purged CV on the training trades)")
-    t.add_argument("--out", metavar="FILE", default=None, help="model file (default reports/ml/ID/model.joblib)")
+    t.add_argument("--out", metavar="FILE", default=None, help="model file (default reports/ml/DATA_ID/model.joblib)")
 
     v = msub.add_parser("validate", help="cross-validate, test out of sample, check for overfitting, economic test",
                         formatter_class=formatter,
                         description="Run the ModelValidator and save its results (validation.json, model.joblib) "
-                                    "to --out (default reports/ml/ID/validation). `navale report ml` renders them.")
+                                    "to --out (default reports/ml/DATA_ID/CONFIG_ID/validation). `navale report ml` renders them.")
     add_source_options(v)
     add_validation_options(v)
     v.add_argument("--out", metavar="DIR", help="output folder")
@@ -134,7 +134,11 @@ def print_dataset(ds, console) -> None:
 
     s = ds.summary()
     console.print(f"data set: {s['trades']:,} trades ({s['first']} .. {s['last']}), {s['features']} features, "
-                  f"win rate {s['win_rate']:.1%}, mean net R {s['mean_r']:+.3f}, embargo {ds.embargo}")
+                  f"target hit {s['win_rate']:.1%}, mean net R {s['mean_r']:+.3f}, embargo {ds.embargo}")
+    from rich.markup import escape
+
+    for w in ds.meta.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {escape(str(w))}")
     if len(ds.rejected):
         t = Table(title=f"{len(ds.rejected)} rejected rows", show_lines=False)
         t.add_column("reason")
@@ -172,9 +176,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _out_dir(args: argparse.Namespace, ds, leaf: str, config: Any = None) -> Path:
-    from research.ml.workflow import ml_id
+    """--out, else reports/ml/DATA_ID/LEAF (a validation: reports/ml/DATA_ID/CONFIG_ID/LEAF)."""
+    from research.ml.workflow import config_id, ml_id
 
-    return Path(args.out) if args.out else DEFAULT_ML_DIR / ml_id(ds, config) / leaf
+    if args.out:
+        return Path(args.out)
+    base = DEFAULT_ML_DIR / ml_id(ds)
+    return (base / config_id(config) if config is not None else base) / leaf
 
 
 def _dataset(args: argparse.Namespace, console) -> int:
@@ -208,6 +216,10 @@ def _train(args: argparse.Namespace, console) -> int:
         from research.ml.validate import select_C
 
         C, table = select_C(train)
+        grid = sorted(table["C"])
+        if len(grid) > 1 and C in (grid[0], grid[-1]):
+            console.print(f"[yellow]warning:[/] C = {C:g} is at the edge of the grid {', '.join(f'{c:g}' for c in grid)}: "
+                          "the best value may lie beyond it")
         console.print(f"C = {C:g} (purged-CV log loss on the training trades: "
                       + ", ".join(f"{c:g}: {v:.4f}" for c, v in zip(table["C"], table["cv_log_loss_mean"])) + ")")
     model = SimpleLinearModel(C=C).train(train)
@@ -241,7 +253,8 @@ def print_verdict(report, console) -> None:
         return "-" if x is None or x != x else format(x, fmt)
 
     t = Table(title="out-of-sample economic test (same trades, with and without the filter)")
-    for col in ("variant", "trades", "net $", "Sharpe", "max DD $", "DSR", "vs all: $", "Sharpe", "DSR"):
+    for col in ("variant", "trades", "net $", "Sharpe", "max DD $", "DSR", "vs random same share: $", "Sharpe",
+                "DSR"):
         t.add_column(col, justify="left" if col == "variant" else "right")
     for name, row in report.economic.iterrows():
         t.add_row(str(row.get("variant", name)), f"{int(row['trades']):,}", f(row["net_pnl_usd"], ",.0f"),

@@ -91,13 +91,13 @@ def add_parser(sub: Any, formatter: type) -> None:
             "--validation names a saved one, and render purged-CV metrics, out-of-sample metrics, the label-"
             "permutation test, train/CV/OOS gaps, learning and calibration curves, permutation importance, "
             "coefficients with confidence intervals and their stability, and the economic test (with vs without "
-            "the filter, deflated Sharpe) to REPORTS/ml/ID/ml_validation.html."
+            "the filter, deflated Sharpe) to REPORTS/ml/DATA_ID/CONFIG_ID/ml_validation.html."
         ),
         epilog=(
             "examples:\n"
             "  navale report ml                                  # the embedded synthetic ML data set\n"
             "  navale report ml ../shared/data/es-5m/*.gz        # 2015-2020 train, 2021-2022 out of sample\n"
-            "  navale report ml --validation reports/ml/ID/validation\n"
+            "  navale report ml --validation reports/ml/DATA_ID/CONFIG_ID/validation\n"
         ),
         formatter_class=formatter,
     )
@@ -281,15 +281,15 @@ def _ml(args: argparse.Namespace, console) -> int:
         else:  # beside the validation it renders
             out_dir = vdir.resolve().parent if vdir.name == "validation" else vdir
     else:
-        from research.ml.workflow import ml_id
+        from research.ml.workflow import config_id, ml_id
 
         config = validation_config(args)
         ds = dataset_from_args(args, console)
         print_dataset(ds, console)
         report = validate_with_progress(ds, config, console)
-        out_dir = base / "ml" / ml_id(ds, config)
+        out_dir = base / "ml" / ml_id(ds) / config_id(config)
         vdir = report.save(out_dir / "validation")
-        ds.save(out_dir / "dataset")
+        ds.save(out_dir.parent / "dataset")
     print_verdict(report, console)
     console.print("rendering the ML-validation report...")
     paths = render_notebook(template_path("ml_validation"), {"validation_dir": str(vdir.resolve()), "title": args.title},

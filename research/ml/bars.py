@@ -9,13 +9,30 @@ volatility), and joined to each trade at its signal bar. Each value at bar t rea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["RV_BARS", "DELTA_Z_BARS", "bar_context", "bar_context_from_signals"]
+__all__ = ["RV_BARS", "DELTA_Z_BARS", "BarContext", "bar_context", "bar_context_from_signals"]
 
 RV_BARS = 12  # one hour of 5-minute bars
 DELTA_Z_BARS = 20  # as the volume median window
+
+
+@dataclass(frozen=True)
+class BarContext:
+    """A precomputed bar context (``rv12_ticks``, ``delta_z20`` per bar start) that ``MLDataProcessor`` takes as
+    it is, where a plain bar frame is always recomputed. Trusted by construction, so made on purpose only: by
+    :func:`bar_context` callers that already hold the result, or by tests without bars. No pandas operation
+    produces one, so a shifted or edited frame cannot pass for it by accident."""
+
+    frame: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        missing = [c for c in ("rv12_ticks", "delta_z20") if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"a bar context needs columns {missing}")
 
 
 def bar_context(bars: pd.DataFrame, params, *, tick_size: float | None = None) -> pd.DataFrame:
@@ -56,5 +73,4 @@ def bar_context_from_signals(bars: pd.DataFrame, signals: pd.DataFrame, *, tick_
     z = z.where(~((std == 0) & mean.notna()), 0.0)
     out = pd.DataFrame({"rv12_ticks": rv.sort_index().to_numpy(), "delta_z20": z.to_numpy()}, index=sub.index)
     out.index.name = "time"
-    out.attrs["navale_bar_context"] = True  # made here: MLDataProcessor takes it without recomputing
     return out

@@ -12,8 +12,9 @@ Steps, each stated in ``MLDataset.meta["rules"]``:
    ``[decision_ts, exit_ts]``, used by the purged splitter;
 4. bar features (realised volatility, delta z-score) joined at the signal bar, from the run's bars (reloaded
    from the manifest, sha256-checked) or bars passed in;
-5. features from the entry context only (:mod:`research.ml.features`, leakage guard), then an as-of
-   prefix-invariance check of every feature on sampled cuts (``check_causality``);
+5. features from the entry context only (:mod:`research.ml.features`, leakage guard), then the look-ahead
+   checks of every feature (``check_causality``: row locality, the prior-day rule at every row, as-of prefix
+   invariance on sampled cuts);
 6. rows whose features are undefined (indicator warm-up) are rejected with the reason.
 """
 
@@ -54,10 +55,12 @@ RULES = {
     "missing": "base fields null when there is no reference base -> 0, with has_base = 0; warm-up nulls "
                "(ATR, relative volume, 5/15-bar returns, bar features) -> row rejected with the reason; "
                "vix_regime is not used (null without VIX data)",
-    "prior_day": "same-day history = trades of the same run and session with exit_ts <= decision_ts",
-    "leakage": "features read only snapshot 'context' fields, side/signal_ts/symbol, decision_ts and causal bar "
-               "features; outcome/execution/audit fields are refused by schema; every feature passes an as-of "
-               "prefix-invariance check",
+    "prior_day": "same-day history = other trades of the same run and session with exit_ts < decision_ts "
+                 "(strictly: an exit filled at the open of the decision bar has an unknown price)",
+    "leakage": "features read only snapshot 'context' fields, side/signal_ts/symbol, decision_ts and the bar "
+               "features (always recomputed from the bars); outcome/execution/audit fields are refused by schema; "
+               "every build checks row locality, re-evaluates the prior-day rule at every row, and checks as-of "
+               "prefix invariance on sampled cuts",
 }
 
 
@@ -125,7 +128,8 @@ class MLDataset:
     def subset(self, rows: Sequence[int] | np.ndarray) -> MLDataset:
         """The rows at positions ``rows`` (order kept), same features and meta."""
         rows = np.asarray(rows)
-        return MLDataset(self.frame.iloc[rows].reset_index(drop=True), self.features, self.rejected, dict(self.meta))
+        meta = {**self.meta, "parent_data_hash": self.meta.get("parent_data_hash") or self.data_hash()}
+        return MLDataset(self.frame.iloc[rows].reset_index(drop=True), self.features, self.rejected, meta)
 
     def split_oos(self, oos_from: str | pd.Timestamp = DEFAULT_OOS_FROM) -> tuple[MLDataset, MLDataset]:
         """(train, out-of-sample): OOS = decided on/after ``oos_from``; train = labels closed before it minus the embargo."""
@@ -291,7 +295,7 @@ class MLDataProcessor:
         bar_len = {}
         for rid in runs:
             b = bar_frames.get(rid)
-            if b is not None and len(b) > 1 and {"open", "high", "low", "close"} <= set(b.columns):
+            if isinstance(b, pd.DataFrame) and len(b) > 1 and {"open", "high", "low", "close"} <= set(b.columns):
                 from strategy.signals import bar_duration_ns
 
                 bar_len[rid] = pd.Timedelta(bar_duration_ns(b, None), "ns")
@@ -378,7 +382,9 @@ class MLDataProcessor:
     def _bars_by_run(self, runs: list[str], manifests: Mapping[str, dict], bars) -> dict[str, pd.DataFrame]:
         """Bars per run: given (one frame for all, or per run id), else reloaded from the manifest when the bar
         features are on; identical file sets are loaded once."""
-        if isinstance(bars, pd.DataFrame):
+        from research.ml.bars import BarContext
+
+        if isinstance(bars, (pd.DataFrame, BarContext)):
             return {rid: bars for rid in runs}
         out = dict(bars or {})
         if not self.bar_features:
@@ -396,16 +402,18 @@ class MLDataProcessor:
         return out
 
     @staticmethod
-    def _context_of(bars: pd.DataFrame, manifest: dict | None, rid: str) -> pd.DataFrame:
+    def _context_of(bars, manifest: dict | None, rid: str) -> pd.DataFrame:
         """The bar features of a run. Bars (OHLC) are always recomputed here, whatever extra columns they carry:
-        a caller-supplied ``rv12_ticks`` column would bypass the causality of ``research.ml.bars``. Only a frame
-        made by ``research.ml.bars`` (``attrs['navale_bar_context']``) is taken as it is."""
-        if {"open", "high", "low", "close"} <= set(bars.columns):
+        a caller-supplied ``rv12_ticks`` column would bypass the causality of ``research.ml.bars``. Only an
+        explicit :class:`research.ml.bars.BarContext` is taken as it is."""
+        from research.ml.bars import BarContext
+
+        if isinstance(bars, BarContext):
+            return bars.frame
+        if isinstance(bars, pd.DataFrame) and {"open", "high", "low", "close"} <= set(bars.columns):
             return MLDataProcessor._bar_context(bars, manifest)
-        if bars.attrs.get("navale_bar_context") is True and set(F.BAR_COLUMNS) <= set(bars.columns):
-            return bars
-        raise ValueError(f"run {rid}: the bars given have no open/high/low/close columns (and are not a bar context "
-                         f"made by research.ml.bars), so the bar features cannot be computed")
+        raise ValueError(f"run {rid}: the bars given have no open/high/low/close columns, so the bar features cannot "
+                         f"be computed (a precomputed context must be wrapped in research.ml.bars.BarContext)")
 
     @staticmethod
     def _bar_context(bars: pd.DataFrame, manifest: dict | None) -> pd.DataFrame:

@@ -281,7 +281,8 @@ def prior_day_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
 
     Strictly: an exit filled at the open of the bar that starts at the decision instant (golden-rule and
     opposite-signal exits) has a price nobody knew at the decision, so it does not count. Trades with an
-    unknown outcome (NaN labels) do not count either.
+    unknown outcome (NaN labels) do not count either. "Last" is by exit time; two exits at the same instant
+    are ordered by decision time.
     """
     missing = [c for c in ASOF_COLUMNS if c not in frame.columns]
     if missing:
@@ -345,10 +346,10 @@ OUTCOME_LIKE = tuple(snap.names("outcome")) + tuple(snap.names("audit")) + ("exi
 
 
 def asof_view(frame: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
-    """What was known at time ``t``: trades decided by ``t``, with the outcome of those still open blanked."""
+    """What was known at time ``t``: trades decided by ``t``, with the outcome of those not closed before ``t`` blanked."""
     dec = pd.DatetimeIndex(frame["decision_ts"])
     part = frame.loc[dec <= t].copy()
-    still_open = pd.DatetimeIndex(part["exit_ts"]) > t
+    still_open = pd.DatetimeIndex(part["exit_ts"]) >= t  # an exit at t itself is not known at t (strict rule)
     for col in OUTCOME_LIKE:
         if col not in part.columns:
             continue
@@ -380,16 +381,16 @@ def causality_violations(frame: pd.DataFrame, features: Iterable[Feature] = FEAT
     features = tuple(features)
     out: list[str] = []
     if len(frame):
-        whole = build_features(frame, features, prior_day=False)
         rng = np.random.default_rng(seed)
         half = rng.random(len(frame)) < 0.5
         subsets = (("a random half of the rows", half), ("the other half", ~half),
                    ("every 7th row", np.arange(len(frame)) % 7 == 0))
-        for label, keep in subsets:
-            if not keep.any():
-                continue
-            part = frame.loc[keep]
-            got = build_features(part.iloc[::-1], features, prior_day=False).loc[part.index]
+        # the subsets first, the whole frame last: a feature that caches what it saw cannot serve a subset
+        # from a cache filled by the whole history
+        parts = [(label, frame.loc[keep]) for label, keep in subsets if keep.any()]
+        built = [build_features(part.iloc[::-1], features, prior_day=False).loc[part.index] for _, part in parts]
+        whole = build_features(frame, features, prior_day=False)
+        for (label, part), got in zip(parts, built):
             out += [f"row locality (built on {label}, reversed): {p}"
                     for p in frames_equal(got, whole.loc[part.index], atol=0.0)]
         if prior_day:

@@ -95,6 +95,17 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5)
     }
 
 
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf -> None, recursively (the sidecar is strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def _versions() -> dict[str, str | None]:
     out = {}
     for pkg in _VERSIONED:
@@ -179,7 +190,8 @@ class SimpleLinearModel:
             "bar_features": bool(d.get("bar_features", True)),
             "prior_day": bool(d.get("prior_day", True)),
             "training_data_hash": dataset.rows_hash(),  # keys, features, labels the model is fitted on
-            "dataset_hash": dataset.data_hash(),  # the whole data set it came from (dataset.json's hash)
+            # the data set it came from (dataset.json's hash), also when trained on a split of it
+            "dataset_hash": d.get("parent_data_hash") or dataset.data_hash(),
             "params_hashes": d.get("params_hashes", []),
             "source": d.get("source"),
             "versions": _versions(),
@@ -364,7 +376,8 @@ class SimpleLinearModel:
                      "metadata": self.metadata, "rows": self._rows, "pending": self._pending,
                      "hyper": {"C": self.C, "class_weight": self.class_weight, "refit_min_new": self.refit_min_new}}, buf)
         atomic_write_bytes(path, buf.getvalue())
-        atomic_write_text(Path(str(path) + ".json"), json.dumps(self.metadata, indent=1, default=str))
+        atomic_write_text(Path(str(path) + ".json"), json.dumps(_json_safe(self.metadata), indent=1, default=str,
+                                                                allow_nan=False))
         return path
 
     @classmethod

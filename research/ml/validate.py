@@ -269,7 +269,7 @@ class ModelValidator:
         cfg = self.config
         say = progress or (lambda _stage: None)
         dataset = _sorted(dataset)
-        warn: list[str] = []
+        warn: list[str] = list(dataset.meta.get("warnings") or [])  # the data set's own (e.g. duplicate runs)
 
         say("split")
         train, oos, oos_start, oos_rule = _split(dataset, cfg, warn)
@@ -303,9 +303,9 @@ class ModelValidator:
         if cfg.n_permutations < MIN_PERMUTATIONS:
             n = cfg.n_permutations
             warn.append(f"{n} permutation{'s' if n > 1 else ''}: the smallest p-value they can give is 1/{n + 1} = "
-                        f"{1 / (n + 1):.3f}, too coarse for a test at p < {P_VALUE_MAX} (20 permutations give "
-                        "p = 0.048 whenever the real score beats them all), so the permutation check fails by "
-                        f"rule: use --permutations {MIN_PERMUTATIONS} or more")
+                        f"{1 / (n + 1):.3f}: a test at p < {P_VALUE_MAX} on so few draws is too coarse to rely on (20 "
+                        "permutations give p = 0.048 whenever the real score beats them all), so the permutation "
+                        f"check fails by rule below {MIN_PERMUTATIONS}: use --permutations {MIN_PERMUTATIONS} or more")
 
         say("importance")
         importance = _importance(model, Xo, yo, train.features, cfg)
@@ -762,8 +762,9 @@ def economic_test(trades: pd.DataFrame, p_oos: np.ndarray | Mapping[float, np.nd
                  f"{n_empty} of them empty (no trade taken: counted as trials, conservatively). The variances of "
                  f"the per-session Sharpe ratios ({_g(sr_var)} for the filtered strategies, {_g(imp_var)} for the "
                  f"improvements) are taken over the {len(live)} non-empty variants of all C values (an empty one "
-                 "says nothing about dispersion). improvement = filtered minus unfiltered daily P&L over the same "
-                 "sessions (minus the P&L of the skipped trades); 'no filter' is not a selected variant: its DSR is "
+                 "says nothing about dispersion). improvement = filtered daily P&L minus share taken x unfiltered "
+                 "daily P&L over the same sessions (what the filter's selection adds to a random filter taking the "
+                 "same share of the trades); 'no filter' is not a selected variant: its DSR is "
                  "its PSR (1 trial). The table shows the chosen C's variants; economic_trials lists all "
                  f"{n_trials}."),
     }

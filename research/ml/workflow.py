@@ -19,7 +19,8 @@ import pandas as pd
 
 from research.ml.dataset import MLDataProcessor, MLDataset
 
-__all__ = ["ML_SYNTHETIC_DAYS", "ml_default_data", "build_dataset", "ml_id", "FilterResult", "apply_filter"]
+__all__ = ["ML_SYNTHETIC_DAYS", "ml_default_data", "build_dataset", "ml_id", "config_id", "FilterResult",
+           "apply_filter"]
 
 ML_SYNTHETIC_DAYS = 60  # the 10-session default holds ~45 trades: too few to fit anything; 60 give ~280
 
@@ -70,15 +71,19 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     return proc.from_frame(snaps, source="backtest " + ", ".join(manifests), manifests=manifests, bars=bars)
 
 
-def ml_id(dataset: MLDataset, config: Any = None) -> str:
-    """16-hex id of a data set (and a validation config, so validations with other settings do not overwrite
-    each other): the folder name under ``reports/ml``."""
+def ml_id(dataset: MLDataset) -> str:
+    """The folder of a data set under ``reports/ml``: its data hash (dataset/, model.joblib, CONFIG_ID/...)."""
+    return dataset.data_hash()
+
+
+def config_id(config: Any) -> str:
+    """12-hex id of a validation config, without what does not change the results (``n_jobs``): the sub-folder
+    of ``reports/ml/DATA_ID`` holding that validation and its report, so other settings do not overwrite it."""
     import dataclasses
 
-    if dataclasses.is_dataclass(config):
-        config = dataclasses.asdict(config)
-    blob = json.dumps({"data": dataset.data_hash(), "config": config}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    values.pop("n_jobs", None)
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -95,13 +100,15 @@ def apply_filter(dataset: MLDataset, model, *, threshold: float) -> FilterResult
     """Score every trade of ``dataset`` with ``model`` and keep P(win) >= ``threshold`` (same trade universe:
     a skipped trade does not free the position for another signal; see docs/ml.md).
 
-    Trades decided up to the end of the model's training period are marked ``in_training``: the model has
-    seen that period, so their figures are in-sample; the summary shows the out-of-sample part on its own.
+    Trades decided within the model's training period (``train_from`` .. ``train_to``) are marked
+    ``in_training``: the model has seen that period (if not these very trades), so their figures are not out of
+    sample; the summary shows the other trades on their own.
     """
     p = model.predict_signal_quality(dataset)
     f = dataset.frame
-    train_to = pd.Timestamp(model.metadata["train_to"]) if model.metadata.get("train_to") else None
-    in_training = (pd.DatetimeIndex(f["decision_ts"]) <= train_to) if train_to is not None else np.zeros(len(f), bool)
+    t0 = pd.DatetimeIndex(f["decision_ts"])
+    lo, hi = model.metadata.get("train_from"), model.metadata.get("train_to")
+    in_training = ((t0 >= pd.Timestamp(lo)) & (t0 <= pd.Timestamp(hi))) if lo and hi else np.zeros(len(f), bool)
     scored = pd.DataFrame({"run_id": f["run_id"], "trade_id": f["trade_id"], "decision_ts": f["decision_ts"],
                            "side": f["side"], "p_win": p, "taken": p >= threshold, "in_training": in_training,
                            "y_win": f["y_win"], "y_r": f["y_r"], "pnl_usd": f["pnl_usd"], "exit_ts": f["exit_ts"]})
@@ -115,6 +122,6 @@ def apply_filter(dataset: MLDataset, model, *, threshold: float) -> FilterResult
     rows = {"all trades": row(scored), f"taken (P(win) >= {threshold:.2f})": row(taken)}
     if in_training.any():
         oos = scored[~scored["in_training"]]
-        rows["all trades after the training period"] = row(oos)
-        rows["taken after the training period"] = row(oos[oos["taken"]])
+        rows["all trades outside the training period"] = row(oos)
+        rows["taken outside the training period"] = row(oos[oos["taken"]])
     return FilterResult(scored, float(threshold), int(len(dataset.rejected)), pd.DataFrame(rows).T)
