@@ -106,14 +106,19 @@ def _git_state(repo: Path) -> tuple[str | None, bool | None]:
     return head.strip(), (None if status is None else bool(status.strip()))
 
 
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED:
+def package_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """Installed version of each distribution (None when absent), for provenance records."""
+    out: dict[str, str | None] = {}
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def _versions() -> dict[str, str | None]:
+    return {"python": platform.python_version(), **package_versions(_VERSIONED)}
 
 
 def build_manifest(

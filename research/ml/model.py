@@ -19,7 +19,6 @@ schedule that the validation never saw. New snapshots are queued and the model i
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import io
 import json
 import warnings
@@ -107,13 +106,9 @@ def _json_safe(obj: Any) -> Any:
 
 
 def _versions() -> dict[str, str | None]:
-    out = {}
-    for pkg in _VERSIONED:
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+    from research.store import package_versions
+
+    return package_versions(_VERSIONED)
 
 
 def _drop_rare_flags(Z: np.ndarray, names: list[str], min_count: int = 20) -> tuple[np.ndarray, list[str], list[str]]:
