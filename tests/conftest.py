@@ -37,3 +37,12 @@ def es5m_files() -> list[Path]:
 def _isolated_data_dir(tmp_path_factory, monkeypatch):
     """Generated data goes to a per-session temp folder, never into the work tree."""
     monkeypatch.setenv("NAVALE_DATA_DIR", str(tmp_path_factory.getbasetemp() / "navale-data"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The same isolated NAVALE_DATA_DIR, set for module-scoped fixtures too (the autouse fixture is
+    function-scoped and would come too late for them)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NAVALE_DATA_DIR", str(tmp_path_factory.getbasetemp() / "navale-data"))
+        yield

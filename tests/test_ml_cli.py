@@ -42,14 +42,6 @@ def run(argv: list[str]) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """conftest's isolated NAVALE_DATA_DIR, set for the module-scoped fixtures too."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NAVALE_DATA_DIR", str(tmp_path_factory.getbasetemp() / "navale-data"))
-        yield
-
-
-@pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
     return default_dataset(SyntheticSpec(days=30), directory=tmp_path_factory.mktemp("synth30"))
 

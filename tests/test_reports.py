@@ -41,15 +41,6 @@ def _anchor(title: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """conftest's isolated NAVALE_DATA_DIR, set for the module-scoped renders too (the autouse
-    fixture is function-scoped and would come too late)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NAVALE_DATA_DIR", str(tmp_path_factory.getbasetemp() / "navale-data"))
-        yield
-
-
-@pytest.fixture(scope="module")
 def small_synthetic(tmp_path_factory) -> Path:
     return default_dataset(SyntheticSpec(days=3), directory=tmp_path_factory.mktemp("synth"))
 
