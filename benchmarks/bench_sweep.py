@@ -107,8 +107,8 @@ def child_fused(data: Path, n_combos: int) -> dict:
 def child_vbt(data: Path, n_combos: int) -> dict:
     import vectorbt as vbt
 
-    from research.instruments import get_spec
     from strategy import compute_signals
+    from strategy.market.instruments import get_spec
 
     frame = pickle.loads(data.read_bytes())
     params = exec_params(n_combos)

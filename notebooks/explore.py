@@ -32,11 +32,12 @@ session = None  # rth | globex | all (default rth)
 bar = None  # bar size for tick sources or resampling
 
 # %%
-from research import plots, reports
+from research.reports import display, plots
+from research.reports import explore as report
 
-reports.setup(interactive=True)
-ctx = reports.explore_context(data, date, params_file, mode, session, bar)
-reports.banner(ctx.synthetic)
+display.setup(interactive=True)
+ctx = report.explore_context(data, date, params_file, mode, session, bar)
+display.banner(ctx.synthetic)
 print(f"{ctx.series}: trading date {ctx.day} ({len(ctx.days)} dates available, {ctx.days[0]} .. {ctx.days[-1]}), "
       f"{int(ctx.signals['in_session'].sum())} in-session bars, {len(ctx.trades)} trades")
 
@@ -46,7 +47,7 @@ print(f"{ctx.series}: trading date {ctx.day} ({len(ctx.days)} dates available, {
 # %%
 fig = plots.signal_chart(ctx.bars, ctx.signals, ctx.trades, base_window=ctx.params.base_window_bars,
                          threshold=ctx.params.entry_threshold, title=f"{ctx.series} {ctx.day}")
-reports.show(fig)
+display.show(fig)
 
 # %% [markdown]
 # ## Trades
@@ -61,4 +62,4 @@ ctx.trades[["trade_id", "side", "signal_ts", "entry_ts", "entry_price", "stop_pr
 # (`strategy/signals.py` lists all 54; `ctx.signals` holds them).
 
 # %%
-reports.signal_table(ctx)
+report.signal_table(ctx)

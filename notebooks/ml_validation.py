@@ -26,19 +26,19 @@ title = "Battle Navale signal-quality model: validation"
 # %%
 import pandas as pd
 
-from research import reports
 from research.ml import plots as mlplots
 from research.ml.dataset import RULES
 from research.ml.features import features_frame
 from research.ml.validate import ValidationReport
+from research.reports import display
 
-reports.setup()
+display.setup()
 rep = ValidationReport.load(validation_dir)
 info = rep.dataset
 synthetic = bool(info.get("synthetic"))
-reports.heading(title, 1, anchor="report-title")
-reports.banner(synthetic)
-reports.publish(synthetic=synthetic, adds_value=bool(rep.verdict.get("adds_value")), oos_auc=rep.oos_metrics.get("auc"))
+display.heading(title, 1, anchor="report-title")
+display.banner(synthetic)
+display.publish(synthetic=synthetic, adds_value=bool(rep.verdict.get("adds_value")), oos_auc=rep.oos_metrics.get("auc"))
 
 # %% [markdown]
 # ## Verdict
@@ -58,11 +58,11 @@ reports.publish(synthetic=synthetic, adds_value=bool(rep.verdict.get("adds_value
 # - `filter_enough_trades`: it takes at least the minimum number of out-of-sample trades.
 
 # %%
-reports.note(rep.verdict["text"], "info" if rep.verdict.get("adds_value") else "warn")
+display.note(rep.verdict["text"], "info" if rep.verdict.get("adds_value") else "warn")
 checks = pd.DataFrame([{"check": k, "passed": bool(v)} for k, v in rep.verdict.get("checks", {}).items()])
-reports.table(checks, index=False)
+display.table(checks, index=False)
 for w in info.get("warnings", []):
-    reports.note(w, "warn")
+    display.note(w, "warn")
 
 # %% [markdown]
 # ## Data set
@@ -79,13 +79,13 @@ facts = {"n_all": info.get("n_all"), "n_train": info.get("n_train"), "n_oos": in
          "base_rate_train": info.get("base_rate_train"), "base_rate_oos": info.get("base_rate_oos"),
          "embargo": info.get("embargo"), "source": (info.get("sources") or {}).get("source"),
          "data_hash": info.get("data_hash")}
-reports.table(reports.dict_table({k: v for k, v in facts.items() if v is not None}, "data set"))
+display.table(display.dict_table({k: v for k, v in facts.items() if v is not None}, "data set"))
 rules = info.get("rules") or RULES  # the labelling and cleaning rules of research.ml.dataset
 if rules:
-    reports.table(pd.DataFrame({"rule": list(rules.values())}, index=list(rules.keys())), caption="rules")
+    display.table(pd.DataFrame({"rule": list(rules.values())}, index=list(rules.keys())), caption="rules")
 rejected = info.get("rejected_by_reason") or {}
 if rejected:
-    reports.table(pd.Series(rejected, name="rows").to_frame(), caption="rejected rows, by reason")
+    display.table(pd.Series(rejected, name="rows").to_frame(), caption="rejected rows, by reason")
 
 # %% [markdown]
 # ### Features
@@ -100,7 +100,7 @@ used = set(rep.model.features) if rep.model is not None else None
 feats = features_frame()
 if used is not None:
     feats = feats[feats["feature"].isin(used)]
-reports.table(feats, index=False)
+display.table(feats, index=False)
 
 # %% [markdown]
 # ## Model selection
@@ -108,7 +108,7 @@ reports.table(feats, index=False)
 # period only.
 
 # %%
-reports.table(rep.selection, index=False)
+display.table(rep.selection, index=False)
 
 # %% [markdown]
 # ## Cross-validation (purged, embargoed)
@@ -116,9 +116,9 @@ reports.table(rep.selection, index=False)
 # minus every trade whose label window overlaps the block and those starting within the embargo after it.
 
 # %%
-reports.table(rep.cv_folds, index=False)
-reports.table(rep.cv_summary, caption="mean and dispersion over the folds")
-reports.show(mlplots.cv_folds_figure(rep.cv_folds, oos_auc=rep.oos_metrics.get("auc"),
+display.table(rep.cv_folds, index=False)
+display.table(rep.cv_summary, caption="mean and dispersion over the folds")
+display.show(mlplots.cv_folds_figure(rep.cv_folds, oos_auc=rep.oos_metrics.get("auc"),
                                      train_auc=rep.train_metrics.get("auc")))
 
 # %% [markdown]
@@ -130,9 +130,9 @@ reports.show(mlplots.cv_folds_figure(rep.cv_folds, oos_auc=rep.oos_metrics.get("
 
 # %%
 oos = pd.DataFrame({"in-sample": rep.train_metrics, "out-of-sample": rep.oos_metrics}).T
-reports.table(oos)
-reports.table(reports.dict_table(rep.baseline, "constant predictors (OOS)"))
-reports.show(mlplots.probability_histogram(rep.oos_predictions, rep.config.get("thresholds", ())))
+display.table(oos)
+display.table(display.dict_table(rep.baseline, "constant predictors (OOS)"))
+display.show(mlplots.probability_histogram(rep.oos_predictions, rep.config.get("thresholds", ())))
 
 # %% [markdown]
 # ## Overfitting checks
@@ -141,13 +141,13 @@ reports.show(mlplots.probability_histogram(rep.oos_predictions, rep.config.get("
 # the calibration curve.
 
 # %%
-reports.table(rep.gaps, index=False)
+display.table(rep.gaps, index=False)
 perm = rep.permutation
-reports.show(mlplots.permutation_figure(perm["perm_scores"], perm["score"], perm["p_value"]))
-reports.note(f"CV AUC with the real labels {perm['score']:.3f}; with shuffled labels {perm['perm_mean']:.3f} ± "
+display.show(mlplots.permutation_figure(perm["perm_scores"], perm["score"], perm["p_value"]))
+display.note(f"CV AUC with the real labels {perm['score']:.3f}; with shuffled labels {perm['perm_mean']:.3f} ± "
              f"{perm['perm_std']:.3f} over {perm['n_permutations']} permutations; p-value {perm['p_value']:.3f}.")
-reports.show(mlplots.learning_curve_figure(rep.learning_curve))
-reports.show(mlplots.calibration_figure(rep.calibration))
+display.show(mlplots.learning_curve_figure(rep.learning_curve))
+display.show(mlplots.calibration_figure(rep.calibration))
 
 # %% [markdown]
 # ## Feature importance
@@ -156,10 +156,10 @@ reports.show(mlplots.calibration_figure(rep.calibration))
 # training design; Holm-adjusted p-values for the number of features), and their stability across folds.
 
 # %%
-reports.show(mlplots.importance_figure(rep.importance))
-reports.show(mlplots.coefficient_figure(rep.coefficients))
-reports.table(rep.coefficients, caption="Logit coefficients (per std of the feature)")
-reports.show(mlplots.stability_figure(rep.stability))
+display.show(mlplots.importance_figure(rep.importance))
+display.show(mlplots.coefficient_figure(rep.coefficients))
+display.table(rep.coefficients, caption="Logit coefficients (per std of the feature)")
+display.show(mlplots.stability_figure(rep.stability))
 
 # %% [markdown]
 # ## Economic test
@@ -179,11 +179,11 @@ ECON_COLUMNS = ["variant", "C", "trades", "share_taken", "net_pnl_usd", "win_rat
 ECON_FORMATS = {"C": "{:g}", "trades": "{:,.0f}", "share_taken": "{:.0%}", "net_pnl_usd": "{:,.0f}", "win_rate": "{:.1%}",
                 "sharpe": "{:.2f}", "max_drawdown_usd": "{:,.0f}", "dsr": "{:.3f}", "improvement_usd": "{:+,.0f}",
                 "improvement_sharpe": "{:.2f}", "improvement_dsr": "{:.3f}"}
-reports.table(rep.economic[ECON_COLUMNS], ECON_FORMATS, index=False)
-reports.show(mlplots.economic_equity_figure(rep.equity))
+display.table(rep.economic[ECON_COLUMNS], ECON_FORMATS, index=False)
+display.show(mlplots.economic_equity_figure(rep.equity))
 if rep.economic.attrs.get("note"):
-    reports.note(rep.economic.attrs["note"])
-reports.table(rep.economic_trials[["chosen", *ECON_COLUMNS]], ECON_FORMATS, index=False,
+    display.note(rep.economic.attrs["note"])
+display.table(rep.economic_trials[["chosen", *ECON_COLUMNS]], ECON_FORMATS, index=False,
               caption="every filter variant tried (all C values of the grid): the trials the DSR deflates for")
 
 # %% [markdown]
@@ -191,10 +191,10 @@ reports.table(rep.economic_trials[["chosen", *ECON_COLUMNS]], ECON_FORMATS, inde
 
 # %%
 meta = rep.model.metadata if rep.model is not None else {}
-reports.table(reports.dict_table({k: meta.get(k) for k in ("estimator", "hyperparameters", "class_weight_rule",
+display.table(display.dict_table({k: meta.get(k) for k in ("estimator", "hyperparameters", "class_weight_rule",
                                                          "update_rule", "n_train", "train_from", "train_to",
                                                          "training_data_hash", "feature_schema_version",
                                                          "snapshot_schema_version", "params_hashes", "versions")},
                                  "model"))
-reports.table(reports.dict_table(rep.config, "validation config"))
-reports.publish(figures=reports.figures_shown())
+display.table(display.dict_table(rep.config, "validation config"))
+display.publish(figures=display.figures_shown())

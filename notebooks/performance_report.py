@@ -17,7 +17,7 @@
 
 # %% [markdown]
 # <!-- Performance report of one backtest. Rendered by `navale report performance` (papermill + nbconvert,
-# code hidden); the logic lives in research/reports.py, research/plots.py and research/performance.py. -->
+# code hidden); the logic lives in research/reports/, research/reports/plots.py and research/performance.py. -->
 
 # %% tags=["parameters"]
 data = []  # bar files, folders or globs; empty: the embedded synthetic data set
@@ -30,22 +30,23 @@ bar = None  # bar size for tick sources or resampling
 run_id = None  # store the run under this id (default: navale backtest's hash)
 title = "Battle Navale performance report"
 examples = 3  # trades drawn in "Signal examples"
-store = True  # write the run to the run store, as `navale backtest` does
+store = False  # write the run to the run store, as `navale backtest` does (the command passes True)
 trials_from = None  # sweep these parameters were chosen from (folder or id): deflates the DSR by its trials
 
 # %%
-from research import plots, reports
+from research.reports import display, plots
+from research.reports import performance as report
 
-reports.setup()
-ctx = reports.performance_context(data, params_file, mode, session, date_from, date_to, bar, run_id, store=store,
+display.setup()
+ctx = report.performance_context(data, params_file, mode, session, date_from, date_to, bar, run_id, store=store,
                                  trials_from=trials_from)
 res, tracker, trades, params = ctx.result, ctx.tracker, ctx.result.trades, ctx.params
-reports.heading(title, 1, anchor="report-title")
-reports.banner(ctx.synthetic)
+display.heading(title, 1, anchor="report-title")
+display.banner(ctx.synthetic)
 for warning in ctx.warnings:
-    reports.note(warning, "warn")
-reports.summary_line(ctx)
-reports.publish(run_id=ctx.run_id, synthetic=ctx.synthetic, series=ctx.series, trades=len(trades))
+    display.note(warning, "warn")
+report.summary_line(ctx)
+display.publish(run_id=ctx.run_id, synthetic=ctx.synthetic, series=ctx.series, trades=len(trades))
 
 # %% [markdown]
 # ## Headline
@@ -53,7 +54,7 @@ reports.publish(run_id=ctx.run_id, synthetic=ctx.synthetic, series=ctx.series, t
 # capital (fixed-size futures do not compound); `docs/performance.md` defines every line.
 
 # %%
-reports.table(tracker.headline(), index=False)
+display.table(tracker.headline(), index=False)
 
 # %% [markdown]
 # ## Equity and drawdowns
@@ -62,14 +63,14 @@ reports.table(tracker.headline(), index=False)
 
 # %%
 dd = tracker.drawdowns()
-reports.show(plots.equity_figure(tracker.equity_curve(), dd, tracker.underwater(), title="Equity ($)"))
+display.show(plots.equity_figure(tracker.equity_curve(), dd, tracker.underwater(), title="Equity ($)"))
 
 # %% [markdown]
 # ## Monthly returns
 # Net P&L per calendar month of the trading date, in dollars.
 
 # %%
-reports.show(plots.monthly_heatmap(tracker.monthly_returns()))
+display.show(plots.monthly_heatmap(tracker.monthly_returns()))
 
 # %% [markdown]
 # ## Drawdown periods
@@ -77,7 +78,7 @@ reports.show(plots.monthly_heatmap(tracker.monthly_returns()))
 # (open periods have no recovery).
 
 # %%
-reports.table(reports.drawdown_table(dd, top=10), index=False)
+display.table(report.drawdown_table(dd, top=10), index=False)
 
 # %% [markdown]
 # ## Trade distribution
@@ -85,8 +86,8 @@ reports.table(reports.drawdown_table(dd, top=10), index=False)
 # position before the exit (MFE / MAE, ticks), with the stop and target distances.
 
 # %%
-reports.show(plots.r_histogram(trades["r_multiple"]))
-reports.show(plots.mfe_mae_scatter(trades, stop_ticks=params.stop_ticks, target_ticks=params.target_ticks))
+display.show(plots.r_histogram(trades["r_multiple"]))
+display.show(plots.mfe_mae_scatter(trades, stop_ticks=params.stop_ticks, target_ticks=params.target_ticks))
 
 # %% [markdown]
 # ## Attribution
@@ -95,9 +96,9 @@ reports.show(plots.mfe_mae_scatter(trades, stop_ticks=params.stop_ticks, target_
 
 # %%
 for key, tab in tracker.attribution_all().items():
-    reports.heading(f"By {key.replace('_', ' ')}", 3, anchor=f"attribution-{key}")
-    reports.table(tab, reports.ATTRIBUTION_FORMATS)
-    reports.show(plots.attribution_bar(tab, by=key))
+    display.heading(f"By {key.replace('_', ' ')}", 3, anchor=f"attribution-{key}")
+    display.table(tab, report.ATTRIBUTION_FORMATS)
+    display.show(plots.attribution_bar(tab, by=key))
 
 # %% [markdown]
 # ## Fill audit
@@ -105,8 +106,8 @@ for key, tab in tracker.attribution_all().items():
 # assumed first (pessimistic); the optimistic P&L resolves every such bar in the trade's favour.
 
 # %%
-reports.table(reports.fill_audit_summary(res))
-reports.table(reports.audit_trades(res), index=False)
+display.table(report.fill_audit_summary(res))
+display.table(report.audit_trades(res), index=False)
 
 # %% [markdown]
 # ## Signal examples
@@ -119,7 +120,7 @@ reports.table(reports.audit_trades(res), index=False)
 
 # %%
 for w in plots.example_windows(trades, res.signals, n=examples):
-    reports.show(plots.signal_chart(ctx.bars, res.signals, trades, start=w["start"], end=w["end"],
+    display.show(plots.signal_chart(ctx.bars, res.signals, trades, start=w["start"], end=w["end"],
                                     base_window=params.base_window_bars, threshold=params.entry_threshold,
                                     title=w["title"]))
 
@@ -129,6 +130,6 @@ for w in plots.example_windows(trades, res.signals, n=examples):
 # commit, the data files with their sha256, the parameters and the library versions.
 
 # %%
-for name, tab in reports.manifest_tables(ctx.manifest).items():
-    reports.table(tab, caption=name, index=name != "data")
-reports.publish(figures=reports.figures_shown())
+for name, tab in report.manifest_tables(ctx.manifest).items():
+    display.table(tab, caption=name, index=name != "data")
+display.publish(figures=display.figures_shown())

@@ -17,8 +17,8 @@
 
 # %% [markdown]
 # <!-- Validation report of a saved sweep. Rendered by `navale report sweep` (papermill + nbconvert, code hidden);
-# the logic lives in research/reports.py, research/plots.py, research/walkforward.py, research/overfitting.py
-# and research/promotion.py. -->
+# the logic lives in research/reports/, research/reports/plots.py, research/validation/walkforward.py, research/validation/overfitting.py
+# and research/validation/promotion.py. -->
 
 # %% tags=["parameters"]
 sweep_dir = ""  # folder written by `navale sweep` (SweepResult.save)
@@ -32,17 +32,23 @@ top_n = 10  # rows of "Top configurations"
 title = "Battle Navale sweep report"
 
 # %%
-from research import plots, reports
-from research.overfitting import dsr_of_best_from_sweep, pbo_from_sweep, plateau_score, stability_map
-from research.promotion import evaluate_sweep
-from research.walkforward import walk_forward_from_sweep
+from research.reports import display, plots
+from research.reports import sweep as report
+from research.validation.overfitting import (
+    dsr_of_best_from_sweep,
+    pbo_from_sweep,
+    plateau_score,
+    stability_map,
+)
+from research.validation.promotion import evaluate_sweep
+from research.validation.walkforward import walk_forward_from_sweep
 
-reports.setup()
-ctx = reports.sweep_context(sweep_dir)
-res, metric, column = ctx.result, reports.OVERFIT_METRIC[objective], reports.OBJECTIVE_COLUMN[objective]
-reports.heading(title, 1, anchor="report-title")
-reports.banner(ctx.synthetic)
-reports.publish(sweep_id=ctx.sweep_id, synthetic=ctx.synthetic)
+display.setup()
+ctx = report.sweep_context(sweep_dir)
+res, metric, column = ctx.result, report.OVERFIT_METRIC[objective], report.OBJECTIVE_COLUMN[objective]
+display.heading(title, 1, anchor="report-title")
+display.banner(ctx.synthetic)
+display.publish(sweep_id=ctx.sweep_id, synthetic=ctx.synthetic)
 
 # %% [markdown]
 # ## Sweep
@@ -50,8 +56,8 @@ reports.publish(sweep_id=ctx.sweep_id, synthetic=ctx.synthetic)
 # backtested on every data set; the per-session P&L of each combination feeds the sections below.
 
 # %%
-reports.table(reports.sweep_overview(ctx))
-reports.table(res.summary[["trades", "net_pnl_usd", "sharpe", "max_drawdown_usd"]].describe().T,
+display.table(report.sweep_overview(ctx))
+display.table(res.summary[["trades", "net_pnl_usd", "sharpe", "max_drawdown_usd"]].describe().T,
               caption="distribution over the configurations")
 
 # %% [markdown]
@@ -60,7 +66,7 @@ reports.table(res.summary[["trades", "net_pnl_usd", "sharpe", "max_drawdown_usd"
 # walk-forward, PBO and DSR below measure by how much.
 
 # %%
-reports.table(reports.top_configurations(ctx, objective, top_n), reports.SUMMARY_FORMATS)
+display.table(report.top_configurations(ctx, objective, top_n), report.SUMMARY_FORMATS)
 
 # %% [markdown]
 # ## Parameter stability
@@ -68,14 +74,14 @@ reports.table(reports.top_configurations(ctx, objective, top_n), reports.SUMMARY
 # plateau around the best cell is robust; an isolated spike is probably noise fitted by the search.
 
 # %%
-pairs = reports.stability_pairs(ctx)
+pairs = report.stability_pairs(ctx)
 if not pairs:
-    reports.note("fewer than two parameters varied: no stability map")
+    display.note("fewer than two parameters varied: no stability map")
 for x, y in pairs:
     pivot = stability_map(ctx.table, x, y, column)
-    reports.show(plots.stability_heatmap(pivot, x=x, y=y, objective=column))
-    plateau, err = reports.attempt(plateau_score, pivot)
-    reports.note(f"{x} × {y}: " + (f"{plateau['verdict']}: {plateau['explanation']}" if plateau else err))
+    display.show(plots.stability_heatmap(pivot, x=x, y=y, objective=column))
+    plateau, err = display.attempt(plateau_score, pivot)
+    display.note(f"{x} × {y}: " + (f"{plateau['verdict']}: {plateau['explanation']}" if plateau else err))
 
 # %% [markdown]
 # ## Walk-forward
@@ -84,16 +90,16 @@ for x, y in pairs:
 
 # %%
 wf_kw = dict(scheme=scheme, is_periods=is_periods, oos_periods=oos_periods, objective=objective)
-wf, err = reports.attempt(walk_forward_from_sweep, res, **wf_kw, **({"boundaries": boundaries} if boundaries else {}))
+wf, err = display.attempt(walk_forward_from_sweep, res, **wf_kw, **({"boundaries": boundaries} if boundaries else {}))
 if wf is None:
-    reports.note(f"walk-forward not possible on this sweep: {err}", "warn")
+    display.note(f"walk-forward not possible on this sweep: {err}", "warn")
 else:
-    reports.note(wf.verdict)
-    reports.table(reports.windows_table(wf, ctx.varying))
-    reports.show(plots.is_oos_bars(wf.windows, is_col="is_objective", oos_col="oos_objective",
+    display.note(wf.verdict)
+    display.table(report.windows_table(wf, ctx.varying))
+    display.show(plots.is_oos_bars(wf.windows, is_col="is_objective", oos_col="oos_objective",
                                    title=f"{objective}: chosen configuration in-sample vs out-of-sample"))
-    reports.show(plots.oos_equity_figure(wf.oos_equity, boundaries=list(wf.windows["oos_start"])))
-    reports.publish(verdict=wf.verdict)
+    display.show(plots.oos_equity_figure(wf.oos_equity, boundaries=list(wf.windows["oos_start"])))
+    display.publish(verdict=wf.verdict)
 
 # %% [markdown]
 # ## PBO
@@ -101,20 +107,20 @@ else:
 # in-sample best configuration ranks at or below the median out-of-sample.
 
 # %%
-pbo, err = reports.attempt(pbo_from_sweep, res, n_splits=n_splits, metric=metric)
+pbo, err = display.attempt(pbo_from_sweep, res, n_splits=n_splits, metric=metric)
 if pbo is None:
-    reports.note(f"PBO not computed: {err}", "warn")
+    display.note(f"PBO not computed: {err}", "warn")
 else:
-    reports.table(reports.dict_table(pbo.summary(), "PBO"))
-    reports.show(plots.pbo_histogram(pbo.logits, pbo.pbo))
+    display.table(display.dict_table(pbo.summary(), "PBO"))
+    display.show(plots.pbo_histogram(pbo.logits, pbo.pbo))
 
 # %% [markdown]
 # ## Deflated Sharpe ratio
 # The full-sample best configuration's Sharpe ratio, deflated for the number of configurations tried.
 
 # %%
-dsr, err = reports.attempt(dsr_of_best_from_sweep, res, metric)
-reports.table(reports.dict_table(dsr, "DSR of the best")) if dsr else reports.note(f"DSR not computed: {err}", "warn")
+dsr, err = display.attempt(dsr_of_best_from_sweep, res, metric)
+display.table(display.dict_table(dsr, "DSR of the best")) if dsr else display.note(f"DSR not computed: {err}", "warn")
 
 # %% [markdown]
 # ## Promotion gate preview
@@ -122,13 +128,13 @@ reports.table(reports.dict_table(dsr, "DSR of the best")) if dsr else reports.no
 # segments, else calendar quarters). Nothing is recorded or written here.
 
 # %%
-decision, err = reports.attempt(evaluate_sweep, res, objective=objective, scheme=scheme, is_periods=is_periods,
+decision, err = display.attempt(evaluate_sweep, res, objective=objective, scheme=scheme, is_periods=is_periods,
                                 oos_periods=oos_periods, n_splits=n_splits)
 if decision is None:
-    reports.note(f"the gate cannot run on this sweep: {err}", "warn")
+    display.note(f"the gate cannot run on this sweep: {err}", "warn")
 else:
-    reports.note(("PROMOTED to paper trading" if decision.passed else "REFUSED") + f" (combo {decision.combo})")
-    reports.table(reports.checks_table(decision), index=False)
+    display.note(("PROMOTED to paper trading" if decision.passed else "REFUSED") + f" (combo {decision.combo})")
+    display.table(report.checks_table(decision), index=False)
 
 # %% [markdown]
 # ## Proposed configuration in depth
@@ -141,21 +147,21 @@ else:
 # %%
 combo = decision.combo if decision is not None and decision.combo is not None else \
     int(res.top(1, by=column).index[0])
-deep, err = reports.attempt(reports.sweep_in_depth, ctx, combo)
+deep, err = display.attempt(report.sweep_in_depth, ctx, combo)
 if deep is None:
-    reports.note(f"combo {combo} not analysed in depth: {err}", "warn")
+    display.note(f"combo {combo} not analysed in depth: {err}", "warn")
 else:
-    reports.note(f"combo {combo}: {len(deep.result.trades):,} trades")
-    reports.table(deep.params, index=False, caption="parameters that differ from the base")
-    reports.table(deep.tracker.headline().loc[reports.IN_DEPTH_METRICS], index=False)
-    reports.show(plots.equity_figure(deep.tracker.equity_curve(), deep.tracker.drawdowns(), deep.tracker.underwater(),
+    display.note(f"combo {combo}: {len(deep.result.trades):,} trades")
+    display.table(deep.params, index=False, caption="parameters that differ from the base")
+    display.table(deep.tracker.headline().loc[report.IN_DEPTH_METRICS], index=False)
+    display.show(plots.equity_figure(deep.tracker.equity_curve(), deep.tracker.drawdowns(), deep.tracker.underwater(),
                                      title=f"Equity of combo {combo} ($)"))
-    reports.table(reports.vbt_stats(deep.result), caption="vectorbt Portfolio.stats()")
+    display.table(report.vbt_stats(deep.result), caption="vectorbt Portfolio.stats()")
 
 # %% [markdown]
 # ## Sweep manifest
 
 # %%
-for name, tab in reports.sweep_manifest_tables(ctx).items():
-    reports.table(tab, caption=name, index=name != "data")
-reports.publish(figures=reports.figures_shown())
+for name, tab in report.sweep_manifest_tables(ctx).items():
+    display.table(tab, caption=name, index=name != "data")
+display.publish(figures=display.figures_shown())

@@ -6,14 +6,14 @@ with the per-bar equity and position) and on trade snapshots read from the run s
 
 Conventions (``docs/performance.md`` has every definition):
 
-- daily P&L is per trading session (``research.sessions.session_id``); daily returns are daily
+- daily P&L is per trading session (``strategy.market.sessions.session_id``); daily returns are daily
   P&L / initial capital (fixed-size futures do not compound, as in ``research.backtest.stats``);
 - annualisation uses ``periods_per_year`` (252) trading sessions; annual return is the mean daily
   return x 252, not a compounded growth rate;
 - Sharpe and Sortino are vectorbt's / empyrical's definitions on those daily returns (risk-free
   rate: annual, ``risk_free / 252`` per session); Calmar is annual return / (max drawdown of the
   session-close equity / capital), all non-compounded;
-- PSR / DSR (``research.sharpe``) are on daily excess returns against a zero Sharpe ratio.
+- PSR / DSR (``research.validation.sharpe``) are on daily excess returns against a zero Sharpe ratio.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ import numpy as np
 import pandas as pd
 
 from research.backtest.stats import TRADING_DAYS, daily_equity
-from research.sessions import RTH_TZ, session_frame, session_id
-from research.sharpe import deflated_sharpe_ratio, probabilistic_sharpe_ratio, sharpe_ratio
-from research.snapshots import EXIT_REASONS
+from research.validation.sharpe import (
+    deflated_sharpe_ratio,
+    probabilistic_sharpe_ratio,
+    sharpe_ratio,
+)
+from strategy.exits import EXIT_REASONS
+from strategy.market.sessions import RTH_TZ, session_frame, session_id
 
 __all__ = ["PerformanceTracker", "ATTRIBUTION_KEYS", "PHASES", "SESSION_MINUTES", "METRIC_LABELS"]
 
@@ -42,7 +46,7 @@ ATTRIBUTION_KEYS: tuple[str, ...] = (
     "exit_reason", "month", "year", "contract", "side",
 )
 
-# session phases of the decision time (signal bar close): METHOD.md's, as research.sessions.session_frame names them
+# session phases of the decision time (signal bar close): METHOD.md's, as strategy.market.sessions.session_frame names them
 PHASES: tuple[str, ...] = ("asia", "premarket", "london", "ny_open", "lunch", "afternoon", "after_hours")
 
 # scheduled minutes of one session by the snapshot `session` filter (exposure without positions)
@@ -387,7 +391,7 @@ class PerformanceTracker:
     def _dsr(self, excess: pd.Series) -> float:
         """DSR of the daily excess returns: PSR(0) with one trial; with several, NaN unless the trials'
         Sharpe ratios vary (``sr_variance`` > 0): without dispersion there is nothing to deflate by, and
-        the PSR would pass for a DSR (as research.overfitting.dsr_of_combo)."""
+        the PSR would pass for a DSR (as research.validation.overfitting.dsr_of_combo)."""
         if self.n_trials == 1:
             return probabilistic_sharpe_ratio(excess)
         if self.sr_variance is None or not self.sr_variance > 0:
@@ -465,7 +469,7 @@ def _by_weekday(p: PerformanceTracker) -> tuple[np.ndarray, list]:
 
 
 def _by_phase(p: PerformanceTracker) -> tuple[np.ndarray, list]:
-    # the signal bar's close is the decision instant; its phase is the one research.sessions gives that instant
+    # the signal bar's close is the decision instant; its phase is the one strategy.market.sessions gives that instant
     # (a decision at 12:00:00 ET belongs to lunch, the phase the entry is made in)
     et = p._signal_close_et()
     return np.asarray(session_frame(et.tz_convert("UTC"))["phase"].astype(object)), list(PHASES)

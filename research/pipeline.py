@@ -60,7 +60,7 @@ def date_filter(frame: pd.DataFrame, date_from: str | None, date_to: str | None)
     """Keep the bars whose trading date (session id) is in ``[date_from, date_to)``."""
     import numpy as np
 
-    from research.sessions import session_id
+    from strategy.market.sessions import session_id
 
     lo, hi = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if lo is None and hi is None:
@@ -78,11 +78,10 @@ def date_filter(frame: pd.DataFrame, date_from: str | None, date_to: str | None)
 
 def expand(paths: Sequence[str | Path] | None) -> list[Path]:
     """Files named by paths, folders or globs; the embedded synthetic data set when none are given."""
-    from research.data import default_dataset
-    from research.data.loader import _expand
+    from research.data import default_dataset, expand_paths
 
     if paths:
-        return _expand(list(paths))
+        return expand_paths(list(paths))
     return [default_dataset()]
 
 
@@ -103,7 +102,7 @@ def load_series(
     nothing is left after the date filter.
     """
     from research.data import build_continuous, load_bars
-    from research.instruments import parse_contract
+    from strategy.market.instruments import parse_contract
 
     if series not in ("continuous", "contracts"):
         raise ValueError(f"series must be 'continuous' or 'contracts', not {series!r}")

@@ -18,7 +18,16 @@ from numba import njit
 from . import kernels as K
 from .numba_cache import refresh_if_changed
 from .params import Params
-from .signals import BOOL_COLS, COLUMNS, STATUS_CATEGORIES, TIME_COLS, _B_POS, _F_POS, _I_POS, pack_params
+from .signals import (
+    _B_POS,
+    _F_POS,
+    _I_POS,
+    BOOL_COLS,
+    COLUMNS,
+    STATUS_CATEGORIES,
+    TIME_COLS,
+    pack_params,
+)
 
 SNAPSHOT_VERSION = 2
 _NF, _NI, _NB = len(K.F_COLS), len(K.I_COLS), len(K.B_COLS)
@@ -228,4 +237,5 @@ class SignalEngine:
 
 
 # kernels.run (and the rolling helpers) are compiled into _engine_step's cached code: recompile when they change
-refresh_if_changed(globals(), [K.__file__, K.__file__.replace("kernels.py", "rolling.py")])
+refresh_if_changed(globals(), [K.__file__, K.__file__.replace("kernels.py", "rolling.py"),
+                               K.__file__.replace("kernels.py", "market/clock.py")])

@@ -25,8 +25,15 @@ import math
 import numpy as np
 from numba import njit
 
+from .market.clock import ET, RTH_CLOSE_MIN, RTH_OPEN_MIN
 from .numba_cache import refresh_if_changed
-from .rolling import deque_push_max, deque_push_min, sorted_insert, sorted_median, sorted_replace
+from .rolling import (
+    deque_push_max,
+    deque_push_min,
+    sorted_insert,
+    sorted_median,
+    sorted_replace,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Parameter vector layout (filled by strategy.signals.pack_params)
@@ -44,8 +51,6 @@ NS_HOUR = 3_600_000_000_000
 NS_DAY = 86_400_000_000_000
 
 SESSION_CODES = {"all": 0, "rth": 1, "globex": 2}
-RTH_OPEN_MIN = 9 * 60 + 30
-RTH_CLOSE_MIN = 16 * 60
 ATR_BARS = 14
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ def et_offset_table(first_ns: int, last_ns: int) -> np.ndarray:
     h0 = first_ns // NS_HOUR
     h1 = last_ns // NS_HOUR
     hours = pd.DatetimeIndex((np.arange(h0, h1 + 1, dtype=np.int64) * NS_HOUR).view("datetime64[ns]"), tz="UTC")
-    local = hours.tz_convert("America/New_York").tz_localize(None)
+    local = hours.tz_convert(ET).tz_localize(None)
     off = local.as_unit("ns").asi8 - hours.as_unit("ns").asi8
     return np.concatenate([[h0], off]).astype(np.int64)
 
@@ -680,5 +685,7 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
     sf[SF_R_Q] = sf_r_q
 
 
-# the rolling helpers are compiled into this module's cached code: recompile when they change
-refresh_if_changed(globals(), [__file__.replace("kernels.py", "rolling.py")])
+# the rolling helpers and the clock constants are compiled into this module's cached code:
+# recompile when they change
+refresh_if_changed(globals(), [__file__.replace("kernels.py", "rolling.py"),
+                               __file__.replace("kernels.py", "market/clock.py")])

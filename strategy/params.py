@@ -4,7 +4,7 @@ validation, TOML round trip and a stable hash.
 Units are in the field names where they are not obvious: ``*_bars`` (bars of the chosen bar size),
 ``*_ticks`` (instrument ticks), ``*_usd`` (dollars), ``*_et`` (wall-clock "HH:MM" America/New_York);
 scores and thresholds are fractions. Instrument economics (tick size, tick value) are not here:
-they come from the instrument table (`research.instruments`), so one parameter set runs on ES and MES.
+they come from the instrument table (`strategy.market.instruments`), so one parameter set runs on ES and MES.
 """
 
 from __future__ import annotations
@@ -12,31 +12,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-Mode = Literal["backtest", "data_collection", "paper", "live"]
-MODES: tuple[str, ...] = ("backtest", "data_collection", "paper", "live")
-ORDER_FLOW_MODES = ("auto", "bidask", "ohlcv")
-SESSIONS = ("rth", "globex", "all")
-
-# Mode presets (METHOD.md, "Modes and risk limits" + "Time filters"). `backtest` uses the
-# "class default" column; it has no row in the time-filter table, so it uses paper's windows.
-_MODE_PRESETS: dict[str, dict[str, Any]] = {
-    "backtest": dict(contracts=2, max_trades_per_day=999, daily_loss_limit_usd=500.0, min_base_quality=0.50,
-                     golden_rule_strict=True, entry_start_et="09:35", entry_end_et="15:45"),
-    "data_collection": dict(contracts=1, max_trades_per_day=999, daily_loss_limit_usd=1000.0, min_base_quality=0.40,
-                            golden_rule_strict=False, entry_start_et="09:31", entry_end_et="15:55"),
-    "paper": dict(contracts=1, max_trades_per_day=50, daily_loss_limit_usd=600.0, min_base_quality=0.60,
-                  golden_rule_strict=True, entry_start_et="09:35", entry_end_et="15:45"),
-    "live": dict(contracts=1, max_trades_per_day=30, daily_loss_limit_usd=600.0, min_base_quality=0.75,
-                 golden_rule_strict=True, entry_start_et="09:40", entry_end_et="15:30"),
-}
-
+from .modes import (
+    MODE_PRESETS,
+    MODES,
+    ORDER_FLOW_MODES,
+    SESSIONS,
+    SIGNAL_PROBABILITY_BY_MODE,
+)
 
 # Fields that only the trade simulator reads: signals computed with parameters differing only in
 # these can be reused (a sweep over stops recomputes nothing).
@@ -44,10 +35,6 @@ EXECUTION_FIELDS = frozenset({
     "mode", "contracts", "slippage_ticks", "commission_per_side_usd", "stop_ticks", "target_r", "time_stop_bars",
     "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd", "min_signal_probability",
 })
-
-# METHOD.md "min signal probability": the ML filter takes a trade when P(win) >= this (backtest: the class default).
-SIGNAL_PROBABILITY_BY_MODE: dict[str, float] = {"backtest": 0.60, "data_collection": 0.55, "paper": 0.70, "live": 0.80}
-
 
 class ParamsError(ValueError):
     """A parameter is out of range or of the wrong type; the message names it."""
@@ -191,12 +178,12 @@ class Params:
     @classmethod
     def for_mode(cls, mode: str = "backtest", **overrides: Any) -> "Params":
         """Parameters with `mode`'s risk preset (METHOD.md tables), then `overrides` on top."""
-        if mode not in _MODE_PRESETS:
+        if mode not in MODE_PRESETS:
             raise ParamsError(f"parameter mode = {mode!r}: must be one of {MODES}")
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:
             raise ParamsError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-        return cls(**{**_MODE_PRESETS[mode], **overrides, "mode": mode})
+        return cls(**{**MODE_PRESETS[mode], **overrides, "mode": mode})
 
     def replace(self, **changes: Any) -> "Params":
         """A copy with `changes` (validated)."""
@@ -254,14 +241,12 @@ class Params:
         """TOML text that `from_toml` reads back to an equal object."""
         lines = [f"# navale parameters (hash {self.hash()})"]
         for k, v in self.to_dict().items():
-            lines.append(f"{k} = {_toml_value(v)}")
+            lines.append(f"{k} = {toml_value(v)}")
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> Path:
         """Write the TOML file atomically."""
-        from research.storage import atomic_write_text  # edge helper; strategy/ itself does no I/O
-
-        return atomic_write_text(path, self.to_toml())
+        return _write_atomic(Path(path), self.to_toml())
 
     @classmethod
     def from_toml(cls, path: str | Path, *, mode: str | None = None) -> "Params":
@@ -293,7 +278,8 @@ def _digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _toml_value(v: Any) -> str:
+def toml_value(v: Any) -> str:
+    """One parameter value as TOML (bool, number, string or list of them)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -301,5 +287,23 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write via a temporary file in the same folder, fsync, then rename over `path`: a reader sees
+    the old file or the new one, never half of one. The parameter file is the one file `strategy/`
+    writes, and `strategy/` may not import research.store.files, the project's general atomic writers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -11,9 +11,9 @@ import pandas as pd
 from numba import njit
 
 from . import kernels as K
+from .market.instruments import get_spec
 from .params import Params
 
-ET = "America/New_York"
 NS_PER_MIN = 60_000_000_000
 
 # Output column order: the list first, then the extra context columns.
@@ -110,8 +110,6 @@ def resolve_tick_size(bars: pd.DataFrame, tick_size: float | None = None) -> flo
         return float(bars.attrs["tick_size"])
     sym = bars.attrs.get("root") or bars.attrs.get("symbol")
     if sym:
-        from research.instruments import get_spec  # table lookup only
-
         return get_spec(sym).tick_size
     raise ValueError("tick size unknown: pass tick_size= or load bars with research.data.load_bars")
 

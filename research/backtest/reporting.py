@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from strategy.market.clock import ET
+
 
 def _max_dd(pnl: np.ndarray) -> float:
     """Max drawdown ($) of the cumulative closed-trade P&L (starting from 0)."""
@@ -18,7 +20,7 @@ def per_group_table(result, by: str) -> pd.DataFrame:
     """Trades, win rate, net $, profit factor, average R and max drawdown ($, closed trades) per `by`
     (``"year"`` of the exit, ``"contract"``), with a ``total`` row."""
     tr = result.trades.sort_values("exit_ts")
-    key = tr["exit_ts"].dt.tz_convert("America/New_York").dt.year if by == "year" else tr[by]
+    key = tr["exit_ts"].dt.tz_convert(ET).dt.year if by == "year" else tr[by]
     rows = {}
     for k, g in tr.groupby(key, sort=True):
         rows[k] = _row(g)

@@ -9,15 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research.instruments import get_spec
-from research.sessions import session_id
 from strategy import Params, compute_signals
+from strategy.market.clock import RTH_OPEN_MIN
+from strategy.market.instruments import get_spec
+from strategy.market.sessions import session_id
 from strategy.signals import bar_duration_ns, resolve_tick_size, time_inputs, to_ticks
 
 from . import simulator as S
 from .stats import compute_stats
-
-RTH_OPEN_MIN = 9 * 60 + 30
 
 
 @dataclass
@@ -53,8 +52,8 @@ class BacktestResult:
         return out
 
     def snapshots(self) -> pd.DataFrame:
-        """The trades as validated trade-snapshot records (`research.snapshots`)."""
-        from research.snapshots import validate
+        """The trades as validated trade-snapshot records (`research.store.snapshots`)."""
+        from research.store.snapshots import validate
 
         return validate(self.trades, extra="drop")
 

@@ -26,8 +26,19 @@ from __future__ import annotations
 
 from numba import njit
 
-REASONS = ("stop", "target", "golden_rule", "opposite", "time", "session_end")
-R_STOP, R_TARGET, R_GOLDEN, R_OPPOSITE, R_TIME, R_SESSION = range(6)
+from strategy import exits
+from strategy.exits import (
+    EXIT_REASONS,
+    R_GOLDEN,
+    R_OPPOSITE,
+    R_SESSION,
+    R_STOP,
+    R_TARGET,
+    R_TIME,
+)
+from strategy.numba_cache import refresh_if_changed
+
+REASONS = EXIT_REASONS  # code -> name
 PH_OPEN, PH_INTRABAR, PH_CLOSE = 0, 2, 3
 
 # sim parameter vector
@@ -199,3 +210,7 @@ def _close_trade(ti, tf, nt, side, sig, entry_idx, exit_idx, entry_px, exit_px, 
     tf[nt, TF_PNL] = side * (exit_px - entry_px) * tv * contracts - 2.0 * comm
     tf[nt, TF_PNL_OPT] = side * (opt_px - entry_px) * tv * contracts - 2.0 * comm
     return nt + 1
+
+
+# the exit-reason codes are compiled into this module's cached code: recompile when they change
+refresh_if_changed(globals(), [exits.__file__])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.sessions import session_id
+from strategy.market.sessions import session_id
 
 TRADING_DAYS = 252
 
@@ -36,7 +36,7 @@ def ratio_stats(rets: pd.Series) -> tuple[float, float]:
 
     Same definitions as vectorbt's returns accessor (Sharpe: mean / std(ddof=1); Sortino: mean /
     sqrt(mean(min(r, 0)^2))), computed here because importing vectorbt costs ~2.5 s (plotly) and
-    the CLI needs only these two numbers; `tests/test_backtest.py` checks both against vectorbt.
+    the CLI needs only these two numbers; `tests/research/backtest/test_backtest.py` checks both against vectorbt.
     """
     r = np.asarray(rets, dtype=np.float64)
     if len(r) < 2 or not np.isfinite(r).all():

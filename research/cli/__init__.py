@@ -92,7 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="random seed")
     s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD")
 
-    from . import backtest_cmd, lab_cmd, ml_cmd, promote_cmd, report_cmd, runs_cmd, sweep_cmd
+    from . import (
+        backtest_cmd,
+        lab_cmd,
+        ml_cmd,
+        promote_cmd,
+        report_cmd,
+        runs_cmd,
+        sweep_cmd,
+    )
 
     for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd):
         module.add_parser(sub, _Formatter)

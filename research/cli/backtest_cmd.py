@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .data_cmd import SYNTHETIC_BANNER, _console
-from .options import add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import console as make_console
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from research.data import DataError
     from strategy.params import ParamsError
 
-    console = _console()
+    console = make_console()
     try:
         _parse_date(args.date_from, "--from")
         _parse_date(args.date_to, "--to")
@@ -75,6 +75,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
     import pandas as pd
     from rich.progress import Progress
 
+    from research.backtest.outputs import write_outputs
     from research.pipeline import backtest_series, expand, load_series
 
     params = _params(args)
@@ -130,7 +131,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
         out_dir = Path(args.out) if args.out else Path("reports") / "backtest" / bt.run_id
         if args.out and len(results) > 1:
             out_dir = out_dir / name
-        _write_outputs(out_dir, bt.result, params, bt.manifest, bt.summary, bt.run_id)
+        write_outputs(out_dir, bt.result, params, bt.manifest, bt.summary, bt.run_id)
         summaries.append((name, bt.run_id, bt.result, bt.result.stats(), out_dir))
 
     _print_tables(console, summaries, params)
@@ -147,62 +148,30 @@ def _backtest(args: argparse.Namespace, console) -> int:
 
 
 def _ml_filter(console, model, bt, bars, params, threshold, out_dir: Path) -> None:
-    """Score the run's trades with the model and print what the filter would take (same trade universe)."""
+    """Print what the model's filter would take of the run's trades (same trade universe)."""
     from rich.table import Table
 
-    from research.ml.dataset import MLDataProcessor
-    from research.ml.workflow import apply_filter
-    from research.storage import atomic_write_text
+    from research.ml.workflow import filter_backtest
 
-    thr = params.signal_probability_threshold if threshold is None else threshold
-    if not 0 <= thr <= 1:
-        raise ValueError(f"--ml-threshold {thr}: must be in [0, 1]")
-    proc = MLDataProcessor(bar_features=bool(model.metadata.get("bar_features", True)),
-                           prior_day=bool(model.metadata.get("prior_day", True)))
-    ds = proc.from_backtest(bt, bars)
-    res = apply_filter(ds, model, threshold=thr)
-    t = Table(title=f"ML filter ({model!r}): P(win) >= {thr:.2f}, same trades", title_justify="left")
+    f = filter_backtest(model, bt, bars, params, threshold=threshold)
+    t = Table(title=f"ML filter ({model!r}): P(win) >= {f.threshold:.2f}, same trades", title_justify="left")
     for col in ("", "trades", "net $", "target hit", "mean net R"):
         t.add_column(col, justify="left" if not col else "right")
-    for name, r in res.summary.iterrows():
+    for name, r in f.summary.iterrows():
         t.add_row(str(name), f"{int(r.trades):,}", _fmt_money(r.net_pnl_usd),
                   f"{r.target_hit:.1%}" if r.trades else "-", f"{r.mean_r:+.3f}" if r.trades else "-")
     console.print(t)
-    n_in = int(res.scored["in_training"].sum())
+    n_in = int(f.scored["in_training"].sum())
     if n_in:
-        console.print(f"  [yellow]{n_in} of {len(res.scored)} trades fall in the model's training period (to "
+        console.print(f"  [yellow]{n_in} of {len(f.scored)} trades fall in the model's training period (to "
                       f"{model.metadata.get('train_to')}): their figures are in-sample[/]")
-    hashes = model.metadata.get("params_hashes") or []
-    if hashes and params.hash() not in hashes:
-        console.print(f"  [yellow]the model was trained on trades of parameters {', '.join(hashes)}; these are "
+    other = f.trained_on_other_params
+    if other:
+        console.print(f"  [yellow]the model was trained on trades of parameters {', '.join(other)}; these are "
                       f"{params.hash()}: its probabilities were not validated on this trade stream[/]")
-    if res.unscored:
-        console.print(f"  {res.unscored} trade(s) could not be scored (indicator warm-up): the filter skips them")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "ml_filter.csv", res.scored.to_csv(index=False))
-    console.print(f"  per-trade P(win): {out_dir / 'ml_filter.csv'}")
-
-
-def _write_outputs(out_dir: Path, res, params, manifest: dict, summary: dict, run_id: str) -> None:
-    import io
-
-    from research.backtest.reporting import per_group_table
-    from research.storage import atomic_write_bytes, atomic_write_text
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    res.trades.to_parquet(buf, index=False)
-    atomic_write_bytes(out_dir / "trades.parquet", buf.getvalue())
-    atomic_write_text(out_dir / "trades.csv", res.trades.to_csv(index=False))
-    buf = io.BytesIO()
-    res.equity.to_frame().assign(position=res.position).to_parquet(buf)
-    atomic_write_bytes(out_dir / "equity.parquet", buf.getvalue())
-    atomic_write_text(out_dir / "per_year.csv", per_group_table(res, "year").to_csv())
-    if res.trades["contract"].nunique() > 1:
-        atomic_write_text(out_dir / "per_contract.csv", per_group_table(res, "contract").to_csv())
-    atomic_write_text(out_dir / "stats.json", json.dumps({"run_id": run_id, **summary}, indent=1))
-    atomic_write_text(out_dir / "manifest.json", json.dumps({"run_id": run_id, **manifest}, indent=1, default=str))
-    atomic_write_text(out_dir / "params.toml", params.to_toml())
+    if f.unscored:
+        console.print(f"  {f.unscored} trade(s) could not be scored (indicator warm-up): the filter skips them")
+    console.print(f"  per-trade P(win): {f.write_scores(out_dir)}")
 
 
 def _fmt_money(x: float) -> str:

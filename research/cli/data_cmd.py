@@ -8,24 +8,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from research.pipeline import SYNTHETIC_BANNER  # one wording everywhere
-
-
-def _console():
-    from rich.console import Console
-
-    c = Console(highlight=False)
-    if not c.is_terminal:
-        c = Console(highlight=False, width=160)
-    return c
+from .common import SYNTHETIC_BANNER
+from .common import console as make_console
 
 
 def _inputs(args: argparse.Namespace, console) -> list[Path]:
-    from research.data import default_dataset
-    from research.data.loader import _expand
+    from research.data import default_dataset, expand_paths
 
     if args.paths:
-        return _expand(args.paths)
+        return expand_paths(args.paths)
     with console.status("generating the embedded synthetic data set (first run only)..."):
         path = default_dataset()
     console.print(f"using the embedded default data set: {path}")
@@ -35,7 +26,7 @@ def _inputs(args: argparse.Namespace, console) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from research.data import DataError
 
-    console = _console()
+    console = make_console()
     try:
         if args.command == "check":
             return _check(args, console)
@@ -140,7 +131,7 @@ def _check(args: argparse.Namespace, console) -> int:
         if args.json == "-":
             sys.stdout.write(text + "\n")
         else:
-            from research.storage import atomic_write_text
+            from research.store.files import atomic_write_text
 
             atomic_write_text(Path(args.json), text)
             console.print(f"JSON result: {args.json}")
@@ -171,7 +162,11 @@ def _info(args: argparse.Namespace, console) -> int:
 
 
 def _synth(args: argparse.Namespace, console) -> int:
-    from research.data.synthetic import SyntheticSpec, default_data_dir, write_synthetic_scid
+    from research.data.synthetic import (
+        SyntheticSpec,
+        default_data_dir,
+        write_synthetic_scid,
+    )
 
     spec = SyntheticSpec()
     changes = {k: v for k, v in (("days", args.days), ("seed", args.seed), ("start", args.start)) if v is not None}

@@ -29,7 +29,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def command(args: argparse.Namespace) -> list[str]:
     """The argv ``navale lab`` executes."""
-    from research.reports import NOTEBOOK_DIR
+    from research.reports.render import NOTEBOOK_DIR
 
     argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOK_DIR}"]
     if args.port is not None:

@@ -6,24 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .data_cmd import SYNTHETIC_BANNER, _console
-from .options import add_data_options, add_params_options
+from . import common
+from .ml_common import (
+    add_source_options,
+    add_validation_options,
+    dataset_from_args,
+    print_dataset,
+    print_verdict,
+    validate_with_progress,
+    validation_config,
+)
 
 DEFAULT_ML_DIR = Path("reports") / "ml"
-
-
-def add_source_options(p: argparse.ArgumentParser) -> None:
-    """Where the trades come from: a data set folder, store runs, Parquet exports, or bar files backtested."""
-    add_data_options(p)
-    add_params_options(p)
-    p.add_argument("--dataset", metavar="DIR", help="a data set folder written by `navale ml dataset`")
-    p.add_argument("--run", dest="runs", action="append", metavar="RUN_ID",
-                   help="snapshots of this stored run (repeat for several runs); bars reloaded from its manifest")
-    p.add_argument("--parquet", action="append", metavar="FILE",
-                   help="snapshots from a Parquet export (`navale runs export`); repeatable; no bar features")
-    p.add_argument("--no-bar-features", action="store_true",
-                   help="leave out the two bar features (realised volatility, delta z-score)")
-    p.add_argument("--no-store", action="store_true", help="do not store the backtest run of DATA")
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -78,85 +72,23 @@ def add_parser(sub: Any, formatter: type) -> None:
     v.add_argument("--out", metavar="DIR", help="output folder")
 
 
-def add_validation_options(p: argparse.ArgumentParser) -> None:
-    """Options of the ModelValidator."""
-    p.add_argument("--oos-from", default="2021-01-01", metavar="DATE",
-                   help="out-of-sample period start: train before, test from (default 2021-01-01)")
-    p.add_argument("--folds", type=int, default=5, help="purged CV folds (default 5)")
-    p.add_argument("--permutations", type=int, default=200, help="label permutations (default 200)")
-    p.add_argument("--C-grid", default="0.001,0.01,0.1,1", metavar="LIST", help="C values tried (default 0.001,0.01,0.1,1)")
-    p.add_argument("--jobs", type=int, default=2, help="parallel jobs for the permutation test (default 2)")
 
 
-def validation_config(args: argparse.Namespace):
-    """A ValidationConfig from the CLI options."""
-    from research.ml.validate import ValidationConfig
-
-    try:
-        grid = tuple(float(x) for x in str(args.C_grid).split(",") if x.strip())
-    except ValueError:
-        raise ValueError(f"--C-grid {args.C_grid!r}: a comma-separated list of numbers") from None
-    if not grid or any(c <= 0 for c in grid):
-        raise ValueError("--C-grid: positive numbers, at least one")
-    if args.folds < 2:
-        raise ValueError("--folds must be >= 2")
-    from research.pipeline import parse_date
-
-    parse_date(args.oos_from, "--oos-from")
-    if args.permutations < 1:
-        raise ValueError("--permutations must be >= 1")
-    return ValidationConfig(n_splits=args.folds, oos_from=args.oos_from, C_grid=grid,
-                            n_permutations=args.permutations, n_jobs=max(1, args.jobs))
 
 
-def dataset_from_args(args: argparse.Namespace, console):
-    """Build (or read) the data set the options name; prints what it does."""
-    from research.ml.workflow import build_dataset
-    from research.pipeline import parse_date
-
-    parse_date(args.date_from, "--from")
-    parse_date(args.date_to, "--to")
-    with console.status("building the ML data set...") as st:
-        ds = build_dataset(paths=args.paths or None, runs=args.runs, parquet=args.parquet, dataset_dir=args.dataset,
-                           params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,
-                           date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
-                           store=not args.no_store, status=lambda msg: st.update(msg + "..."))
-    if ds.meta.get("synthetic"):
-        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
-    if args.parquet and not (args.dataset or args.runs):  # said in the status line too, which does not stay
-        console.print("[yellow]Parquet export(s): the two bar features (realised volatility, delta z-score) are "
-                      "left out (an export has no bars)[/]")
-    return ds
 
 
-def print_dataset(ds, console) -> None:
-    from rich.table import Table
-
-    s = ds.summary()
-    console.print(f"data set: {s['trades']:,} trades ({s['first']} .. {s['last']}), {s['features']} features, "
-                  f"target hit {s['win_rate']:.1%}, mean net R {s['mean_r']:+.3f}, embargo {ds.embargo}")
-    from rich.markup import escape
-
-    for w in ds.meta.get("warnings") or []:
-        console.print(f"[yellow]warning:[/] {escape(str(w))}")
-    if len(ds.rejected):
-        t = Table(title=f"{len(ds.rejected)} rejected rows", show_lines=False)
-        t.add_column("reason")
-        t.add_column("rows", justify="right")
-        for reason, n in ds.rejected["reason"].value_counts().items():
-            t.add_row(str(reason), str(n))
-        console.print(t)
 
 
 def run(args: argparse.Namespace) -> int:
     from research.data import DataError
     from research.ml.features import LeakageError
     from research.ml.model import FeatureSchemaError
-    from research.snapshots import SnapshotError
     from research.store import StoreError
+    from research.store.snapshots import SnapshotError
     from strategy.params import ParamsError
 
-    console = _console()
+    console = common.console()
     try:
         if args.command == "dataset":
             return _dataset(args, console)
@@ -232,42 +164,8 @@ def _train(args: argparse.Namespace, console) -> int:
     return 0
 
 
-def validate_with_progress(ds, config, console):
-    """Run the validator with a rich progress line per stage."""
-    from research.ml.validate import ModelValidator
-
-    with console.status("validating...") as st:
-        return ModelValidator(config).run(ds, progress=lambda stage: st.update(f"validating: {stage}..."))
 
 
-def print_verdict(report, console) -> None:
-    from rich.table import Table
-
-    cv, oos = report.cv_summary, report.oos_metrics
-    auc_p = oos.get("auc_p_value", float("nan"))
-    console.print(f"purged CV AUC {cv.loc['auc', 'mean']:.3f} ± {cv.loc['auc', 'std']:.3f}; out-of-sample AUC "
-                  f"{oos['auc']:.3f} (p = {auc_p:.3f}) on {oos['n']:,} trades; label-permutation p = "
-                  f"{report.permutation['p_value']:.3f}")
-
-    def f(x: float, fmt: str) -> str:
-        return "-" if x is None or x != x else format(x, fmt)
-
-    t = Table(title="out-of-sample economic test (same trades, with and without the filter)")
-    for col in ("variant", "trades", "net $", "Sharpe", "max DD $", "DSR", "vs random same share: $", "Sharpe",
-                "DSR"):
-        t.add_column(col, justify="left" if col == "variant" else "right")
-    for name, row in report.economic.iterrows():
-        t.add_row(str(row.get("variant", name)), f"{int(row['trades']):,}", f(row["net_pnl_usd"], ",.0f"),
-                  f(row["sharpe"], ".2f"), f(row["max_drawdown_usd"], ",.0f"), f(row["dsr"], ".3f"),
-                  f(row.get("improvement_usd"), "+,.0f"), f(row.get("improvement_sharpe"), ".2f"),
-                  f(row.get("improvement_dsr"), ".3f"))
-    console.print(t)
-    from rich.markup import escape
-
-    for w in report.dataset.get("warnings", []):  # e.g. the OOS period fell back to the last 25% of the trades
-        console.print(f"[yellow]warning:[/] {escape(str(w))}")
-    style = "bold green" if report.verdict.get("adds_value") else "bold yellow"
-    console.print(f"[{style}]{report.verdict['text']}[/]")
 
 
 def _validate(args: argparse.Namespace, console) -> int:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .data_cmd import _console
+from .common import console as make_console
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, record, write, print; 0 promoted, 1 refused, 2 bad input."""
     from research.store import StoreError
 
-    console = _console()
+    console = make_console()
     try:
         return _promote(args, console)
     except (ValueError, KeyError, FileNotFoundError, ImportError, StoreError) as exc:
@@ -77,7 +77,8 @@ def _error(console, args: argparse.Namespace, exc: BaseException) -> None:
 
 
 def _promote(args: argparse.Namespace, console) -> int:
-    from research.promotion import (
+    from research.store import RunStore, default_store_path
+    from research.validation.promotion import (
         Thresholds,
         evaluate_sweep,
         load_sweep,
@@ -85,7 +86,6 @@ def _promote(args: argparse.Namespace, console) -> int:
         resolve_run,
         write_outputs,
     )
-    from research.store import RunStore, default_store_path
 
     directory = resolve_run(args.run, args.sweeps_dir)
     thresholds = Thresholds.from_toml(args.thresholds) if args.thresholds else Thresholds()

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .data_cmd import SYNTHETIC_BANNER, _console
-from .options import add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import console as make_console
 
 DEFAULT_OUT = Path("reports")
 
@@ -81,7 +81,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--title", default="Battle Navale sweep report", help="report title")
     _common(s)
 
-    from .ml_cmd import add_source_options, add_validation_options
+    from .ml_common import add_source_options, add_validation_options
 
     m = rsub.add_parser(
         "ml",
@@ -115,10 +115,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from research.data import DataError
-    from research.reports import ReportError
+    from research.reports.render import ReportError
     from strategy.params import ParamsError
 
-    console = _console()
+    console = make_console()
     try:
         if args.command == "performance":
             return _performance(args, console)
@@ -163,15 +163,13 @@ def _abs(p: str | Path) -> Path | str:
 
 def _performance(args: argparse.Namespace, console) -> int:
     from research.pipeline import expand, load_params, parse_date
-    from research.reports import render_notebook, template_path
+    from research.reports.render import render_notebook, template_path
 
     parse_date(args.date_from, "--from")
     parse_date(args.date_to, "--to")
     load_params(args.params, args.mode, args.session)  # bad parameters fail here, before a kernel starts
     if args.trials_from:  # a sweep folder, or an id under REPORTS/sweeps; a missing one fails here
-        from research.promotion import resolve_run
-
-        from research.promotion import load_sweep
+        from research.validation.promotion import load_sweep, resolve_run
 
         sweeps = (Path(args.out) if args.out else DEFAULT_OUT) / "sweeps"
         args.trials_from = str(resolve_run(args.trials_from, sweeps).resolve())
@@ -244,7 +242,7 @@ def resolve_sweep(value: str, out: Path) -> Path:
 def _sweep(args: argparse.Namespace, console) -> int:
     import json
 
-    from research.reports import render_notebook, template_path
+    from research.reports.render import render_notebook, template_path
 
     base = Path(args.out) if args.out else DEFAULT_OUT
     sweep_dir = resolve_sweep(args.sweep, base)
@@ -265,9 +263,15 @@ def _sweep(args: argparse.Namespace, console) -> int:
 
 def _ml(args: argparse.Namespace, console) -> int:
     from research.ml.validate import ValidationReport
-    from research.reports import render_notebook, template_path
+    from research.reports.render import render_notebook, template_path
 
-    from .ml_cmd import dataset_from_args, print_dataset, print_verdict, validate_with_progress, validation_config
+    from .ml_common import (
+        dataset_from_args,
+        print_dataset,
+        print_verdict,
+        validate_with_progress,
+        validation_config,
+    )
 
     base = Path(args.out) if args.out else DEFAULT_OUT
     if args.validation:

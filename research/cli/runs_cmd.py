@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .data_cmd import _console
+from .common import console as make_console
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from research.store import RunStore, StoreError, default_store_path
 
-    console = _console()
+    console = make_console()
     path = args.store or default_store_path()
     try:
         with RunStore(path, read_only=True) as store:

@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .data_cmd import SYNTHETIC_BANNER, _console
-from .options import add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import console as make_console
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from research.data import DataError
     from strategy.params import ParamsError
 
-    console = _console()
+    console = make_console()
     try:
         return _sweep(args, console)
     except (DataError, ParamsError, ValueError, OSError) as exc:

@@ -7,7 +7,7 @@ Main entry points: :func:`load_bars`, :func:`check`, :func:`load_ticks`,
 from .continuous import adjusted_prices, build_continuous, roll_schedule
 from .errors import DataError
 from .frame import FLOW_COLUMNS, PRICE_COLUMNS, has_order_flow
-from .loader import detect_format, load_bars, load_ticks
+from .loader import detect_format, expand_paths, load_bars, load_ticks
 from .quality import QualityReport, check
 from .synthetic import SyntheticSpec, default_dataset
 
@@ -16,6 +16,7 @@ __all__ = [
     "load_bars",
     "load_ticks",
     "detect_format",
+    "expand_paths",
     "check",
     "QualityReport",
     "build_continuous",

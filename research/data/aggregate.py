@@ -149,7 +149,7 @@ def aggregate_records(
         keys = time_bucket_starts(ts_ns, np.int64(spec.size))
         by_key = True
     else:
-        from ..sessions import session_id
+        from strategy.market.sessions import session_id
 
         sid = session_id(pd.DatetimeIndex(ts_ns.view("datetime64[ns]")).tz_localize("UTC")).astype(np.int64)
         keys = threshold_bucket_ids(vol if spec.kind == "volume" else ntr, np.int64(spec.size), sid)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from strategy.market.clock import CT
+
 from .errors import DataError
 
 __all__ = ["read_sierra_bar_text", "read_generic_bars", "SIERRA_COLUMNS"]
@@ -139,7 +141,7 @@ def _localize(naive_ns: np.ndarray, tz: str, path: Path, rows: _Rows, raw_time: 
     return out
 
 
-def read_sierra_bar_text(path: Path, *, tz: str = "America/Chicago", quarantine: bool = False) -> tuple[dict, np.ndarray, list[dict], np.ndarray]:
+def read_sierra_bar_text(path: Path, *, tz: str = CT, quarantine: bool = False) -> tuple[dict, np.ndarray, list[dict], np.ndarray]:
     """Sierra Chart bar export: ``Date, Time, Open, High, Low, Last, Volume, NumberOfTrades, BidVolume, AskVolume``."""
     df = _read_csv(path, sep=",", skipinitialspace=True, dtype={"Date": str, "Time": str}, keep_default_na=False, na_values=[""], engine="c")
     df.columns = [c.strip() for c in df.columns]
@@ -215,7 +217,7 @@ def read_generic_bars(path: Path, *, tz: str | None = None, quarantine: bool = F
         src_tz = tz or ("UTC" if "utc" in str(found["time"]).lower() else None)
         if src_tz is None:
             raise DataError(
-                f"timestamps in column {found['time']!r} have no time zone: pass tz='America/Chicago' (or the right zone)",
+                f"timestamps in column {found['time']!r} have no time zone: pass tz={CT!r} (or the right zone)",
                 path=path,
                 field=str(found["time"]),
             )

@@ -25,8 +25,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..instruments import parse_contract
-from ..sessions import session_id
+from strategy.market.instruments import parse_contract
+from strategy.market.sessions import session_id
+
 from .errors import DataError
 
 __all__ = ["build_continuous", "adjusted_prices", "roll_schedule"]

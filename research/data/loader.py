@@ -11,8 +11,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..instruments import get_spec, parse_contract, root_of
-from ..sessions import Session, session_mask
+from strategy.market.clock import CT
+from strategy.market.instruments import get_spec, parse_contract, root_of
+from strategy.market.sessions import Session, session_mask
+
 from .aggregate import BarSpec, aggregate_records, parse_bar_spec, ticks_to_bars
 from .bar_files import open_maybe_gzip, read_generic_bars, read_sierra_bar_text
 from .errors import DataError
@@ -77,7 +79,8 @@ def symbol_from_path(path: str | Path) -> str | None:
     return m.group(1) if m else None
 
 
-def _expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Files named by paths, folders or globs (sorted within each argument); a pattern that matches nothing is an error."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     out: list[Path] = []
     for p in items:
@@ -122,12 +125,17 @@ def load_ticks(path: str | Path, *, tz: str | None = None, symbol: str | None = 
 
 def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bool, symbol: str | None, time_fraction: str) -> tuple[dict, np.ndarray, dict]:
     """One file -> (columns, time_ns, attrs) in file order (not yet checked for order)."""
-    from .scid import read_scid_records, records_are_trades, records_to_ticks, scid_time_to_ns
+    from .scid import (
+        read_scid_records,
+        records_are_trades,
+        records_to_ticks,
+        scid_time_to_ns,
+    )
 
     fmt = detect_format(path)
     attrs: dict[str, Any] = {"sources": [str(path)], "source_format": fmt, "quarantine": []}
     if fmt == "sierra_bars":
-        tz = tz or "America/Chicago"
+        tz = tz or CT
         cols, t, bad, lines = read_sierra_bar_text(path, tz=tz, quarantine=quarantine)
         attrs.update(source_tz=tz, quarantine=bad, _lines=lines)
     elif fmt in ("csv", "parquet"):
@@ -270,7 +278,7 @@ def load_bars(
     if on_error not in ("raise", "quarantine"):
         raise ValueError("on_error must be 'raise' or 'quarantine'")
     spec = parse_bar_spec(bar) if bar is not None else None
-    paths = _expand(path_or_paths)
+    paths = expand_paths(path_or_paths)
     quarantine = on_error == "quarantine"
     parts = []
     for p in paths:

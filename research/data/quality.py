@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..sessions import in_scheduled_halt, session_id
+from strategy.market.clock import CT
+from strategy.market.sessions import in_scheduled_halt, session_id
 
 __all__ = ["QualityReport", "check", "CHECKS"]
 
@@ -166,7 +167,7 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
 
     halt = in_scheduled_halt(idx)
     i = np.flatnonzero(halt)
-    _issue(out, "in_halt", i, idx, "time", None, [f"{idx[k].tz_convert('America/Chicago'):%a %Y-%m-%d %H:%M} CT" for k in i], line_offset=lo)
+    _issue(out, "in_halt", i, idx, "time", None, [f"{idx[k].tz_convert(CT):%a %Y-%m-%d %H:%M} CT" for k in i], line_offset=lo)
 
     # gaps inside a session (bar size from attrs or the most common spacing)
     step = bar_seconds

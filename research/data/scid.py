@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..storage import atomic_write_bytes
+from research.store.files import atomic_write_bytes
+
 from .errors import DataError
 
 __all__ = [

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from strategy.market.clock import CT
+
 from .scid import SCID_HEADER_SIZE, ticks_to_scid_records, write_scid
 
 __all__ = ["SyntheticSpec", "generate_trades", "write_synthetic_scid", "default_dataset", "SYNTHETIC_MARK", "is_synthetic_scid"]
@@ -148,7 +150,7 @@ def session_opens(spec: SyntheticSpec) -> list[pd.Timestamp]:
     opens = []
     for d in days:
         prev = (d - pd.Timedelta(days=1)).date()
-        opens.append(pd.Timestamp(dt.datetime.combine(prev, dt.time(17, 0))).tz_localize("America/Chicago").tz_convert("UTC"))
+        opens.append(pd.Timestamp(dt.datetime.combine(prev, dt.time(17, 0))).tz_localize(CT).tz_convert("UTC"))
     return opens
 
 

@@ -3,7 +3,7 @@
 They are not in the trade snapshot (schema v1), so they are computed here from the bars, over the same
 in-session bars the signal windows run over, one contract segment at a time (a roll's price gap is not
 volatility), and joined to each trade at its signal bar. Each value at bar t reads bars <= t only
-(``tests/test_ml_features.py`` checks it by truncating the future). ``delta`` is the signal kernel's own
+(``tests/research/ml/test_ml_data.py::test_bar_context_prefix_invariant`` checks it by truncating the future). ``delta`` is the signal kernel's own
 (``strategy.compute_signals``): one definition of bar aggression.
 """
 

@@ -1,6 +1,6 @@
 """Row-level cleaning of trade snapshots for the ML data set: keep the valid rows, report the others.
 
-:func:`research.snapshots.validate` is all-or-nothing (the store must never hold a bad row). A learning
+:func:`research.store.snapshots.validate` is all-or-nothing (the store must never hold a bad row). A learning
 set read from a Parquet export or from several runs is better served by dropping the bad rows and saying
 why, so this module checks every row against the same schema, rejects the bad ones with a reason naming
 the field, and then validates what is left (which must pass).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research import snapshots as snap
+from research.store import snapshots as snap
 
 __all__ = ["clean_snapshots"]
 

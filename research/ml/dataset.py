@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research import snapshots as snap
 from research.ml import features as F
 from research.ml.clean import clean_snapshots
+from research.store import snapshots as snap
 
 __all__ = ["MLDataset", "MLDataProcessor", "KEY_COLUMNS", "LABEL_COLUMNS", "OUTCOME_COLUMNS", "DEFAULT_OOS_FROM"]
 
@@ -155,7 +155,7 @@ class MLDataset:
     # -------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> Path:
         """Write ``dataset.parquet``, ``rejected.csv`` and ``dataset.json`` (features, meta, hash) atomically."""
-        from research.storage import atomic_write_bytes, atomic_write_text
+        from research.store.files import atomic_write_bytes, atomic_write_text
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -305,7 +305,7 @@ class MLDataProcessor:
                 bar_len[rid] = pd.Series(gaps).mode().min() if len(gaps) else pd.Timedelta("5min")
         snaps["decision_ts"] = snaps["signal_ts"] + snaps["run_id"].map(bar_len).astype("timedelta64[ns]")
 
-        from research.sessions import session_id
+        from strategy.market.sessions import session_id
 
         snaps["session_date"] = pd.Series(session_id(pd.DatetimeIndex(snaps["signal_ts"]))).astype(str).to_numpy()
         self._labels(snaps)
@@ -467,7 +467,7 @@ class MLDataProcessor:
 def _spec(symbol: str, contracts: pd.Series):
     """Instrument spec of a snapshot symbol: the symbol itself, else its traded contract, else the part before a
     dot (continuous names such as ``ES.c``)."""
-    from research.instruments import get_spec
+    from strategy.market.instruments import get_spec
 
     candidates = [symbol, *contracts.dropna().astype(str).unique()[:1].tolist(), symbol.split(".")[0]]
     for c in candidates:
@@ -475,7 +475,7 @@ def _spec(symbol: str, contracts: pd.Series):
             return get_spec(c)
         except KeyError:
             continue
-    raise KeyError(f"symbol {symbol!r}: no instrument spec for it or its contract (register it in research.instruments)")
+    raise KeyError(f"symbol {symbol!r}: no instrument spec for it or its contract (register it in strategy.market.instruments)")
 
 
 def _load_manifest_bars(manifest: dict, run_id: str) -> pd.DataFrame:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from research import snapshots as snap
+from research.store import snapshots as snap
+from strategy.market.clock import ET
 
 __all__ = [
     "FEATURE_SCHEMA_VERSION",
@@ -138,12 +139,12 @@ def _slog(x: np.ndarray) -> np.ndarray:
 
 
 def _minutes_et(d: pd.DataFrame) -> np.ndarray:
-    et = pd.DatetimeIndex(d["decision_ts"]).tz_convert("America/New_York")
+    et = pd.DatetimeIndex(d["decision_ts"]).tz_convert(ET)
     return (et.hour * 60 + et.minute).to_numpy(np.float64)
 
 
 def _phase(d: pd.DataFrame) -> np.ndarray:
-    from research.sessions import session_frame
+    from strategy.market.sessions import session_frame
 
     # the decision instant (signal bar close) is the one the phase is read at, as research.performance does
     return np.asarray(session_frame(pd.DatetimeIndex(d["decision_ts"]))["phase"].astype(object))
@@ -374,9 +375,13 @@ def causality_violations(frame: pd.DataFrame, features: Iterable[Feature] = FEAT
     2. The prior-day rule, re-evaluated at every row by a second implementation (exits strictly before the
        decision, same run and session).
     3. As-of prefix invariance on ``cuts`` sampled cuts: the features of the first t trades built from only
-       what was known at the t-th decision equal those built from the whole history (``research.causality``).
+       what was known at the t-th decision equal those built from the whole history (``research.validation.causality``).
     """
-    from research.causality import frames_equal, prefix_violations, random_cuts
+    from research.validation.causality import (
+        frames_equal,
+        prefix_violations,
+        random_cuts,
+    )
 
     features = tuple(features)
     out: list[str] = []

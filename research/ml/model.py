@@ -31,7 +31,7 @@ import pandas as pd
 
 from research.ml import features as F
 from research.ml.dataset import LABEL_COLUMNS, MLDataset
-from strategy.params import SIGNAL_PROBABILITY_BY_MODE
+from strategy.modes import SIGNAL_PROBABILITY_BY_MODE
 
 __all__ = ["SimpleLinearModel", "FeatureSchemaError", "MODE_THRESHOLDS", "threshold_for", "make_pipeline",
            "classification_metrics", "MODEL_VERSION"]
@@ -75,7 +75,14 @@ def make_pipeline(C: float = 1.0, class_weight: str | dict | None = None, max_it
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """AUC, log loss, Brier score, and accuracy/precision/recall/share taken at ``threshold``; NaN when undefined."""
-    from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        brier_score_loss,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
@@ -362,7 +369,7 @@ class SimpleLinearModel:
         """Write the model (joblib) atomically, with ``<path>.json`` holding the metadata in plain text."""
         import joblib
 
-        from research.storage import atomic_write_bytes, atomic_write_text
+        from research.store.files import atomic_write_bytes, atomic_write_text
 
         self._require_fitted()
         path = Path(path)

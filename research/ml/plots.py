@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from research.plots import BLUE, GREEN, NEUTRAL, RED, to_et
+from research.reports.plots import BLUE, GREEN, NEUTRAL, RED, to_et
+from strategy.market.clock import ET
 
 __all__ = ["cv_folds_figure", "permutation_figure", "learning_curve_figure", "calibration_figure",
            "importance_figure", "coefficient_figure", "stability_figure", "economic_equity_figure",
@@ -135,7 +136,7 @@ def stability_figure(stab: pd.DataFrame, top: int = 20) -> go.Figure:
 def economic_equity_figure(equity: pd.DataFrame) -> go.Figure:
     """Cumulative OOS P&L per filter variant (the unfiltered trades in black)."""
     fig = go.Figure()
-    x = to_et(pd.DatetimeIndex(equity.index).tz_localize("America/New_York")) if pd.DatetimeIndex(equity.index).tz is None \
+    x = to_et(pd.DatetimeIndex(equity.index).tz_localize(ET)) if pd.DatetimeIndex(equity.index).tz is None \
         else to_et(pd.DatetimeIndex(equity.index))
     for col in equity.columns:
         base = str(col).startswith("no filter")

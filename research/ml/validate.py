@@ -163,7 +163,7 @@ class ValidationReport:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``validation.json`` and (when a model is attached) ``model.joblib`` atomically; returns the folder."""
-        from research.storage import atomic_write_text
+        from research.store.files import atomic_write_text
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -611,7 +611,7 @@ def _oos_calendar(ds: MLDataset, oos: MLDataset, start: pd.Timestamp,
                   warn: list[str]) -> tuple[pd.DatetimeIndex, str]:
     """OOS trading dates: the source runs' sessions from the OOS start's session on, else weekdays to the
     last OOS exit session."""
-    from research.sessions import session_id
+    from strategy.market.sessions import session_id
 
     first = pd.Timestamp(session_id(pd.DatetimeIndex([start]))[0])
     exits = pd.DatetimeIndex(session_id(pd.DatetimeIndex(oos.t1) - pd.Timedelta(1, "ns")).astype("datetime64[ns]"))
@@ -632,7 +632,7 @@ def _oos_calendar(ds: MLDataset, oos: MLDataset, start: pd.Timestamp,
 
 def _variant_stats(trades: pd.DataFrame, calendar: pd.DatetimeIndex, cfg: ValidationConfig) -> tuple[dict, pd.Series]:
     from research.performance import PerformanceTracker
-    from research.sharpe import sharpe_moments
+    from research.validation.sharpe import sharpe_moments
 
     pt = PerformanceTracker(trades, sessions=calendar, capital=cfg.capital)
     m = pt.metrics()
@@ -651,7 +651,7 @@ def _improvement_stats(daily: pd.Series, base: pd.Series, share: float, cfg: Val
     random filter only a filter that picks better trades does. Total, annualised and per-session Sharpe,
     PSR(0); undefined (NaN) when the filter takes nothing or everything."""
     from research.backtest.stats import TRADING_DAYS
-    from research.sharpe import psr_from_moments, sharpe_moments
+    from research.validation.sharpe import psr_from_moments, sharpe_moments
 
     idx = base.index.union(daily.index)
     diff = daily.reindex(idx, fill_value=0.0) - share * base.reindex(idx, fill_value=0.0)
@@ -694,7 +694,7 @@ def economic_test(trades: pd.DataFrame, p_oos: np.ndarray | Mapping[float, np.nd
     of the per-session Sharpe ratios of the non-empty variants whose ratio is defined (an empty filter is not a
     strategy: counting it as Sharpe 0 would measure emptiness rather than dispersion).
     """
-    from research.sharpe import dsr_from_moments, expected_max_sharpe
+    from research.validation.sharpe import dsr_from_moments, expected_max_sharpe
 
     cfg = _config(config, {})
     sets, trains = _as_trials(p_oos, chosen_C), dict(_as_trials(p_train, chosen_C))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pandas as pd
 from research.ml.dataset import MLDataProcessor, MLDataset
 
 __all__ = ["ML_SYNTHETIC_DAYS", "ml_default_data", "build_dataset", "ml_id", "config_id", "FilterResult",
-           "apply_filter"]
+           "apply_filter", "filter_backtest"]
 
 ML_SYNTHETIC_DAYS = 60  # the 10-session default holds ~45 trades: too few to fit anything; 60 give ~280
 
@@ -94,6 +94,13 @@ class FilterResult:
     threshold: float
     unscored: int  # trades the data set rejected (warm-up): the filter cannot score them, so it skips them
     summary: pd.DataFrame  # all trades vs taken: trades, net $, win rate, mean R
+    trained_on_other_params: list[str] = field(default_factory=list)  # the model's params hashes, when not these
+
+    def write_scores(self, out_dir: str | Path) -> Path:
+        """Write the per-trade scores to ``OUT_DIR/ml_filter.csv`` atomically; return the path."""
+        from research.store.files import atomic_write_text
+
+        return atomic_write_text(Path(out_dir) / "ml_filter.csv", self.scored.to_csv(index=False))
 
 
 def apply_filter(dataset: MLDataset, model, *, threshold: float) -> FilterResult:
@@ -125,3 +132,21 @@ def apply_filter(dataset: MLDataset, model, *, threshold: float) -> FilterResult
         rows["all trades outside the training period"] = row(oos)
         rows["taken outside the training period"] = row(oos[oos["taken"]])
     return FilterResult(scored, float(threshold), int(len(dataset.rejected)), pd.DataFrame(rows).T)
+
+
+def filter_backtest(model: Any, bt: Any, bars: pd.DataFrame, params: Any, *,
+                    threshold: float | None = None) -> FilterResult:
+    """Score the trades of a stored backtest (``research.pipeline.StoredBacktest``) on its ``bars`` with
+    ``model`` and apply the filter (:func:`apply_filter`). ``threshold`` defaults to the parameters'
+    ``signal_probability_threshold``; the result names the parameter hashes the model was trained on
+    when these parameters are not among them."""
+    thr = params.signal_probability_threshold if threshold is None else threshold
+    if not 0 <= thr <= 1:
+        raise ValueError(f"--ml-threshold {thr}: must be in [0, 1]")
+    proc = MLDataProcessor(bar_features=bool(model.metadata.get("bar_features", True)),
+                           prior_day=bool(model.metadata.get("prior_day", True)))
+    res = apply_filter(proc.from_backtest(bt, bars), model, threshold=thr)
+    hashes = list(model.metadata.get("params_hashes") or [])
+    if hashes and params.hash() not in hashes:
+        res.trained_on_other_params = hashes
+    return res

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from research.storage import atomic_write_bytes
+from research.store.files import atomic_write_bytes
 
 __all__ = ["TASK_ARRAYS", "code_version", "default_cache_dir", "digest", "load_task", "save_task"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 CODE_FILES = (
-    "strategy/kernels.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py",
+    "strategy/kernels.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py", "strategy/modes.py",
+    "strategy/exits.py", "strategy/market/clock.py", "strategy/market/instruments.py",
     "research/backtest/simulator.py", "research/backtest/run.py", "research/sweep/fused.py",
 )
 # a task's arrays (research.sweep.runner.TASK_FORMAT, part of the sweep key, changes with them)

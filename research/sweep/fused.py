@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from research.backtest import simulator as S
+from strategy import exits
 from strategy import kernels as K
 from strategy.numba_cache import refresh_if_changed
 
@@ -303,4 +304,5 @@ def warmup() -> None:
 
 # kernels.run, the rolling helpers and simulator.simulate are compiled INTO the fused kernels' cached
 # code: recompile them when those sources change (strategy.numba_cache)
-refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"), Path(S.__file__)])
+refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"),
+                               Path(K.__file__).with_name("market") / "clock.py", Path(S.__file__), Path(exits.__file__)])

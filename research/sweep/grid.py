@@ -158,11 +158,13 @@ class ParamGrid:
 
     def to_toml(self) -> str:
         """TOML text `from_toml` reads back to the same grid."""
-        from strategy.params import _toml_value  # the same value writer as Params.to_toml
+        from strategy.params import (
+            toml_value,  # the same value writer as Params.to_toml
+        )
 
         lines = ["[grid]"]
         for k, v in self.values.items():
-            lines.append(f"{k} = {_toml_value(self.spec()['values'][k])}")
+            lines.append(f"{k} = {toml_value(self.spec()['values'][k])}")
         if self.sample_n is not None:
             lines += ["", "[sample]", f"n = {self.sample_n}", f"seed = {self.seed}"]
         return "\n".join(lines) + "\n"

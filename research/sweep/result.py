@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research.storage import atomic_write_bytes, atomic_write_text
+from research.store.files import atomic_write_bytes, atomic_write_text
 from strategy.params import Params
 
 __all__ = ["SweepResult", "SUMMARY_COLUMNS", "summarize"]
@@ -32,7 +32,15 @@ _FILES = ("grid", "summary", "daily_pnl", "segments")
 def summarize(acc: np.ndarray, daily: np.ndarray, capital: np.ndarray) -> pd.DataFrame:
     """Summary columns from the accumulators (`fused.ACC_COLUMNS`, combos x 7) and the daily P&L
     (sessions x combos); `capital` per combination."""
-    from .fused import A_COMMISSION, A_GROSS_LOSS, A_GROSS_PROFIT, A_NET, A_SUM_R, A_TRADES, A_WINS
+    from .fused import (
+        A_COMMISSION,
+        A_GROSS_LOSS,
+        A_GROSS_PROFIT,
+        A_NET,
+        A_SUM_R,
+        A_TRADES,
+        A_WINS,
+    )
 
     n_sess, nc = daily.shape
     trades = acc[:, A_TRADES]

@@ -53,9 +53,9 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
     (`research.pipeline.contract_segments`), its signals warmed up on the `warmup_sessions` previous
     sessions of the series; with ``split="none"`` (or a one-contract series) one per series."""
     from research.backtest.run import session_keys  # the backtest's own session keys
-    from research.instruments import get_spec
     from research.pipeline import contract_segments
     from strategy import kernels as K
+    from strategy.market.instruments import get_spec
     from strategy.signals import (
         bar_duration_ns,
         kernel_inputs,

@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .clock import EXCHANGE_TZ, GLOBEX_OPEN_CT_MIN, RTH_CLOSE_MIN, RTH_OPEN_MIN, RTH_TZ
+
 __all__ = [
     "EXCHANGE_TZ",
     "RTH_TZ",
@@ -34,13 +36,11 @@ __all__ = [
     "Session",
 ]
 
-EXCHANGE_TZ = "America/Chicago"
-RTH_TZ = "America/New_York"
 Session = Literal["all", "rth", "globex"]
 
-_OPEN = dt.time(17, 0)  # Globex open, CT, previous calendar day
-_RTH_OPEN = dt.time(9, 30)  # ET
-_RTH_CLOSE = dt.time(16, 0)  # ET
+_OPEN = dt.time(GLOBEX_OPEN_CT_MIN // 60, GLOBEX_OPEN_CT_MIN % 60)  # Globex open, CT, previous calendar day
+_RTH_OPEN = dt.time(RTH_OPEN_MIN // 60, RTH_OPEN_MIN % 60)  # ET
+_RTH_CLOSE = dt.time(RTH_CLOSE_MIN // 60, RTH_CLOSE_MIN % 60)  # ET
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from research.overfitting import column_metric
-from research.sharpe import sharpe_ratio
+from research.validation.overfitting import column_metric
+from research.validation.sharpe import sharpe_ratio
 
 __all__ = ["OBJECTIVES", "SCHEMES", "WalkForwardResult", "walk_forward", "walk_forward_from_sweep",
            "sweep_boundaries", "segment_boundaries", "period_starts", "objective_values"]

@@ -5,7 +5,7 @@
   Overfitting", J. Computational Finance 20(4), 2017; SSRN 2326253, 2015).
 - :func:`dsr_of_best`: the Deflated Sharpe Ratio of the full-sample best configuration
   (Bailey & López de Prado, "The Deflated Sharpe Ratio", J. Portfolio Management 40(5), 2014),
-  from the PSR/DSR functions of :mod:`research.sharpe`; :func:`dsr_of_combo` deflates any one
+  from the PSR/DSR functions of :mod:`research.validation.sharpe`; :func:`dsr_of_combo` deflates any one
   configuration (e.g. the one a walk-forward proposes) with the same trials and SR variance.
 - :func:`stability_map` / :func:`plateau_score`: is the optimum a plateau of good neighbours,
   or a lone spike in the parameter grid?
@@ -27,7 +27,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from research.sharpe import dsr_from_moments, expected_max_sharpe, psr_from_moments, sharpe_moments, sharpe_ratio
+from research.validation.sharpe import (
+    dsr_from_moments,
+    expected_max_sharpe,
+    psr_from_moments,
+    sharpe_moments,
+    sharpe_ratio,
+)
 
 __all__ = [
     "BLOCK_METRICS",
@@ -410,7 +416,7 @@ def dsr_of_best(
     whose Sharpe is undefined (conservative). When the Sharpe ratios still do not vary (e.g. a
     single column but ``n_trials`` > 1), the DSR is NaN with a ``note`` rather than the PSR
     (:func:`dsr_of_combo`). Sharpe ratios given to PSR/DSR are per session (not annualised), skew
-    and kurtosis (non-excess) the biased sample moments of :func:`research.sharpe.sharpe_moments`,
+    and kurtosis (non-excess) the biased sample moments of :func:`research.validation.sharpe.sharpe_moments`,
     as its PSR/DSR require. Raises ``ValueError`` when no column has a defined ``metric`` (e.g. no
     configuration traded).
     """

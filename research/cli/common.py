@@ -1,11 +1,25 @@
-"""Command-line options shared by the commands that read bar data and parameters
-(``backtest``, ``report performance``, ``sweep``): one wording, one behaviour."""
+"""What the commands share: the console, the synthetic-data banner, and the options of the
+commands that read bar data and parameters (``backtest``, ``report performance``, ``sweep``,
+``ml``): one wording, one behaviour. Commands import these by name; nothing here imports pandas."""
 
 from __future__ import annotations
 
 import argparse
 
-MODES = ("backtest", "data_collection", "paper", "live")
+from research.pipeline import SYNTHETIC_BANNER
+from strategy.modes import MODES, SESSIONS
+
+__all__ = ["SYNTHETIC_BANNER", "console", "add_data_options", "add_params_options"]
+
+
+def console():
+    """A rich console without highlighting; 160 columns wide when the output is not a terminal."""
+    from rich.console import Console
+
+    c = Console(highlight=False)
+    if not c.is_terminal:
+        c = Console(highlight=False, width=160)
+    return c
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -22,5 +36,5 @@ def add_params_options(p: argparse.ArgumentParser, what: str = "parameters TOML 
     p.add_argument("--params", metavar="FILE", help=what)
     p.add_argument("--mode", choices=MODES, default=None,
                    help="risk preset of METHOD.md (default: the file's mode, else backtest)")
-    p.add_argument("--session", choices=("rth", "globex", "all"), default=None,
+    p.add_argument("--session", choices=SESSIONS, default=None,
                    help="bars the signals run on (default rth)")

@@ -1,8 +1,8 @@
 """The promotion gate: may a sweep's configuration go to *paper* trading?
 
 :func:`evaluate` (or :func:`evaluate_sweep` for a ``SweepResult``) runs a walk-forward
-(:mod:`research.walkforward`), the Probability of Backtest Overfitting by CSCV and the Deflated
-Sharpe Ratio (:mod:`research.overfitting`) of the configuration it would promote, and compares them
+(:mod:`research.validation.walkforward`), the Probability of Backtest Overfitting by CSCV and the Deflated
+Sharpe Ratio (:mod:`research.validation.overfitting`) of the configuration it would promote, and compares them
 with :class:`Thresholds`. The :class:`Decision` names the configuration that would trade next (chosen
 on the latest in-sample window), every check with its value and threshold, and the reasons for a
 refusal in plain words. :func:`record_promotion` appends it to the ``promotions`` table of the run
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research.overfitting import dsr_of_best, dsr_of_combo, pbo_cscv
-from research.storage import atomic_write_text
-from research.walkforward import OBJECTIVES, segment_boundaries, walk_forward
+from research.store.files import atomic_write_text
+from research.validation.overfitting import dsr_of_best, dsr_of_combo, pbo_cscv
+from research.validation.walkforward import OBJECTIVES, segment_boundaries, walk_forward
 
 __all__ = [
     "Thresholds",
@@ -44,19 +44,10 @@ __all__ = [
     "write_outputs",
     "load_sweep",
     "resolve_run",
-    "PROMOTIONS_DDL",
 ]
 
-# walk-forward objective -> CSCV / best-of-sweep metric of research.overfitting
+# walk-forward objective -> CSCV / best-of-sweep metric of research.validation.overfitting
 _METRIC = {"sharpe": "sharpe", "sortino": "sortino", "net_pnl": "mean", "profit_factor": "profit_factor"}
-
-PROMOTIONS_DDL = """CREATE TABLE IF NOT EXISTS promotions (
-    promotion_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, created TIMESTAMPTZ NOT NULL, passed BOOLEAN NOT NULL,
-    thresholds VARCHAR NOT NULL, figures VARCHAR NOT NULL, params VARCHAR, params_hash VARCHAR,
-    reasons VARCHAR NOT NULL)"""
-_PROMOTION_COLUMNS = ("promotion_id", "sweep_id", "created", "passed", "thresholds", "figures", "params",
-                      "params_hash", "reasons")
-
 
 # ---------------------------------------------------------------- thresholds
 
@@ -408,38 +399,20 @@ def evaluate_sweep(
 
 
 def record_promotion(store: Any, decision: Decision) -> str:
-    """Append ``decision`` to the ``promotions`` table of a ``research.store.RunStore`` (created if
-    needed) in one transaction; return its promotion id. Rows are never replaced or deleted."""
-    con = store.con
+    """Append ``decision`` to the ``promotions`` table of a ``research.store.RunStore`` in one
+    transaction; return its promotion id. Rows are never replaced or deleted."""
     d = decision.to_dict()
-    row = [decision.promotion_id, decision.sweep_id, decision.created, decision.passed,
-           json.dumps(d["thresholds"], sort_keys=True), json.dumps(d["figures"], sort_keys=True, allow_nan=False),
-           decision.params_toml, decision.params_hash, json.dumps(decision.reasons)]
-    con.begin()
-    try:
-        con.execute(PROMOTIONS_DDL)
-        con.execute(f"INSERT INTO promotions ({', '.join(_PROMOTION_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(row))})", row)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    return decision.promotion_id
+    return store.write_promotion({
+        "promotion_id": decision.promotion_id, "sweep_id": decision.sweep_id, "created": decision.created,
+        "passed": decision.passed, "thresholds": json.dumps(d["thresholds"], sort_keys=True),
+        "figures": json.dumps(d["figures"], sort_keys=True, allow_nan=False), "params": decision.params_toml,
+        "params_hash": decision.params_hash, "reasons": json.dumps(decision.reasons),
+    })
 
 
 def promotions(store: Any, sweep_id: str | None = None) -> pd.DataFrame:
     """Stored promotion decisions, oldest first (empty frame when none was recorded yet)."""
-    tables = {r[0] for r in store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "promotions" not in tables:
-        return pd.DataFrame(columns=list(_PROMOTION_COLUMNS))
-    sql = f"SELECT {', '.join(_PROMOTION_COLUMNS)} FROM promotions"
-    args: list[Any] = []
-    if sweep_id is not None:
-        sql += " WHERE sweep_id = ?"
-        args.append(sweep_id)
-    df = store.con.execute(sql + " ORDER BY created, promotion_id", args).df()
-    df["created"] = pd.to_datetime(df["created"], utc=True).dt.as_unit("ns")
-    return df
+    return store.promotions(sweep_id)
 
 
 def write_outputs(decision: Decision, directory: str | Path) -> dict[str, Path]:

@@ -1,7 +1,7 @@
 """Plotly figure builders for the reports and the lab notebooks.
 
 Pure functions: data in, ``plotly.graph_objects.Figure`` out, no I/O and no display (the
-notebooks show them with :func:`research.reports.show`). Times are drawn in New York time
+notebooks show them with :func:`research.reports.display.show`). Times are drawn in New York time
 (tz-naive, so the axis reads as the exchange's trading clock). Names that tests and readers
 rely on:
 
@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from strategy.market.clock import ET
 
 __all__ = [
     "GREEN", "RED", "NEUTRAL", "ET",
@@ -45,7 +47,6 @@ GREEN = "#1a9850"
 RED = "#d73027"
 NEUTRAL = "#4d4d4d"
 BLUE = "#2166ac"
-ET = "America/New_York"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DIVERGING = [[0.0, RED], [0.5, "#f7f7f7"], [1.0, GREEN]]
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hovermode="closest")

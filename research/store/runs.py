@@ -1,10 +1,12 @@
 """Embedded DuckDB store of backtest runs and their trade snapshots.
 
-One file (``$NAVALE_DATA_DIR/navale.duckdb`` by default) holds two tables:
+One file (``$NAVALE_DATA_DIR/navale.duckdb`` by default) holds these tables:
 
 - ``runs``: one row per run (run id, time, params hash, git commit, mode, session,
   trade count, the manifest and the summary as JSON text);
-- ``trade_snapshots``: the snapshot records (:mod:`research.snapshots`), key ``(run_id, trade_id)``.
+- ``trade_snapshots``: the snapshot records (:mod:`research.store.snapshots`), key ``(run_id, trade_id)``;
+- ``promotions``: the promotion gate's decisions (:mod:`research.validation.promotion`), append-only;
+- ``meta``: the snapshot schema version the file was written with.
 
 A run id is a hash of what determines the result (params, data, mode, session, extra,
 code commit), never the time: running the same thing twice replaces the run instead of
@@ -16,26 +18,25 @@ DuckDB lets one process write a file at a time; a second process (even read-only
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import importlib.metadata
 import io
 import json
 import os
-import platform
-import subprocess
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from research import snapshots as snap
-from research.storage import atomic_write_bytes
+from research.store import snapshots as snap
+from research.store.files import atomic_write_bytes
+from research.store.provenance import (
+    build_manifest,
+    dumps_json,
+    file_sha256,
+    make_run_id,
+)
 
 __all__ = [
     "StoreError",
@@ -47,9 +48,6 @@ __all__ = [
     "RunStore",
 ]
 
-_REPO_DIR = Path(__file__).resolve().parent
-_VERSIONED = ("numpy", "pandas", "numba", "vectorbt", "duckdb", "pyarrow")
-_CHUNK = 1 << 20
 _DUCKDB_TYPES = {
     "string": "VARCHAR",
     "int8": "TINYINT",
@@ -75,117 +73,6 @@ def default_store_path() -> Path:
     return Path(os.environ.get("NAVALE_DATA_DIR", "data")) / "navale.duckdb"
 
 
-# ---------------------------------------------------------------- manifest
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _git_state(repo: Path) -> tuple[str | None, bool | None]:
-    """(HEAD commit, dirty) of the repo containing ``repo``; (None, None) if not a repo or no git."""
-
-    def git(*args: str) -> str | None:
-        try:
-            res = subprocess.run(
-                ["git", "--no-optional-locks", *args], cwd=repo, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return res.stdout if res.returncode == 0 else None
-
-    head = git("rev-parse", "HEAD")
-    if head is None or not head.strip():
-        return None, None
-    status = git("status", "--porcelain")
-    return head.strip(), (None if status is None else bool(status.strip()))
-
-
-def package_versions(names: Iterable[str]) -> dict[str, str | None]:
-    """Installed version of each distribution (None when absent), for provenance records."""
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _versions() -> dict[str, str | None]:
-    return {"python": platform.python_version(), **package_versions(_VERSIONED)}
-
-
-def build_manifest(
-    *,
-    params: dict,
-    params_hash: str,
-    data_files: Iterable[str | Path],
-    mode: str,
-    session: str,
-    extra: dict | None = None,
-) -> dict:
-    """Provenance of a run: code commit, params, input files (sha256, size), library versions, time.
-
-    ``git_commit``/``git_dirty`` are None when this file is not in a git work tree or git is missing.
-    """
-    commit, dirty = _git_state(_REPO_DIR)
-    files = []
-    for p in data_files:
-        path = Path(p).resolve()
-        files.append({"path": str(path), "sha256": file_sha256(path), "size": path.stat().st_size})
-    return {
-        "snapshot_schema_version": snap.SCHEMA_VERSION,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "params": params,
-        "params_hash": params_hash,
-        "data_files": files,
-        "mode": mode,
-        "session": session,
-        "extra": dict(extra or {}),
-        "versions": _versions(),
-    }
-
-
-def make_run_id(manifest: dict) -> str:
-    """Deterministic 16-hex run id from params hash, data sha256s, mode, session, extra and git commit."""
-    ident = {
-        "params_hash": manifest["params_hash"],
-        "data": sorted(f["sha256"] for f in manifest.get("data_files", [])),
-        "mode": manifest["mode"],
-        "session": manifest["session"],
-        "extra": manifest.get("extra") or {},
-        "git_commit": manifest.get("git_commit"),
-    }
-    blob = json.dumps(ident, sort_keys=True, default=_json_default).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (dt.datetime, dt.date, pd.Timestamp)):
-        return obj.isoformat()
-    if isinstance(obj, (Path, dt.timedelta, pd.Timedelta)):
-        return str(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} {obj!r} is not JSON serializable")
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=_json_default)
-
-
 # ---------------------------------------------------------------- store
 
 
@@ -202,7 +89,15 @@ _DDL = (
         run_id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL, params_hash VARCHAR, git_commit VARCHAR,
         mode VARCHAR, session VARCHAR, n_trades BIGINT NOT NULL, manifest VARCHAR NOT NULL, summary VARCHAR)""",
     _snapshot_ddl(),
+    # promotion decisions (research.validation.promotion): appended, never replaced or deleted
+    """CREATE TABLE IF NOT EXISTS promotions (
+        promotion_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, created TIMESTAMPTZ NOT NULL, passed BOOLEAN NOT NULL,
+        thresholds VARCHAR NOT NULL, figures VARCHAR NOT NULL, params VARCHAR, params_hash VARCHAR,
+        reasons VARCHAR NOT NULL)""",
 )
+_TABLES = frozenset({"meta", "runs", "trade_snapshots", "promotions"})
+PROMOTION_COLUMNS = ("promotion_id", "sweep_id", "created", "passed", "thresholds", "figures", "params",
+                     "params_hash", "reasons")
 _VERSION_KEY = "snapshot_schema_version"
 
 
@@ -272,7 +167,7 @@ class RunStore:
 
     def _init_schema(self) -> None:
         tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if not self.read_only and not {"meta", "runs", "trade_snapshots"} <= tables:
+        if not self.read_only and not _TABLES <= tables:
             self.con.begin()
             try:
                 for ddl in _DDL:
@@ -361,8 +256,8 @@ class RunStore:
             manifest.get("mode"),
             manifest.get("session"),
             n_trades,
-            _dumps({**manifest, "run_id": run_id}),
-            None if summary is None else _dumps(summary),
+            dumps_json({**manifest, "run_id": run_id}),
+            None if summary is None else dumps_json(summary),
         ]
 
     def _insert_snapshots(self, table: pa.Table) -> None:
@@ -386,7 +281,40 @@ class RunStore:
             raise
         return bool(existed)
 
+    def write_promotion(self, row: dict[str, Any]) -> str:
+        """Append one promotion decision (keys :data:`PROMOTION_COLUMNS`) in one transaction; return its
+        id. Rows are never replaced: a second row with the same id is an error and changes nothing."""
+        missing = [c for c in PROMOTION_COLUMNS if c not in row]
+        if missing:
+            raise StoreError(f"promotion record lacks {', '.join(missing)}")
+        values = [row[c] for c in PROMOTION_COLUMNS]
+        con = self.con
+        con.begin()
+        try:
+            con.execute(f"INSERT INTO promotions ({', '.join(PROMOTION_COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(values))})", values)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return str(row["promotion_id"])
+
     # -- reading
+
+    def promotions(self, sweep_id: str | None = None) -> pd.DataFrame:
+        """Stored promotion decisions (of one sweep, or all), oldest first; ``created`` tz-aware UTC.
+        A read-only store written before the table existed has none."""
+        tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "promotions" not in tables:
+            return pd.DataFrame(columns=list(PROMOTION_COLUMNS))
+        sql = f"SELECT {', '.join(PROMOTION_COLUMNS)} FROM promotions"
+        args: list[Any] = []
+        if sweep_id is not None:
+            sql += " WHERE sweep_id = ?"
+            args.append(sweep_id)
+        df = self.con.execute(sql + " ORDER BY created, promotion_id", args).df()
+        df["created"] = pd.to_datetime(df["created"], utc=True).dt.as_unit("ns")
+        return df
 
     def runs(self) -> pd.DataFrame:
         """All runs, oldest first (``created_at`` tz-aware UTC; manifest/summary as JSON text)."""
@@ -434,7 +362,7 @@ class RunStore:
         ids = [run_id] if run_id is not None else sorted(set(table.column("run_id").to_pylist()))
         manifests = {rid: self.manifest(rid) for rid in ids}
         meta = dict(table.schema.metadata or {})
-        meta[b"navale_manifests"] = _dumps(manifests).encode()
+        meta[b"navale_manifests"] = dumps_json(manifests).encode()
         table = table.replace_schema_metadata(meta)
         buf = io.BytesIO()
         pq.write_table(table, buf)

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from strategy.exits import EXIT_REASONS
+
 __all__ = [
     "SCHEMA_VERSION",
     "SnapshotField",
@@ -51,7 +53,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 UNITS = ("ticks", "USD", "bars", "R", "price", "fraction", "minutes", "contracts", "")
 GROUPS = ("key", "context", "execution", "outcome", "audit")
-EXIT_REASONS = ("stop", "target", "golden_rule", "opposite", "time", "session_end")
 
 
 class SnapshotError(ValueError):

@@ -160,5 +160,5 @@ def get_spec(symbol: str) -> InstrumentSpec:
     except KeyError:
         raise KeyError(
             f"unknown instrument {symbol!r} (root {root!r}); known: {', '.join(sorted(INSTRUMENTS))}. "
-            "Add it with research.instruments.register() or a NAVALE_INSTRUMENTS TOML file."
+            "Add it with strategy.market.instruments.register() or a NAVALE_INSTRUMENTS TOML file."
         ) from None

@@ -19,7 +19,7 @@ Degenerate inputs (fewer than 3 observations for the moment-based statistics, co
 returns, non-finite values) give NaN; nothing here raises on zero variance.
 
 Why written here: vectorbt has the expected maximum Sharpe and the DSR (``vectorbt.returns.metrics``;
-``tests/test_sharpe.py`` checks ours equal them to 1e-12) but no PSR and no MinTRL, gives -inf/NaN
+``tests/research/validation/test_sharpe.py`` checks ours equal them to 1e-12) but no PSR and no MinTRL, gives -inf/NaN
 for a single trial, and importing it costs ~3 s, which ``navale promote`` and the sweep report's
 statistics would pay for three one-line formulas. empyrical has none of them.
 """
@@ -69,7 +69,7 @@ def sharpe_ratio(returns, *, risk_free: float = 0.0, periods_per_year: int = 252
     ``risk_free`` is an annual rate, converted to ``risk_free / periods_per_year`` per period (simple,
     not compounded, like the fixed-size P&L / capital returns it is used with). Same definition as
     vectorbt's returns accessor and ``empyrical.sharpe_ratio`` given that per-period rate
-    (checked in ``tests/test_sharpe.py``); hand-written so that constant or too-short inputs give
+    (checked in ``tests/research/validation/test_sharpe.py``); hand-written so that constant or too-short inputs give
     NaN without numpy warnings. NaNs in ``returns`` are dropped.
     """
     r = _clean(returns) - risk_free / periods_per_year

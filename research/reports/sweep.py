@@ -1,0 +1,210 @@
+"""The sweep report's context: a saved sweep, the in-depth backtest of one configuration, and the
+tables the ``sweep_report`` notebook shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["OBJECTIVE_COLUMN", "OVERFIT_METRIC", "SUMMARY_FORMATS", "SweepContext", "sweep_context", "InDepth",
+           "IN_DEPTH_METRICS", "sweep_in_depth", "vbt_stats", "sweep_overview", "top_configurations",
+           "stability_pairs", "windows_table", "checks_table", "sweep_manifest_tables"]
+
+
+# walk-forward objective -> summary column (stability maps, top table) and overfitting metric (PBO, DSR)
+OBJECTIVE_COLUMN = {"sharpe": "sharpe", "sortino": "sortino", "net_pnl": "net_pnl_usd", "profit_factor": "profit_factor"}
+OVERFIT_METRIC = {"sharpe": "sharpe", "sortino": "sortino", "net_pnl": "mean", "profit_factor": "profit_factor"}
+SUMMARY_FORMATS = {"trades": "{:,.0f}", "win_rate": "{:.1%}", "net_pnl_usd": "{:,.0f}", "profit_factor": "{:.2f}",
+                   "expectancy_usd": "{:,.1f}", "expectancy_r": "{:+.3f}", "sharpe": "{:.2f}", "sortino": "{:.2f}",
+                   "max_drawdown_usd": "{:,.0f}", "trades_per_day": "{:.2f}"}
+
+
+@dataclass
+class SweepContext:
+    """A saved sweep and what the report derives from it."""
+
+    result: Any  # research.sweep.SweepResult
+    table: pd.DataFrame  # grid joined with the summary, index combo
+    sweep_dir: Path
+    sweep_id: str
+    synthetic: bool
+    varying: list[str]  # grid parameters with more than one value
+
+
+def sweep_context(sweep_dir: str | Path) -> SweepContext:
+    """Load a sweep saved by ``navale sweep`` (``SweepResult.save``)."""
+    from research.sweep import SweepResult
+    from research.validation.overfitting import sweep_table
+
+    res = SweepResult.load(sweep_dir)
+    table = sweep_table(res)
+    varying = [p for p in res.param_names
+               if table[p].map(lambda v: tuple(v) if isinstance(v, (list, tuple)) else v).nunique() > 1]
+    return SweepContext(result=res, table=table, sweep_dir=Path(sweep_dir), synthetic=bool(res.meta.get("synthetic")),
+                        sweep_id=str(res.meta.get("sweep_id") or Path(sweep_dir).name), varying=varying)
+
+
+@dataclass
+class InDepth:
+    """One sweep configuration backtested again on the sweep's bars (:func:`sweep_in_depth`)."""
+
+    combo: int
+    result: Any  # research.backtest.BacktestResult (its .portfolio is the vectorbt Portfolio)
+    tracker: Any  # research.performance.PerformanceTracker, DSR deflated by the sweep's trials
+    params: pd.DataFrame  # the parameters that differ from the sweep's base
+
+
+IN_DEPTH_METRICS = ["net_pnl_usd", "trades", "win_rate", "profit_factor", "expectancy_r", "sharpe", "sortino", "psr", "dsr",
+                    "max_drawdown_usd", "exposure"]
+
+
+def sweep_in_depth(ctx: SweepContext, combo: int) -> InDepth:
+    """Backtest combination ``combo`` on the sweep's own bars (``meta["load"]`` written by
+    ``navale sweep``; every file must still hash as it did), for the in-depth section. Raises
+    ``ValueError`` naming what is missing or changed."""
+    import pandas as pd
+
+    from research.performance import PerformanceTracker
+    from research.pipeline import load_series
+    from research.store import file_sha256
+    from research.validation.overfitting import search_trials
+
+    res = ctx.result
+    load = res.meta.get("load")
+    if not load:
+        raise ValueError("the sweep has no record of how its data were read (older sweeps, or saved outside "
+                         "`navale sweep`); re-run `navale sweep` to get this section")
+    # the sweep recorded each file's sha256 under the path as given (often relative): compare resolved paths
+    hashes = {str(Path(d["path"]).resolve()): d["sha256"] for d in res.meta.get("data") or []}
+    for path in load["paths"]:
+        key = str(Path(path).resolve())
+        if not Path(path).exists():
+            raise ValueError(f"{path}: data file of the sweep not found")
+        if key not in hashes:
+            raise ValueError(f"{path}: the sweep recorded no sha256 for this file, so it cannot be checked")
+        if file_sha256(path) != hashes[key]:
+            raise ValueError(f"{path}: changed since the sweep (sha256 differs)")
+    loaded = load_series(load["paths"], bar=load.get("bar"), date_from=load.get("date_from"),
+                         date_to=load.get("date_to"))
+    if len(loaded) != 1:
+        raise ValueError(f"the sweep's data are {len(loaded)} series; the in-depth section shows one")
+    bt = res.backtest(int(combo), loaded[0])
+    trials, var = search_trials(res)
+    tracker = PerformanceTracker.from_backtest(bt, n_trials=trials, sr_variance=var)
+    base = res.base.to_dict()
+    chosen = res.params(int(combo)).to_dict()
+    diff = {k: (base.get(k), v) for k, v in chosen.items() if base.get(k) != v}
+    params = pd.DataFrame([(k, str(b), str(v)) for k, (b, v) in diff.items()],
+                          columns=["parameter", "base", "this configuration"])
+    return InDepth(combo=int(combo), result=bt, tracker=tracker, params=params)
+
+
+def vbt_stats(result: Any) -> pd.DataFrame:
+    """vectorbt's ``Portfolio.stats()`` of a backtest, as text (dates, durations and numbers alike)."""
+    import pandas as pd
+
+    st = result.portfolio.stats()
+    return pd.DataFrame({"value": [("-" if pd.isna(v) else f"{v:,.4g}" if isinstance(v, float) else str(v))
+                                   for v in st.to_numpy()]}, index=pd.Index(st.index.astype(str), name="vectorbt"))
+
+
+def sweep_overview(ctx: SweepContext) -> pd.DataFrame:
+    """One table: what was swept, on what, how."""
+    import pandas as pd
+
+    r, m = ctx.result, ctx.result.meta
+    days = r.daily_pnl.index
+    rows = {
+        "sweep id": ctx.sweep_id,
+        "configurations": f"{len(r.grid):,}",
+        "parameters varied": ", ".join(f"{p} ({ctx.table[p].nunique()})" for p in ctx.varying) or "-",
+        "data sets": f"{len(r.segments):,} ({', '.join(map(str, r.segments['name'].head(6)))}"
+                     f"{', ...' if len(r.segments) > 6 else ''})",
+        "sessions": f"{len(days):,} ({days[0]:%Y-%m-%d} to {days[-1]:%Y-%m-%d})" if len(days) else "0",
+        "capital": f"{float(m.get('capital') or 0):,.0f} $",
+        "trials counted for the DSR": f"{int(m.get('n_trials') or len(r.grid)):,}",
+        "engine": f"{m.get('engine')} ({m.get('n_workers')} workers), {float(m.get('elapsed_s') or 0):.1f} s",
+        "created": str(m.get("created")),
+        "code version": str(m.get("code_version")),
+        "folder": str(ctx.sweep_dir),
+    }
+    return pd.DataFrame({"value": list(rows.values())}, index=pd.Index(list(rows.keys()), name="sweep"))
+
+
+def top_configurations(ctx: SweepContext, objective: str = "sharpe", n: int = 10) -> pd.DataFrame:
+    """The ``n`` best configurations by ``objective``: the varied parameters and the main metrics."""
+    col = OBJECTIVE_COLUMN[objective]
+    cols = [c for c in ("trades", "win_rate", "net_pnl_usd", "profit_factor", "expectancy_r", "sharpe", "sortino",
+                        "max_drawdown_usd", "trades_per_day") if c in ctx.table.columns]
+    out = ctx.table.sort_values(col, ascending=False, na_position="last").head(n)
+    return out[list(ctx.varying) + cols]
+
+
+def stability_pairs(ctx: SweepContext, max_maps: int = 3) -> list[tuple[str, str]]:
+    """Parameter pairs for the stability maps: the varied parameters two by two, in grid order."""
+    v = [p for p in ctx.varying if not isinstance(ctx.table[p].iloc[0], (list, tuple))]
+    if len(v) < 2:
+        return []
+    pairs = [(v[i + 1], v[i]) for i in range(0, len(v) - 1, 2)]  # (x = columns, y = rows)
+    if len(v) % 2:
+        pairs.append((v[-1], v[0]))
+    return pairs[:max_maps]
+
+
+def windows_table(wf: Any, params: Sequence[str] = ()) -> pd.DataFrame:
+    """The walk-forward windows, readable: IS and OOS spans, the combo chosen (and its varied
+    parameters), IS / OOS objective and Sharpe, OOS net $."""
+    import pandas as pd
+
+    w = wf.windows
+    out = pd.DataFrame({
+        "IS": [f"{a:%Y-%m-%d} .. {b:%Y-%m-%d}" for a, b in zip(w["is_start"], w["is_end"])],
+        "OOS": [f"{a:%Y-%m-%d} .. {b:%Y-%m-%d}" + (" (partial)" if p else "")
+                for a, b, p in zip(w["oos_start"], w["oos_end"], w["partial"])],
+        "combo": w["combo"].astype(object).where(w["combo"].notna(), "stand aside"),
+    }, index=pd.Index(w["window"], name="window"))
+    for p in params:
+        if p in w.columns:
+            out[p] = w[p].to_numpy()
+    for c, label in (("is_objective", "IS objective"), ("oos_objective", "OOS objective"), ("is_sharpe", "IS Sharpe"),
+                     ("oos_sharpe", "OOS Sharpe")):
+        out[label] = [("-" if pd.isna(v) else f"{v:+.2f}") for v in w[c]]
+    out["OOS net $"] = [f"{v:,.0f}" for v in w["oos_net_pnl"]]
+    return out
+
+
+def checks_table(decision: Any) -> pd.DataFrame:
+    """The promotion gate's checks: value, rule, pass/fail and the reason of a failure."""
+    import pandas as pd
+
+    rows = []
+    for c in decision.checks:
+        v = c.value
+        rows.append({"check": c.name, "value": "-" if v is None or v != v else f"{v:.3g}",
+                     "rule": f"{c.op} {c.threshold:g}", "passed": "yes" if c.passed else "NO", "reason": c.reason})
+    return pd.DataFrame(rows)
+
+
+def sweep_manifest_tables(ctx: SweepContext) -> dict[str, pd.DataFrame]:
+    """Base parameters, grid specification and data files (sha256) of the sweep."""
+    import pandas as pd
+
+    m = ctx.result.meta
+    base = m.get("base_params") or {}
+    data = m.get("data") or []
+    spec = m.get("grid") or {}
+    grid = spec.get("values", spec) if isinstance(spec, dict) else {}
+    if isinstance(spec, dict) and spec.get("sample_n"):
+        grid = {**grid, "(random sample)": f"{spec['sample_n']} combinations, seed {spec.get('seed')}"}
+    return {
+        "base parameters": pd.DataFrame({"value": [str(v) for v in base.values()]},
+                                        index=pd.Index(list(base.keys()), name="parameter")),
+        "grid": pd.DataFrame({"values": [str(v) for v in grid.values()]},
+                             index=pd.Index(list(grid.keys()), name="parameter")),
+        "data": pd.DataFrame(data),
+    }
