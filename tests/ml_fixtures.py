@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research import snapshots as snap
 from research.ml.bars import BarContext
+from research.store import snapshots as snap
 
 TICK = 0.25
 TICK_VALUE = 12.5

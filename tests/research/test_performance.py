@@ -8,13 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from barbuilder import edge_case_bars
 
 from research.backtest import run
 from research.backtest.stats import daily_equity
 from research.performance import ATTRIBUTION_KEYS, METRIC_LABELS, PerformanceTracker
 from strategy import Params
-
-from test_signals_parity import edge_case_bars
 
 ET = "America/New_York"
 CAP = 10_000.0
@@ -199,7 +198,7 @@ def test_attribution_keys_by_hand(hand):
     assert hour.loc[15, "pnl_usd"] == -150.0 and hour.loc[3, "trades"] == 1
     assert list(hand.attribution("weekday").index) == ["Tuesday", "Wednesday", "Thursday"]
     phase = hand.attribution("phase")
-    # METHOD.md's phases (research.sessions.session_frame) of the decision time: 03:00 asia, 09:40 and
+    # METHOD.md's phases (strategy.market.sessions.session_frame) of the decision time: 03:00 asia, 09:40 and
     # 10:55 ny_open, 12:30 lunch, 14:30 and 15:10 afternoon
     assert list(phase.index) == ["asia", "ny_open", "lunch", "afternoon"]
     assert phase["trades"].to_dict() == {"asia": 1, "ny_open": 2, "lunch": 1, "afternoon": 2}

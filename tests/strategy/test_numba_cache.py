@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 DEP = """
 from numba import njit
@@ -57,7 +57,7 @@ def _run(tmp_path: Path, module: str) -> int:
 def test_a_changed_callee_is_recompiled(tmp_path):
     pkg = _package(tmp_path)
     (pkg / "dep.py").write_text(textwrap.dedent(DEP.format(value=1)))
-    assert _run(tmp_path, "guarded") == 20 and _run(tmp_path, "unguarded") == 20  # both now cached
+    assert _run(tmp_path, "guarded") == 20 and _run(tmp_path, "unguarded") == 20  # both cached at this point
     assert list((pkg / "__pycache__").glob("guarded.kernel-*.nbi"))
     (pkg / "dep.py").write_text(textwrap.dedent(DEP.format(value=2)))  # the callee edited, the caller not
     assert _run(tmp_path, "guarded") == 30  # recompiled with the new helper

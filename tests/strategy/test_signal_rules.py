@@ -43,8 +43,18 @@ import math
 
 import pandas as pd
 import pytest
+from barbuilder import (
+    Bar,
+    bar,
+    flow,
+    frame,
+    mirror,
+    px,
+    rth_times_at,
+    with_delta,
+    zigzag,
+)
 
-from barbuilder import Bar, bar, flow, frame, mirror, px, rth_times_at, with_delta, zigzag
 from strategy.params import Params
 from strategy.signals import compute_signals
 

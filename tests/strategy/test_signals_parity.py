@@ -5,48 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from research.causality import frames_equal, prefix_violations, random_cuts
-from strategy import COLUMNS, Params, SignalEngine, compute_signals
-from strategy.signals import allocate_outputs, bar_duration_ns, outputs_to_frame, resolve_order_flow
-
+from barbuilder import edge_case_bars
 from conftest import es5m_files
 
-
-def edge_case_bars(n_days: int = 12, seed: int = 3, flow: bool = True) -> pd.DataFrame:
-    """5-minute ES-like bars over the March 2024 DST change, all hours, with planted dojis, H = L
-    bars, zero-volume bars, a missing hour and a missing day."""
-    rng = np.random.default_rng(seed)
-    days = pd.bdate_range("2024-03-04", periods=n_days)
-    idx = []
-    for d in days:  # Globex 18:00 ET previous day -> 17:00 ET
-        start = pd.Timestamp(d - pd.Timedelta(days=1)).tz_localize("America/New_York") + pd.Timedelta(hours=18)
-        idx.append(pd.date_range(start, periods=23 * 12, freq="5min"))
-    index = pd.DatetimeIndex(np.concatenate([i.tz_convert("UTC").as_unit("ns").asi8 for i in idx])).tz_localize("UTC")
-    index = index[(index < index[0] + pd.Timedelta(days=3)) | (index >= index[0] + pd.Timedelta(days=4))]  # a missing day
-    index = index.delete(slice(700, 712))  # a missing hour
-    n = len(index)
-    steps = rng.choice([-2, -1, 0, 0, 1, 2], size=n) + (rng.random(n) < 0.02) * rng.choice([-12, 12], size=n)
-    close = 20000 + np.cumsum(steps)
-    open_ = np.concatenate([[close[0]], close[:-1]]) + rng.choice([-1, 0, 0, 1], size=n)
-    high = np.maximum(open_, close) + rng.integers(0, 4, n)
-    low = np.minimum(open_, close) - rng.integers(0, 4, n)
-    doji = rng.random(n) < 0.05
-    close[doji] = open_[doji]
-    flat = rng.random(n) < 0.03
-    high[flat] = low[flat] = close[flat] = open_[flat]
-    high = np.maximum.reduce([high, open_, close])
-    low = np.minimum.reduce([low, open_, close])
-    vol = rng.integers(50, 5000, n)
-    vol[rng.random(n) < 0.03] = 0
-    ask = (vol * rng.uniform(0.2, 0.8, n)).astype(np.int64)
-    bars = pd.DataFrame({"open": open_ * 0.25, "high": high * 0.25, "low": low * 0.25, "close": close * 0.25,
-                         "volume": vol.astype(np.int64)}, index=index)
-    if flow:
-        bars["bid_volume"] = vol - ask
-        bars["ask_volume"] = ask
-    bars.attrs = {"tick_size": 0.25, "symbol": "ESM24", "root": "ES", "bar": "5min", "order_flow": flow}
-    return bars
+from research.validation.causality import frames_equal, prefix_violations, random_cuts
+from strategy import COLUMNS, Params, SignalEngine, compute_signals
+from strategy.signals import (
+    allocate_outputs,
+    bar_duration_ns,
+    outputs_to_frame,
+    resolve_order_flow,
+)
 
 
 def replay(bars: pd.DataFrame, params: Params, order_flow: str | None = None) -> pd.DataFrame:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from barbuilder import edge_case_bars
 
 from research.backtest import run
 from research.backtest import simulator as S
 from research.backtest.run import sim_vector
 from research.backtest.stats import daily_equity, daily_returns
 from strategy import Params
-
-from test_signals_parity import edge_case_bars
 
 TV = 12.5  # ES $/tick
 COMM = 2.25
@@ -206,6 +205,7 @@ def test_vectorbt_portfolio_agrees_to_the_cent(edge_result):
 
 def test_real_contract_vectorbt_agreement():
     from conftest import es5m_files
+
     from research.data import load_bars
 
     res = run(load_bars(es5m_files()[12]))

@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import es5m_files, shared_file
+
 from research.cli import main
 
 

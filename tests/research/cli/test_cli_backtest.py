@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import es5m_files
+
 from research.cli import main
 from research.store import RunStore
 

@@ -184,7 +184,7 @@ def test_report_from_saved_validation(ml_report, validation):
     assert 'id="Synthetic-data"' in html and "SYNTHETIC DATA" in html and "SYNTHETIC DATA" in text
     assert html.index('id="Synthetic-data"') < html.index('id="Verdict"')
     nb = nbformat.read(html_path.with_suffix(".ipynb"), as_version=4)  # the executed notebook, kept beside it
-    from research.reports import notebook_info
+    from research.reports.render import notebook_info
 
     info = notebook_info(nb)
     assert info["synthetic"] is True and info["figures"] >= 9

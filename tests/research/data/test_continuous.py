@@ -1,11 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED_DATA, shared_file
+
 from research.data import DataError, adjusted_prices, load_bars, roll_schedule
-from research.instruments import parse_contract
-from research.sessions import session_id
+from strategy.market.instruments import parse_contract
+from strategy.market.sessions import session_id
 
 YEARS = ["20", "21", "22"]
 

@@ -9,7 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from research.data import DataError, load_bars
-from research.data.scid import ScidTail, read_scid_records, ticks_to_scid_records, write_scid
+from research.data.scid import (
+    ScidTail,
+    read_scid_records,
+    ticks_to_scid_records,
+    write_scid,
+)
 
 # NAVALE_FUZZ_EXAMPLES=5000 for a deep run (the default keeps the suite fast)
 FUZZ = settings(max_examples=int(os.environ.get("NAVALE_FUZZ_EXAMPLES", "60")), deadline=None,

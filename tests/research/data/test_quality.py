@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import es5m_files
+
 from research.data import check, load_bars
 from research.data.frame import make_bar_frame
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import shared_file
+
 from research.data import DataError, load_bars, load_ticks
 from research.data.scid import (
     SCID_HEADER_SIZE,

@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import es5m_files, shared_file
+
 from research.data import DataError, load_bars
 
 HEADER = "Date, Time, Open, High, Low, Last, Volume, NumberOfTrades, BidVolume, AskVolume\n"

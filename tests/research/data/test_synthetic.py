@@ -3,8 +3,13 @@ import pandas as pd
 import pytest
 
 from research.data import check, default_dataset, load_bars, load_ticks
-from research.data.synthetic import SyntheticSpec, generate_trades, is_synthetic_scid, write_synthetic_scid
-from research.sessions import in_scheduled_halt, session_frame
+from research.data.synthetic import (
+    SyntheticSpec,
+    generate_trades,
+    is_synthetic_scid,
+    write_synthetic_scid,
+)
+from strategy.market.sessions import in_scheduled_halt, session_frame
 
 SMALL = SyntheticSpec(days=3, seed=11)
 

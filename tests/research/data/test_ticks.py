@@ -1,8 +1,8 @@
 
 import pandas as pd
 import pytest
-
 from conftest import shared_file
+
 from research.data import DataError, load_bars, load_ticks
 
 

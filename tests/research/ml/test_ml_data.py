@@ -13,8 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ml_fixtures import fake_bar_context, fake_snapshots
 
-from research import snapshots as snap
-from research.causality import prefix_violations
 from research.ml import features as F
 from research.ml.bars import DELTA_Z_BARS, RV_BARS, BarContext, bar_context
 from research.ml.clean import clean_snapshots
@@ -28,9 +26,11 @@ from research.ml.features import (
     prior_day_outcomes,
 )
 from research.ml.splits import PurgedKFold, overlapping_pairs, time_split
-from research.sessions import session_id
-from research.snapshots import SnapshotError
 from research.store import RunStore, build_manifest
+from research.store import snapshots as snap
+from research.store.snapshots import SnapshotError
+from research.validation.causality import prefix_violations
+from strategy.market.sessions import session_id
 
 T = pd.Timestamp("2024-03-04 00:00", tz="UTC")
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

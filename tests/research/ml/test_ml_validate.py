@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from ml_fixtures import fake_bar_context, fake_snapshots
+
 from research.ml.dataset import MLDataProcessor, MLDataset
 from research.ml.validate import (
     ModelValidator,
@@ -287,7 +288,7 @@ def test_planted_filter_that_skips_losers_passes():
     # the improvement is over a random filter taking the same share: filtered minus share x unfiltered P&L
     expected = trades.loc[taken, "pnl_usd"].sum() - share * trades["pnl_usd"].sum()
     assert expected > 0 and best["improvement_usd"] == pytest.approx(expected)
-    from research.sharpe import sharpe_moments
+    from research.validation.sharpe import sharpe_moments
 
     diff = equity[best["variant"]].diff().fillna(equity[best["variant"]]) - \
         share * equity["no filter"].diff().fillna(equity["no filter"])

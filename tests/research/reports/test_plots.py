@@ -1,4 +1,4 @@
-"""`research.plots`: each figure holds the traces and shapes it promises (no rendering, no kernel)."""
+"""`research.reports.plots`: each figure holds the traces and shapes it promises (no rendering, no kernel)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research import plots
 from research.backtest import run as run_backtest
 from research.data import SyntheticSpec, default_dataset
 from research.pipeline import load_series
+from research.reports import plots
 from strategy import Params
 
 
@@ -36,7 +36,7 @@ def _trace(fig, name: str):
 
 
 def test_no_vectorbt_import():
-    code = "import sys, research.plots; print('vectorbt' in sys.modules)"
+    code = "import sys, research.reports.plots; print('vectorbt' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

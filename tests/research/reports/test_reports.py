@@ -15,11 +15,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import shared_file
+
 from research.cli import lab_cmd, report_cmd
 from research.data import SyntheticSpec, default_dataset
-from research.reports import NOTEBOOK_DIR, ReportError, render_notebook, template_path
+from research.reports.render import (
+    NOTEBOOK_DIR,
+    ReportError,
+    render_notebook,
+    template_path,
+)
 
 PERFORMANCE_SECTIONS = ("Headline", "Equity and drawdowns", "Monthly returns", "Drawdown periods", "Trade distribution",
                         "Attribution", "Fill audit", "Signal examples", "Run manifest")
@@ -101,7 +106,7 @@ def test_performance_kernel_is_this_python_and_run_is_stored(perf_report, small_
 
 
 def _published(nb) -> dict:
-    from research.reports import notebook_info
+    from research.reports.render import notebook_info
 
     return notebook_info(nb)
 
@@ -162,9 +167,9 @@ def test_sweep_report_sections_and_figures(sweep_report):
 
 def test_performance_dsr_deflated_by_the_sweep_it_came_from(sweep_report, small_synthetic):
     """--trials-from SWEEP: the report's DSR uses the sweep's 12 trials and their Sharpe dispersion."""
-    from research.overfitting import search_trials
-    from research.promotion import load_sweep
-    from research.reports import performance_context
+    from research.reports.performance import performance_context
+    from research.validation.overfitting import search_trials
+    from research.validation.promotion import load_sweep
 
     folder, _ = sweep_report
     plain = performance_context([str(small_synthetic)], store=False)
@@ -184,7 +189,7 @@ def test_sweep_in_depth_needs_the_sweeps_own_data(sweep_report, tmp_path):
     """The in-depth backtest equals the sweep's own numbers for that combo; missing or changed data is named."""
     import shutil
 
-    from research.reports import sweep_context, sweep_in_depth
+    from research.reports.sweep import sweep_context, sweep_in_depth
 
     folder, _ = sweep_report
     ctx = sweep_context(folder)

@@ -1,9 +1,8 @@
-"""Trade snapshot schema (research.snapshots) and the DuckDB run store (research.store)."""
+"""Trade snapshot schema (research.store.snapshots) and the DuckDB run store (research.store)."""
 
 from __future__ import annotations
 
 import json
-
 import os
 import subprocess
 import sys
@@ -15,12 +14,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from research import snapshots as snap
 from research import store as store_mod
-from research.snapshots import SnapshotError
-from research.store import RunStore, StoreError, StoreLockedError, build_manifest, make_run_id
+from research.store import (
+    RunStore,
+    StoreError,
+    StoreLockedError,
+    build_manifest,
+    make_run_id,
+    provenance,
+)
+from research.store import snapshots as snap
+from research.store.snapshots import SnapshotError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 T0 = pd.Timestamp("2024-03-04 14:35", tz="UTC")
 
 
@@ -243,7 +249,7 @@ def test_build_manifest_outside_git_repo(tmp_path, monkeypatch):
     outside = tmp_path / "not-a-repo"
     outside.mkdir()
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.setattr(store_mod, "_REPO_DIR", outside)
+    monkeypatch.setattr(provenance, "_REPO_DIR", outside)
     m = make_manifest(tmp_path)
     assert m["git_commit"] is None and m["git_dirty"] is None
     assert len(make_run_id(m)) == 16

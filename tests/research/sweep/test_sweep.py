@@ -261,7 +261,7 @@ def test_result_contract_and_save_load(synth, tmp_path):
     assert len(bt.trades) == res.summary.trades[3] == back.daily_trades[3].sum()
 
     # the walk-forward reads the trade counts (weekly periods: the synthetic set has 10 days)
-    from research.walkforward import walk_forward_from_sweep
+    from research.validation.walkforward import walk_forward_from_sweep
 
     wf = walk_forward_from_sweep(back, boundaries="W-MON", is_periods=1)
     assert "oos_trades" in wf.windows and wf.summary["oos_trades"] > 0
@@ -323,7 +323,7 @@ def test_task_format_is_part_of_the_sweep_key(synth, tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------------- splits
 def _two_contract_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    from research.sessions import session_id
+    from strategy.market.sessions import session_id
 
     f = frame.copy()
     sid = session_id(f.index)

@@ -1,4 +1,4 @@
-"""research.overfitting: PBO by CSCV, DSR of the best, stability map and plateau score."""
+"""research.validation.overfitting: PBO by CSCV, DSR of the best, stability map and plateau score."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.overfitting import (
+from research.validation.overfitting import (
     block_stats,
     column_metric,
     dsr_of_best,
@@ -19,7 +19,12 @@ from research.overfitting import (
     plateau_score,
     stability_map,
 )
-from research.sharpe import dsr_from_moments, psr_from_moments, sharpe_moments, sharpe_ratio
+from research.validation.sharpe import (
+    dsr_from_moments,
+    psr_from_moments,
+    sharpe_moments,
+    sharpe_ratio,
+)
 
 
 def _brute_force_pbo(x: np.ndarray, s: int, metric) -> tuple[np.ndarray, np.ndarray]:

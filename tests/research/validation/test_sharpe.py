@@ -1,4 +1,4 @@
-"""Sharpe-ratio statistics (research.sharpe): published examples, Monte Carlo, properties, library cross-checks."""
+"""Sharpe-ratio statistics (research.validation.sharpe): published examples, Monte Carlo, properties, library cross-checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.sharpe import (
+from research.validation.sharpe import (
     deflated_sharpe_ratio,
     dsr_from_moments,
     expected_max_sharpe,

@@ -1,4 +1,4 @@
-"""research.walkforward: window calendar, IS choice, stitched OOS, look-ahead safety, summary/verdict."""
+"""research.validation.walkforward: window calendar, IS choice, stitched OOS, look-ahead safety, summary/verdict."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.walkforward import objective_values, period_starts, walk_forward, walk_forward_from_sweep
+from research.validation.walkforward import (
+    objective_values,
+    period_starts,
+    walk_forward,
+    walk_forward_from_sweep,
+)
 
 
 def _pnl(x: np.ndarray, start: str = "2019-01-01") -> pd.DataFrame:

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from research import instruments as ins
+from strategy.market import instruments as ins
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,12 @@
 import pandas as pd
 
-from research.sessions import in_scheduled_halt, session_close, session_frame, session_id, session_mask
+from strategy.market.sessions import (
+    in_scheduled_halt,
+    session_close,
+    session_frame,
+    session_id,
+    session_mask,
+)
 
 
 def ct(*stamps):
