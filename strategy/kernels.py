@@ -6,12 +6,16 @@ bar's step. The vectorized `compute_signals` runs it over all bars; the incremen
 batch path pays the call overhead once, not per bar). Both give identical values by
 construction, and the tests check it anyway.
 
-The step is a sequence of step functions, one per section of the method:
-`aggression_step` (7.1), `rolling_step` (the window maxima/minima and running sums),
-`base_activity` and `episode_step` (7.2), `golden_rule_step` and `trend_continuation` (7.3),
-`patterns_step` (7.4), `score_step` (7.5), `entry_step` (7.6), then `write_row`. They are
-``inline="always"`` (inlined into `run` by numba before LLVM sees the code), take and return
-scalars and small named tuples, and so keep the loop's state in registers.
+The loop body calls one step function per section of the method: `aggression` and
+`volume_weight` (7.1), `base_activity` and `episode_step` (7.2), `golden_rule_step` and
+`trend_continuation` (7.3), `patterns_step` (7.4), `score_step` (7.5), `entry_step` (7.6), and
+the writers `write_floats`/`write_ints`/`write_flags`. They are ``inline="always"`` (numba
+inlines them into `run` before LLVM sees the code) and take and return scalars and small named
+tuples (`Prm`, `Sums`, `Episode`, `BaseRec`, one per section's result), so the loop's state stays
+in registers. Arrays are touched only by `run` itself and by helpers it calls directly, each
+taking one array: the ring readers (`battle_sum`, `up_closes`, `declining_volume`,
+`lagged_bars`), the `strategy.rolling` structures and the writers (see the note above
+`battle_sum`).
 
 Conventions inside the kernel:
 - prices are int64 ticks (exact comparisons such as ``C >= hi + 1 tick``); the edge converts;
@@ -165,6 +169,8 @@ GoldenRule = namedtuple("GoldenRule", ("bull_v", "bear_v", "g_intact", "r_intact
 Trend = namedtuple("Trend", ("tc", "bq", "q_ref"))
 Patterns = namedtuple("Patterns", ("ldu", "lud", "cds", "ldu_s", "lud_s", "cds_s", "pat"))
 Score = namedtuple("Score", ("bn", "status", "conf", "lc", "sc"))
+# bars t-1, t-2, t-3 from the rings (what the patterns read)
+Lags = namedtuple("Lags", ("o1", "h1", "l1", "c1", "v1", "o2", "h2", "l2", "c2", "h3", "l3", "c3"))
 
 
 @njit(cache=True, inline="always")
@@ -235,15 +241,69 @@ def store_state(si: np.ndarray, sf: np.ndarray, t: int, med_n: int, prev_lc: int
 
 
 # ---------------------------------------------------------------------------------------------
-# Step functions. Bar `t` (the count of in-session bars before this one) sits at ring slot
-# ``k = t & mask``; its OHLCV is already in the rings when they run.
+# Ring readers. Bar `t` (the count of in-session bars before this one) sits at ring slot
+# ``t & mask``; a slot of a bar before the first one holds a stale or zero value that the callers
+# ignore. Only these readers, the `strategy.rolling` helpers and the output writers take arrays,
+# one array each, and `run` calls them directly, never from inside another step function: numba
+# then prunes the reference counting of the inlined array arguments. An array passed to a step
+# function that holds other inlined array calls (or several arrays with branches between their
+# uses) keeps an atomic incref/decref pair per array per bar inside the loop (measured: ~20 %
+# slower batch kernel).
 
 
 @njit(cache=True, inline="always")
-def aggression_step(p: Prm, ri: np.ndarray, rf: np.ndarray, med: np.ndarray, mask: int, t: int, k: int,
-                    med_n: int, o: int, h: int, l: int, c: int, v: int, bid_v: int, ask_v: int):
-    """METHOD 7.1: aggression δ, ball, volume weight against the median of the previous `VW`
-    volumes, battle outcome over `W` bars. Returns ``(Aggression, new sorted-window size)``."""
+def battle_sum(rf: np.ndarray, mask: int, t: int, W: int) -> float:
+    """METHOD 7.1 battle outcome over bars ``t-W+1..t``: Σ w·δ / Σ w (0 if Σ w is 0)."""
+    num = 0.0
+    den = 0.0
+    for j in range(W):
+        kk = (t - j) & mask
+        num += rf[RF_W, kk] * rf[RF_DELTA, kk]
+        den += rf[RF_W, kk]
+    return num / den if den > 0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def up_closes(ri: np.ndarray, mask: int, t: int, TL: int) -> int:
+    """METHOD 7.2 u_t: the number of closes above the previous close over bars ``t-TL+1..t``."""
+    u = 0
+    for j in range(TL):
+        if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
+            u += 1
+    return u
+
+
+@njit(cache=True, inline="always")
+def declining_volume(ri: np.ndarray, mask: int, t: int, BW: int) -> int:
+    """METHOD 7.2 declining-volume flag: 1 if the later half of the base window's volumes sums
+    to at most the earlier half."""
+    half = BW // 2
+    early = 0
+    late = 0
+    for j in range(half):
+        late += ri[RI_V, (t - j) & mask]
+        early += ri[RI_V, (t - BW + 1 + j) & mask]
+    return 1 if late <= early else 0
+
+
+@njit(cache=True, inline="always")
+def lagged_bars(ri: np.ndarray, mask: int, t: int) -> Lags:
+    """Bars ``t-1``, ``t-2``, ``t-3`` as the patterns (METHOD 7.4) read them."""
+    k1 = (t - 1) & mask
+    k2 = (t - 2) & mask
+    k3 = (t - 3) & mask
+    return Lags(ri[RI_O, k1], ri[RI_H, k1], ri[RI_L, k1], ri[RI_C, k1], ri[RI_V, k1], ri[RI_O, k2], ri[RI_H, k2],
+                ri[RI_L, k2], ri[RI_C, k2], ri[RI_H, k3], ri[RI_L, k3], ri[RI_C, k3])
+
+
+# ---------------------------------------------------------------------------------------------
+# Step functions: scalars and named tuples in, scalars and named tuples out.
+
+
+@njit(cache=True, inline="always")
+def aggression(p: Prm, o: int, h: int, l: int, c: int, bid_v: int, ask_v: int):
+    """METHOD 7.1 aggression δ (bid/ask order flow, or the OHLC body ratio) and ball (+1 Viking,
+    -1 Defender, 0). Returns ``(delta, ball)``."""
     if p.flow:
         tot = ask_v + bid_v
         delta = (ask_v - bid_v) / tot if tot > 0 else 0.0
@@ -251,86 +311,49 @@ def aggression_step(p: Prm, ri: np.ndarray, rf: np.ndarray, med: np.ndarray, mas
         delta = (c - o) / (h - l) if h > l else 0.0
     theta = p.theta
     ball = 1 if delta >= theta else (-1 if delta <= -theta else 0)
-
-    VW = p.VW
-    if t >= VW:
-        vmed = sorted_median(med, med_n)
-        w = min(v / vmed, p.wcap) if vmed > 0 else 1.0
-        sorted_replace(med, med_n, ri[RI_V, (t - VW) & mask], v)
-    else:
-        vmed = np.nan
-        w = np.nan
-        med_n = sorted_insert(med, med_n, v)
-
-    rf[RF_DELTA, k] = delta
-    rf[RF_W, k] = w
-    ri[RI_BALL, k] = ball
-    W = p.W
-    if t >= VW + W - 1:
-        num = 0.0
-        den = 0.0
-        for j in range(W):
-            kk = (t - j) & mask
-            num += rf[RF_W, kk] * rf[RF_DELTA, kk]
-            den += rf[RF_W, kk]
-        bo = num / den if den > 0 else 0.0
-    else:
-        bo = np.nan
-    return Aggression(delta, ball, w, vmed, bo), med_n
+    return delta, ball
 
 
 @njit(cache=True, inline="always")
-def rolling_step(p: Prm, ri: np.ndarray, dq: np.ndarray, mask: int, t: int, k: int, h: int, l: int, c: int,
-                 v: int, sums: Sums):
-    """The rolling windows the bases (METHOD 7.2) and the context columns read: high/low over the
-    base window (`BW`) and the consolidation window (`CW`) from the deques, exact integer sums of
-    closes, volumes and true range. Returns ``(hi_b, lo_b, hi_c, lo_c, Sums)``."""
-    cap = mask + 1
-    BW = p.BW
-    CW = p.CW
-    hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, BW)
-    lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, BW)
-    hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, CW)
-    lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, CW)
+def volume_weight(p: Prm, t: int, v: int, vmed: float) -> float:
+    """METHOD 7.1 volume weight min(V / median, cap), 1 if the median is 0, NaN before the
+    median window is full."""
+    if t >= p.VW:
+        return min(v / vmed, p.wcap) if vmed > 0 else 1.0
+    return np.nan
+
+
+@njit(cache=True, inline="always")
+def update_sums(p: Prm, t: int, sums: Sums, c: int, v: int, tr: int, c_old: int, v_old: int, tr_old: int) -> Sums:
+    """The exact running sums: closes (and squares) over `CW` bars, volumes (and squares) over
+    `BW` bars, true range over ATR_BARS; `*_old` is the value leaving each window."""
     sumc = sums.c + c
     sumc2 = sums.c2 + c * c
-    if t >= CW:
-        cold = ri[RI_C, (t - CW) & mask]
-        sumc -= cold
-        sumc2 -= cold * cold
+    if t >= p.CW:
+        sumc -= c_old
+        sumc2 -= c_old * c_old
     sumv = sums.v + v
     sumv2 = sums.v2 + v * v
-    if t >= BW:
-        vold = ri[RI_V, (t - BW) & mask]
-        sumv -= vold
-        sumv2 -= vold * vold
-    if t == 0:
-        tr = h - l
-    else:
-        cp = ri[RI_C, (t - 1) & mask]
-        tr = max(h, cp) - min(l, cp)
-    ri[RI_TR, k] = tr
+    if t >= p.BW:
+        sumv -= v_old
+        sumv2 -= v_old * v_old
     sumtr = sums.tr + tr
     if t >= ATR_BARS:
-        sumtr -= ri[RI_TR, (t - ATR_BARS) & mask]
-    return hi_b, lo_b, hi_c, lo_c, Sums(sumc, sumc2, sumv, sumv2, sumtr)
+        sumtr -= tr_old
+    return Sums(sumc, sumc2, sumv, sumv2, sumtr)
 
 
 @njit(cache=True, inline="always")
-def base_activity(p: Prm, ri: np.ndarray, mask: int, t: int, sums: Sums, hi_b: int, lo_b: int, hi_c: int,
-                  lo_c: int) -> Activity:
-    """METHOD 7.2 activity test and type: active when the base window is narrow and the closes
-    consolidate; green/red (+1/-1) by the count of up closes over the last `TL` bars."""
+def base_activity(p: Prm, t: int, sums: Sums, u: int, hi_b: int, lo_b: int, hi_c: int, lo_c: int) -> Activity:
+    """METHOD 7.2 activity test and type: active when the base window is at most `maxw` ticks
+    wide and the closes' std is below `cfrac` × the consolidation range; green (+1) or red (-1)
+    by the up-close count `u` of the last `TL` bars."""
     active = 0
     btype = 0
     width = hi_b - lo_b
     TL = p.TL
     CW = p.CW
     if t >= TL:
-        u = 0
-        for j in range(TL):
-            if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
-                u += 1
         if u >= p.gmin:
             btype = 1
         elif u <= p.rmax:
@@ -360,12 +383,12 @@ def episode_quality(p: Prm, ep: Episode, t: int) -> float:
 
 
 @njit(cache=True, inline="always")
-def episode_step(p: Prm, ri: np.ndarray, mask: int, t: int, ts: int, act: Activity, sums: Sums, ep: Episode,
-                 green: BaseRec, red: BaseRec):
+def episode_step(p: Prm, t: int, ts: int, act: Activity, sums: Sums, decl: int, ep: Episode, green: BaseRec,
+                 red: BaseRec):
     """METHOD 7.2 episodes and confirmation: an episode that ends at ``t - 1`` (inactive now, or
     its type changed) is confirmed at `t` and, green or red with q >= `qmin_rec`, becomes the
     last green/red base record. An active bar starts or extends the episode (zone, volume CV,
-    declining-volume flag). Returns ``(Episode, green, red)``."""
+    declining-volume flag `decl`). Returns ``(Episode, green, red)``."""
     active = act.active
     btype = act.btype
     ended = ep.active == 1 and (active == 0 or btype != ep.btype)
@@ -382,7 +405,7 @@ def episode_step(p: Prm, ri: np.ndarray, mask: int, t: int, ts: int, act: Activi
     lo = ep.lo
     hi = ep.hi
     counter = ep.counter
-    decl = ep.decl
+    ep_decl = ep.decl
     cv = ep.cv
     if active == 1:
         if ep.active == 0 or ended:
@@ -398,14 +421,8 @@ def episode_step(p: Prm, ri: np.ndarray, mask: int, t: int, ts: int, act: Activi
             cv = math.sqrt(var_v) / mean_v
         else:
             cv = 0.0
-        half = BW // 2
-        early = 0
-        late = 0
-        for j in range(half):
-            late += ri[RI_V, (t - j) & mask]
-            early += ri[RI_V, (t - BW + 1 + j) & mask]
-        decl = 1 if late <= early else 0
-    return Episode(active, btype, ep_id, start, lo, hi, counter, decl, cv), green, red
+        ep_decl = decl
+    return Episode(active, btype, ep_id, start, lo, hi, counter, ep_decl, cv), green, red
 
 
 @njit(cache=True, inline="always")
@@ -463,9 +480,20 @@ def trend_continuation(p: Prm, bo: float, gold: GoldenRule, green: BaseRec, red:
 
 
 @njit(cache=True, inline="always")
-def patterns_step(p: Prm, ri: np.ndarray, mask: int, t: int, o: int, h: int, l: int, vmed: float) -> Patterns:
-    """METHOD 7.4 Sierra patterns LDU/LUD/CDS completed at bar `t`, their strengths and the
-    clipped pattern score."""
+def breakouts(c: int, ref: int, green: BaseRec, red: BaseRec):
+    """METHOD 7.2 breakouts of the close beyond the reference base by 1 tick:
+    ``(bull_break, bear_break)``."""
+    if ref == 1:
+        return (1 if c >= green.hi + 1 else 0), (1 if c <= green.lo - 1 else 0)
+    if ref == -1:
+        return (1 if c >= red.hi + 1 else 0), (1 if c <= red.lo - 1 else 0)
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def patterns_step(p: Prm, t: int, o: int, h: int, l: int, vmed: float, lag: Lags) -> Patterns:
+    """METHOD 7.4 Sierra patterns LDU/LUD/CDS completed at bar `t` (bars ``t-3..t``), their
+    strengths and the clipped pattern score."""
     ldu = 0
     lud = 0
     cds = 0
@@ -473,25 +501,22 @@ def patterns_step(p: Prm, ri: np.ndarray, mask: int, t: int, o: int, h: int, l: 
     lud_s = 0.0
     cds_s = 0.0
     if t >= 3:
-        k1 = (t - 1) & mask
-        k2 = (t - 2) & mask
-        k3 = (t - 3) & mask
-        o1 = ri[RI_O, k1]
-        h1 = ri[RI_H, k1]
-        l1 = ri[RI_L, k1]
-        c1 = ri[RI_C, k1]
-        o2 = ri[RI_O, k2]
-        h2 = ri[RI_H, k2]
-        l2 = ri[RI_L, k2]
-        c2 = ri[RI_C, k2]
-        h3 = ri[RI_H, k3]
-        l3 = ri[RI_L, k3]
-        c3 = ri[RI_C, k3]
+        o1 = lag.o1
+        h1 = lag.h1
+        l1 = lag.l1
+        c1 = lag.c1
+        o2 = lag.o2
+        h2 = lag.h2
+        l2 = lag.l2
+        c2 = lag.c2
+        h3 = lag.h3
+        l3 = lag.l3
+        c3 = lag.c3
         r8 = p.r8
         r12 = p.r12
         vratio = 1.0
         if vmed > 0:
-            vratio = min(ri[RI_V, k1] / vmed, 1.0)
+            vratio = min(lag.v1 / vmed, 1.0)
         elif not vmed >= 0:  # NaN: the median window is not full yet
             vratio = np.nan
         if o1 < c2 and h2 > l1 + r8 and o > c1 and h > l1 + r8 and h > h2:
@@ -562,69 +587,54 @@ def entry_step(p: Prm, close_min: int, weekday: int, lc: int, sc: int, prev_lc: 
     return le, se
 
 
+# ---------------------------------------------------------------------------------------------
+# Output rows (`layout.F_*`/`I_*`/`B_*`): one writer per output array (one array each, see above).
+
+
 @njit(cache=True, inline="always")
-def write_row(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, row: int, p: Prm, ri: np.ndarray, mask: int, t: int,
-              c: int, v: int, off: float, sums: Sums, agg: Aggression, act: Activity, ep: Episode, green: BaseRec,
-              red: BaseRec, gold: GoldenRule, trend: Trend, pats: Patterns, score: Score, le: int, se: int) -> None:
-    """Row `row` of the outputs (`layout.F_*`/`I_*`/`B_*`), with the breakouts (METHOD 7.2) of
-    the close against the reference base and the context columns (ATR, relative volume, returns).
-    Prices are written as ticks × tick + the bar's roll offset."""
+def write_floats(of: np.ndarray, row: int, p: Prm, t: int, c: int, v: int, off: float, sums: Sums, agg: Aggression,
+                 act: Activity, green: BaseRec, red: BaseRec, ref: int, trend: Trend, pats: Patterns, score: Score,
+                 c5: int, c15: int) -> None:
+    """The float columns of row `row`; prices as ticks × tick + the bar's roll offset, `c5`/`c15`
+    the closes 5 and 15 bars back."""
     tick = p.tick
-    ref = gold.ref
+    vmed = agg.vmed
     of[F_DELTA, row] = agg.delta
     of[F_W, row] = agg.w
-    of[F_VMED, row] = agg.vmed
+    of[F_VMED, row] = vmed
     of[F_BO, row] = agg.bo
     if act.active == 1:
         of[F_BLO, row] = act.lo * tick + off
         of[F_BHI, row] = act.hi * tick + off
-        oi[I_BASE_ID, row] = ep.id
     else:
         of[F_BLO, row] = np.nan
         of[F_BHI, row] = np.nan
-        oi[I_BASE_ID, row] = -1
     of[F_BWID, row] = act.width if t >= p.BW - 1 else np.nan
     if green.exists == 1:
         of[F_GLO, row] = green.lo * tick + off
         of[F_GHI, row] = green.hi * tick + off
         of[F_GQ, row] = green.q
-        oi[I_GCONF, row] = green.conf_ts
     else:
         of[F_GLO, row] = np.nan
         of[F_GHI, row] = np.nan
         of[F_GQ, row] = np.nan
-        oi[I_GCONF, row] = NAT
-    oi[I_GID, row] = green.id
     if red.exists == 1:
         of[F_RLO, row] = red.lo * tick + off
         of[F_RHI, row] = red.hi * tick + off
         of[F_RQ, row] = red.q
-        oi[I_RCONF, row] = red.conf_ts
     else:
         of[F_RLO, row] = np.nan
         of[F_RHI, row] = np.nan
         of[F_RQ, row] = np.nan
-        oi[I_RCONF, row] = NAT
-    oi[I_RID, row] = red.id
-    bull_brk = 0
-    bear_brk = 0
     if ref == 1:
         of[F_REFLO, row] = green.lo * tick + off
         of[F_REFHI, row] = green.hi * tick + off
-        oi[I_REFAGE, row] = t - green.conf_t
-        bull_brk = 1 if c >= green.hi + 1 else 0
-        bear_brk = 1 if c <= green.lo - 1 else 0
     elif ref == -1:
         of[F_REFLO, row] = red.lo * tick + off
         of[F_REFHI, row] = red.hi * tick + off
-        oi[I_REFAGE, row] = t - red.conf_t
-        bull_brk = 1 if c >= red.hi + 1 else 0
-        bear_brk = 1 if c <= red.lo - 1 else 0
     else:
         of[F_REFLO, row] = np.nan
         of[F_REFHI, row] = np.nan
-        oi[I_REFAGE, row] = -1
-    vmed = agg.vmed
     of[F_QREF, row] = trend.q_ref
     of[F_TC, row] = trend.tc
     of[F_BQ, row] = trend.bq
@@ -636,9 +646,33 @@ def write_row(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, row: int, p: Prm, 
     of[F_CONF, row] = score.conf
     of[F_ATR, row] = sums.tr / ATR_BARS if t >= ATR_BARS - 1 else np.nan
     of[F_RELV, row] = v / vmed if vmed > 0 else np.nan
-    of[F_RET5, row] = c - ri[RI_C, (t - 5) & mask] if t >= 5 else np.nan
-    of[F_RET15, row] = c - ri[RI_C, (t - 15) & mask] if t >= 15 else np.nan
+    of[F_RET5, row] = c - c5 if t >= 5 else np.nan
+    of[F_RET15, row] = c - c15 if t >= 15 else np.nan
+
+
+@njit(cache=True, inline="always")
+def write_ints(oi: np.ndarray, row: int, t: int, act: Activity, ep: Episode, green: BaseRec, red: BaseRec,
+               ref: int) -> None:
+    """The int columns of row `row`: bar index, ids, confirmation times, reference age."""
+    oi[I_BASE_ID, row] = ep.id if act.active == 1 else -1
+    oi[I_GCONF, row] = green.conf_ts if green.exists == 1 else NAT
+    oi[I_RCONF, row] = red.conf_ts if red.exists == 1 else NAT
+    if ref == 1:
+        age = t - green.conf_t
+    elif ref == -1:
+        age = t - red.conf_t
+    else:
+        age = -1
+    oi[I_REFAGE, row] = age
+    oi[I_GID, row] = green.id
+    oi[I_RID, row] = red.id
     oi[I_BAR, row] = t
+
+
+@njit(cache=True, inline="always")
+def write_flags(ob: np.ndarray, row: int, agg: Aggression, act: Activity, gold: GoldenRule, bull_brk: int,
+                bear_brk: int, pats: Patterns, score: Score, le: int, se: int) -> None:
+    """The int8 columns (flags, sides, status) of row `row`."""
     ob[B_INS, row] = 1
     ob[B_BALL, row] = agg.ball
     ob[B_ACTIVE, row] = act.active
@@ -647,7 +681,7 @@ def write_row(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, row: int, p: Prm, 
     ob[B_BEARV, row] = gold.bear_v
     ob[B_BULLI, row] = 1 if gold.g_intact else 0
     ob[B_BEARI, row] = 1 if gold.r_intact else 0
-    ob[B_REF, row] = ref
+    ob[B_REF, row] = gold.ref
     ob[B_BULLBRK, row] = bull_brk
     ob[B_BEARBRK, row] = bear_brk
     ob[B_LDU, row] = pats.ldu
@@ -667,7 +701,8 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
     outputs are in the traded contract's prices) or a single 0 for a plain series. This loop body
     is the only implementation of the method: the vectorized path runs it over all bars, the
     incremental engine over one bar at a time."""
-    mask = ri.shape[1] - 1
+    cap = ri.shape[1]
+    mask = cap - 1
     p = load_params(pv)
     has_off = xoff.shape[0] > 1
     t, med_n, prev_lc, prev_sc, sums, ep, green, red = load_state(si, sf)
@@ -694,19 +729,57 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
         ri[RI_L, k] = l
         ri[RI_C, k] = c
         ri[RI_V, k] = v
-        agg, med_n = aggression_step(p, ri, rf, med, mask, t, k, med_n, o, h, l, c, v, x[X_BID, row], x[X_ASK, row])
-        hi_b, lo_b, hi_c, lo_c, sums = rolling_step(p, ri, dq, mask, t, k, h, l, c, v, sums)
-        act = base_activity(p, ri, mask, t, sums, hi_b, lo_b, hi_c, lo_c)
-        ep, green, red = episode_step(p, ri, mask, t, ts, act, sums, ep, green, red)
+
+        # 7.1 aggression, ball, volume weight, battle outcome
+        delta, ball = aggression(p, o, h, l, c, x[X_BID, row], x[X_ASK, row])
+        if t >= p.VW:
+            vmed = sorted_median(med, med_n)
+            sorted_replace(med, med_n, ri[RI_V, (t - p.VW) & mask], v)
+        else:
+            vmed = np.nan
+            med_n = sorted_insert(med, med_n, v)
+        w = volume_weight(p, t, v, vmed)
+        rf[RF_DELTA, k] = delta
+        rf[RF_W, k] = w
+        ri[RI_BALL, k] = ball
+        bo = battle_sum(rf, mask, t, p.W) if t >= p.VW + p.W - 1 else np.nan
+        agg = Aggression(delta, ball, w, vmed, bo)
+
+        # rolling windows: deques, exact integer sums, true range
+        hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, p.BW)
+        lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, p.BW)
+        hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, p.CW)
+        lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, p.CW)
+        if t == 0:
+            tr = h - l
+        else:
+            cp = ri[RI_C, (t - 1) & mask]
+            tr = max(h, cp) - min(l, cp)
+        ri[RI_TR, k] = tr
+        sums = update_sums(p, t, sums, c, v, tr, ri[RI_C, (t - p.CW) & mask], ri[RI_V, (t - p.BW) & mask],
+                           ri[RI_TR, (t - ATR_BARS) & mask])
+
+        # 7.2 bases: activity and type, episodes, confirmation, records
+        act = base_activity(p, t, sums, up_closes(ri, mask, t, p.TL), hi_b, lo_b, hi_c, lo_c)
+        decl = declining_volume(ri, mask, t, p.BW) if act.active == 1 else 0
+        ep, green, red = episode_step(p, t, ts, act, sums, decl, ep, green, red)
+
+        # 7.3 golden rule, trend continuation
         gold, green, red = golden_rule_step(p, t, o, c, green, red)
-        trend = trend_continuation(p, agg.bo, gold, green, red)
-        pats = patterns_step(p, ri, mask, t, o, h, l, agg.vmed)
-        score = score_step(p, t, agg.bo, trend, pats.pat)
+        trend = trend_continuation(p, bo, gold, green, red)
+
+        # 7.4 patterns, 7.5 score and status, 7.6 entry gates
+        pats = patterns_step(p, t, o, h, l, vmed, lagged_bars(ri, mask, t))
+        score = score_step(p, t, bo, trend, pats.pat)
         le, se = entry_step(p, close_min, weekday, score.lc, score.sc, prev_lc, prev_sc, gold, trend.q_ref)
         prev_lc = score.lc
         prev_sc = score.sc
-        write_row(of, oi, ob, row, p, ri, mask, t, c, v, off, sums, agg, act, ep, green, red, gold, trend, pats,
-                  score, le, se)
+
+        bull_brk, bear_brk = breakouts(c, gold.ref, green, red)
+        write_floats(of, row, p, t, c, v, off, sums, agg, act, green, red, gold.ref, trend, pats, score,
+                     ri[RI_C, (t - 5) & mask], ri[RI_C, (t - 15) & mask])
+        write_ints(oi, row, t, act, ep, green, red, gold.ref)
+        write_flags(ob, row, agg, act, gold, bull_brk, bear_brk, pats, score, le, se)
         t += 1
     store_state(si, sf, t, med_n, prev_lc, prev_sc, sums, ep, green, red)
 
