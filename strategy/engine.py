@@ -16,6 +16,7 @@ import pandas as pd
 from numba import njit
 
 from . import kernels as K
+from . import layout as L
 from .numba_cache import refresh_if_changed
 from .params import Params
 from .signals import (
@@ -30,7 +31,7 @@ from .signals import (
 )
 
 SNAPSHOT_VERSION = 2
-_NF, _NI, _NB = len(K.F_COLS), len(K.I_COLS), len(K.B_COLS)
+_NF, _NI, _NB = len(L.F_COLS), len(L.I_COLS), len(L.B_COLS)
 _OFF_I = _NF * 8
 _OFF_B = _OFF_I + _NI * 8
 _BUF_BYTES = _OFF_B + _NB
@@ -41,14 +42,14 @@ _TZ_SPAN_NS = 400 * 86_400_000_000_000  # the engine's time-zone table covers +-
 def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, ts, o, h, l, c, v, bid, ask, offset, tick):
     # one Python -> numba crossing per bar: prices to ticks exactly as `signals.to_ticks`
     # (rint((price - offset) / tick)), then the same kernel as the vectorized path
-    x[K.X_TS, 0] = ts
-    x[K.X_O, 0] = np.int64(np.rint((o - offset) / tick))
-    x[K.X_H, 0] = np.int64(np.rint((h - offset) / tick))
-    x[K.X_L, 0] = np.int64(np.rint((l - offset) / tick))
-    x[K.X_C, 0] = np.int64(np.rint((c - offset) / tick))
-    x[K.X_V, 0] = v
-    x[K.X_BID, 0] = bid
-    x[K.X_ASK, 0] = ask
+    x[L.X_TS, 0] = ts
+    x[L.X_O, 0] = np.int64(np.rint((o - offset) / tick))
+    x[L.X_H, 0] = np.int64(np.rint((h - offset) / tick))
+    x[L.X_L, 0] = np.int64(np.rint((l - offset) / tick))
+    x[L.X_C, 0] = np.int64(np.rint((c - offset) / tick))
+    x[L.X_V, 0] = v
+    x[L.X_BID, 0] = bid
+    x[L.X_ASK, 0] = ask
     xoff[0] = offset
     K.run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, 0, 1)
 
@@ -85,7 +86,7 @@ class SignalRow:
         if name in _I_POS:
             x = int(self._i[_I_POS[name]])
             if name in TIME_COLS:
-                return pd.NaT if x == K.NAT else pd.Timestamp(x, unit="ns", tz="UTC")
+                return pd.NaT if x == L.NAT else pd.Timestamp(x, unit="ns", tz="UTC")
             return x
         if name in _B_POS:
             x = int(self._b[_B_POS[name]])
@@ -135,7 +136,7 @@ class SignalEngine:
         self.bar_ns = int(round(bar_seconds * 1e9))
         self._pv = pack_params(self.params, self.order_flow, self.bar_ns, self.tick_size)
         self._state = K.new_state(self._pv)
-        self._x = np.zeros((K.N_X, 1), np.int64)
+        self._x = np.zeros((L.N_X, 1), np.int64)
         self._xoff = np.zeros(1)
         self._buf = np.zeros(_BUF_BYTES, np.uint8)
         self._of, self._oi, self._ob = _views(self._buf)
@@ -187,7 +188,7 @@ class SignalEngine:
     @property
     def bars_seen(self) -> int:
         """In-session bars processed so far."""
-        return int(self._state[0][K.S_T])
+        return int(self._state[0][L.S_T])
 
     # -- persistence ------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -236,6 +237,6 @@ class SignalEngine:
         })
 
 
-# kernels.run (and the rolling helpers) are compiled into _engine_step's cached code: recompile when they change
-refresh_if_changed(globals(), [K.__file__, K.__file__.replace("kernels.py", "rolling.py"),
-                               K.__file__.replace("kernels.py", "market/clock.py")])
+# kernels.run (with the rolling helpers, the layouts and the clock constants) is compiled into _engine_step's
+# cached code: recompile when any of them changes
+refresh_if_changed(globals(), [K.__file__] + [K.__file__.replace("kernels.py", f) for f in ("rolling.py", "layout.py", "market/clock.py")])

@@ -6,12 +6,26 @@ bar's step. The vectorized `compute_signals` runs it over all bars; the incremen
 batch path pays the call overhead once, not per bar). Both give identical values by
 construction, and the tests check it anyway.
 
+The loop body calls one step function per section of the method: `aggression` and
+`volume_weight` (7.1), `base_activity` and `episode_step` (7.2), `golden_rule_step` and
+`trend_continuation` (7.3), `patterns_step` (7.4), `score_step` (7.5), `entry_step` (7.6), and
+the writers `write_floats`/`write_ints`/`write_flags`. They are ``inline="always"`` (numba
+inlines them into `run` before LLVM sees the code) and take and return scalars and small named
+tuples (`Prm`, `Sums`, `Episode`, `BaseRec`, one per section's result), so the loop's state stays
+in registers. Arrays are touched only by `run` itself and by helpers it calls directly, each
+taking one array: the ring readers (`battle_sum`, `up_closes`, `declining_volume`,
+`lagged_bars`), the `strategy.rolling` structures and the writers (see the note above
+`battle_sum`).
+
 Conventions inside the kernel:
 - prices are int64 ticks (exact comparisons such as ``C >= hi + 1 tick``); the edge converts;
 - volumes are int64 (exact rolling sums);
 - state lives in caller-owned arrays (`State`): scalars in `si`/`sf`, rings of the last `cap`
-  bars in `ri`/`rf`, monotonic deques in `dq`, the sorted volume window in `med`. Nothing is
-  allocated per bar; a snapshot is a copy of those arrays.
+  bars in `ri`/`rf`, monotonic deques in `dq`, the sorted volume window in `med` (layouts in
+  `strategy.layout`). Nothing is allocated per bar; a snapshot is a copy of those arrays.
+  Inside `run` the scalars are local named tuples (`Sums`, `Episode`, `BaseRec`) loaded before
+  the loop and stored back after it: LLVM cannot keep array elements in registers (the output
+  arrays might alias them).
 - time enters as the bar-start UTC ns; the kernel derives the bar-start and bar-close minute of
   day and the close's weekday in America/New_York from a per-hour UTC-offset table built at the
   edge (`et_offset_table`). The session filter is applied here, on the bar-start minute, so
@@ -21,10 +35,12 @@ Conventions inside the kernel:
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
+from .layout import *  # noqa: F403  the layouts are re-exported: K.B_LE, K.N_X, K.S_T, ... keep working
 from .market.clock import ET, RTH_CLOSE_MIN, RTH_OPEN_MIN
 from .numba_cache import refresh_if_changed
 from .rolling import (
@@ -35,68 +51,12 @@ from .rolling import (
     sorted_replace,
 )
 
-# ---------------------------------------------------------------------------------------------
-# Parameter vector layout (filled by strategy.signals.pack_params)
-P_SESSION, P_FLOW, P_W, P_THETA, P_VW, P_WCAP, P_STRONG, P_BW, P_MAXW, P_CW, P_CFRAC = range(11)
-P_TL, P_GMIN, P_RMAX, P_QDUR, P_QW0, P_QW1, P_QW2, P_QW3, P_QRESPECT, P_QMIN_REC = range(11, 21)
-P_GR, P_TC_S, P_TC_W, P_R8, P_R12, P_WB, P_WT, P_WQ, P_THR, P_ST_WIN, P_ST_BAL = range(21, 32)
-P_QMIN, P_STRICT, P_ENT_START, P_ENT_END, P_FRI, P_BLACKOUT, P_WARMUP, P_BAR_NS, P_TICK = range(32, 41)
-N_PARAMS = 41
-
-# Input matrix rows (int64): bar start time (UTC ns), prices in ticks, volumes
-X_TS, X_O, X_H, X_L, X_C, X_V, X_BID, X_ASK = range(8)
-N_X = 8
 NS_MIN = 60_000_000_000
 NS_HOUR = 3_600_000_000_000
 NS_DAY = 86_400_000_000_000
 
 SESSION_CODES = {"all": 0, "rth": 1, "globex": 2}
 ATR_BARS = 14
-
-# ---------------------------------------------------------------------------------------------
-# State layout
-S_T, S_SUMC, S_SUMC2, S_SUMV, S_SUMV2, S_SUMTR, S_MED_N = range(7)
-S_EP_ACTIVE, S_EP_TYPE, S_EP_ID, S_EP_START, S_EP_LO, S_EP_HI, S_EP_COUNTER, S_EP_DECL = range(7, 15)
-S_G_EXISTS, S_G_ID, S_G_LO, S_G_HI, S_G_CONF_T, S_G_CONF_TS, S_G_VIOL = range(15, 22)
-S_R_EXISTS, S_R_ID, S_R_LO, S_R_HI, S_R_CONF_T, S_R_CONF_TS, S_R_VIOL = range(22, 29)
-S_PREV_LC, S_PREV_SC = range(29, 31)
-N_SI = 31
-SF_EP_CV, SF_G_Q, SF_R_Q = range(3)
-N_SF = 3
-RI_O, RI_H, RI_L, RI_C, RI_V, RI_BALL, RI_TR = range(7)
-N_RI = 7
-RF_DELTA, RF_W = range(2)
-N_RF = 2
-DQ_HI_B, DQ_LO_B, DQ_HI_C, DQ_LO_C = range(4)
-N_DQ = 4
-
-NAT = np.iinfo(np.int64).min
-
-# ---------------------------------------------------------------------------------------------
-# Output layout: three arrays (float64, int64, int8) of shape (columns, bars): each column is
-# contiguous, so pandas takes it without a copy; the engine uses (columns, 1).
-F_COLS = (
-    "delta", "vol_weight", "vol_median", "battle", "base_lo", "base_hi", "base_width_ticks",
-    "green_lo", "green_hi", "green_quality", "red_lo", "red_hi", "red_quality", "ref_lo", "ref_hi", "q_ref",
-    "tc", "bq", "ldu_strength", "lud_strength", "cds_strength", "pattern", "bn_score", "confidence",
-    "atr14_ticks", "rel_volume", "ret5_ticks", "ret15_ticks",
-)
-I_COLS = ("bar_index", "base_id", "green_id", "green_confirmed_at", "red_id", "red_confirmed_at", "ref_age_bars")
-B_COLS = (
-    "in_session", "ball", "base_active", "base_type", "bull_violation", "bear_violation", "bull_intact",
-    "bear_intact", "ref_side", "bull_break", "bear_break", "ldu", "lud", "cds", "status",
-    "long_candidate", "short_candidate", "long_entry", "short_entry",
-)
-# float columns that are prices: written as ticks × tick + the bar's roll offset (the traded contract's prices)
-PRICE_COLS = ("base_lo", "base_hi", "green_lo", "green_hi", "red_lo", "red_hi", "ref_lo", "ref_hi")
-(F_DELTA, F_W, F_VMED, F_BO, F_BLO, F_BHI, F_BWID, F_GLO, F_GHI, F_GQ, F_RLO, F_RHI, F_RQ, F_REFLO, F_REFHI,
- F_QREF, F_TC, F_BQ, F_LDUS, F_LUDS, F_CDSS, F_PAT, F_BN, F_CONF, F_ATR, F_RELV, F_RET5, F_RET15) = range(len(F_COLS))
-I_BAR, I_BASE_ID, I_GID, I_GCONF, I_RID, I_RCONF, I_REFAGE = range(len(I_COLS))
-(B_INS, B_BALL, B_ACTIVE, B_TYPE, B_BULLV, B_BEARV, B_BULLI, B_BEARI, B_REF, B_BULLBRK, B_BEARBRK,
- B_LDU, B_LUD, B_CDS, B_STATUS, B_LC, B_SC, B_LE, B_SE) = range(len(B_COLS))
-# status codes are the positions of these labels (a pandas categorical takes them as they are)
-STATUS_LABELS = ("defenders_winning", "contested", "balanced", "vikings_winning")
-ST_DEFENDERS, ST_CONTESTED, ST_BALANCED, ST_VIKINGS = range(4)
 
 
 def ring_capacity(pv: np.ndarray) -> int:
@@ -189,92 +149,568 @@ def in_session(start_min: int, session_code: int) -> bool:
     return rth if session_code == 1 else not rth
 
 
+# ---------------------------------------------------------------------------------------------
+# The step's values, as named tuples of scalars: numba passes them by value, so after inlining
+# every field is a local that LLVM keeps in a register.
+
+# the parameter vector as typed locals (counts and tick sizes as int, switches as bool)
+Prm = namedtuple("Prm", (
+    "session", "flow", "W", "theta", "VW", "wcap", "strong", "BW", "maxw", "CW", "cfrac", "TL", "gmin", "rmax",
+    "qdur", "qw0", "qw1", "qw2", "qw3", "qrespect", "qmin_rec", "gr", "tc_s", "tc_w", "r8", "r12", "wb", "wt",
+    "wq", "thr", "st_win", "st_bal", "qmin", "strict", "ent_start", "ent_end", "fri", "blackout", "warmup",
+    "bar_ns", "tick",
+))
+# state: exact running sums (closes and their squares over the consolidation window, volumes and
+# their squares over the base window, true range over ATR_BARS)
+Sums = namedtuple("Sums", ("c", "c2", "v", "v2", "tr"))
+# state: the current base episode (7.2); `cv` is the volume CV over the base window at its last active bar
+Episode = namedtuple("Episode", ("active", "btype", "id", "start", "lo", "hi", "counter", "decl", "cv"))
+# state: the last green or red base record (7.2), `viol` set by the golden rule (7.3)
+BaseRec = namedtuple("BaseRec", ("exists", "id", "lo", "hi", "conf_t", "conf_ts", "viol", "q"))
+# one bar's results of the sections
+Aggression = namedtuple("Aggression", ("delta", "ball", "w", "vmed", "bo"))
+Activity = namedtuple("Activity", ("active", "btype", "width", "lo", "hi"))
+GoldenRule = namedtuple("GoldenRule", ("bull_v", "bear_v", "g_intact", "r_intact", "ref"))
+Trend = namedtuple("Trend", ("tc", "bq", "q_ref"))
+Patterns = namedtuple("Patterns", ("ldu", "lud", "cds", "ldu_s", "lud_s", "cds_s", "pat"))
+Score = namedtuple("Score", ("bn", "status", "conf", "lc", "sc"))
+# bars t-1, t-2, t-3 from the rings (what the patterns read)
+Lags = namedtuple("Lags", ("o1", "h1", "l1", "c1", "v1", "o2", "h2", "l2", "c2", "h3", "l3", "c3"))
+
+
+@njit(cache=True, inline="always")
+def load_params(pv: np.ndarray) -> Prm:
+    """The parameter vector (`layout.P_*`) as a `Prm` of typed scalars."""
+    return Prm(
+        int(pv[P_SESSION]), pv[P_FLOW] > 0.5, int(pv[P_W]), pv[P_THETA], int(pv[P_VW]), pv[P_WCAP], pv[P_STRONG],
+        int(pv[P_BW]), pv[P_MAXW], int(pv[P_CW]), pv[P_CFRAC], int(pv[P_TL]), pv[P_GMIN], pv[P_RMAX],
+        pv[P_QDUR], pv[P_QW0], pv[P_QW1], pv[P_QW2], pv[P_QW3], not pv[P_QRESPECT] < 0.5, pv[P_QMIN_REC],
+        int(pv[P_GR]), pv[P_TC_S], pv[P_TC_W], int(pv[P_R8]), int(pv[P_R12]), pv[P_WB], pv[P_WT],
+        pv[P_WQ], pv[P_THR], pv[P_ST_WIN], pv[P_ST_BAL], pv[P_QMIN], pv[P_STRICT] > 0.5, pv[P_ENT_START],
+        pv[P_ENT_END], pv[P_FRI], pv[P_BLACKOUT] > 0.5, pv[P_WARMUP], int(pv[P_BAR_NS]), pv[P_TICK],
+    )
+
+
+@njit(cache=True, inline="always")
+def load_state(si: np.ndarray, sf: np.ndarray):
+    """The scalar state (`layout.S_*`, `layout.SF_*`) as locals:
+    ``(t, med_n, prev_lc, prev_sc, Sums, Episode, green BaseRec, red BaseRec)``."""
+    sums = Sums(si[S_SUMC], si[S_SUMC2], si[S_SUMV], si[S_SUMV2], si[S_SUMTR])
+    ep = Episode(si[S_EP_ACTIVE], si[S_EP_TYPE], si[S_EP_ID], si[S_EP_START], si[S_EP_LO], si[S_EP_HI],
+                 si[S_EP_COUNTER], si[S_EP_DECL], sf[SF_EP_CV])
+    green = BaseRec(si[S_G_EXISTS], si[S_G_ID], si[S_G_LO], si[S_G_HI], si[S_G_CONF_T], si[S_G_CONF_TS],
+                    si[S_G_VIOL], sf[SF_G_Q])
+    red = BaseRec(si[S_R_EXISTS], si[S_R_ID], si[S_R_LO], si[S_R_HI], si[S_R_CONF_T], si[S_R_CONF_TS],
+                  si[S_R_VIOL], sf[SF_R_Q])
+    return si[S_T], si[S_MED_N], si[S_PREV_LC], si[S_PREV_SC], sums, ep, green, red
+
+
+@njit(cache=True, inline="always")
+def store_state(si: np.ndarray, sf: np.ndarray, t: int, med_n: int, prev_lc: int, prev_sc: int, sums: Sums,
+                ep: Episode, green: BaseRec, red: BaseRec) -> None:
+    """Write the locals of `load_state` back into the state arrays."""
+    si[S_T] = t
+    si[S_MED_N] = med_n
+    si[S_PREV_LC] = prev_lc
+    si[S_PREV_SC] = prev_sc
+    si[S_SUMC] = sums.c
+    si[S_SUMC2] = sums.c2
+    si[S_SUMV] = sums.v
+    si[S_SUMV2] = sums.v2
+    si[S_SUMTR] = sums.tr
+    si[S_EP_ACTIVE] = ep.active
+    si[S_EP_TYPE] = ep.btype
+    si[S_EP_ID] = ep.id
+    si[S_EP_START] = ep.start
+    si[S_EP_LO] = ep.lo
+    si[S_EP_HI] = ep.hi
+    si[S_EP_COUNTER] = ep.counter
+    si[S_EP_DECL] = ep.decl
+    sf[SF_EP_CV] = ep.cv
+    si[S_G_EXISTS] = green.exists
+    si[S_G_ID] = green.id
+    si[S_G_LO] = green.lo
+    si[S_G_HI] = green.hi
+    si[S_G_CONF_T] = green.conf_t
+    si[S_G_CONF_TS] = green.conf_ts
+    si[S_G_VIOL] = green.viol
+    sf[SF_G_Q] = green.q
+    si[S_R_EXISTS] = red.exists
+    si[S_R_ID] = red.id
+    si[S_R_LO] = red.lo
+    si[S_R_HI] = red.hi
+    si[S_R_CONF_T] = red.conf_t
+    si[S_R_CONF_TS] = red.conf_ts
+    si[S_R_VIOL] = red.viol
+    sf[SF_R_Q] = red.q
+
+
+# ---------------------------------------------------------------------------------------------
+# Ring readers. Bar `t` (the count of in-session bars before this one) sits at ring slot
+# ``t & mask``; a slot of a bar before the first one holds a stale or zero value that the callers
+# ignore. Only these readers, the `strategy.rolling` helpers and the output writers take arrays,
+# one array each, and `run` calls them directly, never from inside another step function: numba
+# then prunes the reference counting of the inlined array arguments. An array passed to a step
+# function that holds other inlined array calls (or several arrays with branches between their
+# uses) keeps an atomic incref/decref pair per array per bar inside the loop (measured: ~20 %
+# slower batch kernel).
+
+
+@njit(cache=True, inline="always")
+def battle_sum(rf: np.ndarray, mask: int, t: int, W: int) -> float:
+    """METHOD 7.1 battle outcome over bars ``t-W+1..t``: Σ w·δ / Σ w (0 if Σ w is 0)."""
+    num = 0.0
+    den = 0.0
+    for j in range(W):
+        kk = (t - j) & mask
+        num += rf[RF_W, kk] * rf[RF_DELTA, kk]
+        den += rf[RF_W, kk]
+    return num / den if den > 0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def up_closes(ri: np.ndarray, mask: int, t: int, TL: int) -> int:
+    """METHOD 7.2 u_t: the number of closes above the previous close over bars ``t-TL+1..t``."""
+    u = 0
+    for j in range(TL):
+        if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
+            u += 1
+    return u
+
+
+@njit(cache=True, inline="always")
+def declining_volume(ri: np.ndarray, mask: int, t: int, BW: int) -> int:
+    """METHOD 7.2 declining-volume flag: 1 if the later half of the base window's volumes sums
+    to at most the earlier half."""
+    half = BW // 2
+    early = 0
+    late = 0
+    for j in range(half):
+        late += ri[RI_V, (t - j) & mask]
+        early += ri[RI_V, (t - BW + 1 + j) & mask]
+    return 1 if late <= early else 0
+
+
+@njit(cache=True, inline="always")
+def lagged_bars(ri: np.ndarray, mask: int, t: int) -> Lags:
+    """Bars ``t-1``, ``t-2``, ``t-3`` as the patterns (METHOD 7.4) read them."""
+    k1 = (t - 1) & mask
+    k2 = (t - 2) & mask
+    k3 = (t - 3) & mask
+    return Lags(ri[RI_O, k1], ri[RI_H, k1], ri[RI_L, k1], ri[RI_C, k1], ri[RI_V, k1], ri[RI_O, k2], ri[RI_H, k2],
+                ri[RI_L, k2], ri[RI_C, k2], ri[RI_H, k3], ri[RI_L, k3], ri[RI_C, k3])
+
+
+# ---------------------------------------------------------------------------------------------
+# Step functions: scalars and named tuples in, scalars and named tuples out.
+
+
+@njit(cache=True, inline="always")
+def aggression(p: Prm, o: int, h: int, l: int, c: int, bid_v: int, ask_v: int):
+    """METHOD 7.1 aggression δ (bid/ask order flow, or the OHLC body ratio) and ball (+1 Viking,
+    -1 Defender, 0). Returns ``(delta, ball)``."""
+    if p.flow:
+        tot = ask_v + bid_v
+        delta = (ask_v - bid_v) / tot if tot > 0 else 0.0
+    else:
+        delta = (c - o) / (h - l) if h > l else 0.0
+    theta = p.theta
+    ball = 1 if delta >= theta else (-1 if delta <= -theta else 0)
+    return delta, ball
+
+
+@njit(cache=True, inline="always")
+def volume_weight(p: Prm, t: int, v: int, vmed: float) -> float:
+    """METHOD 7.1 volume weight min(V / median, cap), 1 if the median is 0, NaN before the
+    median window is full."""
+    if t >= p.VW:
+        return min(v / vmed, p.wcap) if vmed > 0 else 1.0
+    return np.nan
+
+
+@njit(cache=True, inline="always")
+def update_sums(p: Prm, t: int, sums: Sums, c: int, v: int, tr: int, c_old: int, v_old: int, tr_old: int) -> Sums:
+    """The exact running sums: closes (and squares) over `CW` bars, volumes (and squares) over
+    `BW` bars, true range over ATR_BARS; `*_old` is the value leaving each window."""
+    sumc = sums.c + c
+    sumc2 = sums.c2 + c * c
+    if t >= p.CW:
+        sumc -= c_old
+        sumc2 -= c_old * c_old
+    sumv = sums.v + v
+    sumv2 = sums.v2 + v * v
+    if t >= p.BW:
+        sumv -= v_old
+        sumv2 -= v_old * v_old
+    sumtr = sums.tr + tr
+    if t >= ATR_BARS:
+        sumtr -= tr_old
+    return Sums(sumc, sumc2, sumv, sumv2, sumtr)
+
+
+@njit(cache=True, inline="always")
+def base_activity(p: Prm, t: int, sums: Sums, u: int, hi_b: int, lo_b: int, hi_c: int, lo_c: int) -> Activity:
+    """METHOD 7.2 activity test and type: active when the base window is at most `maxw` ticks
+    wide and the closes' std is below `cfrac` × the consolidation range; green (+1) or red (-1)
+    by the up-close count `u` of the last `TL` bars."""
+    active = 0
+    btype = 0
+    width = hi_b - lo_b
+    TL = p.TL
+    CW = p.CW
+    if t >= TL:
+        if u >= p.gmin:
+            btype = 1
+        elif u <= p.rmax:
+            btype = -1
+    if t >= CW - 1 and t >= p.BW - 1 and t >= TL:
+        var_n2 = CW * sums.c2 - sums.c * sums.c  # CW^2 * population variance, exact
+        std_c = math.sqrt(max(var_n2, 0)) / CW
+        if width <= p.maxw and std_c < p.cfrac * (hi_c - lo_c):
+            active = 1
+    return Activity(active, btype, width, lo_b, hi_b)
+
+
+@njit(cache=True, inline="always")
+def episode_quality(p: Prm, ep: Episode, t: int) -> float:
+    """METHOD 7.2 quality q of the episode `ep` that ended at bar ``t - 1``: duration, width,
+    volume regularity and the respect (or declining-volume) term."""
+    e = t - 1
+    dur = (e - ep.start) + p.BW
+    ew = ep.hi - ep.lo
+    maxw = p.maxw
+    width_term = 1.0 - ew / maxw if maxw > 0 else 1.0
+    width_term = min(max(width_term, 0.0), 1.0)
+    vol_term = min(max(1.0 - ep.cv, 0.0), 1.0)
+    respect = float(ep.decl) if p.qrespect else 1.0
+    return (p.qw0 * min(dur / p.qdur, 1.0) + p.qw1 * width_term
+            + p.qw2 * vol_term + p.qw3 * respect)
+
+
+@njit(cache=True, inline="always")
+def episode_step(p: Prm, t: int, ts: int, act: Activity, sums: Sums, decl: int, ep: Episode, green: BaseRec,
+                 red: BaseRec):
+    """METHOD 7.2 episodes and confirmation: an episode that ends at ``t - 1`` (inactive now, or
+    its type changed) is confirmed at `t` and, green or red with q >= `qmin_rec`, becomes the
+    last green/red base record. An active bar starts or extends the episode (zone, volume CV,
+    declining-volume flag `decl`). Returns ``(Episode, green, red)``."""
+    active = act.active
+    btype = act.btype
+    ended = ep.active == 1 and (active == 0 or btype != ep.btype)
+    if ended:
+        q = episode_quality(p, ep, t)
+        if ep.btype != 0 and q >= p.qmin_rec:
+            rec = BaseRec(1, ep.id, ep.lo, ep.hi, t, ts, 0, q)
+            if ep.btype == 1:
+                green = rec
+            else:
+                red = rec
+    ep_id = ep.id
+    start = ep.start
+    lo = ep.lo
+    hi = ep.hi
+    counter = ep.counter
+    ep_decl = ep.decl
+    cv = ep.cv
+    if active == 1:
+        if ep.active == 0 or ended:
+            counter += 1
+            ep_id = counter
+            start = t
+        lo = act.lo
+        hi = act.hi
+        BW = p.BW
+        mean_v = sums.v / BW
+        if mean_v > 0:
+            var_v = max(BW * sums.v2 - sums.v * sums.v, 0) / (BW * BW)
+            cv = math.sqrt(var_v) / mean_v
+        else:
+            cv = 0.0
+        ep_decl = decl
+    return Episode(active, btype, ep_id, start, lo, hi, counter, ep_decl, cv), green, red
+
+
+@njit(cache=True, inline="always")
+def _violated(b: BaseRec) -> BaseRec:
+    return BaseRec(b.exists, b.id, b.lo, b.hi, b.conf_t, b.conf_ts, 1, b.q)
+
+
+@njit(cache=True, inline="always")
+def golden_rule_step(p: Prm, t: int, o: int, c: int, green: BaseRec, red: BaseRec):
+    """METHOD 7.3 golden rule: bull violation (a red bar closing `gr` ticks below the green base
+    after its confirmation; bear mirrored), intact flags, and the reference side (+1 green, -1
+    red: the more recently confirmed base; 0 none). Returns ``(GoldenRule, green, red)``."""
+    gr = p.gr
+    bull_v = 0
+    bear_v = 0
+    if green.exists == 1 and t > green.conf_t and c < o and c <= green.lo - gr:
+        green = _violated(green)
+        bull_v = 1
+    if red.exists == 1 and t > red.conf_t and c > o and c >= red.hi + gr:
+        red = _violated(red)
+        bear_v = 1
+    g_intact = green.exists == 1 and green.viol == 0
+    r_intact = red.exists == 1 and red.viol == 0
+    ref = 0
+    if green.exists == 1 and (red.exists == 0 or green.conf_t > red.conf_t):
+        ref = 1
+    elif red.exists == 1:
+        ref = -1
+    return GoldenRule(bull_v, bear_v, g_intact, r_intact, ref), green, red
+
+
+@njit(cache=True, inline="always")
+def trend_continuation(p: Prm, bo: float, gold: GoldenRule, green: BaseRec, red: BaseRec) -> Trend:
+    """METHOD 7.3 trend continuation table (tc), and (7.5) the base term bq and the reference
+    quality q_ref. A NaN battle outcome counts as not strong."""
+    strong = p.strong
+    tc = 0.0
+    bq = 0.0
+    q_ref = 0.0
+    if gold.ref == 1:
+        q_ref = green.q
+        if gold.g_intact:
+            tc = p.tc_s if bo > strong else p.tc_w
+            bq = q_ref
+        else:
+            tc = -p.tc_s
+    elif gold.ref == -1:
+        q_ref = red.q
+        if gold.r_intact:
+            tc = -p.tc_s if bo < -strong else -p.tc_w
+            bq = -q_ref
+        else:
+            tc = p.tc_s
+    return Trend(tc, bq, q_ref)
+
+
+@njit(cache=True, inline="always")
+def breakouts(c: int, ref: int, green: BaseRec, red: BaseRec):
+    """METHOD 7.2 breakouts of the close beyond the reference base by 1 tick:
+    ``(bull_break, bear_break)``."""
+    if ref == 1:
+        return (1 if c >= green.hi + 1 else 0), (1 if c <= green.lo - 1 else 0)
+    if ref == -1:
+        return (1 if c >= red.hi + 1 else 0), (1 if c <= red.lo - 1 else 0)
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def patterns_step(p: Prm, t: int, o: int, h: int, l: int, vmed: float, lag: Lags) -> Patterns:
+    """METHOD 7.4 Sierra patterns LDU/LUD/CDS completed at bar `t` (bars ``t-3..t``), their
+    strengths and the clipped pattern score."""
+    ldu = 0
+    lud = 0
+    cds = 0
+    ldu_s = 0.0
+    lud_s = 0.0
+    cds_s = 0.0
+    if t >= 3:
+        o1 = lag.o1
+        h1 = lag.h1
+        l1 = lag.l1
+        c1 = lag.c1
+        o2 = lag.o2
+        h2 = lag.h2
+        l2 = lag.l2
+        c2 = lag.c2
+        h3 = lag.h3
+        l3 = lag.l3
+        c3 = lag.c3
+        r8 = p.r8
+        r12 = p.r12
+        vratio = 1.0
+        if vmed > 0:
+            vratio = min(lag.v1 / vmed, 1.0)
+        elif not vmed >= 0:  # NaN: the median window is not full yet
+            vratio = np.nan
+        if o1 < c2 and h2 > l1 + r8 and o > c1 and h > l1 + r8 and h > h2:
+            ldu = 1
+            ldu_s = 0.7 * min((h2 - l1) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
+        if o1 > c2 and h1 > l2 + r8 and o < c1 and h1 > l + r8 and l < l2:
+            lud = 1
+            lud_s = 0.7 * min((h1 - l2) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
+        if o < c1 and h1 > l + r12 and l < l1 and o2 < c3 and h3 > l2 + r12 and l2 < l3 and h1 < h2:
+            cds = 1
+            cds_s = 0.8 * min((h3 - l2) / (2.0 * r12), 1.0) if r12 > 0 else 0.8
+    pat = min(max(ldu_s - lud_s - cds_s, -1.0), 1.0)
+    return Patterns(ldu, lud, cds, ldu_s, lud_s, cds_s, pat)
+
+
+@njit(cache=True, inline="always")
+def score_step(p: Prm, t: int, bo: float, trend: Trend, pat: float) -> Score:
+    """METHOD 7.5 composite score bn (0 during warm-up or while BO is NaN), status, confidence,
+    and the long/short candidates (bn beyond ±thr)."""
+    warm = t >= p.warmup and bo == bo
+    if warm:
+        bn = p.wb * bo + p.wt * trend.tc + p.wq * trend.bq
+    else:
+        bn = 0.0
+    if bn >= p.st_win:
+        status = ST_VIKINGS
+    elif bn <= -p.st_win:
+        status = ST_DEFENDERS
+    elif abs(bn) <= p.st_bal:
+        status = ST_BALANCED
+    else:
+        status = ST_CONTESTED
+    conf = (trend.q_ref + abs(pat) + abs(trend.tc) + abs(bn)) / 4.0
+    thr = p.thr
+    lc = 1 if (warm and bn >= thr) else 0
+    sc = 1 if (warm and bn <= -thr) else 0
+    return Score(bn, status, conf, lc, sc)
+
+
+@njit(cache=True, inline="always")
+def entry_step(p: Prm, close_min: int, weekday: int, lc: int, sc: int, prev_lc: int, prev_sc: int,
+               gold: GoldenRule, q_ref: float):
+    """METHOD 7.6 entry gates 1-4 (gate 5 is the simulator's / broker's): a new candidate (absent
+    at the previous bar), the golden-rule gate (strict: an intact base on the trade's side), the
+    reference quality, the time window (bar close, ET). Returns ``(long_entry, short_entry)``."""
+    le = 0
+    se = 0
+    if lc == 1 or sc == 1:
+        time_ok = p.ent_start <= close_min <= p.ent_end
+        if weekday == 4 and close_min > p.fri:
+            time_ok = False
+        if p.blackout and RTH_OPEN_MIN <= close_min <= RTH_OPEN_MIN + 10:
+            time_ok = False
+        quality_ok = q_ref >= p.qmin
+        ref = gold.ref
+        g_intact = gold.g_intact
+        r_intact = gold.r_intact
+        if lc == 1 and prev_lc == 0 and time_ok and quality_ok:
+            refused = (ref == -1 and r_intact) or (ref == 1 and not g_intact)
+            if p.strict:
+                refused = refused or not (ref == 1 and g_intact)
+            le = 0 if refused else 1
+        if sc == 1 and prev_sc == 0 and time_ok and quality_ok:
+            refused = (ref == 1 and g_intact) or (ref == -1 and not r_intact)
+            if p.strict:
+                refused = refused or not (ref == -1 and r_intact)
+            se = 0 if refused else 1
+    return le, se
+
+
+# ---------------------------------------------------------------------------------------------
+# Output rows (`layout.F_*`/`I_*`/`B_*`): one writer per output array (one array each, see above).
+
+
+@njit(cache=True, inline="always")
+def write_floats(of: np.ndarray, row: int, p: Prm, t: int, c: int, v: int, off: float, sums: Sums, agg: Aggression,
+                 act: Activity, green: BaseRec, red: BaseRec, ref: int, trend: Trend, pats: Patterns, score: Score,
+                 c5: int, c15: int) -> None:
+    """The float columns of row `row`; prices as ticks × tick + the bar's roll offset, `c5`/`c15`
+    the closes 5 and 15 bars back."""
+    tick = p.tick
+    vmed = agg.vmed
+    of[F_DELTA, row] = agg.delta
+    of[F_W, row] = agg.w
+    of[F_VMED, row] = vmed
+    of[F_BO, row] = agg.bo
+    if act.active == 1:
+        of[F_BLO, row] = act.lo * tick + off
+        of[F_BHI, row] = act.hi * tick + off
+    else:
+        of[F_BLO, row] = np.nan
+        of[F_BHI, row] = np.nan
+    of[F_BWID, row] = act.width if t >= p.BW - 1 else np.nan
+    if green.exists == 1:
+        of[F_GLO, row] = green.lo * tick + off
+        of[F_GHI, row] = green.hi * tick + off
+        of[F_GQ, row] = green.q
+    else:
+        of[F_GLO, row] = np.nan
+        of[F_GHI, row] = np.nan
+        of[F_GQ, row] = np.nan
+    if red.exists == 1:
+        of[F_RLO, row] = red.lo * tick + off
+        of[F_RHI, row] = red.hi * tick + off
+        of[F_RQ, row] = red.q
+    else:
+        of[F_RLO, row] = np.nan
+        of[F_RHI, row] = np.nan
+        of[F_RQ, row] = np.nan
+    if ref == 1:
+        of[F_REFLO, row] = green.lo * tick + off
+        of[F_REFHI, row] = green.hi * tick + off
+    elif ref == -1:
+        of[F_REFLO, row] = red.lo * tick + off
+        of[F_REFHI, row] = red.hi * tick + off
+    else:
+        of[F_REFLO, row] = np.nan
+        of[F_REFHI, row] = np.nan
+    of[F_QREF, row] = trend.q_ref
+    of[F_TC, row] = trend.tc
+    of[F_BQ, row] = trend.bq
+    of[F_LDUS, row] = pats.ldu_s
+    of[F_LUDS, row] = pats.lud_s
+    of[F_CDSS, row] = pats.cds_s
+    of[F_PAT, row] = pats.pat
+    of[F_BN, row] = score.bn
+    of[F_CONF, row] = score.conf
+    of[F_ATR, row] = sums.tr / ATR_BARS if t >= ATR_BARS - 1 else np.nan
+    of[F_RELV, row] = v / vmed if vmed > 0 else np.nan
+    of[F_RET5, row] = c - c5 if t >= 5 else np.nan
+    of[F_RET15, row] = c - c15 if t >= 15 else np.nan
+
+
+@njit(cache=True, inline="always")
+def write_ints(oi: np.ndarray, row: int, t: int, act: Activity, ep: Episode, green: BaseRec, red: BaseRec,
+               ref: int) -> None:
+    """The int columns of row `row`: bar index, ids, confirmation times, reference age."""
+    oi[I_BASE_ID, row] = ep.id if act.active == 1 else -1
+    oi[I_GCONF, row] = green.conf_ts if green.exists == 1 else NAT
+    oi[I_RCONF, row] = red.conf_ts if red.exists == 1 else NAT
+    if ref == 1:
+        age = t - green.conf_t
+    elif ref == -1:
+        age = t - red.conf_t
+    else:
+        age = -1
+    oi[I_REFAGE, row] = age
+    oi[I_GID, row] = green.id
+    oi[I_RID, row] = red.id
+    oi[I_BAR, row] = t
+
+
+@njit(cache=True, inline="always")
+def write_flags(ob: np.ndarray, row: int, agg: Aggression, act: Activity, gold: GoldenRule, bull_brk: int,
+                bear_brk: int, pats: Patterns, score: Score, le: int, se: int) -> None:
+    """The int8 columns (flags, sides, status) of row `row`."""
+    ob[B_INS, row] = 1
+    ob[B_BALL, row] = agg.ball
+    ob[B_ACTIVE, row] = act.active
+    ob[B_TYPE, row] = act.btype
+    ob[B_BULLV, row] = gold.bull_v
+    ob[B_BEARV, row] = gold.bear_v
+    ob[B_BULLI, row] = 1 if gold.g_intact else 0
+    ob[B_BEARI, row] = 1 if gold.r_intact else 0
+    ob[B_REF, row] = gold.ref
+    ob[B_BULLBRK, row] = bull_brk
+    ob[B_BEARBRK, row] = bear_brk
+    ob[B_LDU, row] = pats.ldu
+    ob[B_LUD, row] = pats.lud
+    ob[B_CDS, row] = pats.cds
+    ob[B_STATUS, row] = score.status
+    ob[B_LC, row] = score.lc
+    ob[B_SC, row] = score.sc
+    ob[B_LE, row] = le
+    ob[B_SE, row] = se
+
+
 @njit(cache=True)
 def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
     """Advance the state over bars ``i0..i1-1`` of the input matrix `x` (rows `X_*`), writing
     their rows of `of`/`oi`/`ob`. `xoff` holds each bar's roll offset (continuous series: price
-    outputs are in the traded contract's prices) or a single 0 for a plain series. This loop body is the only implementation of the method: the
-    vectorized path runs it over all bars, the incremental engine over one bar at a time."""
+    outputs are in the traded contract's prices) or a single 0 for a plain series. This loop body
+    is the only implementation of the method: the vectorized path runs it over all bars, the
+    incremental engine over one bar at a time."""
     cap = ri.shape[1]
     mask = cap - 1
-    W = int(pv[P_W])
-    VW = int(pv[P_VW])
-    BW = int(pv[P_BW])
-    CW = int(pv[P_CW])
-    TL = int(pv[P_TL])
-    session_code = int(pv[P_SESSION])
-    bar_ns = int(pv[P_BAR_NS])
-    tick = pv[P_TICK]
+    p = load_params(pv)
     has_off = xoff.shape[0] > 1
-    # parameters and state scalars in locals: LLVM cannot keep array elements in registers
-    # (the output arrays might alias them); the state is stored back after the loop
-    p_blackout = pv[P_BLACKOUT]
-    p_cfrac = pv[P_CFRAC]
-    p_ent_end = pv[P_ENT_END]
-    p_ent_start = pv[P_ENT_START]
-    p_flow = pv[P_FLOW]
-    p_fri = pv[P_FRI]
-    p_gmin = pv[P_GMIN]
-    p_gr = pv[P_GR]
-    p_maxw = pv[P_MAXW]
-    p_qdur = pv[P_QDUR]
-    p_qmin = pv[P_QMIN]
-    p_qmin_rec = pv[P_QMIN_REC]
-    p_qrespect = pv[P_QRESPECT]
-    p_qw0 = pv[P_QW0]
-    p_qw1 = pv[P_QW1]
-    p_qw2 = pv[P_QW2]
-    p_qw3 = pv[P_QW3]
-    p_r12 = pv[P_R12]
-    p_r8 = pv[P_R8]
-    p_rmax = pv[P_RMAX]
-    p_strict = pv[P_STRICT]
-    p_strong = pv[P_STRONG]
-    p_st_bal = pv[P_ST_BAL]
-    p_st_win = pv[P_ST_WIN]
-    p_tc_s = pv[P_TC_S]
-    p_tc_w = pv[P_TC_W]
-    p_theta = pv[P_THETA]
-    p_thr = pv[P_THR]
-    p_warmup = pv[P_WARMUP]
-    p_wb = pv[P_WB]
-    p_wcap = pv[P_WCAP]
-    p_wq = pv[P_WQ]
-    p_wt = pv[P_WT]
-    s_ep_active = si[S_EP_ACTIVE]
-    s_ep_counter = si[S_EP_COUNTER]
-    s_ep_decl = si[S_EP_DECL]
-    s_ep_hi = si[S_EP_HI]
-    s_ep_id = si[S_EP_ID]
-    s_ep_lo = si[S_EP_LO]
-    s_ep_start = si[S_EP_START]
-    s_ep_type = si[S_EP_TYPE]
-    s_g_conf_t = si[S_G_CONF_T]
-    s_g_conf_ts = si[S_G_CONF_TS]
-    s_g_exists = si[S_G_EXISTS]
-    s_g_hi = si[S_G_HI]
-    s_g_id = si[S_G_ID]
-    s_g_lo = si[S_G_LO]
-    s_g_viol = si[S_G_VIOL]
-    s_med_n = si[S_MED_N]
-    s_prev_lc = si[S_PREV_LC]
-    s_prev_sc = si[S_PREV_SC]
-    s_r_conf_t = si[S_R_CONF_T]
-    s_r_conf_ts = si[S_R_CONF_TS]
-    s_r_exists = si[S_R_EXISTS]
-    s_r_hi = si[S_R_HI]
-    s_r_id = si[S_R_ID]
-    s_r_lo = si[S_R_LO]
-    s_r_viol = si[S_R_VIOL]
-    s_sumc = si[S_SUMC]
-    s_sumc2 = si[S_SUMC2]
-    s_sumtr = si[S_SUMTR]
-    s_sumv = si[S_SUMV]
-    s_sumv2 = si[S_SUMV2]
-    s_t = si[S_T]
-    sf_ep_cv = sf[SF_EP_CV]
-    sf_g_q = sf[SF_G_Q]
-    sf_r_q = sf[SF_R_Q]
+    t, med_n, prev_lc, prev_sc, sums, ep, green, red = load_state(si, sf)
     for row in range(i0, i1):
         ts = x[X_TS, row]
         o = x[X_O, row]
@@ -282,410 +718,77 @@ def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
         l = x[X_L, row]
         c = x[X_C, row]
         v = x[X_V, row]
-        bid_v = x[X_BID, row]
-        ask_v = x[X_ASK, row]
         off = xoff[row] if has_off else xoff[0]
         start_min = et_minute(ts, tz)
-        close_ts = ts + bar_ns
+        close_ts = ts + p.bar_ns
         close_min = et_minute(close_ts, tz)
         if close_min < start_min:
             close_min += 1440  # a bar closing at/after midnight keeps its order
         weekday = et_weekday(close_ts, tz)
-        if not in_session(start_min, session_code):
+        if not in_session(start_min, p.session):
             _neutral_row(of, oi, ob, row)
             continue
-        t = s_t
         k = t & mask
-
         ri[RI_O, k] = o
         ri[RI_H, k] = h
         ri[RI_L, k] = l
         ri[RI_C, k] = c
         ri[RI_V, k] = v
 
-        # ---- 7.1 aggression, ball, volume weight, battle outcome -----------------------------
-        if p_flow > 0.5:
-            tot = ask_v + bid_v
-            delta = (ask_v - bid_v) / tot if tot > 0 else 0.0
-        else:
-            delta = (c - o) / (h - l) if h > l else 0.0
-        theta = p_theta
-        ball = 1 if delta >= theta else (-1 if delta <= -theta else 0)
-
-        n_med = s_med_n
-        if t >= VW:
-            vmed = sorted_median(med, n_med)
-            w = min(v / vmed, p_wcap) if vmed > 0 else 1.0
-            sorted_replace(med, n_med, ri[RI_V, (t - VW) & mask], v)
+        # 7.1 aggression, ball, volume weight, battle outcome
+        delta, ball = aggression(p, o, h, l, c, x[X_BID, row], x[X_ASK, row])
+        if t >= p.VW:
+            vmed = sorted_median(med, med_n)
+            sorted_replace(med, med_n, ri[RI_V, (t - p.VW) & mask], v)
         else:
             vmed = np.nan
-            w = np.nan
-            n_med = sorted_insert(med, n_med, v)
-        s_med_n = n_med
-
+            med_n = sorted_insert(med, med_n, v)
+        w = volume_weight(p, t, v, vmed)
         rf[RF_DELTA, k] = delta
         rf[RF_W, k] = w
         ri[RI_BALL, k] = ball
-        if t >= VW + W - 1:
-            num = 0.0
-            den = 0.0
-            for j in range(W):
-                kk = (t - j) & mask
-                num += rf[RF_W, kk] * rf[RF_DELTA, kk]
-                den += rf[RF_W, kk]
-            bo = num / den if den > 0 else 0.0
-        else:
-            bo = np.nan
+        bo = battle_sum(rf, mask, t, p.W) if t >= p.VW + p.W - 1 else np.nan
+        agg = Aggression(delta, ball, w, vmed, bo)
 
-        # ---- rolling windows (deques, exact integer sums) -----------------------------------------
-        hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, BW)
-        lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, BW)
-        hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, CW)
-        lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, CW)
-        s_sumc += c
-        s_sumc2 += c * c
-        if t >= CW:
-            cold = ri[RI_C, (t - CW) & mask]
-            s_sumc -= cold
-            s_sumc2 -= cold * cold
-        s_sumv += v
-        s_sumv2 += v * v
-        if t >= BW:
-            vold = ri[RI_V, (t - BW) & mask]
-            s_sumv -= vold
-            s_sumv2 -= vold * vold
+        # rolling windows: deques, exact integer sums, true range
+        hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, p.BW)
+        lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, p.BW)
+        hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, p.CW)
+        lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, p.CW)
         if t == 0:
             tr = h - l
         else:
             cp = ri[RI_C, (t - 1) & mask]
             tr = max(h, cp) - min(l, cp)
         ri[RI_TR, k] = tr
-        s_sumtr += tr
-        if t >= ATR_BARS:
-            s_sumtr -= ri[RI_TR, (t - ATR_BARS) & mask]
+        sums = update_sums(p, t, sums, c, v, tr, ri[RI_C, (t - p.CW) & mask], ri[RI_V, (t - p.BW) & mask],
+                           ri[RI_TR, (t - ATR_BARS) & mask])
 
-        # ---- 7.2 base activity and type ----------------------------------------------------------
-        active = 0
-        btype = 0
-        width = hi_b - lo_b
-        if t >= TL:
-            u = 0
-            for j in range(TL):
-                if ri[RI_C, (t - j) & mask] > ri[RI_C, (t - j - 1) & mask]:
-                    u += 1
-            if u >= p_gmin:
-                btype = 1
-            elif u <= p_rmax:
-                btype = -1
-        if t >= CW - 1 and t >= BW - 1 and t >= TL:
-            var_n2 = CW * s_sumc2 - s_sumc * s_sumc  # CW^2 * population variance, exact
-            std_c = math.sqrt(max(var_n2, 0)) / CW
-            if width <= p_maxw and std_c < p_cfrac * (hi_c - lo_c):
-                active = 1
+        # 7.2 bases: activity and type, episodes, confirmation, records
+        act = base_activity(p, t, sums, up_closes(ri, mask, t, p.TL), hi_b, lo_b, hi_c, lo_c)
+        decl = declining_volume(ri, mask, t, p.BW) if act.active == 1 else 0
+        ep, green, red = episode_step(p, t, ts, act, sums, decl, ep, green, red)
 
-        # ---- episodes and confirmation at e+1 ------------------------------------------------------
-        prev_active = s_ep_active
-        prev_type = s_ep_type
-        ended = prev_active == 1 and (active == 0 or btype != prev_type)
-        if ended:
-            e = t - 1
-            dur = (e - s_ep_start) + BW
-            ew = s_ep_hi - s_ep_lo
-            width_term = 1.0 - ew / p_maxw if p_maxw > 0 else 1.0
-            width_term = min(max(width_term, 0.0), 1.0)
-            vol_term = min(max(1.0 - sf_ep_cv, 0.0), 1.0)
-            respect = 1.0 if p_qrespect < 0.5 else float(s_ep_decl)
-            q = (p_qw0 * min(dur / p_qdur, 1.0) + p_qw1 * width_term
-                 + p_qw2 * vol_term + p_qw3 * respect)
-            if prev_type != 0 and q >= p_qmin_rec:
-                if prev_type == 1:
-                    s_g_exists = 1
-                    s_g_id = s_ep_id
-                    s_g_lo = s_ep_lo
-                    s_g_hi = s_ep_hi
-                    s_g_conf_t = t
-                    s_g_conf_ts = ts
-                    s_g_viol = 0
-                    sf_g_q = q
-                else:
-                    s_r_exists = 1
-                    s_r_id = s_ep_id
-                    s_r_lo = s_ep_lo
-                    s_r_hi = s_ep_hi
-                    s_r_conf_t = t
-                    s_r_conf_ts = ts
-                    s_r_viol = 0
-                    sf_r_q = q
-        if active == 1:
-            if prev_active == 0 or ended:
-                s_ep_counter += 1
-                s_ep_id = s_ep_counter
-                s_ep_start = t
-            s_ep_lo = lo_b
-            s_ep_hi = hi_b
-            mean_v = s_sumv / BW
-            if mean_v > 0:
-                var_v = max(BW * s_sumv2 - s_sumv * s_sumv, 0) / (BW * BW)
-                sf_ep_cv = math.sqrt(var_v) / mean_v
-            else:
-                sf_ep_cv = 0.0
-            half = BW // 2
-            early = 0
-            late = 0
-            for j in range(half):
-                late += ri[RI_V, (t - j) & mask]
-                early += ri[RI_V, (t - BW + 1 + j) & mask]
-            s_ep_decl = 1 if late <= early else 0
-        s_ep_active = active
-        s_ep_type = btype
+        # 7.3 golden rule, trend continuation
+        gold, green, red = golden_rule_step(p, t, o, c, green, red)
+        trend = trend_continuation(p, bo, gold, green, red)
 
-        # ---- 7.3 golden rule --------------------------------------------------------------------
-        gr = int(p_gr)
-        bull_v = 0
-        bear_v = 0
-        if s_g_exists == 1 and t > s_g_conf_t and c < o and c <= s_g_lo - gr:
-            s_g_viol = 1
-            bull_v = 1
-        if s_r_exists == 1 and t > s_r_conf_t and c > o and c >= s_r_hi + gr:
-            s_r_viol = 1
-            bear_v = 1
-        g_intact = s_g_exists == 1 and s_g_viol == 0
-        r_intact = s_r_exists == 1 and s_r_viol == 0
-        ref = 0
-        if s_g_exists == 1 and (s_r_exists == 0 or s_g_conf_t > s_r_conf_t):
-            ref = 1
-        elif s_r_exists == 1:
-            ref = -1
-        strong = p_strong
-        tc = 0.0
-        bq = 0.0
-        q_ref = 0.0
-        if ref == 1:
-            q_ref = sf_g_q
-            if g_intact:
-                tc = p_tc_s if bo > strong else p_tc_w
-                bq = q_ref
-            else:
-                tc = -p_tc_s
-        elif ref == -1:
-            q_ref = sf_r_q
-            if r_intact:
-                tc = -p_tc_s if bo < -strong else -p_tc_w
-                bq = -q_ref
-            else:
-                tc = p_tc_s
+        # 7.4 patterns, 7.5 score and status, 7.6 entry gates
+        pats = patterns_step(p, t, o, h, l, vmed, lagged_bars(ri, mask, t))
+        score = score_step(p, t, bo, trend, pats.pat)
+        le, se = entry_step(p, close_min, weekday, score.lc, score.sc, prev_lc, prev_sc, gold, trend.q_ref)
+        prev_lc = score.lc
+        prev_sc = score.sc
 
-        # ---- 7.4 Sierra patterns at completion bar t ----------------------------------------------
-        ldu = 0
-        lud = 0
-        cds = 0
-        ldu_s = 0.0
-        lud_s = 0.0
-        cds_s = 0.0
-        if t >= 3:
-            k1 = (t - 1) & mask
-            k2 = (t - 2) & mask
-            k3 = (t - 3) & mask
-            o1 = ri[RI_O, k1]
-            h1 = ri[RI_H, k1]
-            l1 = ri[RI_L, k1]
-            c1 = ri[RI_C, k1]
-            o2 = ri[RI_O, k2]
-            h2 = ri[RI_H, k2]
-            l2 = ri[RI_L, k2]
-            c2 = ri[RI_C, k2]
-            h3 = ri[RI_H, k3]
-            l3 = ri[RI_L, k3]
-            c3 = ri[RI_C, k3]
-            r8 = int(p_r8)
-            r12 = int(p_r12)
-            vratio = 1.0
-            if vmed > 0:
-                vratio = min(ri[RI_V, k1] / vmed, 1.0)
-            elif not vmed >= 0:  # NaN: the median window is not full yet
-                vratio = np.nan
-            if o1 < c2 and h2 > l1 + r8 and o > c1 and h > l1 + r8 and h > h2:
-                ldu = 1
-                ldu_s = 0.7 * min((h2 - l1) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
-            if o1 > c2 and h1 > l2 + r8 and o < c1 and h1 > l + r8 and l < l2:
-                lud = 1
-                lud_s = 0.7 * min((h1 - l2) / (2.0 * r8), 1.0) + 0.3 * vratio if r8 > 0 else 0.7 + 0.3 * vratio
-            if o < c1 and h1 > l + r12 and l < l1 and o2 < c3 and h3 > l2 + r12 and l2 < l3 and h1 < h2:
-                cds = 1
-                cds_s = 0.8 * min((h3 - l2) / (2.0 * r12), 1.0) if r12 > 0 else 0.8
-        pat = min(max(ldu_s - lud_s - cds_s, -1.0), 1.0)
-
-        # ---- 7.5 composite score, status, confidence -------------------------------------------
-        warm = t >= p_warmup and bo == bo
-        if warm:
-            bn = p_wb * bo + p_wt * tc + p_wq * bq
-        else:
-            bn = 0.0
-        if bn >= p_st_win:
-            status = ST_VIKINGS
-        elif bn <= -p_st_win:
-            status = ST_DEFENDERS
-        elif abs(bn) <= p_st_bal:
-            status = ST_BALANCED
-        else:
-            status = ST_CONTESTED
-        conf = (q_ref + abs(pat) + abs(tc) + abs(bn)) / 4.0
-        thr = p_thr
-        lc = 1 if (warm and bn >= thr) else 0
-        sc = 1 if (warm and bn <= -thr) else 0
-
-        # ---- 7.6 entry gates 1-4 (gate 5 is the simulator's / broker's) --------------------------
-        le = 0
-        se = 0
-        if lc == 1 or sc == 1:
-            time_ok = p_ent_start <= close_min <= p_ent_end
-            if weekday == 4 and close_min > p_fri:
-                time_ok = False
-            if p_blackout > 0.5 and RTH_OPEN_MIN <= close_min <= RTH_OPEN_MIN + 10:
-                time_ok = False
-            quality_ok = q_ref >= p_qmin
-            strict = p_strict > 0.5
-            if lc == 1 and s_prev_lc == 0 and time_ok and quality_ok:
-                refused = (ref == -1 and r_intact) or (ref == 1 and not g_intact)
-                if strict:
-                    refused = refused or not (ref == 1 and g_intact)
-                le = 0 if refused else 1
-            if sc == 1 and s_prev_sc == 0 and time_ok and quality_ok:
-                refused = (ref == 1 and g_intact) or (ref == -1 and not r_intact)
-                if strict:
-                    refused = refused or not (ref == -1 and r_intact)
-                se = 0 if refused else 1
-        s_prev_lc = lc
-        s_prev_sc = sc
-
-        # ---- outputs ----------------------------------------------------------------------------------
-        of[F_DELTA, row] = delta
-        of[F_W, row] = w
-        of[F_VMED, row] = vmed
-        of[F_BO, row] = bo
-        if active == 1:
-            of[F_BLO, row] = lo_b * tick + off
-            of[F_BHI, row] = hi_b * tick + off
-            oi[I_BASE_ID, row] = s_ep_id
-        else:
-            of[F_BLO, row] = np.nan
-            of[F_BHI, row] = np.nan
-            oi[I_BASE_ID, row] = -1
-        of[F_BWID, row] = width if t >= BW - 1 else np.nan
-        if s_g_exists == 1:
-            of[F_GLO, row] = s_g_lo * tick + off
-            of[F_GHI, row] = s_g_hi * tick + off
-            of[F_GQ, row] = sf_g_q
-            oi[I_GCONF, row] = s_g_conf_ts
-        else:
-            of[F_GLO, row] = np.nan
-            of[F_GHI, row] = np.nan
-            of[F_GQ, row] = np.nan
-            oi[I_GCONF, row] = NAT
-        oi[I_GID, row] = s_g_id
-        if s_r_exists == 1:
-            of[F_RLO, row] = s_r_lo * tick + off
-            of[F_RHI, row] = s_r_hi * tick + off
-            of[F_RQ, row] = sf_r_q
-            oi[I_RCONF, row] = s_r_conf_ts
-        else:
-            of[F_RLO, row] = np.nan
-            of[F_RHI, row] = np.nan
-            of[F_RQ, row] = np.nan
-            oi[I_RCONF, row] = NAT
-        oi[I_RID, row] = s_r_id
-        bull_brk = 0
-        bear_brk = 0
-        if ref == 1:
-            of[F_REFLO, row] = s_g_lo * tick + off
-            of[F_REFHI, row] = s_g_hi * tick + off
-            oi[I_REFAGE, row] = t - s_g_conf_t
-        elif ref == -1:
-            of[F_REFLO, row] = s_r_lo * tick + off
-            of[F_REFHI, row] = s_r_hi * tick + off
-            oi[I_REFAGE, row] = t - s_r_conf_t
-        else:
-            of[F_REFLO, row] = np.nan
-            of[F_REFHI, row] = np.nan
-            oi[I_REFAGE, row] = -1
-        if ref == 1:
-            bull_brk = 1 if c >= s_g_hi + 1 else 0
-            bear_brk = 1 if c <= s_g_lo - 1 else 0
-        elif ref == -1:
-            bull_brk = 1 if c >= s_r_hi + 1 else 0
-            bear_brk = 1 if c <= s_r_lo - 1 else 0
-        of[F_QREF, row] = q_ref
-        of[F_TC, row] = tc
-        of[F_BQ, row] = bq
-        of[F_LDUS, row] = ldu_s
-        of[F_LUDS, row] = lud_s
-        of[F_CDSS, row] = cds_s
-        of[F_PAT, row] = pat
-        of[F_BN, row] = bn
-        of[F_CONF, row] = conf
-        of[F_ATR, row] = s_sumtr / ATR_BARS if t >= ATR_BARS - 1 else np.nan
-        of[F_RELV, row] = v / vmed if vmed > 0 else np.nan
-        of[F_RET5, row] = c - ri[RI_C, (t - 5) & mask] if t >= 5 else np.nan
-        of[F_RET15, row] = c - ri[RI_C, (t - 15) & mask] if t >= 15 else np.nan
-        oi[I_BAR, row] = t
-        ob[B_INS, row] = 1
-        ob[B_BALL, row] = ball
-        ob[B_ACTIVE, row] = active
-        ob[B_TYPE, row] = btype
-        ob[B_BULLV, row] = bull_v
-        ob[B_BEARV, row] = bear_v
-        ob[B_BULLI, row] = 1 if g_intact else 0
-        ob[B_BEARI, row] = 1 if r_intact else 0
-        ob[B_REF, row] = ref
-        ob[B_BULLBRK, row] = bull_brk
-        ob[B_BEARBRK, row] = bear_brk
-        ob[B_LDU, row] = ldu
-        ob[B_LUD, row] = lud
-        ob[B_CDS, row] = cds
-        ob[B_STATUS, row] = status
-        ob[B_LC, row] = lc
-        ob[B_SC, row] = sc
-        ob[B_LE, row] = le
-        ob[B_SE, row] = se
-        s_t = t + 1
-    # store the state back
-    si[S_EP_ACTIVE] = s_ep_active
-    si[S_EP_COUNTER] = s_ep_counter
-    si[S_EP_DECL] = s_ep_decl
-    si[S_EP_HI] = s_ep_hi
-    si[S_EP_ID] = s_ep_id
-    si[S_EP_LO] = s_ep_lo
-    si[S_EP_START] = s_ep_start
-    si[S_EP_TYPE] = s_ep_type
-    si[S_G_CONF_T] = s_g_conf_t
-    si[S_G_CONF_TS] = s_g_conf_ts
-    si[S_G_EXISTS] = s_g_exists
-    si[S_G_HI] = s_g_hi
-    si[S_G_ID] = s_g_id
-    si[S_G_LO] = s_g_lo
-    si[S_G_VIOL] = s_g_viol
-    si[S_MED_N] = s_med_n
-    si[S_PREV_LC] = s_prev_lc
-    si[S_PREV_SC] = s_prev_sc
-    si[S_R_CONF_T] = s_r_conf_t
-    si[S_R_CONF_TS] = s_r_conf_ts
-    si[S_R_EXISTS] = s_r_exists
-    si[S_R_HI] = s_r_hi
-    si[S_R_ID] = s_r_id
-    si[S_R_LO] = s_r_lo
-    si[S_R_VIOL] = s_r_viol
-    si[S_SUMC] = s_sumc
-    si[S_SUMC2] = s_sumc2
-    si[S_SUMTR] = s_sumtr
-    si[S_SUMV] = s_sumv
-    si[S_SUMV2] = s_sumv2
-    si[S_T] = s_t
-    sf[SF_EP_CV] = sf_ep_cv
-    sf[SF_G_Q] = sf_g_q
-    sf[SF_R_Q] = sf_r_q
+        bull_brk, bear_brk = breakouts(c, gold.ref, green, red)
+        write_floats(of, row, p, t, c, v, off, sums, agg, act, green, red, gold.ref, trend, pats, score,
+                     ri[RI_C, (t - 5) & mask], ri[RI_C, (t - 15) & mask])
+        write_ints(oi, row, t, act, ep, green, red, gold.ref)
+        write_flags(ob, row, agg, act, gold, bull_brk, bear_brk, pats, score, le, se)
+        t += 1
+    store_state(si, sf, t, med_n, prev_lc, prev_sc, sums, ep, green, red)
 
 
-# the rolling helpers and the clock constants are compiled into this module's cached code:
+# the rolling helpers, the layouts and the clock constants are compiled into this module's cached code:
 # recompile when they change
-refresh_if_changed(globals(), [__file__.replace("kernels.py", "rolling.py"),
-                               __file__.replace("kernels.py", "market/clock.py")])
+refresh_if_changed(globals(), [__file__.replace("kernels.py", name) for name in ("rolling.py", "layout.py", "market/clock.py")])

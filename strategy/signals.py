@@ -11,6 +11,7 @@ import pandas as pd
 from numba import njit
 
 from . import kernels as K
+from . import layout as L
 from .market.instruments import get_spec
 from .params import Params
 
@@ -33,56 +34,56 @@ BOOL_COLS = frozenset(("in_session", "base_active", "bull_violation", "bear_viol
                        "bull_break", "bear_break", "ldu", "lud", "cds", "long_candidate", "short_candidate",
                        "long_entry", "short_entry"))
 TIME_COLS = frozenset(("green_confirmed_at", "red_confirmed_at"))
-STATUS_CATEGORIES = list(K.STATUS_LABELS)
+STATUS_CATEGORIES = list(L.STATUS_LABELS)
 _STATUS_DTYPE = pd.CategoricalDtype(STATUS_CATEGORIES)
 _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
-_F_POS = {n: j for j, n in enumerate(K.F_COLS)}
-_I_POS = {n: j for j, n in enumerate(K.I_COLS)}
-_B_POS = {n: j for j, n in enumerate(K.B_COLS)}
+_F_POS = {n: j for j, n in enumerate(L.F_COLS)}
+_I_POS = {n: j for j, n in enumerate(L.I_COLS)}
+_B_POS = {n: j for j, n in enumerate(L.B_COLS)}
 assert set(COLUMNS) == set(_F_POS) | set(_I_POS) | set(_B_POS)
 
 
 def pack_params(params: Params, order_flow: bool, bar_ns: int, tick_size: float) -> np.ndarray:
     """The kernel's parameter vector for `params`, the order-flow mode, bar length (ns) and tick size."""
-    p = np.zeros(K.N_PARAMS, np.float64)
-    p[K.P_SESSION] = K.SESSION_CODES[params.session]
-    p[K.P_FLOW] = 1.0 if order_flow else 0.0
-    p[K.P_W] = params.aggression_window_bars
-    p[K.P_THETA] = params.ball_threshold_bidask if order_flow else params.ball_threshold_ohlcv
-    p[K.P_VW] = params.volume_median_bars
-    p[K.P_WCAP] = params.volume_weight_cap
-    p[K.P_STRONG] = params.strong_battle
-    p[K.P_BW] = params.base_window_bars
-    p[K.P_MAXW] = params.base_max_width_ticks
-    p[K.P_CW] = params.consolidation_bars
-    p[K.P_CFRAC] = params.consolidation_std_frac
-    p[K.P_TL] = params.type_lookback_bars
-    p[K.P_GMIN] = params.green_min_up
-    p[K.P_RMAX] = params.red_max_up
-    p[K.P_QDUR] = params.quality_duration_bars
-    p[K.P_QW0:K.P_QW3 + 1] = params.quality_weights
-    p[K.P_QRESPECT] = 1.0 if params.quality_respect_term == "declining_volume" else 0.0
-    p[K.P_QMIN_REC] = params.min_record_quality
-    p[K.P_GR] = params.golden_rule_ticks
-    p[K.P_TC_S] = params.tc_strong
-    p[K.P_TC_W] = params.tc_weak
-    p[K.P_R8] = params.ldu_lud_range_ticks
-    p[K.P_R12] = params.cds_range_ticks
-    p[K.P_WB] = params.weight_battle
-    p[K.P_WT] = params.weight_trend
-    p[K.P_WQ] = params.weight_base
-    p[K.P_THR] = params.entry_threshold
-    p[K.P_ST_WIN] = params.status_winning
-    p[K.P_ST_BAL] = params.status_balanced
-    p[K.P_QMIN] = params.min_base_quality
-    p[K.P_STRICT] = 1.0 if params.golden_rule_strict else 0.0
-    p[K.P_ENT_START] = params.minutes("entry_start_et")
-    p[K.P_ENT_END] = params.minutes("entry_end_et")
-    p[K.P_FRI] = params.minutes("friday_cutoff_et")
-    p[K.P_BLACKOUT] = 1.0 if params.cash_open_blackout else 0.0
-    p[K.P_WARMUP] = params.warmup_bars
-    p[K.P_BAR_NS] = bar_ns
-    p[K.P_TICK] = tick_size
+    p = np.zeros(L.N_PARAMS, np.float64)
+    p[L.P_SESSION] = K.SESSION_CODES[params.session]
+    p[L.P_FLOW] = 1.0 if order_flow else 0.0
+    p[L.P_W] = params.aggression_window_bars
+    p[L.P_THETA] = params.ball_threshold_bidask if order_flow else params.ball_threshold_ohlcv
+    p[L.P_VW] = params.volume_median_bars
+    p[L.P_WCAP] = params.volume_weight_cap
+    p[L.P_STRONG] = params.strong_battle
+    p[L.P_BW] = params.base_window_bars
+    p[L.P_MAXW] = params.base_max_width_ticks
+    p[L.P_CW] = params.consolidation_bars
+    p[L.P_CFRAC] = params.consolidation_std_frac
+    p[L.P_TL] = params.type_lookback_bars
+    p[L.P_GMIN] = params.green_min_up
+    p[L.P_RMAX] = params.red_max_up
+    p[L.P_QDUR] = params.quality_duration_bars
+    p[L.P_QW0:L.P_QW3 + 1] = params.quality_weights
+    p[L.P_QRESPECT] = 1.0 if params.quality_respect_term == "declining_volume" else 0.0
+    p[L.P_QMIN_REC] = params.min_record_quality
+    p[L.P_GR] = params.golden_rule_ticks
+    p[L.P_TC_S] = params.tc_strong
+    p[L.P_TC_W] = params.tc_weak
+    p[L.P_R8] = params.ldu_lud_range_ticks
+    p[L.P_R12] = params.cds_range_ticks
+    p[L.P_WB] = params.weight_battle
+    p[L.P_WT] = params.weight_trend
+    p[L.P_WQ] = params.weight_base
+    p[L.P_THR] = params.entry_threshold
+    p[L.P_ST_WIN] = params.status_winning
+    p[L.P_ST_BAL] = params.status_balanced
+    p[L.P_QMIN] = params.min_base_quality
+    p[L.P_STRICT] = 1.0 if params.golden_rule_strict else 0.0
+    p[L.P_ENT_START] = params.minutes("entry_start_et")
+    p[L.P_ENT_END] = params.minutes("entry_end_et")
+    p[L.P_FRI] = params.minutes("friday_cutoff_et")
+    p[L.P_BLACKOUT] = 1.0 if params.cash_open_blackout else 0.0
+    p[L.P_WARMUP] = params.warmup_bars
+    p[L.P_BAR_NS] = bar_ns
+    p[L.P_TICK] = tick_size
     return p
 
 
@@ -172,7 +173,7 @@ def time_inputs(index: pd.DatetimeIndex, bar_ns: int) -> tuple[np.ndarray, np.nd
 
 def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None = None,
                   tick_size: float | None = None, bar_seconds: float | None = None) -> dict[str, Any]:
-    """The kernel's input matrix (`kernels.X_*` rows: time, prices in ticks, volumes), time-zone
+    """The kernel's input matrix (`layout.X_*` rows: time, prices in ticks, volumes), time-zone
     table and settings, from a canonical bar frame (prices forward-adjusted on continuous series)."""
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in bars.columns]
     if missing:
@@ -183,30 +184,30 @@ def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None 
     tick = resolve_tick_size(bars, tick_size)
     bar_ns = bar_duration_ns(bars, bar_seconds)
     n = len(bars)
-    x = np.zeros((K.N_X, n), np.int64)
-    x[K.X_TS] = bars.index.as_unit("ns").asi8
-    if n > 1 and not (np.diff(x[K.X_TS]) > 0).all():
-        i = int(np.flatnonzero(np.diff(x[K.X_TS]) <= 0)[0]) + 1
+    x = np.zeros((L.N_X, n), np.int64)
+    x[L.X_TS] = bars.index.as_unit("ns").asi8
+    if n > 1 and not (np.diff(x[L.X_TS]) > 0).all():
+        i = int(np.flatnonzero(np.diff(x[L.X_TS]) <= 0)[0]) + 1
         raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
     # Continuous series: the kernel sees forward-adjusted prices (causal: only past roll gaps),
     # price outputs are shifted back to the traded contract's prices.
     offset = bars["roll_offset"].to_numpy(np.float64) if "roll_offset" in bars.columns else None
-    for row, col in ((K.X_O, "open"), (K.X_H, "high"), (K.X_L, "low"), (K.X_C, "close")):
+    for row, col in ((L.X_O, "open"), (L.X_H, "high"), (L.X_L, "low"), (L.X_C, "close")):
         to_ticks(bars[col].to_numpy(np.float64), tick, col, bars.index, offset, out=x[row])
-    x[K.X_V] = bars["volume"].to_numpy()
+    x[L.X_V] = bars["volume"].to_numpy()
     if flow:
-        x[K.X_BID] = bars["bid_volume"].to_numpy()
-        x[K.X_ASK] = bars["ask_volume"].to_numpy()
-    tz = K.et_offset_table(int(x[K.X_TS, 0]), int(x[K.X_TS, -1]) + bar_ns) if n else np.zeros(2, np.int64)
+        x[L.X_BID] = bars["bid_volume"].to_numpy()
+        x[L.X_ASK] = bars["ask_volume"].to_numpy()
+    tz = K.et_offset_table(int(x[L.X_TS, 0]), int(x[L.X_TS, -1]) + bar_ns) if n else np.zeros(2, np.int64)
     xoff = offset if offset is not None else np.zeros(1)
     return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, x=x, xoff=xoff, tz=tz)
 
 
 def allocate_outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output arrays of shape (columns, n): each column contiguous, zero-copy into pandas."""
-    return (np.empty((len(K.F_COLS), n), np.float64),
-            np.empty((len(K.I_COLS), n), np.int64),
-            np.empty((len(K.B_COLS), n), np.int8))
+    return (np.empty((len(L.F_COLS), n), np.float64),
+            np.empty((len(L.I_COLS), n), np.int64),
+            np.empty((len(L.B_COLS), n), np.int8))
 
 
 def outputs_to_frame(of: np.ndarray, oi: np.ndarray, ob: np.ndarray, index: pd.Index) -> pd.DataFrame:
