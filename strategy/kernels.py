@@ -153,7 +153,7 @@ def in_session(start_min: int, session_code: int) -> bool:
 # The step's values, as named tuples of scalars: numba passes them by value, so after inlining
 # every field is a local that LLVM keeps in a register.
 
-# the parameter vector as typed locals (counts and tick sizes as int, switches as bool)
+# the parameter vector as typed locals (bar counts and tick distances as int, switches as bool)
 Prm = namedtuple("Prm", (
     "session", "flow", "W", "theta", "VW", "wcap", "strong", "BW", "maxw", "CW", "cfrac", "TL", "gmin", "rmax",
     "qdur", "qw0", "qw1", "qw2", "qw3", "qrespect", "qmin_rec", "gr", "tc_s", "tc_w", "r8", "r12", "wb", "wt",
@@ -192,7 +192,7 @@ def load_params(pv: np.ndarray) -> Prm:
 
 
 @njit(cache=True, inline="always")
-def load_state(si: np.ndarray, sf: np.ndarray):
+def load_state(si: np.ndarray, sf: np.ndarray) -> tuple:
     """The scalar state (`layout.S_*`, `layout.SF_*`) as locals:
     ``(t, med_n, prev_lc, prev_sc, Sums, Episode, green BaseRec, red BaseRec)``."""
     sums = Sums(si[S_SUMC], si[S_SUMC2], si[S_SUMV], si[S_SUMV2], si[S_SUMTR])
@@ -248,12 +248,12 @@ def store_state(si: np.ndarray, sf: np.ndarray, t: int, med_n: int, prev_lc: int
 # ---------------------------------------------------------------------------------------------
 # Ring readers. Bar `t` (the count of in-session bars before this one) sits at ring slot
 # ``t & mask``; a slot of a bar before the first one holds a stale or zero value that the callers
-# ignore. Only these readers, the `strategy.rolling` helpers and the output writers take arrays,
-# one array each, and `run` calls them directly, never from inside another step function: numba
-# then prunes the reference counting of the inlined array arguments. An array passed to a step
-# function that holds other inlined array calls (or several arrays with branches between their
-# uses) keeps an atomic incref/decref pair per array per bar inside the loop (measured: ~20 %
-# slower batch kernel).
+# ignore. Inside the loop only these readers, the `strategy.rolling` helpers and the output
+# writers take arrays, one array each, and `run` calls them directly, never from inside another
+# step function: numba then prunes the reference counting of the inlined array arguments. An
+# array passed to a step function that makes inlined array calls itself (or several arrays with
+# branches between their uses) keeps an atomic incref/decref pair per array per bar inside the
+# loop (measured: ~20 % slower batch kernel).
 
 
 @njit(cache=True, inline="always")
