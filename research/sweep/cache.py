@@ -24,7 +24,7 @@ __all__ = ["TASK_ARRAYS", "code_version", "default_cache_dir", "digest", "load_t
 
 _ROOT = Path(__file__).resolve().parents[2]
 CODE_FILES = (
-    "strategy/kernels.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py", "strategy/modes.py",
+    "strategy/kernels.py", "strategy/layout.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py", "strategy/modes.py",
     "strategy/exits.py", "strategy/market/clock.py", "strategy/market/instruments.py",
     "research/backtest/simulator.py", "research/backtest/run.py", "research/sweep/fused.py",
 )

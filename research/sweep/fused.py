@@ -304,5 +304,5 @@ def warmup() -> None:
 
 # kernels.run, the rolling helpers and simulator.simulate are compiled INTO the fused kernels' cached
 # code: recompile them when those sources change (strategy.numba_cache)
-refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"),
+refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"), Path(K.__file__).with_name("layout.py"),
                                Path(K.__file__).with_name("market") / "clock.py", Path(S.__file__), Path(exits.__file__)])
