@@ -301,3 +301,17 @@ def test_notebook_pairs_in_sync_and_stripped(ipynb):
         f"{ipynb.name} and {py.name} differ: run `.venv/bin/jupytext --sync {py}`")
     assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), "no papermill parameters cell"
+
+
+def test_performance_context_stores_only_when_asked(small_synthetic, tmp_path, monkeypatch):
+    """Building a report's context is read-only unless ``store=True`` (which `navale report performance` passes)."""
+    from research.reports.performance import performance_context
+    from research.store import RunStore
+
+    monkeypatch.setenv("NAVALE_DATA_DIR", str(tmp_path / "store"))
+    ctx = performance_context([str(small_synthetic)])
+    assert not ctx.stored and not (tmp_path / "store" / "navale.duckdb").exists()
+    stored = performance_context([str(small_synthetic)], store=True)
+    assert stored.stored and stored.run_id == ctx.run_id
+    with RunStore(read_only=True) as st:
+        assert st.has_run(ctx.run_id)

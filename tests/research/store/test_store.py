@@ -413,3 +413,40 @@ def test_locked_by_other_process(tmp_path):
         holder.communicate(timeout=30)  # closes its stdin: it exits
     with RunStore(path) as s:  # free again once the other process exits
         assert s.runs().empty
+
+
+def _promotion_row(pid: str = "p-1", sweep: str = "s-1") -> dict:
+    return {"promotion_id": pid, "sweep_id": sweep, "created": pd.Timestamp("2024-01-02", tz="UTC").to_pydatetime(),
+            "passed": False, "thresholds": "{}", "figures": "{}", "params": None, "params_hash": None,
+            "reasons": "[]"}
+
+
+def test_promotions_are_append_only(store):
+    import duckdb
+
+    assert store.promotions().empty
+    assert store.write_promotion(_promotion_row()) == "p-1"
+    store.write_promotion(_promotion_row("p-2", "s-2"))
+    with pytest.raises(duckdb.ConstraintException):  # the same id again: refused, nothing replaced
+        store.write_promotion({**_promotion_row(), "passed": True})
+    rows = store.promotions()
+    assert list(rows["promotion_id"]) == ["p-1", "p-2"] and not rows["passed"].any()
+    assert list(store.promotions("s-2")["promotion_id"]) == ["p-2"]
+    assert str(rows["created"].dt.tz) == "UTC"
+    with pytest.raises(StoreError, match="lacks reasons"):
+        store.write_promotion({k: v for k, v in _promotion_row("p-3").items() if k != "reasons"})
+
+
+def test_store_written_before_the_promotions_table_gains_it(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    RunStore(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE promotions")
+    con.close()
+    with RunStore(path, read_only=True) as ro:  # a reader sees no decisions and changes nothing
+        assert ro.promotions().empty
+    with RunStore(path) as rw:  # a writer adds the table with the store's schema
+        rw.write_promotion(_promotion_row())
+        assert list(rw.promotions()["promotion_id"]) == ["p-1"]
