@@ -46,7 +46,8 @@ display.banner(ctx.synthetic)
 for warning in ctx.warnings:
     display.note(warning, "warn")
 report.summary_line(ctx)
-display.publish(run_id=ctx.run_id, synthetic=ctx.synthetic, series=ctx.series, trades=len(trades))
+display.publish(run_id=ctx.run_id, synthetic=ctx.synthetic, series=ctx.series, trades=len(trades),
+                store_error=ctx.store_error)
 
 # %% [markdown]
 # ## Headline

@@ -148,12 +148,30 @@ class StoredBacktest:
     manifest: dict
     result: object  # research.backtest.BacktestResult
     summary: dict  # res.stats() as plain floats (None for NaN), as stored
-    stored: bool
+    stored: bool  # written to the run store
+
+    def stored_run(self):
+        """The run as the store takes it (``research.store.StoredRun``)."""
+        from research.store import StoredRun
+
+        return StoredRun(self.manifest, self.result.snapshots(), self.summary, self.run_id)
+
+
+def store_backtests(backtests: Sequence[StoredBacktest], *, fallback_dirs: Sequence[str | Path] = ()) -> list[str]:
+    """Write backtests to the run store in one transaction, or save them as pending bundles and raise
+    ``research.store.RunsNotStoredError`` (one line: cause, bundles, how to import them later)."""
+    from research.store import store_runs
+
+    ids = store_runs([bt.stored_run() for bt in backtests], fallback_dirs=fallback_dirs)
+    for bt in backtests:
+        bt.stored = True
+    return ids
 
 
 def backtest_series(series: Series, params, *, label: str, date_from: str | None = None, date_to: str | None = None,
                     bar: str | None = None, run_id: str | None = None, store: bool = True) -> StoredBacktest:
-    """Backtest one series and store the run (manifest + trade snapshots) in the run store.
+    """Backtest one series and store the run (manifest + trade snapshots) in the run store
+    (:func:`store_backtests`; ``store=False`` leaves that to the caller, e.g. after writing its outputs).
 
     The run id is the hash of the manifest (params, data files, mode, session, ``label``, dates,
     bar, code commit) unless given, so ``navale backtest`` and ``navale report performance`` on the
@@ -162,7 +180,7 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
     import math
 
     from research.backtest import run as run_backtest
-    from research.store import RunStore, build_manifest, make_run_id
+    from research.store import build_manifest, make_run_id
 
     extra = {"series": label, "from": date_from, "to": date_to, "bar": bar, "synthetic": series.synthetic}
     manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=series.files,
@@ -175,7 +193,7 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
 
     manifest["sessions"] = [d.strftime("%Y-%m-%d") for d in daily_equity(res.equity).index]
     summary = {k: (None if math.isnan(float(v)) else float(v)) for k, v in res.stats().items()}
+    bt = StoredBacktest(run_id=rid, manifest=manifest, result=res, summary=summary, stored=False)
     if store:
-        with RunStore() as st:
-            st.write_run(manifest, res.snapshots(), summary=summary, run_id=rid)
-    return StoredBacktest(run_id=rid, manifest=manifest, result=res, summary=summary, stored=store)
+        store_backtests([bt])
+    return bt

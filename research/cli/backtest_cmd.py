@@ -45,8 +45,12 @@ def add_parser(sub: Any, formatter: type) -> None:
                         "0.55 data_collection / 0.70 paper / 0.80 live / 0.60 backtest)")
 
 
+STORE_FAILED = 3  # exit status: outputs written, the store could not take the run (saved as pending)
+
+
 def run(args: argparse.Namespace) -> int:
     from research.data import DataError
+    from research.store import StoreError
     from strategy.params import ParamsError
 
     console = make_console()
@@ -57,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     except (DataError, ParamsError, ValueError, FileNotFoundError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 2
+    except StoreError as exc:  # e.g. a bad NAVALE_STORE_TIMEOUT
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return STORE_FAILED
 
 
 def _params(args: argparse.Namespace):
@@ -122,17 +131,19 @@ def _backtest(args: argparse.Namespace, console) -> int:
                 run_id = args.run_id if len(loaded) == 1 else f"{args.run_id}-{name}"
             bt = backtest_series(series, params, label=name if len(loaded) > 1 else args.series,
                                  date_from=args.date_from, date_to=args.date_to, bar=bar, run_id=run_id,
-                                 store=not args.no_store)
+                                 store=False)
             results.append((name, bt))
             progress.advance(task)
 
     summaries = []
-    for name, bt in results:
-        out_dir = Path(args.out) if args.out else Path("reports") / "backtest" / bt.run_id
+    out_root = Path(args.out) if args.out else Path("reports") / "backtest"
+    for name, bt in results:  # the output files first: a store that fails then loses nothing
+        out_dir = Path(args.out) if args.out else out_root / bt.run_id
         if args.out and len(results) > 1:
             out_dir = out_dir / name
         write_outputs(out_dir, bt.result, params, bt.manifest, bt.summary, bt.run_id)
         summaries.append((name, bt.run_id, bt.result, bt.result.stats(), out_dir))
+    store_error = None if args.no_store else _store(results, out_root)
 
     _print_tables(console, summaries, params)
     if model is not None:
@@ -144,7 +155,25 @@ def _backtest(args: argparse.Namespace, console) -> int:
         doc = [{"series": n, "run_id": r, "out": str(o), "stats": {k: (None if pd.isna(v) else v) for k, v in s.items()}}
                for n, r, _res, s, o in summaries]
         print(json.dumps(doc, indent=1, default=float))
+    if store_error is not None:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(store_error)}", soft_wrap=True)
+        return STORE_FAILED
     return 0
+
+
+def _store(results, out_root: Path) -> str | None:
+    """Store every run in one transaction; the one-line error when the store could not take them
+    (the runs are then saved as pending bundles, in the data folder or under ``out_root``/pending)."""
+    from research.pipeline import store_backtests
+    from research.store import RunsNotStoredError
+
+    try:
+        store_backtests([bt for _name, bt in results], fallback_dirs=[out_root / "pending"])
+    except RunsNotStoredError as exc:
+        return str(exc)
+    return None
 
 
 def _ml_filter(console, model, bt, bars, params, threshold, out_dir: Path) -> None:

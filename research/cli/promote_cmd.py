@@ -55,8 +55,11 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--json", action="store_true", help="print the decision as JSON on stdout")
 
 
+STORE_FAILED = 3  # exit status: decision files written, the store could not record it (saved as pending)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Evaluate, record, write, print; 0 promoted, 1 refused, 2 bad input."""
+    """Evaluate, write, record, print; 0 promoted, 1 refused, 2 bad input, 3 not recorded (saved as pending)."""
     from research.store import StoreError
 
     console = make_console()
@@ -73,16 +76,18 @@ def _error(console, args: argparse.Namespace, exc: BaseException) -> None:
     if getattr(args, "json", False):
         print(json.dumps({"error": msg}))
     else:
-        console.print(f"[bold red]error:[/] {msg}")
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
 
 
 def _promote(args: argparse.Namespace, console) -> int:
-    from research.store import RunStore, default_store_path
+    from research.store import RunsNotStoredError, default_store_path, store_promotion
     from research.validation.promotion import (
         Thresholds,
         evaluate_sweep,
         load_sweep,
-        record_promotion,
+        promotion_row,
         resolve_run,
         write_outputs,
     )
@@ -102,18 +107,27 @@ def _promote(args: argparse.Namespace, console) -> int:
                               min_trades=args.min_is_trades)
     if decision.sweep_id is None:
         decision.sweep_id = directory.name
-    stored = None
+    stored = store_error = None
+    files = {} if args.no_store else write_outputs(decision, directory)  # files first: a failed store loses nothing
     if not args.no_store:
-        with RunStore(args.store or default_store_path()) as store:
-            record_promotion(store, decision)
-            stored = store.path
-    files = {} if args.no_store else write_outputs(decision, directory)
+        try:
+            stored = store_promotion(promotion_row(decision), store_path=args.store or default_store_path(),
+                                     fallback_dirs=[directory])
+        except RunsNotStoredError as exc:
+            store_error = exc
 
     if args.json:
-        print(json.dumps({**decision.to_dict(), "files": {k: str(v) for k, v in files.items()},
-                          "store": None if stored is None else str(stored)}, indent=1))
+        doc = {**decision.to_dict(), "files": {k: str(v) for k, v in files.items()},
+               "store": None if stored is None else str(stored)}
+        if store_error is not None:
+            doc["error"] = str(store_error)
+        print(json.dumps(doc, indent=1))
     else:
         _print(console, decision, files, stored)
+    if store_error is not None:
+        if not args.json:
+            _error(console, args, store_error)
+        return STORE_FAILED
     return 0 if decision.passed else 1
 
 
@@ -165,7 +179,7 @@ def _print(console, decision, files: dict[str, Path], stored: Path | None) -> No
         console.print(f"{'revoked the earlier ready_for_paper.toml ->' if name == 'revoked' else 'wrote'} {path}")
     if stored is not None:
         console.print(f"recorded promotion {decision.promotion_id} in {stored}")
-    else:
+    elif not files:
         console.print("what-if (--no-store): nothing recorded, no file written")
 
 

@@ -13,6 +13,7 @@ from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
 from .common import console as make_console
 
 DEFAULT_OUT = Path("reports")
+STORE_FAILED = 3  # exit status: report written, the store could not take the run (saved as a pending bundle)
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -210,10 +211,16 @@ def _performance(args: argparse.Namespace, console) -> int:
         html, ipynb = paths.html, paths.ipynb
     if paths.info.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    store_error = paths.info.get("store_error")
     console.print(f"run {run_id}: {paths.info.get('trades', '?')} trades, {paths.info.get('figures', '?')} charts"
-                  f"{'' if args.no_store else ', stored'}")
+                  f"{'' if args.no_store or store_error else ', stored'}")
     console.print(f"executed notebook: {ipynb}")
     console.print(f"[bold]report:[/] {html}")
+    if store_error:  # the report is written; the run waits as a pending bundle
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(store_error))}", soft_wrap=True)
+        return STORE_FAILED
     return 0
 
 

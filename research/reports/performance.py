@@ -32,6 +32,7 @@ class PerformanceContext:
     params: Any  # strategy.Params
     stored: bool
     warnings: list[str] = field(default_factory=list)  # shown under the title
+    store_error: str | None = None  # why the run could not be stored (it was saved as a pending bundle)
 
 
 def performance_context(data: Sequence[str | Path] | str | None = None, params_file: str | Path | None = None,
@@ -57,10 +58,20 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
                          "contracts of one product: report them one at a time")
     s = loaded[0]
     bt = backtest_series(s, params, label="continuous", date_from=date_from, date_to=date_to, bar=bar,
-                         run_id=run_id, store=store)
+                         run_id=run_id, store=False)
+    warnings: list[str] = []
+    store_error = None
+    if store:  # a store that cannot take the run does not cost the report: the run waits as a pending bundle
+        from research.pipeline import store_backtests
+        from research.store import RunsNotStoredError
+
+        try:
+            store_backtests([bt])
+        except RunsNotStoredError as exc:
+            store_error = str(exc)
+            warnings.append(f"run not stored: {store_error}")
     res, rid, manifest, stored = bt.result, bt.run_id, bt.manifest, bt.stored
     kw = dict(tracker_kw or {})
-    warnings: list[str] = []
     if trials_from:
         from research.validation.overfitting import search_trials
         from research.validation.promotion import load_sweep, resolve_run
@@ -73,7 +84,7 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
     tracker = PerformanceTracker.from_backtest(res, **kw)
     return PerformanceContext(result=res, tracker=tracker, manifest={"run_id": rid, **manifest}, run_id=rid,
                               synthetic=s.synthetic, series=s.name, bars=s.frame, params=params, stored=stored,
-                              warnings=warnings)
+                              warnings=warnings, store_error=store_error)
 
 
 ATTRIBUTION_FORMATS = {"pnl_usd": "{:,.0f}", "trades": "{:,.0f}", "win_rate": "{:.1%}", "expectancy_usd": "{:,.1f}",

@@ -12,8 +12,11 @@ A run id is a hash of what determines the result (params, data, mode, session, e
 code commit), never the time: running the same thing twice replaces the run instead of
 adding a copy. DuckDB stores timestamps with microsecond precision.
 
-DuckDB lets one process write a file at a time; a second process (even read-only) gets
-:class:`StoreLockedError`.
+DuckDB lets one process write a file at a time, and a writer excludes readers: opening a store
+held by another process waits for it, up to ``timeout`` seconds (default ``$NAVALE_STORE_TIMEOUT``,
+else 60), saying so once on stderr, then raises :class:`StoreLockedError`. Writers and readers hold
+the file only for their transaction (open, read or write, close). A write that fails (full disk,
+read-only folder) raises :class:`StoreWriteError` with a one-line cause and changes nothing stored.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +49,10 @@ from research.store.provenance import (
 __all__ = [
     "StoreError",
     "StoreLockedError",
+    "StoreWriteError",
+    "StoredRun",
     "default_store_path",
+    "lock_timeout",
     "build_manifest",
     "make_run_id",
     "file_sha256",
@@ -65,7 +76,16 @@ class StoreError(RuntimeError):
 
 
 class StoreLockedError(StoreError):
-    """Another process holds the store file."""
+    """Another process still held the store file when the lock timeout ran out."""
+
+
+class StoreWriteError(StoreError):
+    """The store could not be written (full disk, read-only folder, damaged file); nothing was changed."""
+
+
+TIMEOUT_ENV = "NAVALE_STORE_TIMEOUT"
+DEFAULT_TIMEOUT = 60.0
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
 def default_store_path() -> Path:
@@ -73,7 +93,51 @@ def default_store_path() -> Path:
     return Path(os.environ.get("NAVALE_DATA_DIR", "data")) / "navale.duckdb"
 
 
+def lock_timeout() -> float:
+    """Seconds to wait for a store held by another process: ``$NAVALE_STORE_TIMEOUT``, else 60."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 86_400:
+        raise StoreError(f"{TIMEOUT_ENV}={raw!r}: expected seconds in [0, 86400]")
+    return value
+
+
+def one_line(exc: BaseException | str) -> str:
+    """An error message on one line (DuckDB's messages may span several)."""
+    return " ".join(str(exc).split())
+
+
+def _say_on_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class StoredRun:
+    """One run as :meth:`RunStore.write_runs` takes it: manifest, snapshots, summary, run id."""
+
+    __slots__ = ("run_id", "manifest", "snapshots", "summary")
+
+    def __init__(self, manifest: dict, snapshots: pd.DataFrame, summary: dict | None = None,
+                 run_id: str | None = None) -> None:
+        self.run_id = run_id or make_run_id(manifest)
+        self.manifest = manifest
+        self.snapshots = snapshots
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        return f"StoredRun({self.run_id!r}, {len(self.snapshots)} trades)"
+
+
 # ---------------------------------------------------------------- store
+
+
+def _cause(exc: BaseException) -> str:
+    """DuckDB's message on one line, without its error-class prefix (``IO Error: ``)."""
+    return re.sub(r"^[A-Za-z ]*Error: ", "", one_line(exc))
 
 
 def _snapshot_ddl() -> str:
@@ -104,56 +168,86 @@ _VERSION_KEY = "snapshot_schema_version"
 class RunStore:
     """Runs and trade snapshots in one DuckDB file; use as a context manager.
 
-    ``RunStore()`` opens (creating it if needed) :func:`default_store_path`.
+    ``RunStore()`` opens (creating it if needed) :func:`default_store_path`. A store held by another
+    process is waited for up to ``timeout`` seconds (default :func:`lock_timeout`); ``on_wait`` gets the
+    one message said while waiting (default: printed on stderr).
     """
 
-    def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, read_only: bool = False, *, timeout: float | None = None,
+                 on_wait: Callable[[str], None] | None = _say_on_stderr) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.read_only = read_only
+        self.timeout = lock_timeout() if timeout is None else float(timeout)
         if read_only and not self.path.exists():
             raise StoreError(f"no store at {self.path} (nothing has been written yet)")
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = self._connect()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreWriteError(f"cannot create the store folder {self.path.parent}: "
+                                      f"{exc.strerror or one_line(exc)}") from None
+        self._con = self._connect(on_wait)
         try:
             self._con.execute("SET TimeZone = 'UTC'")
             self._init_schema()
+        except duckdb.Error as exc:
+            self.close()
+            error = StoreError if self.read_only else StoreWriteError
+            raise error(f"cannot prepare store {self.path}: {_cause(exc)}") from None
         except BaseException:
             self.close()
             raise
 
     # -- lifecycle
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            return duckdb.connect(str(self.path), read_only=self.read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreLockedError(
-                    f"store {self.path} is in use by another process (DuckDB allows one process at a time "
-                    f"when one writes): finish or close that process, or write to another store "
-                    f"(NAVALE_DATA_DIR / path=). DuckDB says: {exc}"
+    def _connect(self, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+        start = time.monotonic()
+        said = False
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise StoreWriteError(f"cannot open store {self.path}: {_cause(exc)}") from None
+                pid = _LOCK_PID.search(str(exc))
+                holder = f"PID {pid.group(1)}" if pid else "another process"
+                waited = time.monotonic() - start
+                if waited >= self.timeout:
+                    raise StoreLockedError(
+                        f"store {self.path} is in use by another process ({holder}) and was not released "
+                        f"within {self.timeout:g} s ({TIMEOUT_ENV} sets the timeout)"
+                    ) from None
+                if not said and on_wait is not None:
+                    on_wait(f"waiting for the store {self.path} held by {holder} (timeout {self.timeout:g} s)...")
+                said = True
+                time.sleep(min(random.uniform(0.05, 0.25), max(self.timeout - waited, 0.01)))
+            except duckdb.ConnectionException as exc:
+                raise StoreError(
+                    f"cannot open store {self.path}: already open in this process with read_only="
+                    f"{not self.read_only}; close that RunStore first ({one_line(exc)})"
                 ) from None
-            raise StoreError(f"cannot open store {self.path}: {exc}") from None
-        except duckdb.ConnectionException as exc:
-            raise StoreError(
-                f"cannot open store {self.path}: already open in this process with read_only="
-                f"{not self.read_only}; close that RunStore first ({exc})"
-            ) from None
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open store {self.path} (not a DuckDB file?): {exc}") from None
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open store {self.path} (not a DuckDB file?): {_cause(exc)}") from None
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); a failure to close (e.g. a full disk at checkpoint) is a
+        :class:`StoreWriteError`."""
         con, self._con = getattr(self, "_con", None), None
         if con is not None:
-            con.close()
+            try:
+                con.close()
+            except duckdb.Error as exc:
+                raise StoreWriteError(f"cannot close store {self.path}: {_cause(exc)}") from None
 
     def __enter__(self) -> RunStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            self.close()
+        except StoreWriteError:
+            if exc_type is None:  # an error already on its way is the one to report
+                raise
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, read_only={self.read_only})"
@@ -219,28 +313,47 @@ class RunStore:
         ``run_id`` defaults to :func:`make_run_id` of the manifest. A missing ``run_id`` column in
         ``snapshots`` is filled in; a present one must equal the run id. On any error nothing changes.
         """
-        run_id = run_id or make_run_id(manifest)
-        frame = snapshots.copy()
-        if "run_id" not in frame.columns:
-            frame.insert(0, "run_id", run_id)
-        table = snap.to_arrow(frame)
-        other = set(table.column("run_id").to_pylist()) - {run_id}
-        if other:
-            raise snap.SnapshotError(f"snapshot run_id {sorted(other)[0]!r} differs from the run id {run_id!r}")
-        row = self._run_row(run_id, manifest, summary, table.num_rows)
+        return self.write_runs([StoredRun(manifest, snapshots, summary, run_id)])[0]
 
+    def write_runs(self, runs: Iterable[StoredRun]) -> list[str]:
+        """Store several runs in ONE transaction (all or none), each replacing any run with its id; return
+        the ids. A DuckDB failure (full disk, read-only folder) is a :class:`StoreWriteError`."""
+        prepared = [self._prepare(r) for r in runs]
         con = self.con
-        con.begin()
         try:
-            con.execute("DELETE FROM trade_snapshots WHERE run_id = ?", [run_id])
-            con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
-            con.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})", row)
-            self._insert_snapshots(table)
+            con.begin()
+            for run_id, row, table in prepared:
+                con.execute("DELETE FROM trade_snapshots WHERE run_id = ?", [run_id])
+                con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+                con.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})",
+                            row)
+                self._insert_snapshots(table)
             con.commit()
+        except duckdb.Error as exc:
+            self._rollback_quietly()
+            raise StoreWriteError(f"cannot write to store {self.path}: {_cause(exc)}") from None
         except BaseException:
-            con.rollback()
+            self._rollback_quietly()
             raise
-        return run_id
+        return [run_id for run_id, _row, _table in prepared]
+
+    def _prepare(self, run: StoredRun) -> tuple[str, list[Any], pa.Table]:
+        frame = run.snapshots.copy()
+        if "run_id" not in frame.columns:
+            frame.insert(0, "run_id", run.run_id)
+        table = snap.to_arrow(frame)
+        other = set(table.column("run_id").to_pylist()) - {run.run_id}
+        if other:
+            raise snap.SnapshotError(f"snapshot run_id {sorted(other)[0]!r} differs from the run id {run.run_id!r}")
+        return run.run_id, self._run_row(run.run_id, run.manifest, run.summary, table.num_rows), table
+
+    def _rollback_quietly(self) -> None:
+        """Roll back after a failed write; the first error is the one reported (a rollback after a full
+        disk may fail too, and would only hide it)."""
+        try:
+            self.con.rollback()
+        except duckdb.Error:
+            pass
 
     @staticmethod
     def _run_row(run_id: str, manifest: dict, summary: dict | None, n_trades: int) -> list[Any]:
@@ -289,15 +402,26 @@ class RunStore:
             raise StoreError(f"promotion record lacks {', '.join(missing)}")
         values = [row[c] for c in PROMOTION_COLUMNS]
         con = self.con
-        con.begin()
         try:
+            con.begin()
             con.execute(f"INSERT INTO promotions ({', '.join(PROMOTION_COLUMNS)}) VALUES "
                         f"({', '.join('?' * len(values))})", values)
             con.commit()
+        except duckdb.ConstraintException:
+            self._rollback_quietly()
+            raise
+        except duckdb.Error as exc:
+            self._rollback_quietly()
+            raise StoreWriteError(f"cannot write to store {self.path}: {_cause(exc)}") from None
         except BaseException:
-            con.rollback()
+            self._rollback_quietly()
             raise
         return str(row["promotion_id"])
+
+    def has_promotion(self, promotion_id: str) -> bool:
+        """True if the store holds the promotion decision ``promotion_id``."""
+        return self.con.execute("SELECT count(*) FROM promotions WHERE promotion_id = ?",
+                                [promotion_id]).fetchone()[0] > 0
 
     # -- reading
 

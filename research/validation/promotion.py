@@ -398,16 +398,21 @@ def evaluate_sweep(
 # ---------------------------------------------------------------- storage
 
 
-def record_promotion(store: Any, decision: Decision) -> str:
-    """Append ``decision`` to the ``promotions`` table of a ``research.store.RunStore`` in one
-    transaction; return its promotion id. Rows are never replaced or deleted."""
+def promotion_row(decision: Decision) -> dict[str, Any]:
+    """``decision`` as a row of the store's ``promotions`` table."""
     d = decision.to_dict()
-    return store.write_promotion({
+    return {
         "promotion_id": decision.promotion_id, "sweep_id": decision.sweep_id, "created": decision.created,
         "passed": decision.passed, "thresholds": json.dumps(d["thresholds"], sort_keys=True),
         "figures": json.dumps(d["figures"], sort_keys=True, allow_nan=False), "params": decision.params_toml,
         "params_hash": decision.params_hash, "reasons": json.dumps(decision.reasons),
-    })
+    }
+
+
+def record_promotion(store: Any, decision: Decision) -> str:
+    """Append ``decision`` to the ``promotions`` table of a ``research.store.RunStore`` in one
+    transaction; return its promotion id. Rows are never replaced or deleted."""
+    return store.write_promotion(promotion_row(decision))
 
 
 def promotions(store: Any, sweep_id: str | None = None) -> pd.DataFrame:

@@ -405,10 +405,12 @@ def test_locked_by_other_process(tmp_path):
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
-        with pytest.raises(StoreLockedError, match="in use by another process"):
-            RunStore(path)
-        with pytest.raises(StoreLockedError):
-            RunStore(path, read_only=True)
+        said: list[str] = []
+        with pytest.raises(StoreLockedError, match=rf"in use by another process \(PID {holder.pid}\).*0.3 s"):
+            RunStore(path, timeout=0.3, on_wait=said.append)
+        assert said == [f"waiting for the store {path} held by PID {holder.pid} (timeout 0.3 s)..."]
+        with pytest.raises(StoreLockedError):  # a reader waits too, then gives up
+            RunStore(path, read_only=True, timeout=0.2, on_wait=None)
     finally:
         holder.communicate(timeout=30)  # closes its stdin: it exits
     with RunStore(path) as s:  # free again once the other process exits
