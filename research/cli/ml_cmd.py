@@ -11,6 +11,7 @@ from .ml_common import (
     add_source_options,
     add_validation_options,
     dataset_from_args,
+    exit_status,
     print_dataset,
     print_verdict,
     validate_with_progress,
@@ -91,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
     console = common.console()
     try:
         if args.command == "dataset":
-            return _dataset(args, console)
+            return exit_status(args, console, _dataset(args, console))
         if args.command == "train":
-            return _train(args, console)
+            return exit_status(args, console, _train(args, console))
         if args.command == "validate":
-            return _validate(args, console)
+            return exit_status(args, console, _validate(args, console))
         console.print("[bold red]error:[/] choose: navale ml dataset | train | validate")
         return 2
     except LeakageError as exc:

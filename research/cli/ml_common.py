@@ -53,6 +53,21 @@ def validation_config(args: argparse.Namespace):
     return ValidationConfig(n_splits=args.folds, oos_from=args.oos_from, C_grid=grid,
                             n_permutations=args.permutations, n_jobs=max(1, args.jobs))
 
+def store_errors(args: argparse.Namespace) -> list[str]:
+    """Why the backtests of DATA could not be stored (they wait as pending bundles); the command
+    finishes its work and writes its outputs first, then reports them (:func:`exit_status`)."""
+    return args.__dict__.setdefault("store_errors", [])
+
+
+def exit_status(args: argparse.Namespace, console, status: int) -> int:
+    """``status``, or 3 with one ``error:`` line per store failure recorded in :func:`store_errors`."""
+    from rich.markup import escape
+
+    for message in store_errors(args):
+        console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return 3 if store_errors(args) and status == 0 else status
+
+
 def dataset_from_args(args: argparse.Namespace, console):
     """Build (or read) the data set the options name; prints what it does."""
     from research.ml.workflow import build_dataset
@@ -64,7 +79,8 @@ def dataset_from_args(args: argparse.Namespace, console):
         ds = build_dataset(paths=args.paths or None, runs=args.runs, parquet=args.parquet, dataset_dir=args.dataset,
                            params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,
                            date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
-                           store=not args.no_store, status=lambda msg: st.update(msg + "..."))
+                           store=not args.no_store, status=lambda msg: st.update(msg + "..."),
+                           on_store_error=store_errors(args).append)
     if ds.meta.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if args.parquet and not (args.dataset or args.runs):  # said in the status line too, which does not stay

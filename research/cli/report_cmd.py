@@ -274,6 +274,7 @@ def _ml(args: argparse.Namespace, console) -> int:
 
     from .ml_common import (
         dataset_from_args,
+        exit_status,
         print_dataset,
         print_verdict,
         validate_with_progress,
@@ -309,4 +310,4 @@ def _ml(args: argparse.Namespace, console) -> int:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     console.print(f"executed notebook: {paths.ipynb}")
     console.print(f"[bold]report:[/] {paths.html}")
-    return 0
+    return exit_status(args, console, 0)  # 3 when the backtests of DATA wait as pending bundles

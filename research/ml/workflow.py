@@ -37,8 +37,11 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
                   params_file: str | Path | None = None, mode: str | None = None, session: str | None = None,
                   date_from: str | None = None, date_to: str | None = None, bar: str | None = None,
                   bar_features: bool = True, store: bool = True,
-                  status: Callable[[str], None] | None = None) -> MLDataset:
-    """An :class:`MLDataset` from the first source given (see the module docstring)."""
+                  status: Callable[[str], None] | None = None,
+                  on_store_error: Callable[[str], None] | None = None) -> MLDataset:
+    """An :class:`MLDataset` from the first source given (see the module docstring). Backtests of DATA
+    are stored in one transaction once all have run; when the store cannot take them they are saved as
+    pending bundles and ``on_store_error`` gets the one-line message (without it, the error is raised)."""
     say = status or (lambda _msg: None)
     if dataset_dir:
         say(f"reading the data set {dataset_dir}")
@@ -57,18 +60,33 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     say(f"loading {len(files)} file(s)" if paths else f"using the embedded synthetic ML data set: {files[0]}")
     series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous")
     proc = MLDataProcessor(bar_features=bar_features)
-    frames, manifests, bars = [], {}, {}
+    frames, manifests, bars, backtests = [], {}, {}, []
     for s in series:
         say(f"backtesting {s.name} ({len(s.frame):,} bars)")
         # the label `navale backtest` gives (one series: "continuous"), so both name and store the same run
         label = s.name if len(series) > 1 else "continuous"
-        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=store)
+        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=False)
+        backtests.append(sb)
         frames.append(sb.result.snapshots())
         manifests[sb.run_id] = sb.manifest
         bars[sb.run_id] = s.frame
+    if store:
+        _store(backtests, on_store_error)
     say("building features and labels")
     snaps = pd.concat(frames, ignore_index=True)
     return proc.from_frame(snaps, source="backtest " + ", ".join(manifests), manifests=manifests, bars=bars)
+
+
+def _store(backtests: list, on_store_error: Callable[[str], None] | None) -> None:
+    from research.pipeline import store_backtests
+    from research.store import RunsNotStoredError
+
+    try:
+        store_backtests(backtests)
+    except RunsNotStoredError as exc:
+        if on_store_error is None:
+            raise
+        on_store_error(str(exc))
 
 
 def ml_id(dataset: MLDataset) -> str:

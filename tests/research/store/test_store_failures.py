@@ -338,3 +338,22 @@ def test_import_refuses_what_is_not_a_bundle(tmp_path):
 
 def test_store_write_error_is_a_store_error():
     assert issubclass(StoreWriteError, StoreError) and issubclass(RunsNotStoredError, StoreError)
+
+
+def test_report_and_ml_data_set_go_on_when_the_store_cannot_take_the_run(tmp_path, synthetic, monkeypatch):
+    from research.ml.workflow import build_dataset
+    from research.reports.performance import performance_context
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "navale.duckdb").write_bytes(b"not a DuckDB file" * 64)
+    monkeypatch.setenv("NAVALE_DATA_DIR", str(data))
+    ctx = performance_context(str(synthetic), date_from="2024-03-04", date_to="2024-03-08", store=True)
+    assert not ctx.stored and "navale runs import" in ctx.store_error and "\n" not in ctx.store_error
+    assert ctx.warnings[-1] == f"run not stored: {ctx.store_error}"
+    assert read_pending_run(pending_dir() / f"{ctx.run_id}{RUN_SUFFIX}").snapshots.shape[0] == len(ctx.result.trades)
+    errors: list[str] = []
+    ds = build_dataset(paths=[synthetic], date_from="2024-03-04", date_to="2024-03-08", on_store_error=errors.append)
+    assert len(ds) > 0 and len(errors) == 1 and "navale runs import" in errors[0]
+    with pytest.raises(RunsNotStoredError):
+        build_dataset(paths=[synthetic], date_from="2024-03-04", date_to="2024-03-08")

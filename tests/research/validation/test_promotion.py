@@ -360,3 +360,30 @@ def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, 
     assert "REFUSED" in out and "DSR not computed" in out and "what-if" in out
     # a what-if leaves the recorded decision's files alone
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_cli_promote_writes_its_files_first_and_keeps_an_unrecorded_decision_pending(tmp_path, capsys):
+    """A store that cannot be written (here: a damaged file) costs no decision: the files are written,
+    the row waits as a pending bundle, exit 3 with one `error:` line, and `navale runs import` records it once."""
+    from research.cli import main, promote_cmd
+    from research.store.pending import PROMOTION_SUFFIX
+
+    sweeps = tmp_path / "sweeps"
+    _sweep("edge", seed=2, sweep_id="edge01").save(sweeps / "edge01")
+    store = tmp_path / "data" / "store.duckdb"
+    store.parent.mkdir()
+    store.write_bytes(b"not a DuckDB file" * 64)
+    assert promote_cmd.run(_parse(["--run", "edge01", "--sweeps-dir", str(sweeps), "--store", str(store)])) == 3
+    out = capsys.readouterr().out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(store) in errors[0] and "navale runs import" in errors[0], out
+    assert (sweeps / "edge01" / "promotion.json").exists() and (sweeps / "edge01" / "ready_for_paper.toml").exists()
+    pending = list((store.parent / "pending").glob(f"*{PROMOTION_SUFFIX}"))
+    assert len(pending) == 1
+    store.unlink()
+    for _ in range(2):  # the second import finds nothing left; a kept bundle would be skipped as already stored
+        assert main(["runs", "--store", str(store), "import", str(store.parent / "pending")]) == 0
+    with RunStore(store, read_only=True) as s:
+        rows = promotions(s)
+    assert list(rows["sweep_id"]) == ["edge01"] and list(rows["passed"]) == [True]
+    assert rows["created"].dt.tz is not None
