@@ -19,7 +19,10 @@ def add_parser(sub: Any, formatter: type) -> None:
         description=(
             "Compute the signals, simulate the trades (METHOD.md 7.6-7.7: next-open fills, 7-tick stop, 2R target, "
             "stop first inside one bar, golden-rule/opposite/time/session exits), print a summary, write trades and "
-            "equity to --out and store the run (manifest + trade snapshots) in $NAVALE_DATA_DIR/navale.duckdb."
+            "equity to --out and store the run (manifest + trade snapshots) in $NAVALE_DATA_DIR/navale.duckdb "
+            "(several runs: one transaction). A store held by another process is waited for, up to "
+            "$NAVALE_STORE_TIMEOUT seconds (default 60). When the store cannot be written, the outputs are kept, "
+            "the run is saved as a pending bundle for `navale runs import`, and the exit status is 3."
         ),
         epilog=(
             "examples:\n"
