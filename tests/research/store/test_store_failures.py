@@ -340,7 +340,8 @@ def test_store_write_error_is_a_store_error():
     assert issubclass(StoreWriteError, StoreError) and issubclass(RunsNotStoredError, StoreError)
 
 
-def test_report_and_ml_data_set_go_on_when_the_store_cannot_take_the_run(tmp_path, synthetic, monkeypatch):
+def test_report_and_ml_data_set_go_on_when_the_store_cannot_take_the_run(tmp_path, synthetic, monkeypatch,
+                                                                          capsys):
     from research.ml.workflow import build_dataset
     from research.reports.performance import performance_context
 
@@ -357,3 +358,8 @@ def test_report_and_ml_data_set_go_on_when_the_store_cannot_take_the_run(tmp_pat
     assert len(ds) > 0 and len(errors) == 1 and "navale runs import" in errors[0]
     with pytest.raises(RunsNotStoredError):
         build_dataset(paths=[synthetic], date_from="2024-03-04", date_to="2024-03-08")
+    capsys.readouterr()
+    rc = main(["ml", "dataset", str(synthetic), "--from", "2024-03-04", "--to", "2024-03-08", "--out",
+               str(tmp_path / "ds")])
+    assert rc == STORE_FAILED and (tmp_path / "ds" / "dataset.parquet").exists()  # the data set is written
+    _assert_one_line_error(capsys.readouterr().out, str(data / "navale.duckdb"), "navale runs import")
