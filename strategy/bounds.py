@@ -30,7 +30,7 @@ class Bound:
     """Accepted values of one parameter.
 
     `kind`: "int", "float", "bool", "choice", "hhmm" (wall-clock "HH:MM" ET) or "weights4" (four
-    floats). Numbers lie in [lo, hi]; `lo_open` makes the low end exclusive. `optional`: None is
+    floats). Numbers lie in [lo, hi]; `lo_open` / `hi_open` make an end exclusive. `optional`: None is
     accepted (meaning the stated default).
     """
 
@@ -40,6 +40,7 @@ class Bound:
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
+    hi_open: bool = False
     choices: tuple[str, ...] = ()
     optional: str = ""  # what None means, when None is accepted
 
@@ -51,7 +52,7 @@ class Bound:
             return "one of " + ", ".join(self.choices)
         if self.kind == "hhmm":
             return '"00:00" to "23:59"'
-        text = f"{'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}]"
+        text = f"{'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
         if self.kind == "weights4":
             text = f"4 values, each in {text}, not all 0"
         return text + (f" or omitted ({self.optional})" if self.optional else "")
@@ -104,8 +105,9 @@ BOUNDS: dict[str, Bound] = {
     "weight_trend": Bound(**_FRACTION, meaning="composite-score weight of trend continuation"),
     "weight_base": Bound(**_FRACTION, meaning="composite-score weight of the base"),
     "entry_threshold": Bound(**_FRACTION, meaning="abs(composite score) an entry needs"),
-    "status_winning": Bound(**_FRACTION, meaning="score above this: vikings/defenders winning"),
-    "status_balanced": Bound(**_FRACTION, meaning="score below this: balanced"),
+    "status_winning": Bound("float", "fraction", "score above this: vikings/defenders winning", 0.0, 1.0,
+                            lo_open=True),
+    "status_balanced": Bound("float", "fraction", "score below this: balanced", 0.0, 1.0, hi_open=True),
     "min_base_quality": Bound(**_FRACTION, meaning="reference-base quality an entry needs (gate 3)"),
     "golden_rule_strict": Bound("bool", "-", "an intact golden rule is required to enter (gate 2)"),
     "entry_start_et": Bound("hhmm", "HH:MM ET", "first bar close an entry may follow"),
@@ -139,10 +141,11 @@ def _is_real(v: Any) -> bool:
 
 
 def _in_range(b: Bound, x: float) -> bool:
-    if x != x or x in (math.inf, -math.inf):
+    if x != x or x in (math.inf, -math.inf):  # NaN, infinities
         return False
     above = x > b.lo if b.lo_open else x >= b.lo
-    return above and x <= b.hi
+    below = x < b.hi if b.hi_open else x <= b.hi
+    return above and below
 
 
 def _refuse(name: str, b: Bound, value: Any, what: str = "") -> None:
@@ -164,7 +167,7 @@ def check_field(name: str, value: Any) -> None:
     if kind == "int":
         if not _is_int(value):
             _refuse(name, b, value, " is not an integer")
-        if not b.lo <= value <= b.hi:
+        if not _in_range(b, value):
             _refuse(name, b, value)
     elif kind == "float":
         if value is None and b.optional:
