@@ -120,7 +120,12 @@ def _sweep(args: argparse.Namespace, console) -> int:
 
     from research.pipeline import expand, load_series, parse_date_range
     from research.sweep import run_sweep
-    from research.sweep.budget import DEFAULT_MAX_COMBOS, check_combos, estimate
+    from research.sweep.budget import (
+        DEFAULT_MAX_COMBOS,
+        check_combos,
+        estimate,
+        machine_load,
+    )
 
     parse_date_range(args.date_from, args.date_to)
     grid = _grid(args)
@@ -128,8 +133,8 @@ def _sweep(args: argparse.Namespace, console) -> int:
     if limit < 1:
         raise ValueError(f"--max-combos {limit}: must be >= 1")
     n = check_combos(grid, limit, source=args.grid or "")  # counted, never built: a huge grid is refused here
-    console.print(f"grid: {n:,} combinations ({grid.signal_groups:,} signal group(s)), limit {limit:,} (--max-combos)")
     base = _base(args)
+    console.print(f"grid: {n:,} combinations ({grid.signal_groups:,} signal group(s)), limit {limit:,} (--max-combos)")
     with console.status(f"validating {n:,} combinations..."):
         grid.params(base)  # validate every combination before loading anything
     if not args.paths:
@@ -147,7 +152,7 @@ def _sweep(args: argparse.Namespace, console) -> int:
                                             f"on a local Dask cluster ({args.workers} workers)")
     bars = sum(len(s.frame) for s in loaded)
     est = estimate(grid, bars, _sessions(loaded), workers=1 if args.serial else args.workers,
-                   cluster=not args.serial and not args.scheduler)
+                   cluster=not args.serial and not args.scheduler, load=machine_load())
     console.print(f"sweeping {len(grid):,} combinations over {', '.join(s.name for s in loaded)} "
                   f"({bars:,} bars, split={args.split}) {where}\n{est.text()}")
     _warn_memory(console, est.memory_bytes)

@@ -13,7 +13,7 @@ from strategy.params import ParamsError
 
 from .grid import ParamGrid
 
-__all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate"]
+__all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate", "machine_load"]
 
 # Combinations a sweep runs without --max-combos: ~35x the default grid; at 2,000 sessions (the 32 ES
 # contracts) about 1 GB of results and a few minutes on 2 cores (see `estimate`).
@@ -22,6 +22,7 @@ DEFAULT_MAX_COMBOS = 20_000
 # Cost model, measured on this project's 2-core machine (benchmarks/bench_sweep.py, docs/sweeps.md):
 SIGNAL_NS_PER_BAR = 140.0  # the signal kernel, per bar and signal group
 SIMULATION_NS_PER_BAR = 2.5  # trade simulation + online metrics, per bar and combination
+BUILD_NS_PER_BAR = 1_500.0  # building the data sets (kernel inputs, ticks), per bar, once
 PREPARE_S_PER_COMBO = 5e-4  # validated Params, hashes and task plans, per combination (in this process)
 CLUSTER_START_S = 1.5  # a local Dask cluster's start-up
 COMPILE_S = 30.0  # numba compiling the kernels when its cache is cold (first run, changed code), per process
@@ -55,23 +56,39 @@ class SweepEstimate:
     sessions: int
     seconds: float
     memory_bytes: int
+    load: float = 1.0
 
     def text(self) -> str:
         return (f"{self.combos:,} combinations ({self.signal_groups:,} signal group(s)) x {self.bars:,} bars, "
                 f"{self.sessions:,} sessions: about {_duration(self.seconds)} and {_size(self.memory_bytes)} "
-                f"(estimate; a first run also compiles the kernels, ~{COMPILE_S:.0f} s)")
+                f"(estimate{f', machine load x{self.load:.1f} included' if self.load > 1.05 else ''}; a first run "
+                f"also compiles the kernels, ~{COMPILE_S:.0f} s)")
 
 
-def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, cluster: bool = False) -> SweepEstimate:
+def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, cluster: bool = False,
+             load: float = 1.0) -> SweepEstimate:
     """Time and memory of sweeping `grid` over `bars` bars covering `sessions` trading sessions, on
-    `workers` processes (`cluster`: a local Dask cluster is started)."""
+    `workers` processes (`cluster`: a local Dask cluster is started). `load` >= 1 scales the time
+    for a busy machine (see `machine_load`)."""
     n = len(grid)
     groups = grid.signal_groups
     compute = bars * (groups * SIGNAL_NS_PER_BAR + n * SIMULATION_NS_PER_BAR) * 1e-9 / max(1, workers)
-    seconds = n * PREPARE_S_PER_COMBO + compute + (CLUSTER_START_S if cluster else 0.0)
+    seconds = bars * BUILD_NS_PER_BAR * 1e-9 + n * PREPARE_S_PER_COMBO + compute
+    seconds = seconds * max(1.0, load) + (CLUSTER_START_S if cluster else 0.0)
     memory = n * (sessions * RESULT_BYTES_PER_SESSION + OBJECT_BYTES_PER_COMBO)
     return SweepEstimate(combos=n, signal_groups=groups, bars=int(bars), sessions=int(sessions), seconds=seconds,
-                         memory_bytes=int(memory))
+                         memory_bytes=int(memory), load=max(1.0, load))
+
+
+def machine_load() -> float:
+    """Runnable processes per core over the last minute (1.0 when unknown): on a shared machine the
+    cost model's times stretch by about this factor."""
+    import os
+
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except (OSError, AttributeError):
+        return 1.0
 
 
 def _duration(s: float) -> str:
