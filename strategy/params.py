@@ -187,7 +187,7 @@ class Params:
         values = dict(values)
         m = mode or values.pop("mode", "backtest")
         values.pop("mode", None)
-        if "quality_weights" in values:
+        if isinstance(values.get("quality_weights"), list):
             values["quality_weights"] = tuple(values["quality_weights"])
         return cls.for_mode(m, **values)
 
