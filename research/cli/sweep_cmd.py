@@ -104,7 +104,7 @@ def _grid(args: argparse.Namespace):
         extra = ParamGrid.from_strings(args.param)
         values = {**(grid.values if grid else {}), **extra.values}
         grid = ParamGrid(values, sample_n=grid.sample_n if grid else None, seed=grid.seed if grid else None)
-    if args.sample:
+    if args.sample is not None:
         grid = grid.sample(args.sample, args.seed)
     return grid
 
@@ -128,10 +128,12 @@ def _sweep(args: argparse.Namespace, console) -> int:
     )
 
     parse_date_range(args.date_from, args.date_to)
-    grid = _grid(args)
     limit = DEFAULT_MAX_COMBOS if args.max_combos is None else args.max_combos
-    if limit < 1:
-        raise ValueError(f"--max-combos {limit}: must be >= 1")
+    for option, value, low in (("--max-combos", limit, 1), ("--workers", args.workers, 1), ("--chunk", args.chunk, 1),
+                               ("--sample", args.sample, 1), ("--seed", args.seed, 0), ("--top", args.top, 0)):
+        if value is not None and value < low:
+            raise ValueError(f"{option} {value}: must be >= {low}")
+    grid = _grid(args)
     n = check_combos(grid, limit, source=args.grid or "")  # counted, never built: a huge grid is refused here
     base = _base(args)
     console.print(f"grid: {n:,} combinations ({grid.signal_groups:,} signal group(s)), limit {limit:,} (--max-combos)")

@@ -72,3 +72,13 @@ def test_backtest_refuses_absurd_parameters_and_dates(tmp_path, capsys):
         capsys, ["backtest", "--params", str(p), "--no-store"])
     assert "is not a date in the form YYYY-MM-DD" in one_error(capsys, ["backtest", "--from", "01/03/2020",
                                                                           "--no-store"])
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--max-combos", "0"], "--max-combos 0: must be >= 1"),
+    (["--workers", "0"], "--workers 0: must be >= 1"),
+    (["--chunk", "-1"], "--chunk -1: must be >= 1"),
+    (["--sample", "0"], "--sample 0: must be >= 1"),
+])
+def test_sweep_options_are_bounded(capsys, argv, expected):
+    assert expected in one_error(capsys, ["sweep", *argv, "--serial", "--no-cache"])
