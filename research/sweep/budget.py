@@ -15,8 +15,8 @@ from .grid import ParamGrid
 
 __all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate", "machine_load"]
 
-# Combinations a sweep runs without --max-combos: ~35x the default grid; at 2,000 sessions (the 32 ES
-# contracts) about 1 GB of results and a few minutes on 2 cores (see `estimate`).
+# Combinations a sweep runs without --max-combos: ~35x the default grid; on the 32 ES contracts (2,062
+# sessions) about 1.7 GB and a minute or two on 2 idle cores (see `estimate`).
 DEFAULT_MAX_COMBOS = 20_000
 
 # Cost model, measured on this project's 2-core machine (benchmarks/bench_sweep.py, docs/sweeps.md):
@@ -26,7 +26,9 @@ BUILD_NS_PER_BAR = 1_500.0  # building the data sets (kernel inputs, ticks), per
 PREPARE_S_PER_COMBO = 5e-4  # validated Params, hashes and task plans, per combination (in this process)
 CLUSTER_START_S = 1.5  # a local Dask cluster's start-up
 COMPILE_S = 30.0  # numba compiling the kernels when its cache is cold (first run, changed code), per process
-RESULT_BYTES_PER_SESSION = 24  # per combination and session: daily P&L (8) + trades (4), per task and merged
+# per combination and session: daily P&L (8) + trades (4), per task and merged, plus the summary's and the
+# saved tables' temporaries (measured: 1,960 combinations x 2,062 sessions of the 32 ES contracts, +174 MB peak RSS)
+RESULT_BYTES_PER_SESSION = 40
 OBJECT_BYTES_PER_COMBO = 2_100  # per combination: its Params, combination dict, hashes and grid row
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from research.pipeline import load_series
-from research.sweep import DEFAULT_GRID_PATH, ParamGrid, run_sweep
+from research.sweep import DEFAULT_GRID_PATH, ParamGrid, budget, run_sweep
 from research.sweep.budget import (
     DEFAULT_MAX_COMBOS,
     SweepTooLarge,
@@ -60,7 +60,8 @@ def test_estimate_follows_the_cost_model():
     e1, e2 = estimate(small, 100_000, 300), estimate(big, 100_000, 300)
     assert (e1.combos, e1.signal_groups, e2.combos, e2.signal_groups) == (4, 2, 80, 2)
     assert e1.memory_bytes < e2.memory_bytes and e1.seconds < e2.seconds
-    assert e2.memory_bytes == 80 * (300 * 24 + 2_100)
+    assert e2.memory_bytes == 80 * (300 * budget.RESULT_BYTES_PER_SESSION + budget.OBJECT_BYTES_PER_COMBO)
+    assert estimate(big, 100_000, 300, load=3.0).seconds == pytest.approx(3 * e2.seconds)
     assert estimate(big, 100_000, 300, workers=2).seconds < e2.seconds
     assert "80 combinations (2 signal group(s)) x 100,000 bars, 300 sessions" in e2.text()
 
