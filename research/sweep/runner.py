@@ -202,10 +202,11 @@ class _Progress:
     (validating, building data sets, starting the cluster, compiling), then the evaluations
     (combinations x data sets) with their ETA. Disabled: every call is a no-op."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: Any) -> None:
         self._p = None
         self._task = None
         if enabled:
+            console = enabled if not isinstance(enabled, bool) else None  # a rich Console to draw on
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -217,7 +218,8 @@ class _Progress:
             )
 
             self._p = Progress(SpinnerColumn(), TextColumn("[bold]sweep[/] {task.description}"), BarColumn(),
-                               MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+                               MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                               console=console)
 
     def __enter__(self) -> _Progress:
         if self._p is not None:
@@ -230,14 +232,18 @@ class _Progress:
             self._p.stop()
 
     def phase(self, text: str) -> None:
-        """A step without a known length (the bar pulses)."""
-        if self._p is not None:
-            self._p.update(self._task, description=text, total=None, completed=0)
+        """A step without a known length (the bar pulses); drawn at once, however short."""
+        self._replace(text, None)
 
     def start(self, text: str, total: int) -> None:
         """Counted work from here: `total` units, advanced by `advance`."""
+        self._replace(text, total)
+
+    def _replace(self, text: str, total: int | None) -> None:
         if self._p is not None:
-            self._p.reset(self._task, description=text, total=total, completed=0)
+            self._p.remove_task(self._task)
+            self._task = self._p.add_task(text, total=total)
+            self._p.refresh()
 
     def advance(self, units: int = 1) -> None:
         if self._p is not None:
@@ -331,7 +337,7 @@ def _check_against_data(series: list, datasets: list, params: list[Params]) -> N
 # ------------------------------------------------------------------------------------------ sweep
 def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, base: Params | None = None,
               scheduler: str | None = None, n_workers: int = 2, chunk_size: int | None = None,
-              split: str = "contract", cache_dir: str | Path | None | bool = None, progress: bool = True,
+              split: str = "contract", cache_dir: str | Path | None | bool = None, progress: Any = True,
               warmup_sessions: int = WARMUP_SESSIONS, max_combos: int | None = DEFAULT_MAX_COMBOS) -> SweepResult:
     """Evaluate every combination of `grid` (values replacing `base`, default `Params()`) on `series`
     (`research.pipeline.Series` list, one Series or a bar frame) with the fused path.
@@ -342,7 +348,8 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     `chunk_size`: combinations per task (default `default_chunk_size`); signal groups are kept whole when they fit.
     `cache_dir`: finished tasks are kept there (default ``$NAVALE_DATA_DIR/sweep-cache``; False: no cache).
     `max_combos`: a larger grid raises `SweepTooLarge` before anything is built (None: no limit).
-    `progress`: one rich bar from the first second (phases, then combinations x data sets with an ETA).
+    `progress`: one rich bar from the first second (phases, then combinations x data sets with an ETA);
+    True draws on rich's console, a `rich.console.Console` on that one.
     A grid value the data cannot support (a stop wider than every session's range, a size above the
     instrument's limit) raises `ParamsError` before any evaluation.
     """

@@ -114,3 +114,19 @@ def test_default_grid_size_is_stated_alike_everywhere():
                            re.findall(r"(\d[\d,]*) comb(?:inations|os)\b", line)]
     assert stated and all(v == n for _, v in stated), stated
     assert "~500" not in EPILOG
+
+
+def test_one_progress_bar_from_the_first_phase_to_the_combinations():
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160)
+    res = run_sweep(load_series(None), {"stop_ticks": [5, 7]}, scheduler="serial", cache_dir=False, progress=console)
+    assert len(res.summary) == 2
+    text = out.getvalue()
+    shown = [t for t in ("validating 2 combinations", "building the data sets", "compiling the kernels",
+                         "evaluating combinations x data sets") if t in text]
+    assert shown == ["validating 2 combinations", "building the data sets", "compiling the kernels",
+                     "evaluating combinations x data sets"], text[-2000:]
