@@ -250,19 +250,20 @@ class _Progress:
             self._p.advance(self._task, units)
 
 
-def _run_serial(datasets, pending, plans, on_done, bar: _Progress, units) -> None:
+def _run_serial(datasets, pending, plans, on_done, bar: _Progress, units, cached: int) -> None:
     from .fused import run_plan, warmup
 
     bar.phase("compiling the kernels (numba cache)")
     warmup()
-    bar.start(f"evaluating {_units_text(pending, units)}", sum(units[c] for _, c in pending.values()))
+    bar.start(f"evaluating {_units_text(pending, cached)}", sum(units[c] for _, c in pending.values()))
     for key, (d, c) in pending.items():
         res = run_plan(datasets[d], plans[c])
         on_done(key, res)
         bar.advance(units[c])
 
 
-def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, scheduler, n_workers) -> dict[str, Any]:
+def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, cached: int, scheduler,
+              n_workers) -> dict[str, Any]:
     from distributed import Client, LocalCluster, as_completed
 
     from . import fused
@@ -290,7 +291,7 @@ def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, schedule
         for key, (d, c) in pending.items():
             f = client.submit(fused.run_plan, futures_ds[d], futures_plan[c], key=f"sweep-task-{key}", pure=False)
             futs[f] = key
-        bar.start(f"evaluating {_units_text(pending, units)}", sum(units[c] for _, c in pending.values()))
+        bar.start(f"evaluating {_units_text(pending, cached)}", sum(units[c] for _, c in pending.values()))
         for f, res in as_completed(list(futs), with_results=True):
             key = futs[f]
             on_done(key, res)
@@ -302,10 +303,11 @@ def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, schedule
             cluster.close()
 
 
-def _units_text(pending: dict[str, tuple[int, int]], units: list[int]) -> str:
-    """What the bar counts: combinations x data sets still to evaluate."""
+def _units_text(pending: dict[str, tuple[int, int]], cached: int) -> str:
+    """What the bar counts: combinations x data sets still to evaluate (and the tasks the cache had)."""
     n_ds = len({d for d, _ in pending.values()})
-    return f"combinations x data sets ({n_ds} data set{'s' if n_ds != 1 else ''})"
+    from_cache = f", {cached} task(s) from the cache" if cached else ""
+    return f"combinations x data sets ({n_ds} data set{'s' if n_ds != 1 else ''}{from_cache})"
 
 
 def _check_against_data(series: list, datasets: list, params: list[Params]) -> None:
@@ -421,9 +423,9 @@ def _sweep(t0, grid, base, params, combos, series, datasets, scheduler, n_worker
         plans = [make_plan(ids, [params[i] for i in ids]) for ids in chunks]
         units = [len(ids) for ids in chunks]
         if engine == "serial":
-            _run_serial(datasets, pending, plans, on_done, bar, units)
+            _run_serial(datasets, pending, plans, on_done, bar, units, n_cached)
         else:
-            info = _run_dask(datasets, pending, plans, on_done, bar, units, scheduler, n_workers)
+            info = _run_dask(datasets, pending, plans, on_done, bar, units, n_cached, scheduler, n_workers)
     bar.phase("merging the results")
 
     # ---- merge: accumulators add up; sessions summed by date over data sets
