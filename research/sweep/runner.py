@@ -367,12 +367,13 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
         bar.phase("building the data sets")
         datasets = build_datasets(series, split=split, warmup_sessions=warmup_sessions)
         _check_against_data(series, datasets, params)
-        return _sweep(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split,
-                      cache_dir, warmup_sessions, bar)
+        return _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split,
+                         cache_dir, warmup_sessions, bar)
 
 
-def _sweep(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split, cache_dir,
-           warmup_sessions, bar: _Progress) -> SweepResult:
+def _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split, cache_dir,
+             warmup_sessions, bar: _Progress) -> SweepResult:
+    """The sweep once its combinations are validated and its data sets built: tasks, cache, engine, merge."""
     n = len(params)
     bar.phase("hashing the combinations")
     shashes = [p.signal_hash() for p in params]
