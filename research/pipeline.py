@@ -6,6 +6,7 @@ the same files the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ SYNTHETIC_BANNER = (
     "SYNTHETIC DATA: these results come from the embedded generated data set, not from the market. "
     "They show the pipeline works; they say nothing about the method's edge."
 )
+
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d")
 
 
 @dataclass
@@ -44,16 +49,38 @@ def load_params(params_file: str | Path | None = None, mode: str | None = None, 
 
 
 def parse_date(value: str | None, option: str = "date") -> np.datetime64 | None:
-    """``YYYY-MM-DD`` (or anything pandas reads) as a day; None stays None; a clear error otherwise."""
+    """A ``YYYY-MM-DD`` trading date as a day; None (or "") stays None. Anything else is refused with
+    one line naming the option: another layout (``01/03/2020`` is ambiguous), a time component (the
+    filters work on whole trading dates), an impossible day."""
+    import datetime as dt
+
     import numpy as np
-    import pandas as pd
 
     if not value:
         return None
+    text = str(value).strip()
+    if _DATE_RE.fullmatch(text) is None:
+        more = (" (a time is not accepted: --from/--to keep or drop whole trading dates)"
+                if _DATE_TIME_RE.match(text) else "")
+        raise ValueError(f"{option} {value!r} is not a date in the form YYYY-MM-DD{more}")
     try:
-        return np.datetime64(pd.Timestamp(value).date(), "D")
-    except (ValueError, TypeError):
-        raise ValueError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+        day = dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{option} {value!r} is not a valid date ({exc})") from None
+    return np.datetime64(day, "D")
+
+
+def parse_date_range(date_from: str | None, date_to: str | None) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    """``--from``/``--to`` as days (`parse_date`), refusing a reversed range and an empty one
+    (``--to`` is the first date dropped, so ``--from D --to D`` keeps nothing)."""
+    lo, hi = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    if lo is not None and hi is not None:
+        if hi < lo:
+            raise ValueError(f"--from {date_from} --to {date_to} is reversed: --to must be after --from")
+        if hi == lo:
+            raise ValueError(f"--from {date_from} --to {date_to} is an empty range: --to is the first date dropped, "
+                             f"so it must be after --from (e.g. --to {(lo + 1).astype(object):%Y-%m-%d} for one day)")
+    return lo, hi
 
 
 def date_filter(frame: pd.DataFrame, date_from: str | None, date_to: str | None) -> pd.DataFrame:
@@ -62,7 +89,7 @@ def date_filter(frame: pd.DataFrame, date_from: str | None, date_to: str | None)
 
     from strategy.market.sessions import session_id
 
-    lo, hi = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    lo, hi = parse_date_range(date_from, date_to)
     if lo is None and hi is None:
         return frame
     sid = session_id(frame.index)
@@ -106,8 +133,7 @@ def load_series(
 
     if series not in ("continuous", "contracts"):
         raise ValueError(f"series must be 'continuous' or 'contracts', not {series!r}")
-    parse_date(date_from, "--from")
-    parse_date(date_to, "--to")
+    parse_date_range(date_from, date_to)
     files = expand(paths)
     frames: list = []
     kept: list[Path] = []

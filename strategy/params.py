@@ -5,6 +5,7 @@ Units are in the field names where they are not obvious: ``*_bars`` (bars of the
 ``*_ticks`` (instrument ticks), ``*_usd`` (dollars), ``*_et`` (wall-clock "HH:MM" America/New_York);
 scores and thresholds are fractions. Instrument economics (tick size, tick value) are not here:
 they come from the instrument table (`strategy.market.instruments`), so one parameter set runs on ES and MES.
+Every field's type, unit and accepted range are in `strategy.bounds.BOUNDS` (table: docs/parameters.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 import tempfile
 import tomllib
@@ -19,13 +21,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .bounds import ParamsError, check_field
 from .modes import (
     MODE_PRESETS,
     MODES,
-    ORDER_FLOW_MODES,
-    SESSIONS,
     SIGNAL_PROBABILITY_BY_MODE,
 )
 
@@ -36,19 +35,9 @@ EXECUTION_FIELDS = frozenset({
     "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd", "min_signal_probability",
 })
 
-class ParamsError(ValueError):
-    """A parameter is out of range or of the wrong type; the message names it."""
-
-
 def _hhmm(value: str, name: str) -> int:
-    try:
-        h, m = value.split(":")
-        h_i, m_i = int(h), int(m)
-    except (AttributeError, ValueError):
-        raise ParamsError(f"{name} must be 'HH:MM' (America/New_York), got {value!r}") from None
-    if not (0 <= h_i < 24 and 0 <= m_i < 60):
-        raise ParamsError(f"{name} must be a time of day 'HH:MM', got {value!r}")
-    return h_i * 60 + m_i
+    check_field(name, value)
+    return int(value[:2]) * 60 + int(value[3:])
 
 
 @dataclass(frozen=True)
@@ -115,64 +104,29 @@ class Params:
 
     # ------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        object.__setattr__(self, "quality_weights", tuple(float(x) for x in self.quality_weights))
+        qw = self.quality_weights
+        if isinstance(qw, (tuple, list)) and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in qw):
+            object.__setattr__(self, "quality_weights", tuple(float(x) for x in qw))
         self._validate()
 
     def _validate(self) -> None:
+        """Every field within its `strategy.bounds.BOUNDS` range, then the relations between fields."""
+        for f in fields(self):
+            check_field(f.name, getattr(self, f.name))
+
         def need(cond: bool, name: str, what: str) -> None:
             if not cond:
                 raise ParamsError(f"parameter {name} = {getattr(self, name)!r}: {what}")
 
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.type in ("int",) and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)):
-                raise ParamsError(f"parameter {f.name} must be an integer, got {v!r}")
-            if f.type in ("float",) and (not isinstance(v, (int, float, np.floating)) or isinstance(v, bool)):
-                raise ParamsError(f"parameter {f.name} must be a number, got {v!r}")
-            if f.type == "bool" and not isinstance(v, bool):
-                raise ParamsError(f"parameter {f.name} must be true/false, got {v!r}")
-        need(self.mode in MODES, "mode", f"must be one of {MODES}")
-        need(self.order_flow in ORDER_FLOW_MODES, "order_flow", f"must be one of {ORDER_FLOW_MODES}")
-        need(self.session in SESSIONS, "session", f"must be one of {SESSIONS}")
-        for name in ("aggression_window_bars", "volume_median_bars", "base_window_bars", "consolidation_bars"):
-            need(2 <= getattr(self, name) <= 200, name, "must be in [2, 200] bars")
-        need(1 <= self.type_lookback_bars <= 20, "type_lookback_bars", "must be in [1, 20]")
-        need(0 <= self.red_max_up < self.green_min_up <= self.type_lookback_bars, "green_min_up",
-             "need 0 <= red_max_up < green_min_up <= type_lookback_bars")
-        need(0 < self.ball_threshold_bidask <= 1, "ball_threshold_bidask", "must be in (0, 1]")
-        need(0 < self.ball_threshold_ohlcv <= 1, "ball_threshold_ohlcv", "must be in (0, 1]")
-        need(self.volume_weight_cap > 0, "volume_weight_cap", "must be > 0")
-        need(0 <= self.strong_battle <= 1, "strong_battle", "must be in [0, 1]")
-        need(self.base_max_width_ticks >= 0, "base_max_width_ticks", "must be >= 0")
-        need(0 < self.consolidation_std_frac <= 1, "consolidation_std_frac", "must be in (0, 1]")
-        need(self.quality_duration_bars >= 1, "quality_duration_bars", "must be >= 1")
-        need(len(self.quality_weights) == 4 and all(w >= 0 for w in self.quality_weights), "quality_weights",
-             "must be 4 non-negative weights (duration, width, volume, respect)")
-        need(self.quality_respect_term in ("constant", "declining_volume"), "quality_respect_term",
-             "must be 'constant' or 'declining_volume'")
-        for name in ("min_record_quality", "min_base_quality", "entry_threshold", "status_winning",
-                     "status_balanced", "tc_strong", "tc_weak"):
-            need(0 <= getattr(self, name) <= 1, name, "must be in [0, 1]")
-        need(self.status_balanced < self.status_winning, "status_balanced", "must be < status_winning")
-        need(self.golden_rule_ticks >= 0, "golden_rule_ticks", "must be >= 0")
-        need(self.ldu_lud_range_ticks >= 0 and self.cds_range_ticks >= 0, "cds_range_ticks", "must be >= 0")
-        need(self.contracts >= 1, "contracts", "must be >= 1")
-        need(self.slippage_ticks >= 0, "slippage_ticks", "must be >= 0")
-        need(self.commission_per_side_usd is None or self.commission_per_side_usd >= 0, "commission_per_side_usd",
-             "must be >= 0 (or omitted for the instrument default)")
-        need(self.stop_ticks >= 1, "stop_ticks", "must be >= 1")
-        need(self.target_r > 0, "target_r", "must be > 0")
-        need(self.time_stop_bars >= 1, "time_stop_bars", "must be >= 1")
-        need(self.max_trades_per_day >= 1, "max_trades_per_day", "must be >= 1")
-        need(self.daily_loss_limit_usd > 0, "daily_loss_limit_usd", "must be > 0")
-        need(self.initial_capital_usd > 0, "initial_capital_usd", "must be > 0")
-        msp = self.min_signal_probability
-        need(msp is None or (isinstance(msp, (int, float, np.floating)) and not isinstance(msp, bool) and 0 <= msp <= 1),
-             "min_signal_probability",
-             "must be in [0, 1] (or omitted for the mode's threshold)")
-        for name in ("entry_start_et", "entry_end_et", "friday_cutoff_et", "flat_at_et"):
-            _hhmm(getattr(self, name), name)
-        need(_hhmm(self.entry_start_et, "") <= _hhmm(self.entry_end_et, ""), "entry_start_et", "must be <= entry_end_et")
+        need(self.red_max_up < self.green_min_up <= self.type_lookback_bars, "green_min_up",
+             f"need red_max_up ({self.red_max_up}) < green_min_up <= type_lookback_bars ({self.type_lookback_bars})")
+        need(self.status_balanced < self.status_winning, "status_balanced",
+             f"must be < status_winning ({self.status_winning})")
+        need(self.tc_weak <= self.tc_strong, "tc_weak", f"must be <= tc_strong ({self.tc_strong})")
+        need(self.weight_battle + self.weight_trend + self.weight_base > 0, "weight_battle",
+             "weight_battle, weight_trend and weight_base are all 0: the composite score is always 0")
+        need(_hhmm(self.entry_start_et, "entry_start_et") <= _hhmm(self.entry_end_et, "entry_end_et"),
+             "entry_start_et", f"must be <= entry_end_et ({self.entry_end_et})")
 
     # ------------------------------------------------------------------------------------------
     @classmethod
@@ -233,7 +187,7 @@ class Params:
         values = dict(values)
         m = mode or values.pop("mode", "backtest")
         values.pop("mode", None)
-        if "quality_weights" in values:
+        if isinstance(values.get("quality_weights"), list):
             values["quality_weights"] = tuple(values["quality_weights"])
         return cls.for_mode(m, **values)
 
@@ -252,11 +206,10 @@ class Params:
     def from_toml(cls, path: str | Path, *, mode: str | None = None) -> "Params":
         """Read a TOML file (flat keys, or under a ``[params]`` table). `mode` overrides the file's mode."""
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ParamsError(f"{path}: not valid TOML ({exc})") from None
+        data = read_toml(path)
         data = data.get("params", data)
+        if not isinstance(data, dict):
+            raise ParamsError(f"{path}: 'params' must be a table of parameters, not {type(data).__name__}")
         try:
             return cls.from_dict(data, mode=mode)
         except ParamsError as exc:
@@ -271,6 +224,26 @@ class Params:
     def signal_hash(self) -> str:
         """Identity of the fields `compute_signals` reads (all but `EXECUTION_FIELDS`)."""
         return _digest({k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS})
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict (a UTF-8 BOM is accepted); `ParamsError` naming the file when it cannot be
+    read, is not UTF-8 text (binary, another encoding) or is not valid TOML."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not a UTF-8 text file (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+                          "a TOML file is UTF-8 text") from None
+    if "\x00" in text:
+        raise ParamsError(f"{path}: not a text file (NUL byte at {text.index(chr(0))}); a TOML file is UTF-8 text")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParamsError(f"{path}: not valid TOML ({exc})") from None
 
 
 def _digest(values: dict[str, Any]) -> str:

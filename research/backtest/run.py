@@ -16,6 +16,7 @@ from strategy.market.sessions import session_id
 from strategy.signals import bar_duration_ns, resolve_tick_size, time_inputs, to_ticks
 
 from . import simulator as S
+from .sanity import check_against_data
 from .stats import compute_stats
 
 
@@ -117,6 +118,7 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
             con = sub["contract"].astype(str).to_numpy()
             brk |= con[1:] != con[:-1]
         last[:-1] = brk
+    check_against_data(params, spec, h, l, last, idx)  # a stop no session can reach, a size beyond the instrument's
     _, _, close_min, weekday = time_inputs(idx, bar_ns)  # as the signal kernel derives them
 
     def b(col: str) -> np.ndarray:

@@ -7,9 +7,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .sweep_cmd import default_grid_size
+
 __all__ = ["main", "build_parser"]
 
-EPILOG = """examples:
+EPILOG = f"""examples:
   navale data check                                  # the embedded synthetic data set
   navale data check ../shared/data/es-5m/*.gz        # every contract, one report each
   navale data info ../shared/data/ticks/ESM23_sample.scid --bar 1min
@@ -18,7 +20,7 @@ EPILOG = """examples:
   navale backtest ../shared/data/es-5m/*.gz          # 2015-2022, stitched, per contract and year
   navale report performance                          # HTML performance report on the embedded data
   navale report performance ../shared/data/es-5m/ESH20*.gz
-  navale sweep ../shared/data/es-5m/*.gz             # ~500 combinations x 32 contracts on a local Dask cluster
+  navale sweep ../shared/data/es-5m/*.gz             # default grid ({default_grid_size():,} combinations) x 32 contracts, local Dask
   navale report sweep SWEEP_ID                       # walk-forward, PBO, DSR, stability maps
   navale promote --run SWEEP_ID                      # paper-trading gate: OOS Sharpe, PBO, DSR
   navale ml validate ../shared/data/es-5m/*.gz       # signal-quality model: purged CV, OOS, permutation test

@@ -21,7 +21,10 @@ def add_parser(sub: Any, formatter: type) -> None:
             "signal-parameter group, trade simulator per execution variant, metrics reduced on the fly), one data "
             "set per contract, in parallel on a local Dask cluster (or --scheduler / --serial). Finished tasks are "
             "cached, so an interrupted sweep resumes. Without --grid/--param: research/sweep/default_grid.toml "
-            "(576 combinations around METHOD.md's defaults)."
+            f"({default_grid_size():,} combinations around METHOD.md's defaults). Every grid value is checked "
+            "against the parameter's range (docs/parameters.md); the combinations are counted, and the time and "
+            f"memory estimated, before anything runs; grids above {MAX_COMBOS_TEXT} combinations are refused "
+            "unless --max-combos raises the limit."
         ),
         epilog=(
             "examples:\n"
@@ -56,6 +59,24 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--out", metavar="DIR", help="output folder (default: reports/sweeps/SWEEP_ID)")
     s.add_argument("--top", type=int, default=10, metavar="N",
                    help="combinations shown, best Sharpe first (default 10)")
+    s.add_argument("--max-combos", type=int, default=None, metavar="N",
+                   help=f"refuse grids of more than N combinations (default {MAX_COMBOS_TEXT}; the estimate of "
+                        "time and memory is printed first)")
+
+
+# Kept equal to research.sweep.budget.DEFAULT_MAX_COMBOS by a test: the parser does not import numpy.
+MAX_COMBOS_TEXT = "20,000"
+
+
+def default_grid_size() -> int:
+    """Combinations of research/sweep/default_grid.toml, counted from its value lists (pure Python:
+    `navale --help` shows it without importing the sweep package)."""
+    import math
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "sweep" / "default_grid.toml"
+    values = tomllib.loads(path.read_text(encoding="utf-8"))["grid"]
+    return math.prod(len(v) if isinstance(v, list) else 1 for v in values.values())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _sweep(args, console)
     except (DataError, ParamsError, ValueError, OSError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, however long
         return 2
 
 
@@ -83,7 +104,7 @@ def _grid(args: argparse.Namespace):
         extra = ParamGrid.from_strings(args.param)
         values = {**(grid.values if grid else {}), **extra.values}
         grid = ParamGrid(values, sample_n=grid.sample_n if grid else None, seed=grid.seed if grid else None)
-    if args.sample:
+    if args.sample is not None:
         grid = grid.sample(args.sample, args.seed)
     return grid
 
@@ -97,14 +118,27 @@ def _base(args: argparse.Namespace):
 def _sweep(args: argparse.Namespace, console) -> int:
     from rich.progress import Progress
 
-    from research.pipeline import expand, load_series, parse_date
+    from research.pipeline import expand, load_series, parse_date_range
     from research.sweep import run_sweep
+    from research.sweep.budget import (
+        DEFAULT_MAX_COMBOS,
+        check_combos,
+        estimate,
+        machine_load,
+    )
 
-    parse_date(args.date_from, "--from")
-    parse_date(args.date_to, "--to")
+    parse_date_range(args.date_from, args.date_to)
+    limit = DEFAULT_MAX_COMBOS if args.max_combos is None else args.max_combos
+    for option, value, low in (("--max-combos", limit, 1), ("--workers", args.workers, 1), ("--chunk", args.chunk, 1),
+                               ("--sample", args.sample, 1), ("--seed", args.seed, 0), ("--top", args.top, 0)):
+        if value is not None and value < low:
+            raise ValueError(f"{option} {value}: must be >= {low}")
     grid = _grid(args)
+    n = check_combos(grid, limit, source=args.grid or "")  # counted, never built: a huge grid is refused here
     base = _base(args)
-    grid.params(base)  # validate every combination before loading anything
+    console.print(f"grid: {n:,} combinations ({grid.signal_groups:,} signal group(s)), limit {limit:,} (--max-combos)")
+    with console.status(f"validating {n:,} combinations..."):
+        grid.params(base)  # validate every combination before loading anything
     if not args.paths:
         with console.status("generating the embedded synthetic data set (first run only)..."):
             first = expand(None)[0]
@@ -118,10 +152,15 @@ def _sweep(args: argparse.Namespace, console) -> int:
     scheduler = "serial" if args.serial else args.scheduler
     where = "serially" if args.serial else (f"on {args.scheduler}" if args.scheduler else
                                             f"on a local Dask cluster ({args.workers} workers)")
-    console.print(f"sweeping {len(grid)} combinations over {', '.join(s.name for s in loaded)} "
-                  f"({sum(len(s.frame) for s in loaded):,} bars, split={args.split}) {where}")
+    bars = sum(len(s.frame) for s in loaded)
+    est = estimate(grid, bars, _sessions(loaded), workers=1 if args.serial else args.workers,
+                   cluster=not args.serial and not args.scheduler, load=machine_load())
+    console.print(f"sweeping {len(grid):,} combinations over {', '.join(s.name for s in loaded)} "
+                  f"({bars:,} bars, split={args.split}) {where}\n{est.text()}")
+    _warn_memory(console, est.memory_bytes)
     res = run_sweep(loaded, grid, base=base, scheduler=scheduler, n_workers=args.workers, chunk_size=args.chunk,
-                    split=args.split, cache_dir=False if args.no_cache else args.cache, progress=True)
+                    split=args.split, cache_dir=False if args.no_cache else args.cache, progress=True,
+                    max_combos=limit)
     out = Path(args.out) if args.out else Path("reports") / "sweeps" / res.meta["sweep_id"]
     # how the data were read, so a report can backtest a chosen combination in depth on the same bars
     res.meta["load"] = {"paths": [str(Path(p).resolve()) for s in loaded for p in s.files], "bar": args.bar,
@@ -136,6 +175,28 @@ def _sweep(args: argparse.Namespace, console) -> int:
         f"results: {out}  (SweepResult.load(...): grid, summary, daily_pnl, segments, meta)"
     )
     return 0
+
+
+def _sessions(loaded) -> int:
+    """Trading sessions of the loaded series (the rows of the daily results)."""
+    import numpy as np
+
+    from strategy.market.sessions import session_id
+
+    return len(np.unique(np.concatenate([session_id(s.frame.index) for s in loaded]))) if loaded else 0
+
+
+def _warn_memory(console, needed: int) -> None:
+    """A warning when the estimated memory is more than this machine has available."""
+    import os
+
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > available:
+        console.print(f"[bold yellow]warning:[/] the estimate ({needed / 1e9:.1f} GB) is above the memory available "
+                      f"({available / 1e9:.1f} GB): narrow the grid or --sample it")
 
 
 def _print_top(console, res, n: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from strategy.params import Params, ParamsError
+from strategy.bounds import check_field
+from strategy.params import EXECUTION_FIELDS, Params, ParamsError, read_toml
 
 __all__ = ["ParamGrid", "parse_param_string", "DEFAULT_GRID_PATH"]
 
@@ -58,6 +58,8 @@ class ParamGrid:
                 raise ParamsError(f"parameter {name}: empty list of values")
             if len({json.dumps(v, default=str) for v in vals}) != len(vals):
                 raise ParamsError(f"parameter {name}: duplicated values {list(vals)}")
+            for v in vals:  # each value within the parameter's range (strategy.bounds), before any combination
+                check_field(name, v)
             self.values[name] = vals
         self.sample_n = sample_n
         self.seed = seed
@@ -69,10 +71,7 @@ class ParamGrid:
     def from_toml(cls, path: str | Path) -> ParamGrid:
         """Read ``[grid] name = [v1, v2, ...]`` (scalars = one value) and optional ``[sample] n, seed``."""
         path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ParamsError(f"{path}: not valid TOML ({exc})") from None
+        doc = read_toml(path)
         values = doc.get("grid")
         if values is None:
             values = {k: v for k, v in doc.items() if not isinstance(v, dict)}
@@ -82,7 +81,10 @@ class ParamGrid:
         except ParamsError as exc:
             raise ParamsError(f"{path}: {exc}") from None
         if sample:
-            grid = grid.sample(int(sample["n"]), int(sample.get("seed", 0)))
+            try:
+                grid = grid.sample(int(sample["n"]), int(sample.get("seed", 0)))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ParamsError(f"{path}: [sample] needs an integer n (and optionally seed): {exc}") from None
         return grid
 
     @classmethod
@@ -110,6 +112,13 @@ class ParamGrid:
     def full_size(self) -> int:
         """Combinations of the cartesian product."""
         return math.prod(len(v) for v in self.values.values())
+
+    @property
+    def signal_groups(self) -> int:
+        """Distinct signal-parameter sets (the signal kernel runs once per group and data set), counted
+        from the values alone: the product over the parameters `compute_signals` reads."""
+        groups = math.prod(len(v) for k, v in self.values.items() if k not in EXECUTION_FIELDS)
+        return min(groups, len(self))
 
     def indices(self) -> np.ndarray:
         """Positions in the cartesian product of the combinations, ascending (grid order)."""

@@ -21,6 +21,7 @@ import pandas as pd
 from strategy.params import Params
 
 from . import cache as C
+from .budget import DEFAULT_MAX_COMBOS, check_combos
 from .grid import ParamGrid
 from .result import SweepResult, summarize
 
@@ -196,53 +197,92 @@ def _data_files(series: list) -> list[dict[str, str]]:
 
 
 # ----------------------------------------------------------------------------------------- engines
-def _progress(enabled: bool, total: int, cached: int):
-    from contextlib import nullcontext
+class _Progress:
+    """One rich progress bar for the whole sweep, shown from its first second: the phase being done
+    (validating, building data sets, starting the cluster, compiling), then the evaluations
+    (combinations x data sets) with their ETA. Disabled: every call is a no-op."""
 
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    def __init__(self, enabled: Any) -> None:
+        self._p = None
+        self._task = None
+        if enabled:
+            console = enabled if not isinstance(enabled, bool) else None  # a rich Console to draw on
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-    p = Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                 TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
-    p.add_task(f"({cached} cached)" if cached else "", total=total)
-    return p
+            self._p = Progress(SpinnerColumn(), TextColumn("[bold]sweep[/] {task.description}"), BarColumn(),
+                               MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                               console=console)
+
+    def __enter__(self) -> _Progress:
+        if self._p is not None:
+            self._p.start()
+            self._task = self._p.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+    def phase(self, text: str) -> None:
+        """A step without a known length (the bar pulses); drawn at once, however short."""
+        self._replace(text, None)
+
+    def start(self, text: str, total: int) -> None:
+        """Counted work from here: `total` units, advanced by `advance`."""
+        self._replace(text, total)
+
+    def _replace(self, text: str, total: int | None) -> None:
+        if self._p is not None:
+            self._p.remove_task(self._task)
+            self._task = self._p.add_task(text, total=total)
+            self._p.refresh()
+
+    def advance(self, units: int = 1) -> None:
+        if self._p is not None:
+            self._p.advance(self._task, units)
 
 
-def _run_serial(datasets, pending, plans, on_done, progress):
-    from .fused import run_plan
+def _run_serial(datasets, pending, plans, on_done, bar: _Progress, units, cached: int) -> None:
+    from .fused import run_plan, warmup
 
-    with _progress(progress, len(pending), 0) as bar:
-        for key, (d, c) in pending.items():
-            res = run_plan(datasets[d], plans[c])
-            on_done(key, res)
-            if bar is not None:
-                bar.advance(bar.task_ids[0])
+    bar.phase("compiling the kernels (numba cache)")
+    warmup()
+    bar.start(f"evaluating {_units_text(pending, cached)}", sum(units[c] for _, c in pending.values()))
+    for key, (d, c) in pending.items():
+        res = run_plan(datasets[d], plans[c])
+        on_done(key, res)
+        bar.advance(units[c])
 
 
-def _run_dask(datasets, pending, plans, on_done, progress, scheduler, n_workers) -> dict[str, Any]:
+def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, cached: int, scheduler,
+              n_workers) -> dict[str, Any]:
     from distributed import Client, LocalCluster, as_completed
 
     from . import fused
 
     cluster = None
     if scheduler is None:
+        bar.phase(f"starting a local Dask cluster ({n_workers} workers)")
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
+        bar.phase(f"connecting to {scheduler}")
         client = Client(scheduler)
     try:
         info = {"scheduler": client.scheduler.address, "workers": len(client.scheduler_info()["workers"])}
+        bar.phase("compiling the kernels on the workers (numba cache)")
         client.run(fused.warmup)  # compile (or load numba's cache) once per worker, before the tasks
         # data sets and chunk plans go to every worker once; a task is (data set, plan) references
+        bar.phase("sending the data sets to the workers")
         needed = sorted({d for d, _ in pending.values()})
         futures_ds = dict(zip(needed, client.scatter([datasets[d] for d in needed], broadcast=True, hash=False)))
         used = sorted({c for _, c in pending.values()})
@@ -251,11 +291,11 @@ def _run_dask(datasets, pending, plans, on_done, progress, scheduler, n_workers)
         for key, (d, c) in pending.items():
             f = client.submit(fused.run_plan, futures_ds[d], futures_plan[c], key=f"sweep-task-{key}", pure=False)
             futs[f] = key
-        with _progress(progress, len(pending), 0) as bar:
-            for f, res in as_completed(list(futs), with_results=True):
-                on_done(futs[f], res)
-                if bar is not None:
-                    bar.advance(bar.task_ids[0])
+        bar.start(f"evaluating {_units_text(pending, cached)}", sum(units[c] for _, c in pending.values()))
+        for f, res in as_completed(list(futs), with_results=True):
+            key = futs[f]
+            on_done(key, res)
+            bar.advance(units[pending[key][1]])
         return info
     finally:
         client.close()
@@ -263,11 +303,44 @@ def _run_dask(datasets, pending, plans, on_done, progress, scheduler, n_workers)
             cluster.close()
 
 
+def _units_text(pending: dict[str, tuple[int, int]], cached: int) -> str:
+    """What the bar counts: combinations x data sets still to evaluate (and the tasks the cache had)."""
+    n_ds = len({d for d, _ in pending.values()})
+    from_cache = f", {cached} task(s) from the cache" if cached else ""
+    return f"combinations x data sets ({n_ds} data set{'s' if n_ds != 1 else ''}{from_cache})"
+
+
+def _check_against_data(series: list, datasets: list, params: list[Params]) -> None:
+    """Grid values that cannot mean anything on these data (`research.backtest.sanity`): a size above
+    an instrument's limit, a stop wider than every session's high-low range."""
+    from research.backtest.sanity import check_size, check_stop, largest_session_range
+    from strategy.market.instruments import get_spec
+
+    contracts = max(p.contracts for p in params)
+    for s in series:
+        f = s.frame
+        check_size(contracts, get_spec(f.attrs.get("root") or str(f.attrs.get("symbol") or "ES")))
+    widest, where = 0, ""
+    for ds in datasets:
+        t = ds.trade_from
+        if ds.raw.shape[1] <= t:
+            continue
+        key = ds.sidx[t:] * (int(ds.con.max()) + 1 if len(ds.con) else 1) + ds.con[t:]
+        last = np.ones(len(key), bool)
+        last[:-1] = key[1:] != key[:-1]
+        rng, _ = largest_session_range(ds.raw[1, t:], ds.raw[2, t:], last)
+        if rng > widest:
+            widest, where = rng, f"in data set {ds.name}"
+    stop = max(p.stop_ticks for p in params)
+    if widest:
+        check_stop(stop, widest, where)
+
+
 # ------------------------------------------------------------------------------------------ sweep
 def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, base: Params | None = None,
               scheduler: str | None = None, n_workers: int = 2, chunk_size: int | None = None,
-              split: str = "contract", cache_dir: str | Path | None | bool = None, progress: bool = True,
-              warmup_sessions: int = WARMUP_SESSIONS) -> SweepResult:
+              split: str = "contract", cache_dir: str | Path | None | bool = None, progress: Any = True,
+              warmup_sessions: int = WARMUP_SESSIONS, max_combos: int | None = DEFAULT_MAX_COMBOS) -> SweepResult:
     """Evaluate every combination of `grid` (values replacing `base`, default `Params()`) on `series`
     (`research.pipeline.Series` list, one Series or a bar frame) with the fused path.
 
@@ -276,15 +349,33 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     `split`: "contract" = one data set per contract of a continuous series, "none" = whole series.
     `chunk_size`: combinations per task (default `default_chunk_size`); signal groups are kept whole when they fit.
     `cache_dir`: finished tasks are kept there (default ``$NAVALE_DATA_DIR/sweep-cache``; False: no cache).
+    `max_combos`: a larger grid raises `SweepTooLarge` before anything is built (None: no limit).
+    `progress`: one rich bar from the first second (phases, then combinations x data sets with an ETA);
+    True draws on rich's console, a `rich.console.Console` on that one.
+    A grid value the data cannot support (a stop wider than every session's range, a size above the
+    instrument's limit) raises `ParamsError` before any evaluation.
     """
     t0 = time.perf_counter()
     grid = grid if isinstance(grid, ParamGrid) else ParamGrid(grid)
-    base = base or Params()
-    params = grid.params(base)
-    combos = grid.combos()
+    check_combos(grid, max_combos)  # counted from the value lists: a huge grid is refused before it is built
+    with _Progress(progress) as bar:
+        bar.phase(f"validating {len(grid):,} combinations")
+        base = base or Params()
+        params = grid.params(base)
+        combos = grid.combos()
+        series = _as_series(series)
+        bar.phase("building the data sets")
+        datasets = build_datasets(series, split=split, warmup_sessions=warmup_sessions)
+        _check_against_data(series, datasets, params)
+        return _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split,
+                         cache_dir, warmup_sessions, bar)
+
+
+def _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split, cache_dir,
+             warmup_sessions, bar: _Progress) -> SweepResult:
+    """The sweep once its combinations are validated and its data sets built: tasks, cache, engine, merge."""
     n = len(params)
-    series = _as_series(series)
-    datasets = build_datasets(series, split=split, warmup_sessions=warmup_sessions)
+    bar.phase("hashing the combinations")
     shashes = [p.signal_hash() for p in params]
     groups = _groups(shashes)
     if chunk_size is None:
@@ -311,6 +402,7 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
         cdir = cdir / sweep_key
     results: dict[str, dict[str, Any]] = {}
     if cdir is not None:
+        bar.phase("reading the task cache")
         for key in tasks:
             got = C.load_task(cdir / f"{key}.npz")
             if got is not None:
@@ -328,11 +420,14 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     if pending:
         from .fused import make_plan
 
+        bar.phase("planning the tasks")
         plans = [make_plan(ids, [params[i] for i in ids]) for ids in chunks]
+        units = [len(ids) for ids in chunks]
         if engine == "serial":
-            _run_serial(datasets, pending, plans, on_done, progress)
+            _run_serial(datasets, pending, plans, on_done, bar, units, n_cached)
         else:
-            info = _run_dask(datasets, pending, plans, on_done, progress, scheduler, n_workers)
+            info = _run_dask(datasets, pending, plans, on_done, bar, units, n_cached, scheduler, n_workers)
+    bar.phase("merging the results")
 
     # ---- merge: accumulators add up; sessions summed by date over data sets
     from .fused import N_ACC

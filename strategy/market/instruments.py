@@ -46,6 +46,12 @@ class InstrumentSpec:
     description: str = ""
     exchange: str = "CME"
     quarterly: bool = True  # H/M/U/Z cycle, expiring on the 3rd Friday
+    # Largest order a backtest may assume (contracts). The fill model charges a fixed `slippage_ticks`
+    # whatever the size, which holds only while an order fits in the size shown at the best price
+    # (for ES in regular hours, typically a few hundred contracts; less overnight and on the micros).
+    # 500 is that order of magnitude, an estimate, not an exchange rule: set your own with
+    # `register()` or NAVALE_INSTRUMENTS.
+    max_contracts: int = 500
 
     @property
     def tick_value(self) -> float:
@@ -55,6 +61,8 @@ class InstrumentSpec:
     def __post_init__(self) -> None:
         if not (self.tick_size > 0 and self.point_value > 0 and self.commission_per_side >= 0):
             raise ValueError(f"instrument {self.root}: tick_size and point_value must be > 0, commission >= 0")
+        if not (isinstance(self.max_contracts, int) and self.max_contracts >= 1):
+            raise ValueError(f"instrument {self.root}: max_contracts must be an integer >= 1, got {self.max_contracts!r}")
 
 
 # Commissions are typical retail all-in figures (IBKR tiered + CME fees, 2024); override per account.

@@ -187,8 +187,12 @@ def test_grid_validation_errors(tmp_path):
         ParamGrid({"stop": [5]})
     with pytest.raises(ParamsError, match="stop_ticks"):
         ParamGrid({"stop_ticks": [5, 0]}).params()
+    # a value outside its range is refused when the grid is built, before any combination
+    with pytest.raises(ParamsError, match="entry_start_et = '25:00'"):
+        ParamGrid({"entry_start_et": ["09:35", "25:00"]})
+    # a value valid alone but not with the others is refused naming its combination
     with pytest.raises(ParamsError, match=r"combination 1 .*entry_start_et"):
-        ParamGrid({"entry_start_et": ["09:35", "25:00"]}).params()
+        ParamGrid({"entry_start_et": ["09:35", "15:50"]}).params()
     with pytest.raises(ParamsError, match="green_min_up"):
         ParamGrid({"green_min_up": [3, 9]}).params()
     with pytest.raises(ParamsError, match="empty"):
@@ -203,8 +207,8 @@ def test_grid_validation_errors(tmp_path):
     bad.write_text("[grid]\nstop_ticks = [5,\n")
     with pytest.raises(ParamsError, match="not valid TOML"):
         ParamGrid.from_toml(bad)
-    with pytest.raises(ParamsError, match="must be an integer"):
-        ParamGrid({"stop_ticks": [5.5]}).params()
+    with pytest.raises(ParamsError, match="stop_ticks = 5.5 is not an integer"):
+        ParamGrid({"stop_ticks": [5.5]})
 
 
 def test_grid_toml_and_strings(tmp_path):

@@ -1,0 +1,108 @@
+"""How big a sweep is before it starts: the combination count (refused above a limit), and a time
+and memory estimate from a per-combination cost model (docs/sweeps.md "Size limit and estimate").
+
+The grid is counted from its value lists, never expanded: a 10^7-combination grid is refused in
+microseconds, without allocating its combinations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strategy.params import ParamsError
+
+from .grid import ParamGrid
+
+__all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate", "machine_load"]
+
+# Combinations a sweep runs without --max-combos: ~35x the default grid; on the 32 ES contracts (2,062
+# sessions) about 1.7 GB and a minute or two on 2 idle cores (see `estimate`).
+DEFAULT_MAX_COMBOS = 20_000
+
+# Cost model, measured on this project's 2-core machine (benchmarks/bench_sweep.py, docs/sweeps.md):
+SIGNAL_NS_PER_BAR = 140.0  # the signal kernel, per bar and signal group
+SIMULATION_NS_PER_BAR = 2.5  # trade simulation + online metrics, per bar and combination
+BUILD_NS_PER_BAR = 1_500.0  # building the data sets (kernel inputs, ticks), per bar, once
+PREPARE_S_PER_COMBO = 5e-4  # validated Params, hashes and task plans, per combination (in this process)
+CLUSTER_START_S = 1.5  # a local Dask cluster's start-up
+COMPILE_S = 30.0  # numba compiling the kernels when its cache is cold (first run, changed code), per process
+# per combination and session: daily P&L (8) + trades (4), per task and merged, plus the summary's and the
+# saved tables' temporaries (measured: 1,960 combinations x 2,062 sessions of the 32 ES contracts, +174 MB peak RSS)
+RESULT_BYTES_PER_SESSION = 40
+OBJECT_BYTES_PER_COMBO = 2_100  # per combination: its Params, combination dict, hashes and grid row
+
+
+class SweepTooLarge(ParamsError):
+    """The grid has more combinations than the limit allows."""
+
+
+def check_combos(grid: ParamGrid, max_combos: int | None = DEFAULT_MAX_COMBOS, *, source: str = "") -> int:
+    """The number of combinations to run; `SweepTooLarge` (count, limit, how to raise it) above
+    `max_combos` (None: no limit)."""
+    n = len(grid)
+    if max_combos is not None and n > max_combos:
+        where = f"{source}: " if source else ""
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in grid.values.items())
+        raise SweepTooLarge(f"{where}the grid has {n:,} combinations ({sizes}), above the limit of {max_combos:,}: "
+                            f"narrow it, draw a sample (--sample N) or raise the limit (--max-combos {n})")
+    return n
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    """Expected cost of a sweep (an order of magnitude: the machine's load changes it)."""
+
+    combos: int
+    signal_groups: int
+    bars: int
+    sessions: int
+    seconds: float
+    memory_bytes: int
+    load: float = 1.0
+
+    def text(self) -> str:
+        return (f"{self.combos:,} combinations ({self.signal_groups:,} signal group(s)) x {self.bars:,} bars, "
+                f"{self.sessions:,} sessions: about {_duration(self.seconds)} and {_size(self.memory_bytes)} "
+                f"(estimate{f', machine load x{self.load:.1f} included' if self.load > 1.05 else ''}; a first run "
+                f"also compiles the kernels, ~{COMPILE_S:.0f} s)")
+
+
+def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, cluster: bool = False,
+             load: float = 1.0) -> SweepEstimate:
+    """Time and memory of sweeping `grid` over `bars` bars covering `sessions` trading sessions, on
+    `workers` processes (`cluster`: a local Dask cluster is started). `load` >= 1 scales the time
+    for a busy machine (see `machine_load`)."""
+    n = len(grid)
+    groups = grid.signal_groups
+    compute = bars * (groups * SIGNAL_NS_PER_BAR + n * SIMULATION_NS_PER_BAR) * 1e-9 / max(1, workers)
+    seconds = bars * BUILD_NS_PER_BAR * 1e-9 + n * PREPARE_S_PER_COMBO + compute
+    seconds = seconds * max(1.0, load) + (CLUSTER_START_S if cluster else 0.0)
+    memory = n * (sessions * RESULT_BYTES_PER_SESSION + OBJECT_BYTES_PER_COMBO)
+    return SweepEstimate(combos=n, signal_groups=groups, bars=int(bars), sessions=int(sessions), seconds=seconds,
+                         memory_bytes=int(memory), load=max(1.0, load))
+
+
+def machine_load() -> float:
+    """Runnable processes per core over the last minute (1.0 when unknown): on a shared machine the
+    cost model's times stretch by about this factor."""
+    import os
+
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except (OSError, AttributeError):
+        return 1.0
+
+
+def _duration(s: float) -> str:
+    if s < 60:
+        return f"{max(s, 1):.0f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _size(b: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if b >= scale:
+            return f"{b / scale:.1f} {unit}"
+    return f"{max(b / 1e3, 1):.0f} kB"

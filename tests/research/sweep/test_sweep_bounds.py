@@ -1,0 +1,132 @@
+"""Sweep sizing: grids counted (never built) and refused above the limit, the time/memory estimate,
+grid values the data cannot support, and the default grid's size stated alike everywhere."""
+
+from __future__ import annotations
+
+import math
+import re
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from research.pipeline import load_series
+from research.sweep import DEFAULT_GRID_PATH, ParamGrid, budget, run_sweep
+from research.sweep.budget import (
+    DEFAULT_MAX_COMBOS,
+    SweepTooLarge,
+    check_combos,
+    estimate,
+)
+from strategy.params import ParamsError
+
+ROOT = Path(__file__).resolve().parents[3]
+HUGE = {"stop_ticks": list(range(1, 11)), "target_r": [1.0 + i / 2 for i in range(10)],
+        "time_stop_bars": list(range(10, 110, 10)), "entry_threshold": [i / 20 for i in range(10)],
+        "min_base_quality": [i / 10 for i in range(10)], "slippage_ticks": list(range(10)),
+        "contracts": list(range(1, 11))}  # 10^7 combinations
+
+
+def test_a_huge_grid_is_counted_and_refused_without_being_built():
+    tracemalloc.start()
+    try:
+        grid = ParamGrid(HUGE)
+        assert len(grid) == 10**7 and grid.signal_groups == 100
+        with pytest.raises(SweepTooLarge) as e:
+            check_combos(grid, source="big.toml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000  # the 10^7 combinations (GBs as dicts) were never materialised
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("big.toml: the grid has 10,000,000 combinations")
+    assert f"limit of {DEFAULT_MAX_COMBOS:,}" in msg and "--max-combos 10000000" in msg and "--sample" in msg
+    # run_sweep refuses before it looks at the data or builds a Params
+    with pytest.raises(SweepTooLarge):
+        run_sweep(None, grid, scheduler="serial", progress=False)
+
+
+def test_the_limit_can_be_raised_and_a_sample_counts_as_its_size():
+    grid = ParamGrid({"stop_ticks": [5, 7, 9], "target_r": [1.5, 2.0]})
+    assert check_combos(grid, 6) == 6 and check_combos(grid, None) == 6
+    with pytest.raises(SweepTooLarge, match="6 combinations .*limit of 5"):
+        check_combos(grid, 5)
+    assert check_combos(ParamGrid(HUGE).sample(200, 1)) == 200
+
+
+def test_estimate_follows_the_cost_model():
+    small = ParamGrid({"stop_ticks": [5, 7], "entry_threshold": [0.2, 0.3]})  # 4 combos, 2 signal groups
+    big = ParamGrid({"stop_ticks": list(range(1, 41)), "entry_threshold": [0.2, 0.3]})  # 80 combos
+    e1, e2 = estimate(small, 100_000, 300), estimate(big, 100_000, 300)
+    assert (e1.combos, e1.signal_groups, e2.combos, e2.signal_groups) == (4, 2, 80, 2)
+    assert e1.memory_bytes < e2.memory_bytes and e1.seconds < e2.seconds
+    assert e2.memory_bytes == 80 * (300 * budget.RESULT_BYTES_PER_SESSION + budget.OBJECT_BYTES_PER_COMBO)
+    assert estimate(big, 100_000, 300, load=3.0).seconds == pytest.approx(3 * e2.seconds)
+    assert estimate(big, 100_000, 300, workers=2).seconds < e2.seconds
+    assert "80 combinations (2 signal group(s)) x 100,000 bars, 300 sessions" in e2.text()
+
+
+def test_grid_values_outside_the_ranges_name_file_field_and_value(tmp_path):
+    f = tmp_path / "g.toml"
+    f.write_text("[grid]\nstop_ticks = [5, 99999999999999999999]\n")
+    with pytest.raises(ParamsError, match=r"g.toml: parameter stop_ticks = 99999999999999999999: accepted \[1, 4000\]"):
+        ParamGrid.from_toml(f)
+    for bad in ({"weight_battle": [0.4, 5.0]}, {"quality_weights": [[0.3, 0.2, 0.25, 0.25], [-4, 0, 0, 1]]},
+                {"target_r": [2.0, math.inf]}, {"contracts": [1, 10**9]}):
+        name = next(iter(bad))
+        with pytest.raises(ParamsError, match=f"^parameter {name} = .*accepted"):
+            ParamGrid(bad)
+    f.write_text("[grid]\nstop_ticks = [5]\n[sample]\nseed = 3\n")
+    with pytest.raises(ParamsError, match=r"g.toml: \[sample\] needs an integer n"):
+        ParamGrid.from_toml(f)
+
+
+def test_a_stop_no_session_reaches_and_an_oversized_grid_value_are_refused():
+    from strategy.market.sessions import session_id
+
+    series = load_series(None)
+    frame = series[0].frame
+    g = frame.groupby(session_id(frame.index))  # the sweep checks over all bars of a data set
+    widest = int(round(((g["high"].max() - g["low"].min()) / 0.25).max()))
+    with pytest.raises(ParamsError, match=rf"stop_ticks = {widest + 1}: wider than the largest session high-low "
+                                          rf"range of the data \({widest} ticks, in data set ESM24\)"):
+        run_sweep(series, {"stop_ticks": [7, widest + 1]}, scheduler="serial", cache_dir=False, progress=False)
+    with pytest.raises(ParamsError, match="contracts = 600: above ES's limit of 500"):
+        run_sweep(series, {"contracts": [1, 600]}, scheduler="serial", cache_dir=False, progress=False)
+
+
+def test_default_grid_size_is_stated_alike_everywhere():
+    from research.cli import EPILOG
+    from research.cli.sweep_cmd import MAX_COMBOS_TEXT, default_grid_size
+
+    n = len(ParamGrid.from_toml(DEFAULT_GRID_PATH))
+    assert default_grid_size() == n
+    assert f"default grid ({n:,} combinations)" in EPILOG
+    assert MAX_COMBOS_TEXT == f"{DEFAULT_MAX_COMBOS:,}"
+    header = DEFAULT_GRID_PATH.read_text(encoding="utf-8").splitlines()[0]
+    assert f"= {n} combinations" in header
+    # every sentence about the default grid that gives a count gives this one
+    stated = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            if re.search(r"default(?: grid|_grid\.toml)|default, ", line):
+                stated += [(doc.name, int(m.replace(",", ""))) for m in
+                           re.findall(r"(\d[\d,]*) comb(?:inations|os)\b", line)]
+    assert stated and all(v == n for _, v in stated), stated
+    assert "~500" not in EPILOG
+
+
+def test_one_progress_bar_from_the_first_phase_to_the_combinations():
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160)
+    res = run_sweep(load_series(None), {"stop_ticks": [5, 7]}, scheduler="serial", cache_dir=False, progress=console)
+    assert len(res.summary) == 2
+    text = out.getvalue()
+    shown = [t for t in ("validating 2 combinations", "building the data sets", "compiling the kernels",
+                         "evaluating combinations x data sets") if t in text]
+    assert shown == ["validating 2 combinations", "building the data sets", "compiling the kernels",
+                     "evaluating combinations x data sets"], text[-2000:]
