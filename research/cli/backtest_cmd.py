@@ -39,7 +39,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     b.add_argument("--no-store", action="store_true", help="do not write the run to the store")
     b.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     b.add_argument("--ml-model", metavar="FILE", help="score every trade with this signal-quality model (navale ml "
-                   "train) and report the trades it would take: P(win) >= the mode's threshold")
+                   "train) and report the trades it would take: P(win) >= the mode's threshold. A model file is "
+                   "executable code (a pickle): use only files from a trusted source; one without its FILE.json "
+                   "sidecar, or whose sha256 differs from it, is refused before it is loaded")
     b.add_argument("--ml-threshold", type=float, metavar="P", default=None,
                    help="P(win) threshold for --ml-model (default: min_signal_probability, else the mode's "
                         "0.55 data_collection / 0.70 paper / 0.80 live / 0.60 backtest)")
