@@ -1,12 +1,27 @@
-"""Atomic file writes: a reader never sees a half-written file, and a failed write leaves the old one."""
+"""Atomic file writes: a reader never sees a half-written file, and a failed write leaves the old one.
+
+The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the user's umask), not the
+0600 of the temp file it is written through.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "umask_mode"]
+
+_UMASK_LOCK = threading.Lock()
+
+
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process's umask: what ``open()`` would create (the umask is read, then restored)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mode & ~mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -15,6 +30,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
