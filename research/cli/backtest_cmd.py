@@ -17,7 +17,7 @@ def add_parser(sub: Any, formatter: type) -> None:
         "backtest",
         help="backtest the Battle Navale signals on bar files; trades stored as snapshots",
         description=(
-            "Compute the signals, simulate the trades (METHOD.md 7.6-7.7: next-open fills, 7-tick stop, 2R target, "
+            "Compute the signals, simulate the trades (docs/method.md 7.6-7.7: next-open fills, 7-tick stop, 2R target, "
             "stop first inside one bar, golden-rule/opposite/time/session exits), print a summary, write trades and "
             "equity to --out and store the run (manifest + trade snapshots) in $NAVALE_DATA_DIR/navale.duckdb."
         ),
