@@ -16,12 +16,24 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "umask_mode"]
 _UMASK_LOCK = threading.Lock()
 
 
-def umask_mode(mode: int = 0o666) -> int:
-    """``mode`` less the process's umask: what ``open()`` would create (the umask is read, then restored)."""
+def _current_umask() -> int:
+    """The process's umask: from /proc on Linux (read-only), else set and restored under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     with _UMASK_LOCK:
         mask = os.umask(0o022)
         os.umask(mask)
-    return mode & ~mask
+    return mask
+
+
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process's umask: what ``open()`` would create."""
+    return mode & ~_current_umask()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
