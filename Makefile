@@ -30,9 +30,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_ml.py
 
-# Re-pin every dependency (needs network and `uv`; commit the new lock).
+# Re-pin every dependency (needs network and `uv`; commit the new lock and environment.yml).
 lock:
 	uv pip compile requirements.in --universal --python-version 3.11 --generate-hashes -q -o requirements.lock --custom-compile-command "make lock"
+	$(PY) tools/environment_yml.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,1 +1,2 @@
-"""Live side: market-data feeds, brokers, the trading loop, alerts and monitoring (paper by default)."""
+"""The live half of navale: empty today. Feeds, brokers, the trading loop, alerts and monitoring will go here
+(docs/architecture.md, "Where new things go"); they will run ``strategy.SignalEngine``."""

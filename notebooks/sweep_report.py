@@ -140,7 +140,8 @@ else:
 # ## Proposed configuration in depth
 # The configuration the gate proposes (else the full-sample best), backtested again on the sweep's
 # own bars with the trade simulator and analysed with vectorbt: its equity, its headline figures
-# (the DSR deflated by the sweep's trials) and vectorbt's portfolio statistics. For the full
+# (the DSR deflated by the sweep's trials) and vectorbt's portfolio statistics on the same clock (the
+# Sharpe and Sortino there are the headline's: daily session returns, 252 sessions a year). For the full
 # performance report: `navale report performance DATA --params reports/sweeps/SWEEP_ID/params.toml
 # --trials-from SWEEP_ID` after `navale promote`.
 
@@ -157,6 +158,7 @@ else:
     display.show(plots.equity_figure(deep.tracker.equity_curve(), deep.tracker.drawdowns(), deep.tracker.underwater(),
                                      title=f"Equity of combo {combo} ($)"))
     display.table(report.vbt_stats(deep.result), caption="vectorbt Portfolio.stats()")
+    display.note(report.VBT_STATS_NOTE)
 
 # %% [markdown]
 # ## Sweep manifest

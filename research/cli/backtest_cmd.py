@@ -17,7 +17,7 @@ def add_parser(sub: Any, formatter: type) -> None:
         "backtest",
         help="backtest the Battle Navale signals on bar files; trades stored as snapshots",
         description=(
-            "Compute the signals, simulate the trades (METHOD.md 7.6-7.7: next-open fills, 7-tick stop, 2R target, "
+            "Compute the signals, simulate the trades (docs/method.md 7.6-7.7: next-open fills, 7-tick stop, 2R target, "
             "stop first inside one bar, golden-rule/opposite/time/session exits), print a summary, write trades and "
             "equity to --out and store the run (manifest + trade snapshots) in $NAVALE_DATA_DIR/navale.duckdb "
             "(several runs: one transaction). A store held by another process is waited for, up to "
@@ -42,7 +42,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     b.add_argument("--no-store", action="store_true", help="do not write the run to the store")
     b.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     b.add_argument("--ml-model", metavar="FILE", help="score every trade with this signal-quality model (navale ml "
-                   "train) and report the trades it would take: P(win) >= the mode's threshold")
+                   "train) and report the trades it would take: P(win) >= the mode's threshold. A model file is "
+                   "executable code (a pickle): use only files from a trusted source; one without its FILE.json "
+                   "sidecar, or whose sha256 differs from it, is refused before it is loaded")
     b.add_argument("--ml-threshold", type=float, metavar="P", default=None,
                    help="P(win) threshold for --ml-model (default: min_signal_probability, else the mode's "
                         "0.55 data_collection / 0.70 paper / 0.80 live / 0.60 backtest)")

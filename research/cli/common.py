@@ -31,10 +31,10 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
 
 
-def add_params_options(p: argparse.ArgumentParser, what: str = "parameters TOML (see Params.to_toml); default: METHOD.md's table") -> None:
+def add_params_options(p: argparse.ArgumentParser, what: str = "parameters TOML (see Params.to_toml); default: the method's defaults, docs/method.md") -> None:
     """--params/--mode/--session, as `research.pipeline.load_params` reads them."""
     p.add_argument("--params", metavar="FILE", help=what)
     p.add_argument("--mode", choices=MODES, default=None,
-                   help="risk preset of METHOD.md (default: the file's mode, else backtest)")
+                   help="risk preset (docs/method.md, 'Modes'; default: the file's mode, else backtest)")
     p.add_argument("--session", choices=SESSIONS, default=None,
                    help="bars the signals run on (default rth)")

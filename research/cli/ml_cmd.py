@@ -55,7 +55,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     t = msub.add_parser("train", help="train the model and save it (metadata beside it)", formatter_class=formatter,
                         description="Fit the logistic regression on the trades decided before --oos-from (so the "
                                     "out-of-sample period stays untouched), or on all trades with --all (after "
-                                    "validation, for paper trading). Saves FILE and FILE.json.")
+                                    "validation, for paper trading). Saves FILE and FILE.json: the metadata and the "
+                                    "sha256 of FILE, checked before FILE is loaded (FILE is a pickle, i.e. code: "
+                                    "share it only with its sidecar, load only files from a trusted source).")
     add_source_options(t)
     t.add_argument("--oos-from", default="2021-01-01", metavar="DATE",
                    help="train only on trades whose labels close before this date (default 2021-01-01)")

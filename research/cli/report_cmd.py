@@ -104,7 +104,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     )
     add_source_options(m)
     add_validation_options(m)
-    m.add_argument("--validation", metavar="DIR", help="render a validation saved by `navale ml validate`")
+    m.add_argument("--validation", metavar="DIR", help="render a validation saved by `navale ml validate`; its "
+                   "model.joblib is executable code (a pickle): use only folders from a trusted source (a model "
+                   "without its .json sidecar, or whose sha256 differs from it, is refused before it is loaded)")
     m.add_argument("--title", default="Battle Navale signal-quality model: validation", help="report title")
     _common(m)
 

@@ -13,12 +13,16 @@ same data = same coefficients), whereas an SGD trajectory depends on arrival ord
 schedule that the validation never saw. New snapshots are queued and the model is refit on all rows once
 ``refit_min_new`` have arrived.
 
-``save``/``load`` use joblib (a pickle: load only models you wrote) plus a readable JSON of the metadata.
+``save`` writes the model with joblib (a pickle) and a JSON sidecar ``<file>.json``: the metadata plus a
+``model_file`` block (format, format version, creation info, sha256 and size of the model file). A pickle runs
+code when it is loaded, so ``load`` reads the sidecar first and refuses, before unpickling, a file without one or
+whose sha256 differs from the sidecar's: only files written by ``save`` (``navale ml train``/``validate``) load.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import warnings
@@ -33,10 +37,15 @@ from research.ml import features as F
 from research.ml.dataset import LABEL_COLUMNS, MLDataset
 from strategy.modes import SIGNAL_PROBABILITY_BY_MODE
 
-__all__ = ["SimpleLinearModel", "FeatureSchemaError", "MODE_THRESHOLDS", "threshold_for", "make_pipeline",
-           "classification_metrics", "MODEL_VERSION"]
+__all__ = ["SimpleLinearModel", "FeatureSchemaError", "ModelFileError", "MODE_THRESHOLDS", "threshold_for",
+           "make_pipeline", "classification_metrics", "MODEL_VERSION", "MODEL_FILE_FORMAT", "MODEL_FILE_VERSION",
+           "TRUST_NOTE", "sidecar_path", "verify_model_file"]
 
 MODEL_VERSION = 1
+MODEL_FILE_FORMAT = "navale-signal-quality-model"
+MODEL_FILE_VERSION = 1  # of the sidecar's model_file block
+TRUST_NOTE = ("a model file is executable code (a pickle): load only files from a trusted source; navale refuses "
+              "one without its FILE.json sidecar or whose sha256 differs from it")
 # METHOD.md "min signal probability" per mode (backtest = the class default column); one table, in strategy.params.
 MODE_THRESHOLDS = SIGNAL_PROBABILITY_BY_MODE
 _KEYS = ("run_id", "trade_id", "decision_ts", "exit_ts")
@@ -45,6 +54,66 @@ _VERSIONED = ("scikit-learn", "statsmodels", "numpy", "pandas", "joblib")
 
 class FeatureSchemaError(ValueError):
     """Features given to (or expected by) a model do not match the model's feature schema."""
+
+
+class ModelFileError(ValueError):
+    """A model file that must not be unpickled: no sidecar, an unreadable one, or a sha256 that differs."""
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``<model file>.json``: the metadata sidecar written beside every model file."""
+    return Path(str(path) + ".json")
+
+
+def verify_model_file(path: str | Path) -> dict[str, Any]:
+    """The sidecar of model file ``path`` once its format and the file's sha256 check out (the file is not
+    unpickled); raises :class:`ModelFileError` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise ModelFileError(f"{path}: no metadata sidecar {side.name}: not loaded (a model file is a pickle, which "
+                             "runs code when loaded; navale loads only files written by `navale ml train`/`validate`)")
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{side}: not a navale model sidecar (not UTF-8 JSON: {exc}): model not loaded") from None
+    block = meta.get("model_file") if isinstance(meta, dict) else None
+    if not isinstance(block, dict) or block.get("format") != MODEL_FILE_FORMAT:
+        raise ModelFileError(f"{side}: no model_file block of format {MODEL_FILE_FORMAT!r} (written by an older "
+                             "navale, or not by navale): model not loaded; retrain it (navale ml train)")
+    if block.get("format_version") != MODEL_FILE_VERSION:
+        raise ModelFileError(f"{side}: model_file format version {block.get('format_version')!r}, this code reads "
+                             f"{MODEL_FILE_VERSION}: model not loaded; retrain it (navale ml train)")
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    if h.hexdigest() != block.get("sha256"):
+        raise ModelFileError(f"{path}: sha256 {h.hexdigest()[:16]}... differs from {side.name}'s "
+                             f"{str(block.get('sha256'))[:16]}...: the file changed after it was written; not loaded")
+    return meta
+
+
+def _model_file_block(data: bytes) -> dict[str, Any]:
+    """The sidecar's description of the model file bytes ``data``: format, creation info, sha256, size."""
+    import platform
+
+    from research.store import package_versions
+    from research.store.provenance import git_state
+
+    commit, dirty = git_state(Path(__file__).resolve().parent)
+    return {
+        "format": MODEL_FILE_FORMAT,
+        "format_version": MODEL_FILE_VERSION,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "written_at": dt.datetime.now(dt.UTC).isoformat(),
+        "written_by": {"navale": package_versions(["navale"]).get("navale"), "git_commit": commit, "git_dirty": dirty,
+                       "python": platform.python_version(), "host": platform.node()},
+        "loader": "joblib (pickle): load only files from a trusted source",
+    }
 
 
 def threshold_for(mode: str | None = None, threshold: float | None = None) -> float:
@@ -366,7 +435,8 @@ class SimpleLinearModel:
 
     # -------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Write the model (joblib) atomically, with ``<path>.json`` holding the metadata in plain text."""
+        """Write the model (joblib) atomically, then ``<path>.json``: the metadata in plain text and the
+        ``model_file`` block (format, creation info, sha256 of the model file) that :meth:`load` checks."""
         import joblib
 
         from research.store.files import atomic_write_bytes, atomic_write_text
@@ -377,20 +447,22 @@ class SimpleLinearModel:
         joblib.dump({"model_version": MODEL_VERSION, "pipeline": self.pipeline, "features": self.features,
                      "metadata": self.metadata, "rows": self._rows, "pending": self._pending,
                      "hyper": {"C": self.C, "class_weight": self.class_weight, "refit_min_new": self.refit_min_new}}, buf)
-        atomic_write_bytes(path, buf.getvalue())
-        atomic_write_text(Path(str(path) + ".json"), json.dumps(_json_safe(self.metadata), indent=1, default=str,
-                                                                allow_nan=False))
+        data = buf.getvalue()
+        atomic_write_bytes(path, data)
+        side = {**_json_safe(self.metadata), "model_file": _model_file_block(data)}
+        atomic_write_text(sidecar_path(path), json.dumps(side, indent=1, default=str, allow_nan=False))
         return path
 
     @classmethod
     def load(cls, path: str | Path, *, expect_features: tuple[str, ...] | list[str] | None = None) -> SimpleLinearModel:
-        """Read a model written by :meth:`save`. Raises :class:`FeatureSchemaError` when its feature schema
-        version or feature list does not match this code (or ``expect_features``)."""
+        """Read a model written by :meth:`save`. Raises :class:`ModelFileError`, before unpickling, when the
+        sidecar is missing or the file's sha256 differs from it (:func:`verify_model_file`), and
+        :class:`FeatureSchemaError` when its feature schema version or feature list does not match this code
+        (or ``expect_features``)."""
         import joblib
 
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such model file")
+        verify_model_file(path)
         try:
             blob = joblib.load(path)
         except Exception as exc:

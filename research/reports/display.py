@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-__all__ = ["setup", "show", "figures_shown", "heading", "banner", "publish", "table", "attempt", "note", "dict_table"]
+__all__ = ["setup", "show", "figures_shown", "heading", "banner", "publish", "table", "table_html", "integral_columns",
+           "attempt", "note", "dict_table"]
 
 
 _STATE: dict[str, Any] = {"ready": False, "figures": 0, "mimetype": False}
@@ -85,22 +86,49 @@ def publish(**info: Any) -> None:
     display({REPORT_MIME: json.loads(json.dumps(info, default=str))}, raw=True)
 
 
-def table(df: pd.DataFrame, formats: Mapping[str, str] | str | None = None, *, caption: str | None = None,
-          index: bool = True) -> None:
-    """Display a DataFrame as a compact HTML table (``formats``: per-column format strings)."""
-    from IPython.display import HTML, display
+def integral_columns(df: pd.DataFrame) -> list[str]:
+    """Float columns whose every finite value is a whole number (counts): shown without decimals."""
+    import numpy as np
 
+    out = []
+    for col in df.columns:
+        s = df[col]
+        if s.dtype.kind != "f":
+            continue
+        v = s.to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if len(v) and (np.abs(v) < 1e15).all() and (v == np.round(v)).all():
+            out.append(col)
+    return out
+
+
+def table_html(df: pd.DataFrame, formats: Mapping[str, str] | str | None = None, *, caption: str | None = None,
+               index: bool = True) -> str:
+    """The HTML of :func:`table`: counts as integers (2,335, not 2,335.000), other floats to 3 decimals,
+    inside a ``navale-table`` box that scrolls sideways when the table is wider than the page."""
     if df.empty:
-        display(HTML(f"<p><em>{_html.escape(caption + ': ' if caption else '')}none</em></p>"))
-        return
+        return f"<p><em>{_html.escape(caption + ': ' if caption else '')}none</em></p>"
     sty = df.style.format(precision=3, na_rep="-", thousands=",")
-    if formats:
-        sty = sty.format(formats, na_rep="-")
+    explicit = dict(formats) if isinstance(formats, Mapping) else dict.fromkeys(df.columns, formats) if formats else {}
+    counts = [c for c in integral_columns(df) if c not in explicit]
+    if counts:
+        sty = sty.format("{:,.0f}", subset=counts, na_rep="-")
+    for col, fmt in explicit.items():  # one column at a time: a dict would reset the other columns' format
+        if col in df.columns:
+            sty = sty.format(fmt, subset=[col], na_rep="-")
     if caption:
         sty = sty.set_caption(caption)
     if not index:
         sty = sty.hide(axis="index")
-    display(HTML(sty.to_html()))
+    return f'<div class="navale-table">{sty.to_html()}</div>'
+
+
+def table(df: pd.DataFrame, formats: Mapping[str, str] | str | None = None, *, caption: str | None = None,
+          index: bool = True) -> None:
+    """Display a DataFrame as a compact HTML table (``formats``: per-column format strings), see :func:`table_html`."""
+    from IPython.display import HTML, display
+
+    display(HTML(table_html(df, formats, caption=caption, index=index)))
 
 
 def attempt(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:

@@ -46,6 +46,8 @@ main { max-width: 1280px; margin: 0 auto; }
 .navale-banner h2 { margin: 0 0 0.3em 0; color: #8a6100; }
 .jp-RenderedHTMLCommon table { font-size: 0.85em; }
 .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 0.25em 0.6em; }
+.navale-table { overflow-x: auto; max-width: 100%; }
+.navale-table th { overflow-wrap: anywhere; }
 </style>
 {% endblock extra_css %}
 """

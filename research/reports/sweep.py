@@ -3,6 +3,7 @@ tables the ``sweep_report`` notebook shows."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["OBJECTIVE_COLUMN", "OVERFIT_METRIC", "SUMMARY_FORMATS", "SweepContext", "sweep_context", "InDepth",
-           "IN_DEPTH_METRICS", "sweep_in_depth", "vbt_stats", "sweep_overview", "top_configurations",
+           "IN_DEPTH_METRICS", "sweep_in_depth", "VBT_METRICS", "VBT_STATS_NOTE", "vbt_stats", "sweep_overview", "top_configurations",
            "stability_pairs", "windows_table", "checks_table", "sweep_manifest_tables"]
 
 
@@ -104,13 +105,64 @@ def sweep_in_depth(ctx: SweepContext, combo: int) -> InDepth:
     return InDepth(combo=int(combo), result=bt, tracker=tracker, params=params)
 
 
+# Portfolio.stats() metrics that hold for the P&L-price portfolio (research/backtest/portfolio.py): its rows are
+# bars and fills, not a regular clock, so the row-count durations (period, drawdown and trade durations) and the
+# per-row ratios are left out; trade returns in % and exposure are of the synthetic P&L price, so left out too.
+VBT_METRICS = ("start_value", "end_value", "total_return", "total_fees_paid", "max_dd", "total_trades",
+               "total_closed_trades", "total_open_trades", "win_rate", "profit_factor", "expectancy")
+VBT_STATS_NOTE = ("vectorbt Portfolio.stats() for values, fees, drawdown and trade counts; the span from the bars' "
+                  "own times; trade figures in $ from the trades; Sharpe and Sortino by vectorbt's returns accessor "
+                  "on the daily session returns (P&L / initial capital, 252 sessions a year), the same definition "
+                  "as the headline table above")
+
+
 def vbt_stats(result: Any) -> pd.DataFrame:
-    """vectorbt's ``Portfolio.stats()`` of a backtest, as text (dates, durations and numbers alike)."""
+    """vectorbt's statistics of a backtest on one consistent clock (:data:`VBT_STATS_NOTE`), as text.
+
+    Span: first bar start to last bar end, in calendar days and sessions. Ratios: daily session returns with
+    ``freq="1D", year_freq="252D"``, so they equal the project's Sharpe/Sortino.
+    """
     import pandas as pd
 
-    st = result.portfolio.stats()
-    return pd.DataFrame({"value": [("-" if pd.isna(v) else f"{v:,.4g}" if isinstance(v, float) else str(v))
-                                   for v in st.to_numpy()]}, index=pd.Index(st.index.astype(str), name="vectorbt"))
+    from research.backtest.stats import TRADING_DAYS, daily_equity, daily_returns
+
+    def fmt(v: Any) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        if isinstance(v, (int,)) or (isinstance(v, float) and float(v).is_integer() and abs(v) < 1e15):
+            return f"{int(v):,}"
+        if isinstance(v, float):
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return str(v)
+
+    idx = result.equity.index
+    bar = pd.Timedelta(int(result.meta.get("bar_ns") or 0), "ns")
+    daily = daily_equity(result.equity)
+    rows: dict[str, Any] = {}
+    if len(idx):
+        first, last = idx[0], idx[-1] + bar
+        rows["Start (first bar)"] = f"{first:%Y-%m-%d %H:%M} UTC"
+        rows["End (last bar's close)"] = f"{last:%Y-%m-%d %H:%M} UTC"
+        rows["Period"] = f"{(last - first).days:,} calendar days, {len(daily):,} sessions"
+    st = result.portfolio.stats(metrics=list(VBT_METRICS))
+    units = {"Start Value": "Start Value [$]", "End Value": "End Value [$]", "Total Fees Paid": "Total Fees Paid [$]",
+             "Expectancy": "Expectancy [$ per trade]"}
+    rows.update({units.get(str(k), str(k)): v for k, v in st.items()})
+    trades = result.trades
+    if len(trades):
+        pnl = trades["pnl_usd"]
+        held = pd.to_datetime(trades["exit_time"]) - pd.to_datetime(trades["entry_time"])
+        rows["Best Trade [$]"] = float(pnl.max())
+        rows["Worst Trade [$]"] = float(pnl.min())
+        rows["Avg Winning Trade [$]"] = float(pnl[pnl > 0].mean()) if (pnl > 0).any() else None
+        rows["Avg Losing Trade [$]"] = float(pnl[pnl < 0].mean()) if (pnl < 0).any() else None
+        rows["Avg Holding Time"] = str(held.mean().round("1s"))
+    if len(daily) >= 2:
+        acc = daily_returns(daily, result.params.initial_capital_usd).vbt.returns(freq="1D",
+                                                                                   year_freq=f"{TRADING_DAYS}D")
+        rows["Sharpe Ratio (daily, 252)"] = float(acc.sharpe_ratio())
+        rows["Sortino Ratio (daily, 252)"] = float(acc.sortino_ratio())
+    return pd.DataFrame({"value": [fmt(v) for v in rows.values()]}, index=pd.Index(list(rows), name="vectorbt"))
 
 
 def sweep_overview(ctx: SweepContext) -> pd.DataFrame:
@@ -141,8 +193,23 @@ def top_configurations(ctx: SweepContext, objective: str = "sharpe", n: int = 10
     col = OBJECTIVE_COLUMN[objective]
     cols = [c for c in ("trades", "win_rate", "net_pnl_usd", "profit_factor", "expectancy_r", "sharpe", "sortino",
                         "max_drawdown_usd", "trades_per_day") if c in ctx.table.columns]
-    out = ctx.table.sort_values(col, ascending=False, na_position="last").head(n)
-    return out[list(ctx.varying) + cols]
+    out = ctx.table.sort_values(col, ascending=False, na_position="last").head(n)[list(ctx.varying) + cols].copy()
+    for p in ctx.varying:  # parameter values as written in a grid file (2.0 -> "2", 0.25 -> "0.25")
+        out[p] = [_param_text(v) for v in out[p]]
+    return out
+
+
+def _param_text(v: Any) -> str:
+    """A grid value as text: numbers in their shortest form, sequences as ``a, b``."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_param_text(x) for x in v)
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        return "-" if v != v else f"{float(v):g}"
+    return str(v)
 
 
 def stability_pairs(ctx: SweepContext, max_maps: int = 3) -> list[tuple[str, str]]:

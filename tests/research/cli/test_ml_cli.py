@@ -271,10 +271,11 @@ def test_backtest_ml_errors(synth, model_file, tmp_path):
     junk = tmp_path / "junk.joblib"
     junk.write_text("not a model\n")
     rc, text = run(["backtest", synth, "--ml-model", junk, "--no-store", "--out", tmp_path / "a"])
-    assert rc == 2 and "not a navale model file" in text
-    joblib.dump([1, 2, 3], tmp_path / "list.joblib")
+    assert rc == 2 and "junk.joblib: no metadata sidecar junk.joblib.json" in text
+    joblib.dump([1, 2, 3], tmp_path / "list.joblib")  # a pickle beside a genuine model's sidecar
+    (tmp_path / "list.joblib.json").write_bytes(Path(str(model_file) + ".json").read_bytes())
     rc, text = run(["backtest", synth, "--ml-model", tmp_path / "list.joblib", "--no-store", "--out", tmp_path / "a"])
-    assert rc == 2 and "not a navale model file" in text
+    assert rc == 2 and "list.joblib: sha256" in text and "differs" in text
     rc, text = run(["backtest", synth, "--ml-model", model_file, "--ml-threshold", "1.5", "--no-store",
                     "--out", tmp_path / "a"])
     assert rc == 2 and "--ml-threshold 1.5: must be in [0, 1]" in text

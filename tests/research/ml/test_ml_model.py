@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -17,13 +18,17 @@ from research.ml import features as F
 from research.ml.dataset import MLDataProcessor, MLDataset
 from research.ml.model import (
     MODE_THRESHOLDS,
+    MODEL_FILE_FORMAT,
+    MODEL_FILE_VERSION,
     FeatureSchemaError,
+    ModelFileError,
     SimpleLinearModel,
     _drop_aliased,
     _drop_rare_flags,
     classification_metrics,
     make_pipeline,
     threshold_for,
+    verify_model_file,
 )
 
 _ORDER = ["decision_ts", "run_id", "trade_id"]
@@ -200,6 +205,7 @@ def test_load_refuses_other_feature_schema_version(model, tmp_path, monkeypatch)
     blob = joblib.load(path)
     blob["metadata"]["feature_schema_version"] = 0
     joblib.dump(blob, path)
+    _reseal(path)
     with pytest.raises(FeatureSchemaError, match=rf"v0\b.*v{saved}\b"):
         SimpleLinearModel.load(path)
 
@@ -256,22 +262,103 @@ def test_non_finite_feature_value(model, ds, bad):
         model.predict_signal_quality(one)
 
 
+def _reseal(path) -> None:
+    """Give an edited model file a sidecar sha256 that matches it (what an honest rewrite would write)."""
+    import hashlib
+    import json
+
+    side = Path(str(path) + ".json")
+    meta = json.loads(side.read_text()) if side.exists() else {"model_file": {"format": MODEL_FILE_FORMAT,
+                                                                              "format_version": MODEL_FILE_VERSION}}
+    meta["model_file"]["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    side.write_text(json.dumps(meta))
+
+
 def test_load_random_file_is_a_clear_error(tmp_path):
     junk = tmp_path / "junk.joblib"
     junk.write_bytes(np.random.default_rng(0).bytes(2000))
+    with pytest.raises(ModelFileError, match=r"junk.joblib: no metadata sidecar junk.joblib.json"):
+        SimpleLinearModel.load(junk)
+    _reseal(junk)  # with a matching sidecar the content is still checked
     with pytest.raises(ValueError, match="not a navale model file"):
         SimpleLinearModel.load(junk)
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a model\n")
+    _reseal(text)
     with pytest.raises(ValueError, match="not a navale model file"):
         SimpleLinearModel.load(text)
     other = tmp_path / "other.joblib"
     joblib.dump({"something": 1}, other)  # a valid joblib file, but not ours
+    _reseal(other)
     with pytest.raises(ValueError, match="not a navale model file"):
         SimpleLinearModel.load(other)
     joblib.dump([1, 2, 3], other)
+    _reseal(other)
     with pytest.raises(ValueError, match="not a navale model file"):
         SimpleLinearModel.load(other)
+
+
+class _Payload:
+    """A pickle that creates a file when it is unpickled: what a hostile model file does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_load_refuses_before_unpickling_without_sidecar_or_with_other_sha(model, tmp_path):
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.joblib"
+    joblib.dump({"model_version": 1, "payload": _Payload(marker)}, evil)
+    with pytest.raises(ModelFileError, match="no metadata sidecar") as err:
+        SimpleLinearModel.load(evil)
+    assert "\n" not in str(err.value) and not marker.exists()
+
+    # a genuine model's sidecar beside a swapped file: the sha256 differs, nothing is unpickled
+    path = model.save(tmp_path / "m.joblib")
+    Path(str(evil) + ".json").write_bytes(Path(str(path) + ".json").read_bytes())
+    with pytest.raises(ModelFileError, match=r"evil.joblib: sha256 [0-9a-f]{16}\.\.\. differs from evil.joblib.json") as err:
+        SimpleLinearModel.load(evil)
+    assert not marker.exists()
+
+    # one flipped byte in a genuine file is refused as well; the untouched file still loads
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "flipped.joblib").write_bytes(bytes(data))
+    Path(str(tmp_path / "flipped.joblib") + ".json").write_bytes(Path(str(path) + ".json").read_bytes())
+    with pytest.raises(ModelFileError, match="differs"):
+        SimpleLinearModel.load(tmp_path / "flipped.joblib")
+    assert SimpleLinearModel.load(path).features == model.features
+
+    # a sidecar that is not JSON, or has no model_file block (an older navale), is refused and named
+    side = Path(str(path) + ".json")
+    good = side.read_bytes()
+    side.write_bytes(b"\xff\xfe binary")
+    with pytest.raises(ModelFileError, match=r"m.joblib.json: not a navale model sidecar"):
+        SimpleLinearModel.load(path)
+    import json
+
+    old = json.loads(good)
+    old.pop("model_file")
+    side.write_text(json.dumps(old))
+    with pytest.raises(ModelFileError, match="no model_file block"):
+        SimpleLinearModel.load(path)
+
+
+def test_sidecar_describes_the_model_file(model, tmp_path):
+    import hashlib
+    import json
+
+    path = model.save(tmp_path / "m.joblib")
+    block = json.loads(Path(str(path) + ".json").read_text())["model_file"]
+    assert block["format"] == MODEL_FILE_FORMAT and block["format_version"] == MODEL_FILE_VERSION
+    assert block["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert block["bytes"] == path.stat().st_size
+    assert pd.Timestamp(block["written_at"]).tzinfo is not None
+    assert block["written_by"]["python"] and "navale" in block["written_by"]
+    assert verify_model_file(path)["model_file"] == block
 
 
 def test_predict_rejects_other_input_types(model, ds):

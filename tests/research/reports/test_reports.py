@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from conftest import shared_file
 
-from research.cli import lab_cmd, report_cmd
+from research.cli import report_cmd
 from research.data import SyntheticSpec, default_dataset
 from research.reports.render import (
     NOTEBOOK_DIR,
@@ -37,7 +37,6 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="group")
     report_cmd.add_parser(sub, argparse.RawDescriptionHelpFormatter)
-    lab_cmd.add_parser(sub, argparse.RawDescriptionHelpFormatter)
     return ap
 
 
@@ -275,15 +274,6 @@ def test_performance_parameters_absolute_paths(tmp_path, monkeypatch):
     assert p["data"] == [str(tmp_path / "a.scid"), str(tmp_path / "dir/*.gz")]
     assert p["params_file"] == str(tmp_path / "p.toml") and p["mode"] == "paper" and p["store"] is False
     assert p["date_from"] == "2020-01-01" and p["run_id"] is None
-
-
-def test_lab_command_dry_run(capsys):
-    args = _parser().parse_args(["lab", "--port", "8899", "--no-browser", "--dry-run"])
-    argv = lab_cmd.command(args)
-    assert argv[:3] == [sys.executable, "-m", "jupyterlab"]
-    assert f"--ServerApp.root_dir={NOTEBOOK_DIR}" in argv and "--port=8899" in argv and "--no-browser" in argv
-    assert lab_cmd.run(args) == 0
-    assert "jupyterlab" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("ipynb", sorted(NOTEBOOK_DIR.glob("*.ipynb")), ids=lambda p: p.name)
