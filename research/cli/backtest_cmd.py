@@ -72,7 +72,6 @@ def _parse_date(value: str | None, option: str):
 
 
 def _backtest(args: argparse.Namespace, console) -> int:
-    import pandas as pd
     from rich.progress import Progress
 
     from research.backtest.outputs import write_outputs
@@ -141,10 +140,22 @@ def _backtest(args: argparse.Namespace, console) -> int:
             out_dir = next(o for n, _r, _res, _s, o in summaries if n == name)
             _ml_filter(console, model, bt, frames[name], params, args.ml_threshold, out_dir)
     if args.json:
-        doc = [{"series": n, "run_id": r, "out": str(o), "stats": {k: (None if pd.isna(v) else v) for k, v in s.items()}}
-               for n, r, _res, s, o in summaries]
+        doc = [{"series": n, "run_id": r, "out": str(o), "stats": json_stats(s),
+                "margin_usd": res.meta.get("margin_usd"), "trading_stopped": res.meta.get("trading_stopped")}
+               for n, r, res, s, o in summaries]
         print(json.dumps(doc, indent=1, default=float))
     return 0
+
+
+def json_stats(stats) -> dict:
+    """Stats as JSON values: NaN and infinities (no trades, no loss) become null, never NaN/Infinity."""
+    import math
+
+    out = {}
+    for k, v in stats.items():
+        f = float(v)
+        out[k] = None if not math.isfinite(f) else (int(f) if k in ("trades", "sessions") else f)
+    return out
 
 
 def _ml_filter(console, model, bt, bars, params, threshold, out_dir: Path) -> None:
@@ -178,6 +189,36 @@ def _fmt_money(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def _fmt_ratio(x: float) -> str:
+    """A ratio with 2 decimals; '-' when undefined (NaN), 'inf' when there is no loss to divide by."""
+    if x != x:
+        return "-"
+    return "inf" if x == float("inf") else f"{x:.2f}"
+
+
+def summary_line(s) -> str:
+    """The headline of a run's stats; 'no trades' when there were none (no NaN rates or ratios)."""
+    if not s.trades:
+        return (f"no trades in {int(s.sessions)} session(s): net $0, no win rate, profit factor or expectancy; "
+                f"final equity ${s.final_equity_usd:,.0f}")
+    return (f"net ${s.net_pnl_usd:,.0f} on {int(s.trades)} trades ({s.trades_per_day:.2f}/day), win rate "
+            f"{s.win_rate:.1%}, PF {_fmt_ratio(s.profit_factor)}, expectancy {s.expectancy_r:+.3f} R / "
+            f"${s.expectancy_usd:,.1f}, Sharpe {_fmt_ratio(s.sharpe_daily)}, Sortino {_fmt_ratio(s.sortino_daily)}, "
+            f"max DD ${s.max_drawdown_usd:,.0f} ({s.max_drawdown_pct:.1%}), exposure {s.exposure:.1%}")
+
+
+def margin_line(res, params) -> str:
+    """The margin floor the run used and, when it was hit, when trading stopped and at what equity."""
+    need = res.meta.get("margin_usd", 0.0)
+    stop = res.meta.get("trading_stopped")
+    if stop:
+        day = stop["time"][:10]
+        return (f"trading stopped {day}: equity ${stop['equity_usd']:,.0f} below margin ${need:,.0f} for "
+                f"{params.contracts} contract(s); no new entries after it")
+    return (f"margin ${res.meta.get('margin_per_contract', 0.0):,.0f}/contract (${need:,.0f} for {params.contracts}) "
+            f"on ${params.initial_capital_usd:,.0f} starting capital: never breached")
+
+
 def _print_tables(console, summaries, params) -> None:
     from rich.table import Table
 
@@ -191,11 +232,14 @@ def _print_tables(console, summaries, params) -> None:
         for name, run_id, _res, st, _o in summaries:
             tot_n += st.trades
             tot_pnl += st.net_pnl_usd
-            t.add_row(name, run_id, f"{int(st.trades):,}", f"{st.win_rate:.1%}" if st.trades else "-",
-                      _fmt_money(st.net_pnl_usd), f"{st.profit_factor:.2f}" if st.trades else "-",
-                      f"{st.sharpe_daily:.2f}", _fmt_money(st.max_drawdown_usd))
+            t.add_row(name, run_id, f"{int(st.trades):,}" if st.trades else "no trades",
+                      f"{st.win_rate:.1%}" if st.trades else "-", _fmt_money(st.net_pnl_usd),
+                      _fmt_ratio(st.profit_factor), _fmt_ratio(st.sharpe_daily), _fmt_money(st.max_drawdown_usd))
         t.add_row("total", "", f"{int(tot_n):,}", "", _fmt_money(tot_pnl), "", "", "", style="bold")
         console.print(t)
+        for name, _run_id, res, _st, _o in summaries:
+            if res.meta.get("trading_stopped"):
+                console.print(f"  [bold yellow]{name}: {margin_line(res, params)}[/]")
         return
     for name, run_id, res, stats, out_dir in summaries:
         by = "contract" if res.trades["contract"].nunique() > 1 else None
@@ -207,21 +251,19 @@ def _print_tables(console, summaries, params) -> None:
                 t.add_column(col, justify="left" if col == label else "right")
             for key, r in tab.iterrows():
                 style = "bold" if key == "total" else None
-                t.add_row(str(key), f"{int(r.trades):,}", f"{r.win_rate:.1%}" if r.trades else "-",
-                          _fmt_money(r.net_pnl_usd), f"{r.profit_factor:.2f}" if r.trades else "-",
+                t.add_row(str(key), f"{int(r.trades):,}" if r.trades else "no trades",
+                          f"{r.win_rate:.1%}" if r.trades else "-",
+                          _fmt_money(r.net_pnl_usd), _fmt_ratio(r.profit_factor) if r.trades else "-",
                           f"{r.avg_r:+.3f}" if r.trades else "-", _fmt_money(r.max_drawdown_usd), style=style)
             console.print(t)
-        s = stats
-        console.print(
-            f"[bold]{name}[/] run {run_id}  mode={params.mode} session={params.session} "
-            f"order flow={res.meta['order_flow_mode']}  contracts={params.contracts}  "
-            f"commission ${res.meta['commission_per_side']:.2f}/side  slippage {params.slippage_ticks} tick\n"
-            f"  net ${s.net_pnl_usd:,.0f} on {int(s.trades)} trades ({s.trades_per_day:.2f}/day), win rate {s.win_rate:.1%}, "
-            f"PF {s.profit_factor:.2f}, expectancy {s.expectancy_r:+.3f} R / ${s.expectancy_usd:,.1f}, "
-            f"Sharpe {s.sharpe_daily:.2f}, Sortino {s.sortino_daily:.2f}, max DD ${s.max_drawdown_usd:,.0f} "
-            f"({s.max_drawdown_pct:.1%}), exposure {s.exposure:.1%}\n"
-            f"  fill audit: {int(res.trades.intrabar_ambiguous.sum())} trades with stop and target in one bar, "
-            f"{int(res.trades.gap_through_stop.sum())} gaps through the stop; optimistic net "
-            f"${res.trades.pnl_usd_optimistic.sum():,.0f} vs ${s.net_pnl_usd:,.0f}\n"
-            f"  outputs: {out_dir}"
-        )
+        console.print(f"[bold]{name}[/] run {run_id}  mode={params.mode} session={params.session} "
+                      f"order flow={res.meta['order_flow_mode']}  contracts={params.contracts}  "
+                      f"commission ${res.meta['commission_per_side']:.2f}/side  slippage {params.slippage_ticks} tick")
+        console.print("  " + summary_line(stats))
+        console.print("  " + margin_line(res, params))
+        if stats.trades:
+            console.print(
+                f"  fill audit: {int(res.trades.intrabar_ambiguous.sum())} trades with stop and target in one bar, "
+                f"{int(res.trades.gap_through_stop.sum())} gaps through the stop; optimistic net "
+                f"${res.trades.pnl_usd_optimistic.sum():,.0f} vs ${stats.net_pnl_usd:,.0f}")
+        console.print(f"  outputs: {out_dir}")
