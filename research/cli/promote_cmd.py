@@ -45,7 +45,8 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--objective", choices=("sharpe", "sortino", "net_pnl", "profit_factor"), default="sharpe",
                    help="in-sample selection objective (default sharpe)")
     p.add_argument("--scheme", choices=("rolling", "anchored"), default="rolling", help="walk-forward scheme (default rolling)")
-    p.add_argument("--is-periods", type=int, default=4, metavar="N", help="in-sample periods (contracts/quarters; default 4)")
+    p.add_argument("--is-periods", type=int, default=None, metavar="N",
+                   help="in-sample periods (contracts/quarters; default 4, or the largest the sweep's periods allow)")
     p.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per step (default 1)")
     p.add_argument("--n-splits", type=int, default=16, metavar="S", help="CSCV blocks, even (default 16)")
     p.add_argument("--store", metavar="FILE", help="run store (default $NAVALE_DATA_DIR/navale.duckdb)")
