@@ -174,7 +174,7 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
     from research.backtest.stats import daily_equity
 
     manifest["sessions"] = [d.strftime("%Y-%m-%d") for d in daily_equity(res.equity).index]
-    summary = {k: (None if math.isnan(float(v)) else float(v)) for k, v in res.stats().items()}
+    summary = {k: (None if not math.isfinite(float(v)) else float(v)) for k, v in res.stats().items()}  # JSON: no NaN/inf
     if store:
         with RunStore() as st:
             st.write_run(manifest, res.snapshots(), summary=summary, run_id=rid)

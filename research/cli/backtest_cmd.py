@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
 from .common import console as make_console
 
 
@@ -72,8 +72,6 @@ def _parse_date(value: str | None, option: str):
 
 
 def _backtest(args: argparse.Namespace, console) -> int:
-    from rich.progress import Progress
-
     from research.backtest.outputs import write_outputs
     from research.pipeline import backtest_series, expand, load_series
 
@@ -83,11 +81,14 @@ def _backtest(args: argparse.Namespace, console) -> int:
             first = expand(None)[0]
         console.print(f"using the embedded default data set: {first}")
     bar = args.bar
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("loading", total=None)
+    n_files = len(expand(args.paths)) if args.paths else 1
+    with progress_bar(enabled=not args.json) as progress:
+        task = progress.add_task("loading files", total=n_files)
+        started = [0]
 
         def on_file(p):
-            progress.update(task, description=f"loading {p.name}")
+            progress.update(task, description=f"loading {p.name}", completed=started[0])
+            started[0] += 1
 
         try:
             loaded = load_series(args.paths, bar=bar, date_from=args.date_from, date_to=args.date_to,
@@ -95,6 +96,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
         except ValueError as exc:
             console.print(f"[bold red]error:[/] {exc}")
             return 2
+        progress.update(task, completed=n_files)
     synthetic = any(s.synthetic for s in loaded)
     if synthetic:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
@@ -111,7 +113,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
 
         model = SimpleLinearModel.load(args.ml_model)
     results = []
-    with Progress(console=console, transient=True) as progress:
+    with progress_bar(enabled=not args.json) as progress:
         task = progress.add_task("backtesting", total=len(loaded))
         for series in loaded:
             name = series.name
@@ -189,40 +191,15 @@ def _fmt_money(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _fmt_ratio(x: float) -> str:
-    """A ratio with 2 decimals; '-' when undefined (NaN), 'inf' when there is no loss to divide by."""
-    if x != x:
-        return "-"
-    return "inf" if x == float("inf") else f"{x:.2f}"
-
-
-def summary_line(s) -> str:
-    """The headline of a run's stats; 'no trades' when there were none (no NaN rates or ratios)."""
-    if not s.trades:
-        return (f"no trades in {int(s.sessions)} session(s): net $0, no win rate, profit factor or expectancy; "
-                f"final equity ${s.final_equity_usd:,.0f}")
-    return (f"net ${s.net_pnl_usd:,.0f} on {int(s.trades)} trades ({s.trades_per_day:.2f}/day), win rate "
-            f"{s.win_rate:.1%}, PF {_fmt_ratio(s.profit_factor)}, expectancy {s.expectancy_r:+.3f} R / "
-            f"${s.expectancy_usd:,.1f}, Sharpe {_fmt_ratio(s.sharpe_daily)}, Sortino {_fmt_ratio(s.sortino_daily)}, "
-            f"max DD ${s.max_drawdown_usd:,.0f} ({s.max_drawdown_pct:.1%}), exposure {s.exposure:.1%}")
-
-
-def margin_line(res, params) -> str:
-    """The margin floor the run used and, when it was hit, when trading stopped and at what equity."""
-    need = res.meta.get("margin_usd", 0.0)
-    stop = res.meta.get("trading_stopped")
-    if stop:
-        day = stop["time"][:10]
-        return (f"trading stopped {day}: equity ${stop['equity_usd']:,.0f} below margin ${need:,.0f} for "
-                f"{params.contracts} contract(s); no new entries after it")
-    return (f"margin ${res.meta.get('margin_per_contract', 0.0):,.0f}/contract (${need:,.0f} for {params.contracts}) "
-            f"on ${params.initial_capital_usd:,.0f} starting capital: never breached")
-
-
 def _print_tables(console, summaries, params) -> None:
     from rich.table import Table
 
-    from research.backtest.reporting import per_group_table
+    from research.backtest.reporting import (
+        fmt_ratio,
+        margin_text,
+        per_group_table,
+        summary_text,
+    )
 
     if len(summaries) > 1:  # --series contracts: one line per independent run
         t = Table(title="independent backtests", title_justify="left")
@@ -234,12 +211,13 @@ def _print_tables(console, summaries, params) -> None:
             tot_pnl += st.net_pnl_usd
             t.add_row(name, run_id, f"{int(st.trades):,}" if st.trades else "no trades",
                       f"{st.win_rate:.1%}" if st.trades else "-", _fmt_money(st.net_pnl_usd),
-                      _fmt_ratio(st.profit_factor), _fmt_ratio(st.sharpe_daily), _fmt_money(st.max_drawdown_usd))
+                      fmt_ratio(st.profit_factor), fmt_ratio(st.sharpe_daily), _fmt_money(st.max_drawdown_usd))
         t.add_row("total", "", f"{int(tot_n):,}", "", _fmt_money(tot_pnl), "", "", "", style="bold")
         console.print(t)
         for name, _run_id, res, _st, _o in summaries:
             if res.meta.get("trading_stopped"):
-                console.print(f"  [bold yellow]{name}: {margin_line(res, params)}[/]")
+                margin = margin_text(res.meta, params.contracts, params.initial_capital_usd)
+                console.print(f"  [bold yellow]{name}: {margin}[/]")
         return
     for name, run_id, res, stats, out_dir in summaries:
         by = "contract" if res.trades["contract"].nunique() > 1 else None
@@ -253,14 +231,15 @@ def _print_tables(console, summaries, params) -> None:
                 style = "bold" if key == "total" else None
                 t.add_row(str(key), f"{int(r.trades):,}" if r.trades else "no trades",
                           f"{r.win_rate:.1%}" if r.trades else "-",
-                          _fmt_money(r.net_pnl_usd), _fmt_ratio(r.profit_factor) if r.trades else "-",
+                          _fmt_money(r.net_pnl_usd), fmt_ratio(r.profit_factor) if r.trades else "-",
                           f"{r.avg_r:+.3f}" if r.trades else "-", _fmt_money(r.max_drawdown_usd), style=style)
             console.print(t)
         console.print(f"[bold]{name}[/] run {run_id}  mode={params.mode} session={params.session} "
                       f"order flow={res.meta['order_flow_mode']}  contracts={params.contracts}  "
                       f"commission ${res.meta['commission_per_side']:.2f}/side  slippage {params.slippage_ticks} tick")
-        console.print("  " + summary_line(stats))
-        console.print("  " + margin_line(res, params))
+        console.print("  " + summary_text(stats))
+        margin = margin_text(res.meta, params.contracts, params.initial_capital_usd)
+        console.print(f"  [bold yellow]{margin}[/]" if res.meta.get("trading_stopped") else f"  {margin}")
         if stats.trades:
             console.print(
                 f"  fill audit: {int(res.trades.intrabar_ambiguous.sum())} trades with stop and target in one bar, "

@@ -371,3 +371,24 @@ def test_a_dip_inside_an_open_trade_does_not_cut_it():
     t1, t2 = s.run(margin=1_000.0)
     assert s.eq[7] < 1_000.0 and S.REASONS[t1["reason"]] == "target"  # the trade ran by its rules
     assert t2["sig"] == 20 and s.halt == -1  # flat again above the margin: trading goes on
+
+
+@pytest.mark.realdata
+def test_real_excursions_end_at_the_exit_fill():
+    """ESH20 (into the March 2020 crash): a stopped trade's MAE is its realised loss; no trade's MAE or
+    MFE reaches beyond its stop or target except by its own fill (a gap through, an open exit)."""
+    from conftest import shared_file
+
+    from research.pipeline import load_series
+
+    frame = load_series([shared_file("es-5m/ESH20-CME.scid_BarData__5m.txt.gz")])[0].frame
+    p = Params(session="all", flat_at_et="16:55", entry_end_et="16:30", initial_capital_usd=1_000_000.0)
+    res = run(frame, p)
+    t = res.trades
+    stopped = t["exit_reason"] == "stop"
+    assert res.meta["trading_stopped"] is None and stopped.sum() > 30
+    assert (t.loc[stopped, "mae_ticks"] == -t.loc[stopped, "pnl_ticks"]).all()
+    slip = p.slippage_ticks
+    assert (t["mae_ticks"] <= (-t["pnl_ticks"]).clip(lower=p.stop_ticks + slip)).all()
+    assert (t["mfe_ticks"] <= t["pnl_ticks"].clip(lower=p.target_ticks - slip) + slip).all()
+    assert (t["mae_ticks"] >= 0).all() and (t["mfe_ticks"] >= 0).all()
