@@ -174,6 +174,8 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
     from research.backtest.stats import daily_equity
 
     manifest["sessions"] = [d.strftime("%Y-%m-%d") for d in daily_equity(res.equity).index]
+    manifest["margin"] = {"per_contract_usd": res.meta["margin_per_contract"], "usd": res.meta["margin_usd"],
+                          "trading_stopped": res.meta["trading_stopped"]}  # the simulator's floor and its stop
     summary = {k: (None if not math.isfinite(float(v)) else float(v)) for k, v in res.stats().items()}  # JSON: no NaN/inf
     if store:
         with RunStore() as st:

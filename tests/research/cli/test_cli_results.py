@@ -77,9 +77,36 @@ def test_margin_floor_stops_trading_and_is_reported(tmp_path, capsys):
     stop = doc[0]["trading_stopped"]
     assert doc[0]["margin_usd"] == 24_000.0 and stop is not None and stop["equity_usd"] < 24_000.0
     assert f"trading stopped {stop['time'][:10]}: equity ${stop['equity_usd']:,.0f} below margin $24,000 for 2" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["margin"] == {"per_contract_usd": 12_000.0, "usd": 24_000.0, "trading_stopped": stop}
     trades = pd.read_parquet(out / "trades.parquet")
     assert (trades["entry_ts"] <= pd.Timestamp(stop["time"])).all()  # no entry after the stop
     eq = pd.read_parquet(out / "equity.parquet")
     after = eq.loc[eq.index > pd.Timestamp(stop["time"])]
     assert len(after) and (after["position"] == 0).all() and after["equity"].nunique() == 1
     assert math.isclose(after["equity"].iloc[0], 25_000.0 + trades["pnl_usd"].sum())
+
+
+def test_performance_report_context_says_no_trades(tmp_path):
+    from research.reports.performance import performance_context
+
+    p = tmp_path / "never.toml"
+    p.write_text("entry_threshold = 1.0\n")
+    ctx = performance_context(None, p)
+    assert ctx.result.trades.empty and any(w.startswith("No trades") for w in ctx.warnings)
+    head = ctx.tracker.headline()
+    assert head.loc["win_rate", "value"] == "no trades" and head.loc["trading_stopped", "value"] == "no"
+
+
+@pytest.mark.realdata
+def test_performance_report_context_says_when_trading_stopped(tmp_path):
+    from research.reports.performance import performance_context
+
+    p = tmp_path / "thin.toml"
+    p.write_text("contracts = 2\ninitial_capital_usd = 25000.0\n")
+    ctx = performance_context([shared_file("es-5m/ESH20-CME.scid_BarData__5m.txt.gz")], p)
+    stop = ctx.result.meta["trading_stopped"]
+    assert stop is not None
+    assert any(w.startswith(f"Trading stopped {stop['time'][:10]}: equity $") and "below margin $24,000 for 2" in w
+               for w in ctx.warnings)
+    assert ctx.tracker.headline().loc["trading_stopped", "value"].startswith(stop["time"][:10])
