@@ -62,6 +62,8 @@ def summary_text(s: pd.Series) -> str:
 
 def margin_text(meta: dict, contracts: int, capital: float) -> str:
     """The margin floor a run used and, when it was hit, the day trading stopped and the equity then."""
+    if meta.get("margin_floor") is False:
+        return "margin floor off: signal outcomes, trades do not depend on the account's equity"
     need = float(meta.get("margin_usd") or 0.0)
     stop = meta.get("trading_stopped")
     if stop:

@@ -65,7 +65,7 @@ def session_keys(index: pd.DatetimeIndex) -> np.ndarray:
 
 def sim_vector(params: Params, tick_value: float, commission: float, margin_per_contract: float = 0.0) -> np.ndarray:
     """The simulator's parameter vector (``margin_per_contract``: $ the account must hold per contract
-    to open a trade; 0 stops trading only when equity reaches 0)."""
+    to open a trade; 0 stops trading only when equity reaches 0; negative: no floor)."""
     q = np.zeros(S.N_Q)
     q[S.Q_STOP] = params.stop_ticks
     q[S.Q_TARGET] = params.target_ticks
@@ -83,10 +83,12 @@ def sim_vector(params: Params, tick_value: float, commission: float, margin_per_
 
 
 def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFrame | None = None,
-        run_id: str = "", tick_size: float | None = None) -> BacktestResult:
+        run_id: str = "", tick_size: float | None = None, margin_floor: bool = True) -> BacktestResult:
     """Backtest `params` on `bars` (canonical frame; a continuous frame trades its real contract prices).
 
     `signals` may be passed when already computed with the same params (sweeps reuse them).
+    ``margin_floor=False`` keeps trading whatever the equity: the trades are then signal outcomes,
+    not an account's (the ML data set labels every signal the method would take).
     """
     params = params or Params()
     sig = signals if signals is not None else compute_signals(bars, params, tick_size=tick_size)
@@ -129,7 +131,7 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
     tf = np.zeros((cap, S.N_TF), np.float64)
     equity = np.empty(n)
     position = np.empty(n, np.int64)
-    q = sim_vector(params, tick_value, commission, spec.margin_per_contract)
+    q = sim_vector(params, tick_value, commission, spec.margin_per_contract if margin_floor else -1.0)
     halt = np.full(1, -1, np.int64)
     nt = S.simulate(q, o, h, l, c, sess, close_min, last, b("long_entry"), b("short_entry"), b("long_candidate"),
                     b("short_candidate"), b("bull_violation"), b("bear_violation"), ti, tf, equity, position, halt)
@@ -144,8 +146,8 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
         meta=dict(tick_size=tick, tick_value=tick_value, commission_per_side=commission, bar_ns=bar_ns,
                   order_flow_mode=sig.attrs.get("order_flow_mode"), bars=len(bars), session_bars=n,
                   synthetic=bool(bars.attrs.get("synthetic", False)),
-                  margin_per_contract=spec.margin_per_contract,
-                  margin_usd=spec.margin_per_contract * params.contracts,
+                  margin_floor=margin_floor, margin_per_contract=spec.margin_per_contract,
+                  margin_usd=spec.margin_per_contract * params.contracts if margin_floor else None,
                   trading_stopped=_trading_stopped(halt[0], idx, equity, bar_ns)),
         _portfolio_inputs=dict(index=idx, close=c, trades_i=ti, tick_size=tick, tick_value=tick_value,
                                contracts=params.contracts, commission_per_side=commission,

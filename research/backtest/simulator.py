@@ -21,7 +21,8 @@ Prices are int64 ticks of the traded contract. Per bar j, in this order:
 4. at the close, if flat or exiting at the next open: when the account value no longer covers the
    margin of the position (``equity < margin per contract x contracts``, or ``<= 0`` without a
    margin) trading stops for good: no new entry from this close on, the bar index is written to
-   ``halt[0]`` (an open trade has already exited, or exits at the next open, by its rules). Else an
+   ``halt[0]`` (an open trade has already exited, or exits at the next open, by its rules); a
+   negative margin turns the floor off (signal-outcome studies: ML labels). Else an
    entry signal passes gate 5 (trades today < max, today's realised net P&L > -daily loss limit)
    and becomes a pending entry.
 
@@ -82,6 +83,7 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
     loss_limit = q[Q_LOSS_LIMIT]
     flat_min = q[Q_FLAT_MIN]
     margin_need = q[Q_MARGIN] * contracts
+    floor = q[Q_MARGIN] >= 0.0
     halt[0] = -1
     halted = False
 
@@ -190,7 +192,7 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
         # 4. close: new entry decision (flat, or flat at the next open)
         if (side == 0 or pend_exit >= 0) and not halted:
             eq_now = q[Q_CAPITAL] + realized + (side * (c[j] - entry_px) * tv * contracts if side != 0 else 0.0)
-            if eq_now < margin_need or eq_now <= 0.0:
+            if floor and (eq_now < margin_need or eq_now <= 0.0):
                 halted = True
                 halt[0] = j
         if (side == 0 or pend_exit >= 0) and not halted and not last_of_session[j] and close_min[j] < flat_min:

@@ -1,7 +1,8 @@
 """The ML workflow as the CLI and the notebooks run it: data set from any source, train, validate, filter.
 
 Sources, in the order they are looked at: a saved data set folder (``navale ml dataset --out``), store runs,
-Parquet exports, else bar files (backtested exactly as ``navale backtest`` does, run stored) or, with
+Parquet exports, else bar files (backtested as ``navale backtest`` does but without the account's margin
+floor: labels are signal outcomes; run stored) or, with
 nothing given, the embedded synthetic ML default (60 sessions, generated on first use).
 """
 
@@ -62,9 +63,11 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     frames, manifests, bars = [], {}, {}
     for s in series:
         say(f"backtesting {s.name} ({len(s.frame):,} bars)")
-        # the label `navale backtest` gives (one series: "continuous"), so both name and store the same run
+        # the label `navale backtest` gives (one series: "continuous")
         label = s.name if len(series) > 1 else "continuous"
-        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=store)
+        # labels are signal outcomes: no account floor cuts the sample short (a blown account is not a label)
+        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=store,
+                             margin_floor=False)
         frames.append(sb.result.snapshots())
         manifests[sb.run_id] = sb.manifest
         bars[sb.run_id] = s.frame

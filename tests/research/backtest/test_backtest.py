@@ -392,3 +392,20 @@ def test_real_excursions_end_at_the_exit_fill():
     assert (t["mae_ticks"] <= (-t["pnl_ticks"]).clip(lower=p.stop_ticks + slip)).all()
     assert (t["mfe_ticks"] <= t["pnl_ticks"].clip(lower=p.target_ticks - slip) + slip).all()
     assert (t["mae_ticks"] >= 0).all() and (t["mfe_ticks"] >= 0).all()
+
+
+def test_negative_margin_turns_the_floor_off():
+    s = _losing_sim(150.0)
+    trades = s.run(margin=-1.0)  # signal outcomes: every signal trades whatever the equity
+    assert len(trades) == 4 and s.halt == -1 and s.eq[-1] < 0
+
+
+def test_run_without_the_margin_floor_says_so():
+    from research.backtest.reporting import margin_text
+
+    bars = edge_case_bars(n_days=4)
+    p = Params(session="all", flat_at_et="16:55", entry_end_et="16:30", initial_capital_usd=24_000.0)
+    on, off = run(bars, p), run(bars, p, margin_floor=False)
+    assert on.meta["margin_usd"] == 24_000.0 and off.meta["margin_usd"] is None
+    assert len(off.trades) >= len(on.trades) and off.meta["trading_stopped"] is None
+    assert margin_text(off.meta, 2, 24_000.0).startswith("margin floor off")
