@@ -51,6 +51,13 @@ def test_backtest_progress_on_stderr_and_none_with_json(tmp_path, capsys, monkey
     assert "loading files" not in cap.err and "ETA" not in cap.err
 
 
+def test_data_check_progress_on_stderr(capsys, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert main(["data", "check"]) == 0
+    cap = capsys.readouterr()
+    assert "checking" in cap.err and "1/1" in cap.err and "ETA" in cap.err and "ETA" not in cap.out
+
+
 def test_a_run_without_trades_says_no_trades(tmp_path, capsys):
     p = tmp_path / "never.toml"
     p.write_text("entry_threshold = 1.0\n")  # the score never reaches 1: no entry
