@@ -85,7 +85,8 @@ def test_margin_floor_stops_trading_and_is_reported(tmp_path, capsys):
     assert doc[0]["margin_usd"] == 24_000.0 and stop is not None and stop["equity_usd"] < 24_000.0
     assert f"trading stopped {stop['time'][:10]}: equity ${stop['equity_usd']:,.0f} below margin $24,000 for 2" in text
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["margin"] == {"per_contract_usd": 12_000.0, "usd": 24_000.0, "trading_stopped": stop}
+    assert manifest["margin"] == {"floor": True, "per_contract_usd": 12_000.0, "usd": 24_000.0,
+                                  "trading_stopped": stop}
     trades = pd.read_parquet(out / "trades.parquet")
     assert (trades["entry_ts"] <= pd.Timestamp(stop["time"])).all()  # no entry after the stop
     eq = pd.read_parquet(out / "equity.parquet")
