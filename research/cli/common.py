@@ -41,9 +41,10 @@ def progress_bar(*, enabled: bool = True, console=None):
         TimeRemainingColumn,
     )
 
+    out = console or Console(stderr=True, highlight=False)
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console or Console(stderr=True, highlight=False), transient=True, disable=not enabled)
+                    console=out, transient=True, disable=not (enabled and out.is_terminal))
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

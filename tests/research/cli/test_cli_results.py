@@ -38,6 +38,11 @@ def test_progress_bar_draws_description_count_and_eta_on_a_terminal():
         bar.add_task("loading files", total=3)
         bar.refresh()
     assert buf.getvalue() == ""
+    buf = io.StringIO()  # not a terminal (a log file, a pipe): not a byte either
+    with progress_bar(console=Console(file=buf)) as bar:
+        bar.add_task("loading files", total=3)
+        bar.refresh()
+    assert buf.getvalue() == ""
 
 
 def test_backtest_progress_on_stderr_and_none_with_json(tmp_path, capsys, monkeypatch):
