@@ -371,7 +371,7 @@ def bench_d(quick: bool, results: dict) -> None:
     finally:
         S.simulate = real
     args = captured["args"]
-    (q, o, h, l, c, sess, close_min, last, le, se, lc, sc, bullv, bearv, ti, tf, equity, position) = args
+    (q, o, h, l, c, sess, close_min, last, le, se, lc, sc, bullv, bearv, ti, tf, equity, position, _halt) = args
     n = len(o)
     ntr = len(res.trades)
     tick = res.meta["tick_size"]

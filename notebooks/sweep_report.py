@@ -24,7 +24,7 @@
 sweep_dir = ""  # folder written by `navale sweep` (SweepResult.save)
 objective = "sharpe"  # sharpe | sortino | net_pnl | profit_factor
 scheme = "rolling"  # walk-forward in-sample scheme: rolling | anchored
-is_periods = 4  # in-sample periods per window
+is_periods = None  # in-sample periods per window (None: 4, or the largest the sweep's periods allow)
 oos_periods = 1  # out-of-sample periods per window
 boundaries = None  # walk-forward periods: a pandas frequency (QS, MS, W-MON, ...); None: the contract segments
 n_splits = 16  # CSCV blocks for the PBO (even)

@@ -265,12 +265,21 @@ class PerformanceTracker:
     def headline(self) -> pd.DataFrame:
         """Metric label and formatted value of every metric (the report's top table), indexed by key."""
         m = self.metrics()
-        rows = {k: (label, _fmt(m[k], kind)) for k, (label, kind) in METRIC_LABELS.items()}
+        none = not m["trades"]  # a rate or ratio of zero trades is not n/a but "no trades"
+        rows = {k: (label, "no trades" if none and _undefined(m[k]) else _fmt(m[k], kind))
+                for k, (label, kind) in METRIC_LABELS.items()}
         if self.n_trials == 1:  # a single run has nothing to deflate for: say so rather than repeat the PSR silently
             rows["dsr"] = ("Deflated Sharpe ratio (1 trial: equals the PSR; a sweep gives the trial count)",
                            rows["dsr"][1])
         else:
             rows["dsr"] = (f"Deflated Sharpe ratio ({self.n_trials:,} trials)", rows["dsr"][1])
+        if self.meta.get("margin_usd") is not None:
+            rows["margin_usd"] = ("Margin floor (maintenance margin x contracts): no new entry below it",
+                                  _fmt(float(self.meta["margin_usd"]), "usd"))
+            stop = self.meta.get("trading_stopped")
+            rows["trading_stopped"] = ("Trading stopped (equity below the margin floor)",
+                                       f"{stop['time'][:16].replace('T', ' ')} ET at equity "
+                                       f"{_fmt(float(stop['equity_usd']), 'usd')}" if stop else "no")
         return pd.DataFrame.from_dict(rows, orient="index", columns=["metric", "value"])
 
     def _r(self) -> pd.Series:
@@ -692,6 +701,10 @@ def _dd_row(times: pd.DatetimeIndex, s: int, tr: int, rec: int | None, peak: flo
             end - start, trough - start, (recovery - trough) if rec is not None else pd.NaT, rec is not None)
 
 
+def _undefined(v: Any) -> bool:
+    return v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
 def _fmt(v: Any, kind: str) -> str:
     """A metric value as text for the headline table."""
     if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
@@ -700,6 +713,8 @@ def _fmt(v: Any, kind: str) -> str:
         return pd.Timestamp(v).strftime("%Y-%m-%d")
     if isinstance(v, float) and math.isinf(v):
         return "inf" if v > 0 else "-inf"
+    if v == 0:
+        v = 0.0 * v + 0.0  # -0.0 (an empty drawdown) reads as 0
     if kind == "usd":
         return f"-${-v:,.2f}" if v < 0 else f"${v:,.2f}"
     if kind in ("pct", "prob"):

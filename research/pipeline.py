@@ -195,13 +195,15 @@ def store_backtests(backtests: Sequence[StoredBacktest], *, fallback_dirs: Seque
 
 
 def backtest_series(series: Series, params, *, label: str, date_from: str | None = None, date_to: str | None = None,
-                    bar: str | None = None, run_id: str | None = None, store: bool = True) -> StoredBacktest:
+                    bar: str | None = None, run_id: str | None = None, store: bool = True,
+                    margin_floor: bool = True) -> StoredBacktest:
     """Backtest one series and store the run (manifest + trade snapshots) in the run store
     (:func:`store_backtests`; ``store=False`` leaves that to the caller, e.g. after writing its outputs).
 
     The run id is the hash of the manifest (params, data files, mode, session, ``label``, dates,
     bar, code commit) unless given, so ``navale backtest`` and ``navale report performance`` on the
-    same inputs name, and replace, the same run.
+    same inputs name, and replace, the same run. ``margin_floor=False`` (the ML data set) trades on
+    whatever the equity (see `research.backtest.run`); it is part of the id then.
     """
     import math
 
@@ -209,16 +211,20 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
     from research.store import build_manifest, make_run_id
 
     extra = {"series": label, "from": date_from, "to": date_to, "bar": bar, "synthetic": series.synthetic}
+    if not margin_floor:  # signal outcomes, not an account: another run than `navale backtest`'s
+        extra["margin_floor"] = False
     manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=series.files,
                               mode=params.mode, session=params.session, extra=extra)
     rid = run_id or make_run_id(manifest)
-    res = run_backtest(series.frame, params, run_id=rid)
+    res = run_backtest(series.frame, params, run_id=rid, margin_floor=margin_floor)
     # the trading dates covered (not part of the id: they follow from the data and params): a tracker built
     # from the stored snapshots alone counts the sessions without a trade as flat days, as the backtest does
     from research.backtest.stats import daily_equity
 
     manifest["sessions"] = [d.strftime("%Y-%m-%d") for d in daily_equity(res.equity).index]
-    summary = {k: (None if math.isnan(float(v)) else float(v)) for k, v in res.stats().items()}
+    manifest["margin"] = {"floor": margin_floor, "per_contract_usd": res.meta["margin_per_contract"],
+                          "usd": res.meta["margin_usd"], "trading_stopped": res.meta["trading_stopped"]}
+    summary = {k: (None if not math.isfinite(float(v)) else float(v)) for k, v in res.stats().items()}  # JSON: no NaN/inf
     bt = StoredBacktest(run_id=rid, manifest=manifest, result=res, summary=summary, stored=False)
     if store:
         store_backtests([bt])

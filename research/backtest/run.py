@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from strategy import Params, compute_signals
-from strategy.market.clock import RTH_OPEN_MIN
+from strategy.market.clock import ET, RTH_OPEN_MIN
 from strategy.market.instruments import get_spec
 from strategy.market.sessions import session_id
 from strategy.signals import bar_duration_ns, resolve_tick_size, time_inputs, to_ticks
@@ -64,8 +64,9 @@ def session_keys(index: pd.DatetimeIndex) -> np.ndarray:
     return session_id(index).astype("datetime64[D]").astype(np.int64)
 
 
-def sim_vector(params: Params, tick_value: float, commission: float) -> np.ndarray:
-    """The simulator's parameter vector."""
+def sim_vector(params: Params, tick_value: float, commission: float, margin_per_contract: float = 0.0) -> np.ndarray:
+    """The simulator's parameter vector (``margin_per_contract``: $ the account must hold per contract
+    to open a trade; 0 stops trading only when equity reaches 0; negative: no floor)."""
     q = np.zeros(S.N_Q)
     q[S.Q_STOP] = params.stop_ticks
     q[S.Q_TARGET] = params.target_ticks
@@ -78,14 +79,17 @@ def sim_vector(params: Params, tick_value: float, commission: float) -> np.ndarr
     q[S.Q_LOSS_LIMIT] = params.daily_loss_limit_usd
     q[S.Q_FLAT_MIN] = params.minutes("flat_at_et")
     q[S.Q_CAPITAL] = params.initial_capital_usd
+    q[S.Q_MARGIN] = margin_per_contract
     return q
 
 
 def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFrame | None = None,
-        run_id: str = "", tick_size: float | None = None) -> BacktestResult:
+        run_id: str = "", tick_size: float | None = None, margin_floor: bool = True) -> BacktestResult:
     """Backtest `params` on `bars` (canonical frame; a continuous frame trades its real contract prices).
 
     `signals` may be passed when already computed with the same params (sweeps reuse them).
+    ``margin_floor=False`` keeps trading whatever the equity: the trades are then signal outcomes,
+    not an account's (the ML data set labels every signal the method would take).
     """
     params = params or Params()
     sig = signals if signals is not None else compute_signals(bars, params, tick_size=tick_size)
@@ -129,9 +133,10 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
     tf = np.zeros((cap, S.N_TF), np.float64)
     equity = np.empty(n)
     position = np.empty(n, np.int64)
-    q = sim_vector(params, tick_value, commission)
+    q = sim_vector(params, tick_value, commission, spec.margin_per_contract if margin_floor else -1.0)
+    halt = np.full(1, -1, np.int64)
     nt = S.simulate(q, o, h, l, c, sess, close_min, last, b("long_entry"), b("short_entry"), b("long_candidate"),
-                    b("short_candidate"), b("bull_violation"), b("bear_violation"), ti, tf, equity, position)
+                    b("short_candidate"), b("bull_violation"), b("bear_violation"), ti, tf, equity, position, halt)
     ti, tf = ti[:nt], tf[:nt]
     trades = _trade_frame(ti, tf, idx, ssig, sub, params, tick, bar_ns, close_min, weekday, sym, run_id,
                           commission, sig.attrs.get("order_flow_mode") == "bidask")
@@ -142,11 +147,21 @@ def run(bars: pd.DataFrame, params: Params | None = None, *, signals: pd.DataFra
         signals=sig,
         meta=dict(tick_size=tick, tick_value=tick_value, commission_per_side=commission, bar_ns=bar_ns,
                   order_flow_mode=sig.attrs.get("order_flow_mode"), bars=len(bars), session_bars=n,
-                  synthetic=bool(bars.attrs.get("synthetic", False))),
+                  synthetic=bool(bars.attrs.get("synthetic", False)),
+                  margin_floor=margin_floor, margin_per_contract=spec.margin_per_contract,
+                  margin_usd=spec.margin_per_contract * params.contracts if margin_floor else None,
+                  trading_stopped=_trading_stopped(halt[0], idx, equity, bar_ns)),
         _portfolio_inputs=dict(index=idx, close=c, trades_i=ti, tick_size=tick, tick_value=tick_value,
                                contracts=params.contracts, commission_per_side=commission,
                                initial_capital=params.initial_capital_usd, bar_ns=bar_ns),
     )
+
+
+def _trading_stopped(j: int, idx: pd.DatetimeIndex, equity: np.ndarray, bar_ns: int) -> dict | None:
+    """When and at what equity the margin rule stopped trading (None: it never did)."""
+    if j < 0:
+        return None
+    return {"time": (idx[j] + pd.Timedelta(bar_ns, "ns")).tz_convert(ET).isoformat(), "equity_usd": float(equity[j])}
 
 
 def _trade_frame(ti, tf, idx, ssig, sub, params, tick, bar_ns, close_min, weekday, sym, run_id, commission,

@@ -18,8 +18,18 @@ Prices are int64 ticks of the traded contract. Per bar j, in this order:
    the time stop (close of the ``time_stop``-th bar held) fill at ``C_j`` -/+ slippage; else a
    golden-rule violation of the trade's side, then an opposite candidate, set a pending exit
    for the next open (METHOD 7.7 precedence; a close fill comes first because it is earlier);
-4. at the close, if flat or exiting at the next open: an entry signal passes gate 5 (trades
-   today < max, today's realised net P&L > -daily loss limit) and becomes a pending entry.
+4. at the close, if flat or exiting at the next open: when the account value no longer covers the
+   margin of the position (``equity < margin per contract x contracts``, or ``<= 0`` without a
+   margin) trading stops for good: no new entry from this close on, the bar index is written to
+   ``halt[0]`` (an open trade has already exited, or exits at the next open, by its rules); a
+   negative margin turns the floor off (signal-outcome studies: ML labels). Else an
+   entry signal passes gate 5 (trades today < max, today's realised net P&L > -daily loss limit)
+   and becomes a pending entry.
+
+Excursions (MFE/MAE, ticks from the entry fill) cover the prices the trade lived through and end
+at its exit fill: a stopped trade's MAE is its realised loss (the stop, or the gap open, plus
+slippage), never the rest of the bar beyond the stop; a target's MFE is the target. On a bar with
+both stop and target, the stop is taken first, so that bar adds only its open to the MFE.
 """
 
 from __future__ import annotations
@@ -43,8 +53,8 @@ PH_OPEN, PH_INTRABAR, PH_CLOSE = 0, 2, 3
 
 # sim parameter vector
 Q_STOP, Q_TARGET, Q_TIME, Q_SLIP, Q_CONTRACTS, Q_TICK_VALUE, Q_COMMISSION, Q_MAX_TRADES, Q_LOSS_LIMIT, \
-    Q_FLAT_MIN, Q_CAPITAL = range(11)
-N_Q = 11
+    Q_FLAT_MIN, Q_CAPITAL, Q_MARGIN = range(12)
+N_Q = 12
 
 # trade record columns (int64)
 (T_SIDE, T_SIG, T_ENTRY_IDX, T_EXIT_IDX, T_ENTRY_PX, T_EXIT_PX, T_STOP_PX, T_TARGET_PX, T_REASON, T_MFE, T_MAE,
@@ -57,9 +67,10 @@ N_TF = 3
 
 @njit(cache=True)
 def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, short_entry, long_cand,
-             short_cand, bull_viol, bear_viol, trades_i, trades_f, equity, position):
-    """Run the rules over n bars; fill `trades_i`/`trades_f` rows, `equity` ($ at each close) and
-    `position` (signed contracts at each close). Returns the number of trades."""
+             short_cand, bull_viol, bear_viol, trades_i, trades_f, equity, position, halt):
+    """Run the rules over n bars; fill `trades_i`/`trades_f` rows, `equity` ($ at each close),
+    `position` (signed contracts at each close) and ``halt[0]`` (the bar whose close stopped trading
+    for want of margin, -1 if none). Returns the number of trades."""
     n = o.shape[0]
     stop_t = int(q[Q_STOP])
     target_t = int(q[Q_TARGET])
@@ -71,6 +82,10 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
     max_trades = int(q[Q_MAX_TRADES])
     loss_limit = q[Q_LOSS_LIMIT]
     flat_min = q[Q_FLAT_MIN]
+    margin_need = q[Q_MARGIN] * contracts
+    floor = q[Q_MARGIN] >= 0.0
+    halt[0] = -1
+    halted = False
 
     nt = 0
     side = 0
@@ -98,7 +113,7 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
         if side != 0 and pend_exit >= 0:
             px = o[j] - side * slip
             mfe = max(mfe, side * (o[j] - entry_px))
-            mae = max(mae, side * (entry_px - o[j]))
+            mae = max(mae, side * (entry_px - px))  # the fill, slippage included
             nt = _close_trade(trades_i, trades_f, nt, side, sig_idx, entry_idx, j, entry_px, px, stop_px, target_px,
                               pend_exit, mfe, mae, 0, 0, px, PH_OPEN, slip, slip, tv, contracts, comm)
             pnl = trades_f[nt - 1, TF_PNL]
@@ -126,8 +141,9 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
             adv = (entry_px - l[j]) if side > 0 else (h[j] - entry_px)
             hit_stop = l[j] <= stop_px if side > 0 else h[j] >= stop_px
             hit_target = h[j] >= target_px if side > 0 else l[j] <= target_px
-            mfe = max(mfe, fav)  # the whole bar's range, the exit bar included
-            mae = max(mae, adv)
+            if not hit_stop:
+                mae = max(mae, adv)  # the whole bar: the stop was not reached
+                mfe = max(mfe, min(fav, target_t))  # a target fill ends the trade at the target
             if hit_stop or hit_target:
                 gap = False
                 if hit_stop:
@@ -135,6 +151,9 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
                     gap = gap and j > entry_idx
                     base = o[j] if gap else stop_px
                     px = base - side * slip
+                    # up to the stop fill: the bar's favourable side only if it may precede the stop
+                    mfe = max(mfe, side * (o[j] - entry_px) if (gap or hit_target) else fav)
+                    mae = max(mae, side * (entry_px - px))
                     reason = R_STOP
                     opt_px = target_px if hit_target else (stop_px - side * slip)
                     exit_slip = slip
@@ -159,6 +178,7 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
                 reason = R_TIME
             if reason >= 0:
                 px = c[j] - side * slip
+                mae = max(mae, side * (entry_px - px))
                 nt = _close_trade(trades_i, trades_f, nt, side, sig_idx, entry_idx, j, entry_px, px, stop_px,
                                   target_px, reason, mfe, mae, 0, 0, px, PH_CLOSE, slip, slip, tv, contracts, comm)
                 pnl = trades_f[nt - 1, TF_PNL]
@@ -170,7 +190,12 @@ def simulate(q, o, h, l, c, session, close_min, last_of_session, long_entry, sho
             elif (side > 0 and short_cand[j]) or (side < 0 and long_cand[j]):
                 pend_exit = R_OPPOSITE
         # 4. close: new entry decision (flat, or flat at the next open)
-        if (side == 0 or pend_exit >= 0) and not last_of_session[j] and close_min[j] < flat_min:
+        if (side == 0 or pend_exit >= 0) and not halted:
+            eq_now = q[Q_CAPITAL] + realized + (side * (c[j] - entry_px) * tv * contracts if side != 0 else 0.0)
+            if floor and (eq_now < margin_need or eq_now <= 0.0):
+                halted = True
+                halt[0] = j
+        if (side == 0 or pend_exit >= 0) and not halted and not last_of_session[j] and close_min[j] < flat_min:
             want = 0
             if long_entry[j] and side <= 0:
                 want = 1

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
 from .common import console as make_console
 
 
@@ -86,9 +86,6 @@ def _parse_date(value: str | None, option: str):
 
 
 def _backtest(args: argparse.Namespace, console) -> int:
-    import pandas as pd
-    from rich.progress import Progress
-
     from research.backtest.outputs import write_outputs
     from research.pipeline import backtest_series, expand, load_series
 
@@ -98,11 +95,14 @@ def _backtest(args: argparse.Namespace, console) -> int:
             first = expand(None)[0]
         console.print(f"using the embedded default data set: {first}")
     bar = args.bar
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("loading", total=None)
+    n_files = len(expand(args.paths)) if args.paths else 1
+    with progress_bar(enabled=not args.json) as progress:
+        task = progress.add_task("loading files", total=n_files)
+        started = [0]
 
         def on_file(p):
-            progress.update(task, description=f"loading {p.name}")
+            progress.update(task, description=f"loading {p.name}", completed=started[0])
+            started[0] += 1
 
         try:
             loaded = load_series(args.paths, bar=bar, date_from=args.date_from, date_to=args.date_to,
@@ -110,6 +110,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
         except ValueError as exc:
             console.print(f"[bold red]error:[/] {exc}")
             return 2
+        progress.update(task, completed=n_files)
     synthetic = any(s.synthetic for s in loaded)
     if synthetic:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
@@ -126,7 +127,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
 
         model = SimpleLinearModel.load(args.ml_model)
     results = []
-    with Progress(console=console, transient=True) as progress:
+    with progress_bar(enabled=not args.json) as progress:
         task = progress.add_task("backtesting", total=len(loaded))
         for series in loaded:
             name = series.name
@@ -157,8 +158,9 @@ def _backtest(args: argparse.Namespace, console) -> int:
             out_dir = next(o for n, _r, _res, _s, o in summaries if n == name)
             _ml_filter(console, model, bt, frames[name], params, args.ml_threshold, out_dir)
     if args.json:
-        doc = [{"series": n, "run_id": r, "out": str(o), "stats": {k: (None if pd.isna(v) else v) for k, v in s.items()}}
-               for n, r, _res, s, o in summaries]
+        doc = [{"series": n, "run_id": r, "out": str(o), "stats": json_stats(s),
+                "margin_usd": res.meta.get("margin_usd"), "trading_stopped": res.meta.get("trading_stopped")}
+               for n, r, res, s, o in summaries]
         print(json.dumps(doc, indent=1, default=float))
     if store_error is not None:
         from rich.markup import escape
@@ -179,6 +181,17 @@ def _store(results, out_root: Path) -> str | None:
     except RunsNotStoredError as exc:
         return str(exc)
     return None
+
+
+def json_stats(stats) -> dict:
+    """Stats as JSON values: NaN and infinities (no trades, no loss) become null, never NaN/Infinity."""
+    import math
+
+    out = {}
+    for k, v in stats.items():
+        f = float(v)
+        out[k] = None if not math.isfinite(f) else (int(f) if k in ("trades", "sessions") else f)
+    return out
 
 
 def _ml_filter(console, model, bt, bars, params, threshold, out_dir: Path) -> None:
@@ -215,7 +228,12 @@ def _fmt_money(x: float) -> str:
 def _print_tables(console, summaries, params) -> None:
     from rich.table import Table
 
-    from research.backtest.reporting import per_group_table
+    from research.backtest.reporting import (
+        fmt_ratio,
+        margin_text,
+        per_group_table,
+        summary_text,
+    )
 
     if len(summaries) > 1:  # --series contracts: one line per independent run
         t = Table(title="independent backtests", title_justify="left")
@@ -225,11 +243,15 @@ def _print_tables(console, summaries, params) -> None:
         for name, run_id, _res, st, _o in summaries:
             tot_n += st.trades
             tot_pnl += st.net_pnl_usd
-            t.add_row(name, run_id, f"{int(st.trades):,}", f"{st.win_rate:.1%}" if st.trades else "-",
-                      _fmt_money(st.net_pnl_usd), f"{st.profit_factor:.2f}" if st.trades else "-",
-                      f"{st.sharpe_daily:.2f}", _fmt_money(st.max_drawdown_usd))
+            t.add_row(name, run_id, f"{int(st.trades):,}" if st.trades else "no trades",
+                      f"{st.win_rate:.1%}" if st.trades else "-", _fmt_money(st.net_pnl_usd),
+                      fmt_ratio(st.profit_factor), fmt_ratio(st.sharpe_daily), _fmt_money(st.max_drawdown_usd))
         t.add_row("total", "", f"{int(tot_n):,}", "", _fmt_money(tot_pnl), "", "", "", style="bold")
         console.print(t)
+        for name, _run_id, res, _st, _o in summaries:
+            if res.meta.get("trading_stopped"):
+                margin = margin_text(res.meta, params.contracts, params.initial_capital_usd)
+                console.print(f"  [bold yellow]{name}: {margin}[/]")
         return
     for name, run_id, res, stats, out_dir in summaries:
         by = "contract" if res.trades["contract"].nunique() > 1 else None
@@ -241,21 +263,20 @@ def _print_tables(console, summaries, params) -> None:
                 t.add_column(col, justify="left" if col == label else "right")
             for key, r in tab.iterrows():
                 style = "bold" if key == "total" else None
-                t.add_row(str(key), f"{int(r.trades):,}", f"{r.win_rate:.1%}" if r.trades else "-",
-                          _fmt_money(r.net_pnl_usd), f"{r.profit_factor:.2f}" if r.trades else "-",
+                t.add_row(str(key), f"{int(r.trades):,}" if r.trades else "no trades",
+                          f"{r.win_rate:.1%}" if r.trades else "-",
+                          _fmt_money(r.net_pnl_usd), fmt_ratio(r.profit_factor) if r.trades else "-",
                           f"{r.avg_r:+.3f}" if r.trades else "-", _fmt_money(r.max_drawdown_usd), style=style)
             console.print(t)
-        s = stats
-        console.print(
-            f"[bold]{name}[/] run {run_id}  mode={params.mode} session={params.session} "
-            f"order flow={res.meta['order_flow_mode']}  contracts={params.contracts}  "
-            f"commission ${res.meta['commission_per_side']:.2f}/side  slippage {params.slippage_ticks} tick\n"
-            f"  net ${s.net_pnl_usd:,.0f} on {int(s.trades)} trades ({s.trades_per_day:.2f}/day), win rate {s.win_rate:.1%}, "
-            f"PF {s.profit_factor:.2f}, expectancy {s.expectancy_r:+.3f} R / ${s.expectancy_usd:,.1f}, "
-            f"Sharpe {s.sharpe_daily:.2f}, Sortino {s.sortino_daily:.2f}, max DD ${s.max_drawdown_usd:,.0f} "
-            f"({s.max_drawdown_pct:.1%}), exposure {s.exposure:.1%}\n"
-            f"  fill audit: {int(res.trades.intrabar_ambiguous.sum())} trades with stop and target in one bar, "
-            f"{int(res.trades.gap_through_stop.sum())} gaps through the stop; optimistic net "
-            f"${res.trades.pnl_usd_optimistic.sum():,.0f} vs ${s.net_pnl_usd:,.0f}\n"
-            f"  outputs: {out_dir}"
-        )
+        console.print(f"[bold]{name}[/] run {run_id}  mode={params.mode} session={params.session} "
+                      f"order flow={res.meta['order_flow_mode']}  contracts={params.contracts}  "
+                      f"commission ${res.meta['commission_per_side']:.2f}/side  slippage {params.slippage_ticks} tick")
+        console.print("  " + summary_text(stats))
+        margin = margin_text(res.meta, params.contracts, params.initial_capital_usd)
+        console.print(f"  [bold yellow]{margin}[/]" if res.meta.get("trading_stopped") else f"  {margin}")
+        if stats.trades:
+            console.print(
+                f"  fill audit: {int(res.trades.intrabar_ambiguous.sum())} trades with stop and target in one bar, "
+                f"{int(res.trades.gap_through_stop.sum())} gaps through the stop; optimistic net "
+                f"${res.trades.pnl_usd_optimistic.sum():,.0f} vs ${stats.net_pnl_usd:,.0f}")
+        console.print(f"  outputs: {out_dir}")

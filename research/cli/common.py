@@ -1,6 +1,7 @@
-"""What the commands share: the console, the synthetic-data banner, and the options of the
-commands that read bar data and parameters (``backtest``, ``report performance``, ``sweep``,
-``ml``): one wording, one behaviour. Commands import these by name; nothing here imports pandas."""
+"""What the commands share: the console, the progress bar, the synthetic-data banner, and the
+options of the commands that read bar data and parameters (``backtest``, ``report performance``,
+``sweep``, ``ml``): one wording, one behaviour. Commands import these by name; nothing here
+imports pandas."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import argparse
 from research.pipeline import SYNTHETIC_BANNER
 from strategy.modes import MODES, SESSIONS
 
-__all__ = ["SYNTHETIC_BANNER", "console", "add_data_options", "add_params_options"]
+__all__ = ["SYNTHETIC_BANNER", "console", "progress_bar", "add_data_options", "add_params_options"]
 
 
 def console():
@@ -20,6 +21,30 @@ def console():
     if not c.is_terminal:
         c = Console(highlight=False, width=160)
     return c
+
+
+def progress_bar(*, enabled: bool = True, console=None):
+    """A transient rich progress bar: spinner, description, bar, done/total, elapsed time and ETA.
+
+    It draws on stderr (stdout stays clean for ``--json`` and pipes), only when stderr is a terminal
+    (or ``TTY_COMPATIBLE=1``), and disappears when done. ``enabled=False`` (e.g. ``--json``) draws
+    nothing at all. Use as ``with progress_bar() as bar: t = bar.add_task("loading files", total=n)``.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    out = console or Console(stderr=True, highlight=False)
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=out, transient=True, disable=not (enabled and out.is_terminal))
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

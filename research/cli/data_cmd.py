@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .common import SYNTHETIC_BANNER
+from .common import SYNTHETIC_BANNER, progress_bar
 from .common import console as make_console
 
 
@@ -46,15 +46,14 @@ def _load_kwargs(args: argparse.Namespace) -> dict:
 
 def _check(args: argparse.Namespace, console) -> int:
     import pandas as pd
-    from rich.progress import Progress
     from rich.table import Table
 
     from research.data import DataError, check, load_bars
 
     paths = _inputs(args, console)
     results = []
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("checking", total=len(paths))
+    with progress_bar(enabled=getattr(args, "json", None) != "-") as progress:
+        task = progress.add_task("checking files", total=len(paths))
         for p in paths:
             progress.update(task, description=f"checking {p.name}")
             try:

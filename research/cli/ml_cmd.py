@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common
+from .common import progress_bar
 from .ml_common import (
     add_source_options,
     add_validation_options,
@@ -150,14 +151,18 @@ def _train(args: argparse.Namespace, console) -> int:
     if C is None:
         from research.ml.validate import select_C
 
-        C, table = select_C(train)
+        with progress_bar() as bar:
+            bar.add_task(f"choosing C by purged CV on {len(train):,} trades", total=None)
+            C, table = select_C(train)
         grid = sorted(table["C"])
         if len(grid) > 1 and C in (grid[0], grid[-1]):
             console.print(f"[yellow]warning:[/] C = {C:g} is at the edge of the grid {', '.join(f'{c:g}' for c in grid)}: "
                           "the best value may lie beyond it")
         console.print(f"C = {C:g} (purged-CV log loss on the training trades: "
                       + ", ".join(f"{c:g}: {v:.4f}" for c, v in zip(table["C"], table["cv_log_loss_mean"])) + ")")
-    model = SimpleLinearModel(C=C).train(train)
+    with progress_bar() as bar:
+        bar.add_task(f"training on {len(train):,} trades", total=None)
+        model = SimpleLinearModel(C=C).train(train)
     m = model.metadata["metrics"]["train"]
     console.print(f"in-sample: AUC {m['auc']:.3f}, log loss {m['log_loss']:.4f}, Brier {m['brier']:.4f} "
                   f"(base rate {m['base_rate']:.1%}); in-sample figures say nothing about skill: see `navale ml validate`")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
 
 __all__ = ["add_source_options", "add_validation_options", "validation_config", "dataset_from_args",
            "print_dataset", "validate_with_progress", "print_verdict"]
@@ -75,11 +75,24 @@ def dataset_from_args(args: argparse.Namespace, console):
 
     parse_date(args.date_from, "--from")
     parse_date(args.date_to, "--to")
-    with console.status("building the ML data set...") as st:
+    from research.pipeline import expand
+
+    files = len(expand(args.paths)) if args.paths and not (args.dataset or args.runs or args.parquet) else 1
+    with progress_bar() as bar:
+        task = bar.add_task("building the ML data set", total=files)
+        done = [0]
+
+        def on_file(p) -> None:
+            bar.update(task, description=f"loading {p.name}", completed=done[0])
+            done[0] += 1
+
+        def status(msg: str) -> None:
+            bar.update(task, description=msg, completed=done[0])
+
         ds = build_dataset(paths=args.paths or None, runs=args.runs, parquet=args.parquet, dataset_dir=args.dataset,
                            params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,
                            date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
-                           store=not args.no_store, status=lambda msg: st.update(msg + "..."),
+                           store=not args.no_store, status=status, on_file=on_file,
                            on_store_error=store_errors(args).append)
     if ds.meta.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
@@ -107,11 +120,19 @@ def print_dataset(ds, console) -> None:
         console.print(t)
 
 def validate_with_progress(ds, config, console):
-    """Run the validator with a rich progress line per stage."""
-    from research.ml.validate import ModelValidator
+    """Run the validator with a progress bar over its stages."""
+    from research.ml.validate import STAGES, ModelValidator
 
-    with console.status("validating...") as st:
-        return ModelValidator(config).run(ds, progress=lambda stage: st.update(f"validating: {stage}..."))
+    with progress_bar() as bar:
+        task = bar.add_task("validating", total=len(STAGES))
+
+        def stage(name: str) -> None:
+            done = STAGES.index(name) if name in STAGES else None
+            bar.update(task, description=f"validating: {name.replace('_', ' ')}", completed=done)
+
+        report = ModelValidator(config).run(ds, progress=stage)
+        bar.update(task, completed=len(STAGES))
+    return report
 
 def print_verdict(report, console) -> None:
     from rich.table import Table

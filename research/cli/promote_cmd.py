@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import console as make_console
+from .common import progress_bar
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -45,7 +46,8 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--objective", choices=("sharpe", "sortino", "net_pnl", "profit_factor"), default="sharpe",
                    help="in-sample selection objective (default sharpe)")
     p.add_argument("--scheme", choices=("rolling", "anchored"), default="rolling", help="walk-forward scheme (default rolling)")
-    p.add_argument("--is-periods", type=int, default=4, metavar="N", help="in-sample periods (contracts/quarters; default 4)")
+    p.add_argument("--is-periods", type=int, default=None, metavar="N",
+                   help="in-sample periods (contracts/quarters; default 4, or the largest the sweep's periods allow)")
     p.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per step (default 1)")
     p.add_argument("--n-splits", type=int, default=16, metavar="S", help="CSCV blocks, even (default 16)")
     p.add_argument("--store", metavar="FILE", help="run store (default $NAVALE_DATA_DIR/navale.duckdb)")
@@ -98,13 +100,17 @@ def _promote(args: argparse.Namespace, console) -> int:
         min_oos_sharpe=args.min_oos_sharpe, max_pbo=args.max_pbo, min_dsr=args.min_dsr,
         min_oos_sessions=args.min_oos_sessions, min_oos_trades=args.min_oos_trades,
     )
-    result = load_sweep(directory)
+    with progress_bar(enabled=not args.json) as bar:
+        task = bar.add_task(f"loading the sweep {directory.name}", total=2)
+        result = load_sweep(directory)
+        bar.update(task, completed=1, description="walk-forward, PBO and DSR")
+        decision = evaluate_sweep(result, thresholds, objective=args.objective, scheme=args.scheme,
+                                  is_periods=args.is_periods, oos_periods=args.oos_periods, n_splits=args.n_splits,
+                                  min_trades=args.min_is_trades)
+        bar.update(task, completed=2)
     if not args.json:
         console.print(f"sweep {directory}: {result.daily_pnl.shape[1]} configurations x "
                       f"{result.daily_pnl.shape[0]} sessions")
-    decision = evaluate_sweep(result, thresholds, objective=args.objective, scheme=args.scheme,
-                              is_periods=args.is_periods, oos_periods=args.oos_periods, n_splits=args.n_splits,
-                              min_trades=args.min_is_trades)
     if decision.sweep_id is None:
         decision.sweep_id = directory.name
     stored = store_error = None

@@ -74,7 +74,8 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--objective", choices=("sharpe", "sortino", "net_pnl", "profit_factor"), default="sharpe",
                    help="what the walk-forward and the stability maps maximise (default sharpe)")
     s.add_argument("--scheme", choices=("rolling", "anchored"), default="rolling", help="walk-forward in-sample scheme")
-    s.add_argument("--is-periods", type=int, default=4, metavar="N", help="in-sample periods per window (default 4)")
+    s.add_argument("--is-periods", type=int, default=None, metavar="N",
+                   help="in-sample periods per window (default 4, or the largest the sweep's periods allow)")
     s.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per window (default 1)")
     s.add_argument("--boundaries", default=None, metavar="FREQ",
                    help="walk-forward periods: a pandas frequency such as QS (default: the sweep's contract segments)")

@@ -50,7 +50,7 @@ from research.ml.dataset import MLDataset
 from research.ml.model import SimpleLinearModel, classification_metrics, make_pipeline
 from research.ml.splits import PurgedKFold, time_split
 
-__all__ = ["AUC_BOOTSTRAP", "DSR_MIN", "FALLBACK_OOS_SHARE", "FOLD_METRICS", "MIN_PERMUTATIONS", "OOS_AUC_MIN",
+__all__ = ["STAGES", "AUC_BOOTSTRAP", "DSR_MIN", "FALLBACK_OOS_SHARE", "FOLD_METRICS", "MIN_PERMUTATIONS", "OOS_AUC_MIN",
            "P_VALUE_MAX", "VALIDATION_VERSION", "ModelValidator", "ValidationConfig", "ValidationReport",
            "auc_significance", "best_filter", "economic_test", "filter_checks", "select_C"]
 
@@ -258,6 +258,11 @@ def _cross_validate(ds: MLDataset, X: np.ndarray, y: np.ndarray, C: float,
 
 
 # ---------------------------------------------------------------------- the validator
+# what `ModelValidator.run` reports to its progress callback, in order
+STAGES = ("split", "selection", "cv", "final", "permutation", "importance", "coefficients", "learning_curve",
+          "calibration", "economic", "verdict")
+
+
 class ModelValidator:
     """Purged CV, OOS test, permutation test, importance, overfitting gaps and the economic test of
     :class:`~research.ml.model.SimpleLinearModel` (see the module docstring)."""
@@ -266,6 +271,7 @@ class ModelValidator:
         self.config = _config(config, overrides)
 
     def run(self, dataset: MLDataset, *, progress: Callable[[str], None] | None = None) -> ValidationReport:
+        """Validate; ``progress(stage)`` is called as each of `STAGES` starts."""
         cfg = self.config
         say = progress or (lambda _stage: None)
         dataset = _sorted(dataset)

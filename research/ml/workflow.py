@@ -1,7 +1,8 @@
 """The ML workflow as the CLI and the notebooks run it: data set from any source, train, validate, filter.
 
 Sources, in the order they are looked at: a saved data set folder (``navale ml dataset --out``), store runs,
-Parquet exports, else bar files (backtested exactly as ``navale backtest`` does, run stored) or, with
+Parquet exports, else bar files (backtested as ``navale backtest`` does but without the account's margin
+floor: labels are signal outcomes; run stored) or, with
 nothing given, the embedded synthetic ML default (60 sessions, generated on first use).
 """
 
@@ -38,8 +39,10 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
                   date_from: str | None = None, date_to: str | None = None, bar: str | None = None,
                   bar_features: bool = True, store: bool = True,
                   status: Callable[[str], None] | None = None,
-                  on_store_error: Callable[[str], None] | None = None) -> MLDataset:
-    """An :class:`MLDataset` from the first source given (see the module docstring). Backtests of DATA
+                  on_store_error: Callable[[str], None] | None = None,
+                  on_file: Callable[[Path], None] | None = None) -> MLDataset:
+    """An :class:`MLDataset` from the first source given (see the module docstring); ``status(msg)``
+    says what it does, ``on_file(path)`` is called before each bar file is read. Backtests of DATA
     are stored in one transaction once all have run; when the store cannot take them they are saved as
     pending bundles and ``on_store_error`` gets the one-line message (without it, the error is raised)."""
     say = status or (lambda _msg: None)
@@ -58,14 +61,16 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     params = load_params(params_file, mode, session)
     files = list(paths) if paths else [ml_default_data()]
     say(f"loading {len(files)} file(s)" if paths else f"using the embedded synthetic ML data set: {files[0]}")
-    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous")
+    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous", on_file=on_file)
     proc = MLDataProcessor(bar_features=bar_features)
     frames, manifests, bars, backtests = [], {}, {}, []
     for s in series:
         say(f"backtesting {s.name} ({len(s.frame):,} bars)")
-        # the label `navale backtest` gives (one series: "continuous"), so both name and store the same run
+        # the label `navale backtest` gives (one series: "continuous")
         label = s.name if len(series) > 1 else "continuous"
-        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=False)
+        # labels are signal outcomes: no account floor cuts the sample short (a blown account is not a label)
+        sb = backtest_series(s, params, label=label, date_from=date_from, date_to=date_to, bar=bar, store=False,
+                             margin_floor=False)
         backtests.append(sb)
         frames.append(sb.result.snapshots())
         manifests[sb.run_id] = sb.manifest

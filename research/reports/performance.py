@@ -81,6 +81,15 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
         if params.hash() not in set(sweep.grid["params_hash"]):
             warnings.append(f"these parameters (hash {params.hash()}) are not one of the sweep's {len(sweep.grid)} "
                             "configurations: its trial count deflates the DSR as if they had been chosen from it")
+    from research.backtest.reporting import margin_text
+
+    if res.meta.get("trading_stopped"):
+        text = margin_text(res.meta, params.contracts, params.initial_capital_usd)
+        warnings.append(f"{text[0].upper()}{text[1:]}: the equity curve is flat from then on, as a real account's "
+                        "would be")
+    if res.trades.empty:
+        warnings.append("No trades: these parameters never entered on this data. Net P&L is $0; win rate, profit "
+                        "factor, expectancy and the ratios are undefined (shown as 'no trades').")
     tracker = PerformanceTracker.from_backtest(res, **kw)
     return PerformanceContext(result=res, tracker=tracker, manifest={"run_id": rid, **manifest}, run_id=rid,
                               synthetic=s.synthetic, series=s.name, bars=s.frame, params=params, stored=stored,

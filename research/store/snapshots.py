@@ -143,8 +143,8 @@ FIELDS: tuple[SnapshotField, ...] = (
     F("pnl_ticks", "float64", "ticks", "outcome", "side · (exit - entry) per contract"),
     F("pnl_usd", "float64", "USD", "outcome", "net P&L: pnl_ticks · tick value · contracts - commission"),
     F("r_multiple", "float64", "R", "outcome", "pnl_ticks / initial risk |entry - stop| in ticks"),
-    F("mfe_ticks", "float64", "ticks", "outcome", "maximum favourable excursion from entry (>= 0)"),
-    F("mae_ticks", "float64", "ticks", "outcome", "maximum adverse excursion from entry (>= 0)"),
+    F("mfe_ticks", "float64", "ticks", "outcome", "maximum favourable excursion from entry to the exit fill (>= 0)"),
+    F("mae_ticks", "float64", "ticks", "outcome", "maximum adverse excursion from entry to the exit fill (>= 0; a stop: its realised loss)"),
     F("bars_held", "int32", "bars", "outcome", "bars held: entry bar through exit bar; an exit at a bar open does not count that bar (1 = exit inside the entry bar)"),
     # --- audit
     F("intrabar_ambiguous", "bool", "", "audit", "stop and target both inside one bar (the stop was assumed first)"),

@@ -68,6 +68,7 @@ class DataSet:
     commission: float  # the instrument's default per side
     flow: dict[str, Any] = field(default_factory=dict)  # order_flow choice -> bool, or an error message
     identity: str = ""  # content hash (cache key)
+    margin_per_contract: float = 0.0  # the instrument's maintenance margin (the simulator's trading floor)
 
     @property
     def n(self) -> int:
@@ -148,8 +149,9 @@ def _simulate_group(Q, stops, cols, m, co, ch, cl, cc, cs, cm, clast, cle, cse, 
     rv = crv[:m]
     eq = equity[:m]
     pos = position[:m]
+    halt = np.empty(1, np.int64)
     for v in range(Q.shape[0]):
-        nt = S.simulate(Q[v], o, h, l, c, sess, cmin, last, le, se, lc, sc, bv, rv, ti, tf, eq, pos)
+        nt = S.simulate(Q[v], o, h, l, c, sess, cmin, last, le, se, lc, sc, bv, rv, ti, tf, eq, pos, halt)
         col = cols[v]
         stop = stops[v]
         for k in range(nt):
@@ -251,6 +253,7 @@ def run_plan(ds: DataSet, plan: Plan) -> dict[str, Any]:
     q = plan.q.copy()
     q[:, S.Q_TICK_VALUE] = ds.tick_value
     q[np.isnan(q[:, S.Q_COMMISSION]), S.Q_COMMISSION] = ds.commission  # the instrument's default
+    q[:, S.Q_MARGIN] = ds.margin_per_contract
     buf = _Buffers(ds.n, ds.bars)
     o, h, l, c, sess, cmin = buf.ints
     last, le, se, lc, sc, bv, rv = buf.flags

@@ -125,10 +125,10 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
                          close_min=close_min, sidx=sidx, con=con, sessions=sessions.astype(np.int64),
                          trade_from=int(trade_from), tick=float(tick), bar_ns=int(bar_ns),
                          tick_value=float(tick * spec.point_value), commission=float(spec.commission_per_side),
-                         flow=flow)
+                         flow=flow, margin_per_contract=float(spec.margin_per_contract))
             ds.identity = _frame_identity(ds.x, ds.xoff, ds.raw, ds.close_min, ds.sidx, ds.con, ds.sessions,
                                           extra=[ds.trade_from, ds.tick, ds.bar_ns, ds.tick_value, ds.commission,
-                                                 ds.flow, K.N_X])
+                                                 ds.flow, K.N_X, ds.margin_per_contract])
             out.append(ds)
     if not out:
         raise ValueError("no bars to sweep")

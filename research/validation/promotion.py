@@ -231,7 +231,7 @@ def evaluate(
     trades: pd.DataFrame | None = None,
     objective: str = "sharpe",
     scheme: str = "rolling",
-    is_periods: int = 4,
+    is_periods: int | None = None,
     oos_periods: int = 1,
     n_splits: int = 16,
     min_trades: int = 0,
@@ -247,7 +247,8 @@ def evaluate(
     ``trades`` (trades closed per session x combo, e.g. ``SweepResult.daily_trades``) makes the
     trade-count check count real trades (``oos_trades``); without it OOS sessions with a non-zero
     P&L stand in (``oos_trading_days``). ``min_trades``: IS trades a combo needs to be chosen in a
-    window (needs ``trades``). ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
+    window (needs ``trades``). ``is_periods=None``: the largest of 1-4 the periods allow
+    (`research.validation.walkforward.default_is_periods`). ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
     few periods for the walk-forward, NaN P&L, capital <= 0, ...) raise ``ValueError``; a PBO or a
     DSR that cannot be computed (one configuration, too few sessions, no configuration traded)
     fails its check with the reason.
@@ -317,7 +318,7 @@ def evaluate(
         "trade_counts": "trades" if "oos_trades" in s else "sessions with a trade (no trade counts)",
         "n_configs": int(daily_pnl.shape[1]),
         "n_sessions": int(daily_pnl.shape[0]),
-        "settings": {"objective": objective, "scheme": scheme, "is_periods": is_periods,
+        "settings": {"objective": objective, "scheme": scheme, "is_periods": wf.config["is_periods"],
                      "oos_periods": oos_periods, "n_splits": n_splits, "min_trades": min_trades,
                      "boundaries": "QS" if isinstance(boundaries, str) else "segments", "capital": capital},
     }
@@ -377,7 +378,7 @@ def evaluate_sweep(
     *,
     objective: str = "sharpe",
     scheme: str = "rolling",
-    is_periods: int = 4,
+    is_periods: int | None = None,
     oos_periods: int = 1,
     n_splits: int = 16,
     min_trades: int = 0,

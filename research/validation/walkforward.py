@@ -23,11 +23,23 @@ from research.validation.overfitting import column_metric
 from research.validation.sharpe import sharpe_ratio
 
 __all__ = ["OBJECTIVES", "SCHEMES", "WalkForwardResult", "walk_forward", "walk_forward_from_sweep",
-           "sweep_boundaries", "segment_boundaries", "period_starts", "objective_values"]
+           "sweep_boundaries", "segment_boundaries", "period_starts", "objective_values", "default_is_periods",
+           "DEFAULT_IS_PERIODS"]
 
 OBJECTIVES = ("sharpe", "sortino", "net_pnl", "profit_factor")
 SCHEMES = ("rolling", "anchored")
 _HASH_COLUMNS = ("signal_hash",)
+DEFAULT_IS_PERIODS = 4  # in-sample periods (contracts, quarters) when the data has enough
+
+
+def default_is_periods(n_periods: int, cap: int = DEFAULT_IS_PERIODS) -> int:
+    """The largest ``is_periods`` up to ``cap`` that ``n_periods`` periods with data allow (``n - 1``,
+    leaving one out-of-sample period); ``ValueError`` saying what is missing when none does."""
+    if n_periods < 2:
+        raise ValueError(f"{n_periods} period(s) with data: walk-forward needs at least 2 (in-sample, then "
+                         "out-of-sample); sweep two or more contracts or a longer range, or cut finer periods "
+                         "(boundaries 'MS', --boundaries MS)")
+    return min(cap, n_periods - 1)
 
 
 def objective_values(pnl: np.ndarray, objective: str, periods_per_year: int = 252) -> np.ndarray:
@@ -95,7 +107,7 @@ def walk_forward(
     *,
     boundaries: Sequence[Any] | str = "QS",
     scheme: str = "rolling",
-    is_periods: int = 4,
+    is_periods: int | None = None,
     oos_periods: int = 1,
     objective: str = "sharpe",
     capital: float | None = None,
@@ -108,7 +120,8 @@ def walk_forward(
     ``boundaries``: period start dates (e.g. each contract segment's first session) or a pandas
     frequency (default quarterly, ``"QS"``). Sessions before the first boundary are not used; periods
     without a session are skipped (so a window always spans ``is_periods`` periods that hold data).
-    The first window's OOS is period ``is_periods`` (both schemes start with the same IS); the last
+    ``is_periods=None`` takes :func:`default_is_periods` of the periods with data (4 when there are
+    5 or more). The first window's OOS is period ``is_periods`` (both schemes start with the same IS); the last
     window may hold fewer than ``oos_periods`` periods (``partial``). The objective is computed on
     the IS rows only (:func:`objective_values`); ties go to the lowest combo id. With ``trades`` (a
     frame like ``daily_pnl`` of trades closed per session, e.g. ``SweepResult.daily_trades``) a combo
@@ -122,7 +135,7 @@ def walk_forward(
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
-    if is_periods < 1 or oos_periods < 1:
+    if (is_periods is not None and is_periods < 1) or oos_periods < 1:
         raise ValueError(f"is_periods and oos_periods must be >= 1 (got {is_periods}, {oos_periods})")
     if not isinstance(daily_pnl.index, pd.DatetimeIndex):
         raise ValueError("daily_pnl must be indexed by session dates (a DatetimeIndex)")
@@ -162,10 +175,14 @@ def walk_forward(
         "end": sessions[hi - 1],
         "sessions": hi - lo,
     })
+    if is_periods is None:
+        is_periods = default_is_periods(n_p)
     if n_p <= is_periods:
+        fix = (f"is_periods = {n_p - 1} (--is-periods {n_p - 1}) is the largest that works here" if n_p >= 2 else
+               "at least 2 are needed: sweep two or more contracts or a longer range, or cut finer periods")
         raise ValueError(
             f"{n_p} periods with data: walk-forward needs more than is_periods = {is_periods} "
-            f"(boundaries {boundaries if isinstance(boundaries, str) else f'{len(starts)} dates'})"
+            f"(boundaries {boundaries if isinstance(boundaries, str) else f'{len(starts)} dates'}); {fix}"
         )
 
     def choose(a: int, b: int) -> tuple[int | None, float]:

@@ -1,7 +1,8 @@
 """Futures instrument specifications and contract-code parsing.
 
-One table (`INSTRUMENTS`) holds tick size, tick value, point value and the
-default commission per side for each product root. Users extend it with
+One table (`INSTRUMENTS`) holds tick size, tick value, point value, the
+default commission per side and the maintenance margin per contract for each
+product root. Users extend it with
 :func:`register` or a TOML file named by ``NAVALE_INSTRUMENTS`` (same keys as
 :class:`InstrumentSpec`), e.g.::
 
@@ -9,6 +10,7 @@ default commission per side for each product root. Users extend it with
     tick_size = 0.1
     point_value = 50.0
     commission_per_side = 2.25
+    margin_per_contract = 6000.0
     description = "E-mini Russell 2000"
 """
 
@@ -52,6 +54,9 @@ class InstrumentSpec:
     # 500 is that order of magnitude, an estimate, not an exchange rule: set your own with
     # `register()` or NAVALE_INSTRUMENTS.
     max_contracts: int = 500
+    # $ the account must hold per contract to keep trading (exchange maintenance margin); the
+    # backtest stops opening trades when equity falls below it (0: only when equity reaches 0)
+    margin_per_contract: float = 0.0
 
     @property
     def tick_value(self) -> float:
@@ -59,23 +64,29 @@ class InstrumentSpec:
         return self.tick_size * self.point_value
 
     def __post_init__(self) -> None:
-        if not (self.tick_size > 0 and self.point_value > 0 and self.commission_per_side >= 0):
-            raise ValueError(f"instrument {self.root}: tick_size and point_value must be > 0, commission >= 0")
+        if not (self.tick_size > 0 and self.point_value > 0 and self.commission_per_side >= 0
+                and self.margin_per_contract >= 0):
+            raise ValueError(f"instrument {self.root}: tick_size and point_value must be > 0, commission and "
+                             "margin_per_contract >= 0")
         if not (isinstance(self.max_contracts, int) and self.max_contracts >= 1):
             raise ValueError(f"instrument {self.root}: max_contracts must be an integer >= 1, got {self.max_contracts!r}")
 
 
 # Commissions are typical retail all-in figures (IBKR tiered + CME fees, 2024); override per account.
+# Margins are CME Clearing outright maintenance margins per contract, rounded, at their 2022-2024 level
+# (cmegroup.com, "<product> Margins" pages; ES $12,000, the Micro 1/10 of it). SPAN moves them with
+# volatility (ES was ~$6,000 in 2017 and above $13,000 in 2020); brokers may ask more, and intraday
+# "day-trade" margins are lower. One fixed figure for the whole history is a floor, not a broker model.
 INSTRUMENTS: dict[str, InstrumentSpec] = {
     s.root: s
     for s in (
-        InstrumentSpec("ES", 0.25, 50.0, 2.25, "E-mini S&P 500"),
-        InstrumentSpec("MES", 0.25, 5.0, 0.62, "Micro E-mini S&P 500"),
-        InstrumentSpec("NQ", 0.25, 20.0, 2.25, "E-mini Nasdaq-100"),
-        InstrumentSpec("MNQ", 0.25, 2.0, 0.62, "Micro E-mini Nasdaq-100"),
-        InstrumentSpec("YM", 1.0, 5.0, 2.25, "E-mini Dow", exchange="CBOT"),
-        InstrumentSpec("RTY", 0.1, 50.0, 2.25, "E-mini Russell 2000"),
-        InstrumentSpec("6E", 0.00005, 125000.0, 2.47, "Euro FX"),
+        InstrumentSpec("ES", 0.25, 50.0, 2.25, "E-mini S&P 500", margin_per_contract=12_000.0),
+        InstrumentSpec("MES", 0.25, 5.0, 0.62, "Micro E-mini S&P 500", margin_per_contract=1_200.0),
+        InstrumentSpec("NQ", 0.25, 20.0, 2.25, "E-mini Nasdaq-100", margin_per_contract=17_000.0),
+        InstrumentSpec("MNQ", 0.25, 2.0, 0.62, "Micro E-mini Nasdaq-100", margin_per_contract=1_700.0),
+        InstrumentSpec("YM", 1.0, 5.0, 2.25, "E-mini Dow", exchange="CBOT", margin_per_contract=8_500.0),
+        InstrumentSpec("RTY", 0.1, 50.0, 2.25, "E-mini Russell 2000", margin_per_contract=6_000.0),
+        InstrumentSpec("6E", 0.00005, 125000.0, 2.47, "Euro FX", margin_per_contract=2_500.0),
     )
 }
 

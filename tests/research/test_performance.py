@@ -443,7 +443,10 @@ def test_zero_trades():
     assert math.isnan(m["win_rate"]) and math.isnan(m["profit_factor"]) and math.isnan(m["sharpe"])
     assert m["max_drawdown_usd"] == 0 and pt.drawdowns().empty and m["sessions"] >= 1
     assert all(t.empty for t in pt.attribution_all().values())
-    pt.headline()
+    head = pt.headline()
+    assert (head.loc[["win_rate", "profit_factor", "sharpe", "expectancy_usd"], "value"] == "no trades").all()
+    assert head.loc["trades", "value"] == "0" and head.loc["max_drawdown_usd", "value"] == "$0.00"
+    assert head.loc["margin_usd", "value"] == "$24,000.00" and head.loc["trading_stopped", "value"] == "no"
     empty = PerformanceTracker(res.snapshots())
     me = empty.metrics()
     assert me["trades"] == 0 and me["sessions"] == 0 and math.isnan(me["trades_per_day"])

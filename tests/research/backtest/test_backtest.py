@@ -38,17 +38,18 @@ class Sim:
     def bar(self, i, o, h, l, c):
         self.o[i], self.h[i], self.l[i], self.c[i] = o, h, l, c
 
-    def run(self):
+    def run(self, margin: float = 0.0):
         cap = self.n + 1
         ti = np.zeros((cap, S.N_T), np.int64)
         tf = np.zeros((cap, S.N_TF))
         eq = np.zeros(self.n)
         pos = np.zeros(self.n, np.int64)
-        q = sim_vector(self.p, TV, COMM)
+        q = sim_vector(self.p, TV, COMM, margin)
         f = self.flags
+        halt = np.zeros(1, np.int64)
         nt = S.simulate(q, self.o, self.h, self.l, self.c, self.session, self.close_min, self.last, f["le"], f["se"],
-                        f["lc"], f["sc"], f["bv"], f["rv"], ti, tf, eq, pos)
-        self.eq, self.pos = eq, pos
+                        f["lc"], f["sc"], f["bv"], f["rv"], ti, tf, eq, pos, halt)
+        self.eq, self.pos, self.halt = eq, pos, int(halt[0])
         return [dict(zip(("side", "sig", "entry_idx", "exit_idx", "entry_px", "exit_px", "stop_px", "target_px", "reason",
                           "mfe", "mae", "ambiguous", "same_bar", "gap", "opt_px", "phase", "entry_slip", "exit_slip"),
                          map(int, ti[k]))) | {"pnl": tf[k, S.TF_PNL], "pnl_opt": tf[k, S.TF_PNL_OPT]} for k in range(nt)]
@@ -285,3 +286,126 @@ def test_signals_from_other_params_are_refused():
     a = run(bars, Params(stop_ticks=9), signals=sig).trades
     b = run(bars, Params(stop_ticks=9)).trades
     pd.testing.assert_frame_equal(a, b)
+
+
+# ---- excursions end at the exit fill -------------------------------------------------------------
+def test_stopped_trade_mae_is_the_stop_fill_not_the_bar_low():
+    s = Sim()
+    s.flags["le"][5] = True  # entry 16001 (open 16000 + 1), stop 15994
+    s.bar(7, 16001, 16004, 15998, 16000)  # adverse 3, favourable 3
+    s.bar(9, 15999, 16000, 15900, 15910)  # crashes 101 ticks below the entry inside the stop bar
+    (t,) = s.run()
+    assert (S.REASONS[t["reason"]], t["exit_px"]) == ("stop", 15994 - 1)
+    assert t["mae"] == 16001 - 15993 == 8  # the stop fill (7 + 1 slippage), not the bar's 101
+    assert t["mfe"] == 3
+
+
+def test_gap_stop_mae_is_the_gap_fill():
+    s = Sim()
+    s.flags["le"][5] = True  # entry 16001, stop 15994
+    s.bar(9, 15980, 15985, 15900, 15950)  # opens 21 below the entry
+    (t,) = s.run()
+    assert (t["gap"], t["exit_px"], t["mae"], t["mfe"]) == (1, 15979, 22, 0)
+
+
+def test_ambiguous_bar_adds_only_its_open_to_mfe_and_target_caps_mfe():
+    s = Sim()
+    s.flags["se"][5] = True  # short entry 15999: stop 16006, target 15985
+    s.bar(8, 15998, 16010, 15900, 15990)  # both inside: the stop wins
+    (t,) = s.run()
+    assert (t["ambiguous"], t["mae"], t["mfe"]) == (1, 16007 - 15999, 1)
+    s = Sim()
+    s.flags["le"][5] = True  # entry 16001, target 16015
+    s.bar(9, 16005, 16100, 16000, 16050)  # the target fills at 16015 whatever the bar's high
+    (t,) = s.run()
+    assert (S.REASONS[t["reason"]], t["mfe"], t["mae"]) == ("target", 14, 2)  # flat bars dip to 15999
+
+
+def test_close_and_open_exits_count_their_fill_in_mae():
+    s = Sim(n=120)
+    s.flags["le"][5] = True  # entry 16001
+    s.c[55] = 15996  # time stop at the close: fill 15995 (6 ticks adverse, slippage included)
+    (t,) = s.run()
+    assert (S.REASONS[t["reason"]], t["mae"]) == ("time", 6)
+
+
+# ---- the margin floor ----------------------------------------------------------------------------
+def _losing_sim(capital: float) -> Sim:
+    s = Sim(params=Params(contracts=1, slippage_ticks=1, initial_capital_usd=capital))
+    for k in (2, 10, 20, 30):
+        s.flags["le"][k] = True
+        s.bar(k + 1, 16000, 16000, 15980, 15985)  # each stops out: -8 ticks = -100 $ - 4.5 $ costs
+    return s
+
+
+def test_trading_stops_when_equity_falls_below_the_margin():
+    s = _losing_sim(1_200.0)
+    trades = s.run(margin=1_000.0)
+    # 1200 - 104.5 = 1095.5 >= 1000: trades again; 991 < 1000 after the second: no more entries
+    assert [t["sig"] for t in trades] == [2, 10]
+    assert s.halt == 11  # the close of the second stop bar
+    assert s.eq[s.halt] == pytest.approx(1_200.0 - 2 * 104.5)
+    assert (s.pos[12:] == 0).all() and s.eq[-1] == pytest.approx(s.eq[s.halt])
+
+
+def test_margin_floor_untouched_runs_are_unchanged():
+    a = _losing_sim(100_000.0)
+    b = _losing_sim(100_000.0)
+    ta, tb = a.run(margin=0.0), b.run(margin=12_000.0)
+    assert ta == tb and len(ta) == 4 and a.halt == b.halt == -1
+    np.testing.assert_array_equal(a.eq, b.eq)
+
+
+def test_no_margin_still_stops_at_zero_equity():
+    s = _losing_sim(150.0)
+    trades = s.run(margin=0.0)
+    assert len(trades) == 2 and s.halt == 11  # 150 - 209 < 0
+
+
+def test_a_dip_inside_an_open_trade_does_not_cut_it():
+    s = Sim(params=Params(contracts=1, slippage_ticks=1, stop_ticks=20, initial_capital_usd=1_100.0))
+    s.flags["le"][5] = True  # entry 16001 at bar 6, stop 15981, target 16041
+    s.bar(7, 16000, 16001, 15989, 15990)  # marks to 1100 - 2.25 - 11 * 12.5 = 960.25 < 1000 while long
+    s.bar(9, 16005, 16045, 16004, 16040)  # target
+    s.flags["le"][20] = True
+    t1, t2 = s.run(margin=1_000.0)
+    assert s.eq[7] < 1_000.0 and S.REASONS[t1["reason"]] == "target"  # the trade ran by its rules
+    assert t2["sig"] == 20 and s.halt == -1  # flat again above the margin: trading goes on
+
+
+@pytest.mark.realdata
+def test_real_excursions_end_at_the_exit_fill():
+    """ESH20 (into the March 2020 crash): a stopped trade's MAE is its realised loss; no trade's MAE or
+    MFE reaches beyond its stop or target except by its own fill (a gap through, an open exit)."""
+    from conftest import shared_file
+
+    from research.pipeline import load_series
+
+    frame = load_series([shared_file("es-5m/ESH20-CME.scid_BarData__5m.txt.gz")])[0].frame
+    p = Params(session="all", flat_at_et="16:55", entry_end_et="16:30", initial_capital_usd=1_000_000.0)
+    res = run(frame, p)
+    t = res.trades
+    stopped = t["exit_reason"] == "stop"
+    assert res.meta["trading_stopped"] is None and stopped.sum() > 30
+    assert (t.loc[stopped, "mae_ticks"] == -t.loc[stopped, "pnl_ticks"]).all()
+    slip = p.slippage_ticks
+    assert (t["mae_ticks"] <= (-t["pnl_ticks"]).clip(lower=p.stop_ticks + slip)).all()
+    assert (t["mfe_ticks"] <= t["pnl_ticks"].clip(lower=p.target_ticks - slip) + slip).all()
+    assert (t["mae_ticks"] >= 0).all() and (t["mfe_ticks"] >= 0).all()
+
+
+def test_negative_margin_turns_the_floor_off():
+    s = _losing_sim(150.0)
+    trades = s.run(margin=-1.0)  # signal outcomes: every signal trades whatever the equity
+    assert len(trades) == 4 and s.halt == -1 and s.eq[-1] < 0
+
+
+def test_run_without_the_margin_floor_says_so():
+    from research.backtest.reporting import margin_text
+
+    bars = edge_case_bars(n_days=4)
+    p = Params(session="all", flat_at_et="16:55", entry_end_et="16:30", initial_capital_usd=24_000.0)
+    on, off = run(bars, p), run(bars, p, margin_floor=False)
+    assert on.meta["margin_usd"] == 24_000.0 and off.meta["margin_usd"] is None
+    assert len(off.trades) >= len(on.trades) and off.meta["trading_stopped"] is None
+    assert margin_text(off.meta, 2, 24_000.0).startswith("margin floor off")

@@ -96,12 +96,17 @@ def test_dataset_writes_files_and_reloads(dataset):
     assert f"data set: {len(ds):,} trades" in text
 
 
-def test_dataset_names_the_same_run_as_navale_backtest(dataset, synth, tmp_path):
-    """`navale ml dataset FILE` backtests FILE exactly as `navale backtest FILE` does: same run id."""
+def test_dataset_backtests_as_navale_backtest_without_the_margin_floor(dataset, synth, tmp_path):
+    """`navale ml dataset FILE` backtests FILE as `navale backtest FILE` does, but with the account's
+    margin floor off (labels are signal outcomes): the same trades where the floor is never reached,
+    under a run id of its own (the manifest says margin_floor = false)."""
     rc, text = run(["backtest", synth, "--out", tmp_path / "bt", "--no-store"])
     assert rc == 0, text
     run_id = json.loads((tmp_path / "bt" / "stats.json").read_text())["run_id"]
-    assert MLDataset.load(dataset[0]).frame["run_id"].unique().tolist() == [run_id]
+    ds = MLDataset.load(dataset[0])
+    (ml_run,) = ds.frame["run_id"].unique().tolist()
+    assert ml_run != run_id
+    assert len(ds) + len(ds.rejected) == len(pd.read_parquet(tmp_path / "bt" / "trades.parquet"))
 
 
 # ---------------------------------------------------------------------- 2. train

@@ -512,7 +512,7 @@ def test_real_es_validation():
     from research.pipeline import backtest_series, load_params, load_series
 
     s = load_series(es5m_files())[0]
-    sb = backtest_series(s, load_params(), label="continuous", store=True)
+    sb = backtest_series(s, load_params(), label="continuous", store=True, margin_floor=False)  # as the ML data set builds it
     ds = MLDataProcessor().from_store(sb.run_id)
     r = ModelValidator(n_permutations=50, n_jobs=2).run(ds)
     d = r.dataset

@@ -109,7 +109,9 @@ def test_fused_equals_backtest_real_contract():
 @pytest.mark.realdata
 def test_real_32_contracts_whole_and_per_contract():
     s = load_series(es5m_files())
-    grid = ParamGrid({"session": ["rth", "all"], "stop_ticks": [7, 10]})
+    # a capital the margin floor never reaches: each per-contract data set starts from the capital
+    # afresh, while the stitched series would stop trading in 2017 at $100,000 (docs/sweeps.md)
+    grid = ParamGrid({"session": ["rth", "all"], "stop_ticks": [7, 10], "initial_capital_usd": [1_000_000.0]})
     whole = sweep(s, grid, split="none")
     assert whole.summary.trades.min() > 1000
     assert_matches_backtest(whole, s[0].frame, [0, 3])
@@ -393,3 +395,13 @@ def test_cli_sweep(tmp_path, capsys):
     assert sweep_cmd.run(_cli_args(["--param", "stop_ticks=0", "--serial"])) == 2
     assert "stop_ticks" in capsys.readouterr().out
     assert sweep_cmd.run(_cli_args(["--param", "nope=1", "--serial"])) == 2
+
+
+def test_fused_equals_backtest_at_the_margin_floor(synth):
+    # 2 contracts need $24,000 of ES margin: a thin cushion above it stops trading after the first losses
+    grid = ParamGrid({"initial_capital_usd": [24_100.0, 24_400.0, 100_000.0]})
+    res = sweep(synth, grid, split="none")
+    stopped = [backtest(synth[0].frame, res.params(c)).meta["trading_stopped"] for c in range(3)]
+    assert stopped[0] is not None and stopped[2] is None
+    assert res.summary.trades[0] < res.summary.trades[2]
+    assert_matches_backtest(res, synth[0].frame, [0, 1, 2])

@@ -246,8 +246,11 @@ def test_evaluate_plain_inputs_without_sweep_package():
     assert not dec.passed and dec.params is None and dec.figures["settings"]["boundaries"] == "QS"
     assert any("PBO could not be computed" in r and "at least 2" in r for r in dec.reasons)
     json.loads(dec.to_json())  # strict JSON (no NaN)
-    with pytest.raises(ValueError, match="periods with data"):
-        evaluate(df.iloc[:200], capital=100_000.0)
+    with pytest.raises(ValueError, match=r"4 periods with data.*is_periods = 3 \(--is-periods 3\) is the largest"):
+        evaluate(df.iloc[:200], capital=100_000.0, is_periods=4)
+    assert evaluate(df.iloc[:200], capital=100_000.0).figures["settings"]["is_periods"] == 3  # from the data
+    with pytest.raises(ValueError, match="needs at least 2"):
+        evaluate(df.iloc[:40], capital=100_000.0)
 
 
 # ---------------------------------------------------------------- CLI
@@ -341,8 +344,10 @@ def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, 
     folder = tmp_path / "sweeps" / "flat01"
     res.save(folder)
     store = str(tmp_path / "store.duckdb")
-    assert promote_cmd.run(_parse(["--run", str(folder), "--store", store, "--is-periods", "1", "--json"])) == 1
+    # two contracts: the default in-sample length is taken from the data (1), no --is-periods needed
+    assert promote_cmd.run(_parse(["--run", str(folder), "--store", store, "--json"])) == 1
     doc = json.loads(capsys.readouterr().out)
+    assert doc["figures"]["settings"]["is_periods"] == 1
     dsr = next(c for c in doc["checks"] if c["name"] == "dsr")
     assert not dsr["passed"] and "DSR could not be computed" in dsr["reason"] and "defined sharpe" in dsr["reason"]
     assert doc["figures"]["full_sample_best"]["combo"] is None

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from research.validation.walkforward import (
+    default_is_periods,
     objective_values,
     period_starts,
     walk_forward,
@@ -222,3 +223,16 @@ def test_trade_counts_must_match_the_pnl_labels():
         walk_forward(pnl, boundaries="MS", is_periods=1, trades=counts, min_trades=1)
     with pytest.raises(ValueError, match="different sessions"):
         walk_forward(pnl, boundaries="MS", is_periods=1, trades=counts.set_axis([0, 1], axis=1).iloc[5:], min_trades=1)
+
+
+def test_default_is_periods_follows_the_data():
+    rng = np.random.default_rng(5)
+    assert [default_is_periods(n) for n in (2, 3, 5, 40)] == [1, 2, 4, 4]
+    many = walk_forward(_pnl(rng.normal(0, 100, (1040, 3))))  # 16 quarters: the usual 4
+    assert many.config["is_periods"] == 4
+    two = walk_forward(_pnl(rng.normal(0, 100, (100, 3))))  # Q1 + part of Q2: 1 IS period, 1 OOS
+    assert two.config["is_periods"] == 1 and len(two.windows) == 1
+    with pytest.raises(ValueError, match="1 period.*needs at least 2.*two or more contracts"):
+        walk_forward(_pnl(rng.normal(0, 100, (40, 3))))
+    with pytest.raises(ValueError, match=r"is_periods = 1 \(--is-periods 1\) is the largest that works"):
+        walk_forward(_pnl(rng.normal(0, 100, (100, 3))), is_periods=4)
