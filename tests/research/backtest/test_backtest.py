@@ -330,8 +330,9 @@ def test_close_and_open_exits_count_their_fill_in_mae():
 
 
 # ---- the margin floor ----------------------------------------------------------------------------
-def _losing_sim(capital: float) -> Sim:
-    s = Sim(params=Params(contracts=1, slippage_ticks=1, initial_capital_usd=capital))
+def _losing_sim(capital: float, contracts: int = 1) -> Sim:
+    s = Sim(params=Params(contracts=contracts, slippage_ticks=1, initial_capital_usd=capital,
+                          daily_loss_limit_usd=100_000.0))
     for k in (2, 10, 20, 30):
         s.flags["le"][k] = True
         s.bar(k + 1, 16000, 16000, 15980, 15985)  # each stops out: -8 ticks = -100 $ - 4.5 $ costs
@@ -357,9 +358,9 @@ def test_margin_floor_untouched_runs_are_unchanged():
 
 
 def test_no_margin_still_stops_at_zero_equity():
-    s = _losing_sim(150.0)
+    s = _losing_sim(1_500.0, contracts=10)
     trades = s.run(margin=0.0)
-    assert len(trades) == 2 and s.halt == 11  # 150 - 209 < 0
+    assert len(trades) == 2 and s.halt == 11  # 1500 - 2 * 1045 < 0
 
 
 def test_a_dip_inside_an_open_trade_does_not_cut_it():
@@ -395,7 +396,7 @@ def test_real_excursions_end_at_the_exit_fill():
 
 
 def test_negative_margin_turns_the_floor_off():
-    s = _losing_sim(150.0)
+    s = _losing_sim(1_500.0, contracts=10)
     trades = s.run(margin=-1.0)  # signal outcomes: every signal trades whatever the equity
     assert len(trades) == 4 and s.halt == -1 and s.eq[-1] < 0
 
