@@ -1,8 +1,9 @@
 """Data-quality checks on a bar frame: `check(frame) -> QualityReport`.
 
-Errors (exit code 1 in ``navale data check``): timestamps duplicated or out of order, OHLC
-inconsistent, prices off the tick grid, negative volumes, bid + ask volume above volume,
-non-finite prices. Warnings: bid + ask below volume (trades of unknown side), bars inside a
+Errors (exit code 1 in ``navale data check``; commands refuse them unless ``--allow-data-errors``):
+timestamps duplicated or out of order, non-finite, zero or negative prices, OHLC inconsistent,
+prices off the tick grid, a price more than :data:`JUMP_FACTOR` times (or under 1/JUMP_FACTOR of)
+the previous bar's close, negative volumes, bid + ask volume above volume. Warnings: bid + ask below volume (trades of unknown side), bars inside a
 scheduled exchange halt (often a wrong source time zone), gaps inside a session, stale
 (repeated) bars, more trades than contracts, price spikes.
 """
@@ -19,13 +20,15 @@ import pandas as pd
 from strategy.market.clock import CT
 from strategy.market.sessions import in_scheduled_halt, session_id
 
-__all__ = ["QualityReport", "check", "CHECKS"]
+__all__ = ["QualityReport", "check", "CHECKS", "JUMP_FACTOR"]
 
 # name -> (severity, what it means)
 CHECKS: dict[str, tuple[str, str]] = {
     "duplicate_time": ("error", "timestamp equal to the previous bar's"),
     "time_out_of_order": ("error", "timestamp before the previous bar's"),
     "nonfinite_price": ("error", "price is NaN or infinite"),
+    "nonpositive_price": ("error", "price is zero or negative"),
+    "price_jump": ("error", "a price over 3x, or under 1/3 of, the previous bar's close"),
     "ohlc_inconsistent": ("error", "low above open/close/high, or high below open/close"),
     "off_tick": ("error", "price not on the instrument's tick grid"),
     "negative_volume": ("error", "a volume or trade count below zero"),
@@ -38,6 +41,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "spike": ("warning", "bar range over 25x the median range of its session and over 1% of price"),
 }
 
+JUMP_FACTOR = 3.0  # no futures contract moves 3x between two bars: a corrupt value
 STALE_MIN_RUN = 3  # identical consecutive bars (>= this many) are reported
 
 
@@ -134,6 +138,18 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
     for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
         bad = np.flatnonzero(~np.isfinite(arr))
         _issue(out, "nonfinite_price", bad, idx, name, arr[bad], line_offset=lo)
+    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(arr <= 0)
+        _issue(out, "nonpositive_price", bad, idx, name, arr[bad], line_offset=lo)
+    if n > 1:
+        prev = c[:-1]
+        for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
+            cur = arr[1:]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where((cur > 0) & (prev > 0), cur / prev, 1.0)
+            bad = np.flatnonzero((ratio > JUMP_FACTOR) | (ratio < 1 / JUMP_FACTOR)) + 1
+            _issue(out, "price_jump", bad, idx, name, arr[bad], [f"{name} {arr[k]:g} vs previous close {c[k - 1]:g}" for k in bad], line_offset=lo)
     with np.errstate(invalid="ignore"):
         bad_low = (l > o) | (l > c) | (l > h)
         bad_high = (h < o) | (h < c)
@@ -184,13 +200,17 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
         sid = session_id(idx)
         same = sid[1:] == sid[:-1]
         big = (dt > step * 1e9 * 1.5) & same
-        # a gap that is only a scheduled halt is not missing data
-        for k in np.flatnonzero(big):
-            a, b = t[k], t[k + 1]
-            probe = pd.DatetimeIndex(np.arange(a + int(step * 1e9), b, int(step * 1e9)).view("datetime64[ns]")).tz_localize("UTC")
-            missing = int((~in_scheduled_halt(probe)).sum())
-            if missing:
-                gap_rows.append((k + 1, missing, b - a))
+        # a gap that is only a scheduled halt is not missing data (one halt lookup for all gaps)
+        ks = np.flatnonzero(big)
+        step_ns = int(step * 1e9)
+        if ks.size:
+            counts = np.maximum((t[ks + 1] - t[ks] - 1) // step_ns, 0)
+            owner = np.repeat(np.arange(ks.size), counts)
+            first = np.repeat(np.cumsum(counts) - counts, counts)
+            probe_ns = t[ks][owner] + (np.arange(owner.size) - first + 1) * step_ns
+            probe = pd.DatetimeIndex(probe_ns.view("datetime64[ns]")).tz_localize("UTC")
+            open_ = np.bincount(owner, weights=~in_scheduled_halt(probe), minlength=ks.size).astype(np.int64)
+            gap_rows = [(int(k) + 1, int(m), int(t[k + 1] - t[k])) for k, m in zip(ks, open_) if m]
     if gap_rows:
         ii = np.array([g[0] for g in gap_rows])
         _issue(out, "gap", ii, idx, "time", [g[1] for g in gap_rows], [f"{g[1]} bar(s) missing ({pd.Timedelta(int(g[2]))} since the previous bar)" for g in gap_rows], line_offset=lo)
