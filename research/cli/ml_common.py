@@ -64,7 +64,9 @@ def dataset_from_args(args: argparse.Namespace, console):
         ds = build_dataset(paths=args.paths or None, runs=args.runs, parquet=args.parquet, dataset_dir=args.dataset,
                            params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,
                            date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
-                           store=not args.no_store, status=lambda msg: st.update(msg + "..."))
+                           store=not args.no_store, status=lambda msg: st.update(msg + "..."),
+                           allow_data_errors=args.allow_data_errors,
+                           on_check=lambda line: console.print(line, markup=False))
     if ds.meta.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if args.parquet and not (args.dataset or args.runs):  # said in the status line too, which does not stay

@@ -142,14 +142,19 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
         with np.errstate(invalid="ignore"):
             bad = np.flatnonzero(arr <= 0)
         _issue(out, "nonpositive_price", bad, idx, name, arr[bad], line_offset=lo)
-    if n > 1:
+    if n > 1:  # one finding per bar: its price furthest from the previous close
         prev = c[:-1]
-        for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
-            cur = arr[1:]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ratio = np.where((cur > 0) & (prev > 0), cur / prev, 1.0)
-            bad = np.flatnonzero((ratio > JUMP_FACTOR) | (ratio < 1 / JUMP_FACTOR)) + 1
-            _issue(out, "price_jump", bad, idx, name, arr[bad], [f"{name} {arr[k]:g} vs previous close {c[k - 1]:g}" for k in bad], line_offset=lo)
+        px = np.stack([o[1:], h[1:], l[1:], c[1:]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where((px > 0) & (prev > 0), px / prev, 1.0)
+            dev = np.abs(np.log(ratio))
+        worst = np.argmax(dev, axis=0)
+        bad = np.flatnonzero(dev[worst, np.arange(n - 1)] > np.log(JUMP_FACTOR))
+        names = np.array(["open", "high", "low", "close"])
+        for k in bad:
+            f = names[worst[k]]
+            _issue(out, "price_jump", np.array([k + 1]), idx, str(f), [px[worst[k], k]],
+                   [f"{f} {px[worst[k], k]:g} vs previous close {prev[k]:g}"], line_offset=lo)
     with np.errstate(invalid="ignore"):
         bad_low = (l > o) | (l > c) | (l > h)
         bad_high = (h < o) | (h < c)

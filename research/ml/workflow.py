@@ -37,7 +37,8 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
                   params_file: str | Path | None = None, mode: str | None = None, session: str | None = None,
                   date_from: str | None = None, date_to: str | None = None, bar: str | None = None,
                   bar_features: bool = True, store: bool = True,
-                  status: Callable[[str], None] | None = None) -> MLDataset:
+                  status: Callable[[str], None] | None = None, allow_data_errors: bool = False,
+                  on_check: Callable[[str], None] | None = None) -> MLDataset:
     """An :class:`MLDataset` from the first source given (see the module docstring)."""
     say = status or (lambda _msg: None)
     if dataset_dir:
@@ -55,7 +56,8 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     params = load_params(params_file, mode, session)
     files = list(paths) if paths else [ml_default_data()]
     say(f"loading {len(files)} file(s)" if paths else f"using the embedded synthetic ML data set: {files[0]}")
-    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous")
+    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous",
+                         allow_data_errors=allow_data_errors, on_check=on_check)
     proc = MLDataProcessor(bar_features=bar_features)
     frames, manifests, bars = [], {}, {}
     for s in series:
