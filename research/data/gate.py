@@ -19,7 +19,7 @@ from .quality import check
 
 __all__ = ["DataGate", "DataCheckSummary", "DataCheckError", "QUARANTINED"]
 
-QUARANTINED = "impossible_row"  # the count name of rows the loader set aside
+QUARANTINED = "bad_row"  # the count name of rows the loader set aside (impossible, unreadable, time out of order)
 
 
 class DataCheckError(DataError):

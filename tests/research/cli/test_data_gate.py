@@ -49,7 +49,7 @@ def test_gate_counts_quarantined_rows_and_check_errors(tmp_path):
     with pytest.raises(DataError) as exc:
         load_series([p])
     text = str(exc.value)
-    assert "\n" not in text and text.startswith("data check: 1 file, 233 bars, 3 errors (price_jump 2, impossible_row 1)")
+    assert "\n" not in text and text.startswith("data check: 1 file, 233 bars, 3 errors (price_jump 2, bad_row 1)")
     assert f"first: {p}: line 52: field 'Low': low above open, close or high" in text and "--allow-data-errors" in text
     lines: list[str] = []
     s = load_series([p], allow_data_errors=True, on_check=lines.append)[0]
@@ -86,7 +86,7 @@ def test_backtest_subprocess_exit_code_and_one_line_error(tmp_path):
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 2, r.stdout + r.stderr
     err = [ln for ln in r.stdout.splitlines() if "error" in ln]
-    assert len(err) == 1 and err[0].startswith("error: data check: 1 file, 233 bars, 1 error (impossible_row 1)"), r.stdout
+    assert len(err) == 1 and err[0].startswith("error: data check: 1 file, 233 bars, 1 error (bad_row 1)"), r.stdout
     assert f"{p}: line 12: field 'Low'" in err[0] and "Traceback" not in r.stderr
 
 
