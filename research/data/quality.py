@@ -3,9 +3,10 @@
 Errors (exit code 1 in ``navale data check``; commands refuse them unless ``--allow-data-errors``):
 timestamps duplicated or out of order, non-finite, zero or negative prices, OHLC inconsistent,
 prices off the tick grid, a price more than :data:`JUMP_FACTOR` times (or under 1/JUMP_FACTOR of)
-the previous bar's close, negative volumes, bid + ask volume above volume. Warnings: bid + ask below volume (trades of unknown side), bars inside a
-scheduled exchange halt (often a wrong source time zone), gaps inside a session, stale
-(repeated) bars, more trades than contracts, price spikes.
+the previous bar's close, negative volumes, bid + ask volume above volume. Warnings: bid + ask
+below volume (trades of unknown side), bars inside a scheduled exchange halt (often a wrong
+source time zone), gaps inside a session, stale (repeated) bars, more trades than contracts,
+volume without trades, bars without volume, time bars off their size's grid, price spikes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "gap": ("warning", "missing bars inside a session (no bar for longer than the bar size)"),
     "stale": ("warning", "bar identical to the previous one (prices and volumes): a repeated record?"),
     "trades_exceed_volume": ("warning", "more trades than contracts"),
+    "volume_without_trades": ("warning", "volume > 0 with a trade count of 0"),
+    "zero_volume": ("warning", "a bar with no volume (exports write bars only where trades happened)"),
+    "off_bar_grid": ("warning", "a time bar whose start is not a multiple of the bar size (an edited time?)"),
     "spike": ("warning", "bar range over 25x the median range of its session and over 1% of price"),
 }
 
@@ -185,6 +189,11 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
         nt = frame["num_trades"].to_numpy()
         i = np.flatnonzero(nt > v)
         _issue(out, "trades_exceed_volume", i, idx, "num_trades", nt[i], line_offset=lo)
+        i = np.flatnonzero((nt == 0) & (v > 0))
+        _issue(out, "volume_without_trades", i, idx, "num_trades", nt[i], line_offset=lo)
+    if v is not None:
+        i = np.flatnonzero(v == 0)
+        _issue(out, "zero_volume", i, idx, "volume", v[i], line_offset=lo)
 
     halt = in_scheduled_halt(idx)
     i = np.flatnonzero(halt)
@@ -200,6 +209,9 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
     if step is None and n > 2 and frame.attrs.get("bar") is None:
         pos = dt[dt > 0]
         step = float(pd.Series(pos).mode().iloc[0]) / 1e9 if pos.size else None
+    if step and 86400 % step == 0 and frame.attrs.get("records") != "trades":  # sizes that divide a day
+        i = np.flatnonzero(t % int(step * 1e9) != 0)
+        _issue(out, "off_bar_grid", i, idx, "time", None, [f"{idx[k]:%H:%M:%S} is not on the {frame.attrs.get('bar') or f'{step:g}s'} grid" for k in i], line_offset=lo)
     gap_rows = []
     if step and n > 1:
         sid = session_id(idx)

@@ -114,3 +114,16 @@ def test_price_jump_over_3x_is_an_error_once_per_bar():
     assert list(got["row"]) == [20, 21] and set(got["severity"]) == {"error"}
     assert "vs previous close" in got["detail"].iloc[0]
     assert found(check(clean_frame()), "price_jump").empty
+
+
+def test_bar_off_its_grid_and_volume_without_trades_are_warnings():
+    f = clean_frame()
+    idx = f.index.asi8.copy()
+    idx[30] += 20 * 10**9  # 14:59:20 in a 1-minute file: an edited time
+    g = f.copy()
+    g.index = pd.DatetimeIndex(idx, tz="UTC", name="time")
+    g.attrs = f.attrs
+    g.iloc[5, g.columns.get_loc("num_trades")] = 0
+    rep = check(g)
+    assert list(found(rep, "off_bar_grid")["row"]) == [30] and list(found(rep, "volume_without_trades")["row"]) == [5]
+    assert rep.ok and set(found(rep, "off_bar_grid")["severity"]) == {"warning"}
