@@ -3,6 +3,7 @@ recorded, the warnings are summarised in one line."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -97,3 +98,12 @@ def test_synthetic_data_set_passes_with_zero_errors():
     p = default_dataset()
     g.add(p, load_bars(p, on_error="quarantine"))
     assert g.finish().n_errors == 0
+
+
+def test_data_check_table_wraps_long_messages(tmp_path, capsys):
+    p = tmp_path / "ESH24.scid.gz"
+    p.write_bytes(gzip.compress(b"SCID" + bytes(60)))
+    assert main(["data", "check", str(p)]) == 1
+    out = capsys.readouterr().out
+    cells = " ".join(ln.split("│")[-2].strip() for ln in out.splitlines() if ln.count("│") > 2)
+    assert "…" not in out and "gzip-compressed Sierra .scid file: .scid files are read uncompressed, decompress it first" in cells
