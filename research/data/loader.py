@@ -24,7 +24,7 @@ from .bar_files import (
 )
 from .errors import DataError
 from .frame import make_bar_frame, require_strictly_increasing
-from .validate import Violation, first_row, impossible_bars, impossible_trades
+from .validate import screen_bars, screen_ticks
 
 __all__ = ["load_bars", "load_ticks", "detect_format", "symbol_from_path", "Format"]
 
@@ -162,78 +162,6 @@ def _tick_for(symbol: str | None, tick_size: float | None) -> float | None:
         return None
 
 
-_SIERRA_NAMES = {"open": "Open", "high": "High", "low": "Low", "close": "Last", "volume": "Volume",
-                 "num_trades": "NumberOfTrades", "bid_volume": "BidVolume", "ask_volume": "AskVolume",
-                 "bid_volume+ask_volume": "BidVolume+AskVolume"}
-
-
-def _value_text(v: Violation, cols: dict, i: int) -> str:
-    if v.field == "low":
-        return f"low {cols['low'][i]:g} vs open {cols['open'][i]:g}, high {cols['high'][i]:g}, close {cols['close'][i]:g}"
-    if v.field == "high":
-        return f"high {cols['high'][i]:g} vs open {cols['open'][i]:g}, close {cols['close'][i]:g}"
-    if v.field == "bid_volume+ask_volume":
-        return f"{cols['bid_volume'][i]} + {cols['ask_volume'][i]} > volume {cols['volume'][i]}"
-    return repr(cols[v.field][i].item())
-
-
-def _screen(cols: dict, violations: list[Violation], *, path: Path, rows: np.ndarray | None, row_kind: str,
-            quarantine: bool, names: dict[str, str] | None = None) -> tuple[np.ndarray, list[dict]]:
-    """Keep-mask without the rows that break a rule, and their quarantine report; raises unless ``quarantine``."""
-    n = len(next(iter(cols.values())))
-    bad = np.zeros(n, dtype=bool)
-    for v in violations:
-        bad |= v.mask
-    if not bad.any():
-        return ~bad, []
-    row_of = (lambda i: int(rows[i])) if rows is not None else (lambda i: int(i))
-    field_of = (lambda f: names.get(f, f)) if names else (lambda f: f)
-    if not quarantine:
-        i, v = first_row(violations)
-        raise DataError(f"{v.reason}: {_value_text(v, cols, i)} ({int(bad.sum())} impossible {row_kind}(s) in all; "
-                        "on_error='quarantine' sets them aside)", path=path, row=row_of(i), field=field_of(v.field), row_kind=row_kind)
-    report = []
-    seen: set[int] = set()
-    for v in violations:
-        for i in np.flatnonzero(v.mask):
-            if int(i) in seen:
-                continue
-            seen.add(int(i))
-            report.append({"file": str(path), "line": row_of(i), "field": field_of(v.field), "reason": v.reason,
-                           "raw": ", ".join(f"{k}={cols[k][i]}" for k in cols)})
-    report.sort(key=lambda r: r["line"])
-    return ~bad, report
-
-
-def _screen_ticks(ticks: pd.DataFrame, path: Path, tick: float | None, quarantine: bool, attrs: dict) -> pd.DataFrame:
-    """Trades that break a rule of :mod:`research.data.validate` raise, or are quarantined (row = trade number)."""
-    cols = {"price": ticks["price"].to_numpy(), "size": ticks["size"].to_numpy()}
-    viol = impossible_trades(cols["price"], cols["size"], tick)
-    if not viol:
-        return ticks
-    keep, report = _screen(cols, viol, path=path, rows=None, row_kind="trade", quarantine=quarantine)
-    attrs["quarantine"] = attrs.get("quarantine", []) + report
-    kept = ticks.loc[keep]
-    kept.attrs = ticks.attrs
-    return kept
-
-
-def _screen_bars(cols: dict, t: np.ndarray, attrs: dict, path: Path, tick: float | None, quarantine: bool) -> tuple[dict, np.ndarray]:
-    """Bars that break a rule of :mod:`research.data.validate` raise, or are quarantined (named by line/record)."""
-    viol = impossible_bars(cols, tick)
-    if not viol:
-        return cols, t
-    fmt = attrs.get("source_format")
-    lines = attrs.get("_lines")
-    kind = "record" if fmt == "scid" else attrs.get("line_kind", "line")
-    keep, report = _screen(cols, viol, path=path, rows=lines, row_kind=kind, quarantine=quarantine,
-                           names=_SIERRA_NAMES if fmt == "sierra_bars" else None)
-    attrs["quarantine"] = attrs["quarantine"] + report
-    if lines is not None:
-        attrs["_lines"] = lines[keep]
-    return {k: v[keep] for k, v in cols.items()}, t[keep]
-
-
 def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bool, symbol: str | None, time_fraction: str,
               tick_size: float | None = None, validate: bool = True) -> tuple[dict, np.ndarray, dict]:
     """One file -> (columns, time_ns, attrs) in file order (not yet checked for order).
@@ -268,7 +196,7 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
         if trades.all():
             ticks = records_to_ticks(rec, path=path)
             if validate:
-                ticks = _screen_ticks(ticks, path, _tick_for(symbol or symbol_from_path(path), tick_size), quarantine, attrs)
+                ticks = screen_ticks(ticks, path, _tick_for(symbol or symbol_from_path(path), tick_size), quarantine, attrs)
             spec = bar or parse_bar_spec(DEFAULT_TICK_BAR)
             agg = ticks_to_bars(ticks, spec)
             t = agg.pop("time_ns")
@@ -298,7 +226,7 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
     elif fmt in ("tbt_text", "dbn"):
         ticks = load_ticks(path, tz=tz, symbol=symbol, time_fraction=time_fraction)
         if validate:
-            ticks = _screen_ticks(ticks, path, _tick_for(ticks.attrs.get("symbol"), tick_size), quarantine, attrs)
+            ticks = screen_ticks(ticks, path, _tick_for(ticks.attrs.get("symbol"), tick_size), quarantine, attrs)
         spec = bar or parse_bar_spec(DEFAULT_TICK_BAR)
         agg = ticks_to_bars(ticks, spec)
         t = agg.pop("time_ns")
@@ -312,7 +240,7 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
         raise DataError(f"unsupported format {fmt}", path=path)
     attrs["symbol"] = symbol or attrs.get("symbol") or symbol_from_path(path)
     if validate and attrs.get("records") != "trades":
-        cols, t = _screen_bars(cols, t, attrs, path, _tick_for(attrs["symbol"], tick_size), quarantine)
+        cols, t = screen_bars(cols, t, attrs, path, _tick_for(attrs["symbol"], tick_size), quarantine)
     return cols, t, attrs
 
 
