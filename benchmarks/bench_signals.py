@@ -130,7 +130,12 @@ def touch_all(x):
 def bench_a(sizes: list[int], results: dict) -> None:
     from strategy import Params, compute_signals
     from strategy import kernels as K
-    from strategy.signals import allocate_outputs, kernel_inputs, outputs_to_frame, pack_params
+    from strategy.signals import (
+        allocate_outputs,
+        kernel_inputs,
+        outputs_to_frame,
+        pack_params,
+    )
 
     params = Params(session="all")
     small = synthetic_bars(5_000)

@@ -33,6 +33,7 @@ class Series:
     name: str
     frame: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+    data_check: dict = field(default_factory=dict)  # research.data.gate.DataCheckSummary.to_manifest()
 
     @property
     def synthetic(self) -> bool:
@@ -120,8 +121,14 @@ def load_series(
     date_to: str | None = None,
     series: str = "continuous",
     on_file: Callable[[Path], None] | None = None,
+    allow_data_errors: bool = False,
+    on_check: Callable[[str], None] | None = None,
 ) -> list[Series]:
     """Load DATA into the series to backtest.
+
+    Every file is checked as loaded (:class:`research.data.gate.DataGate`): data errors raise a
+    one-line :class:`research.data.gate.DataCheckError` unless ``allow_data_errors`` (impossible
+    rows are then left out); ``on_check`` receives the one-line summary of errors and warnings.
 
     Contracts of one product are stitched into one continuous series (``series="continuous"``,
     volume roll, forward-adjusted signals, real contract prices traded) or kept one per contract
@@ -129,6 +136,7 @@ def load_series(
     nothing is left after the date filter.
     """
     from research.data import build_continuous, load_bars
+    from research.data.gate import DataGate
     from strategy.market.instruments import parse_contract
 
     if series not in ("continuous", "contracts"):
@@ -137,20 +145,26 @@ def load_series(
     files = expand(paths)
     frames: list = []
     kept: list[Path] = []
+    gate = DataGate(allow_errors=allow_data_errors)
     for p in files:
         if on_file is not None:
             on_file(p)
-        f = date_filter(load_bars(p, bar=bar, continuous=False), date_from, date_to)
+        loaded = load_bars(p, bar=bar, continuous=False, on_error="quarantine")
+        gate.add(p, loaded)
+        f = date_filter(loaded, date_from, date_to)
         if len(f):
             frames.append(f)
             kept.append(p)
+    checked = gate.finish()
+    if on_check is not None:
+        on_check(checked.line())
     if not frames:
         raise ValueError("no bars left after the date filter")
     symbols = [f.attrs.get("symbol") for f in frames]
     contracts = len(frames) > 1 and all(parse_contract(str(s)) for s in symbols)
     if contracts and series == "continuous":
-        return [Series("continuous", build_continuous(frames), kept)]
-    return [Series(str(f.attrs.get("symbol")), f, [p]) for f, p in zip(frames, kept)]
+        return [Series("continuous", build_continuous(frames), kept, checked.to_manifest())]
+    return [Series(str(f.attrs.get("symbol")), f, [p], checked.to_manifest()) for f, p in zip(frames, kept)]
 
 
 def contract_segments(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
@@ -213,6 +227,8 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
     extra = {"series": label, "from": date_from, "to": date_to, "bar": bar, "synthetic": series.synthetic}
     if not margin_floor:  # signal outcomes, not an account: another run than `navale backtest`'s
         extra["margin_floor"] = False
+    if series.data_check:
+        extra["data_check"] = series.data_check
     manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=series.files,
                               mode=params.mode, session=params.session, extra=extra)
     rid = run_id or make_run_id(manifest)

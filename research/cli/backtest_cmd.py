@@ -106,7 +106,8 @@ def _backtest(args: argparse.Namespace, console) -> int:
 
         try:
             loaded = load_series(args.paths, bar=bar, date_from=args.date_from, date_to=args.date_to,
-                                 series=args.series, on_file=on_file)
+                                 series=args.series, on_file=on_file, allow_data_errors=args.allow_data_errors,
+                                 on_check=lambda line: console.print(line, markup=False))
         except ValueError as exc:
             console.print(f"[bold red]error:[/] {exc}")
             return 2

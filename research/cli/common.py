@@ -14,12 +14,15 @@ __all__ = ["SYNTHETIC_BANNER", "console", "progress_bar", "add_data_options", "a
 
 
 def console():
-    """A rich console without highlighting; 160 columns wide when the output is not a terminal."""
+    """A rich console without highlighting; 160 columns wide when the output is not a terminal.
+
+    Printed text is not wrapped (``soft_wrap``): a one-line message stays one line; tables still fit the width.
+    """
     from rich.console import Console
 
-    c = Console(highlight=False)
+    c = Console(highlight=False, soft_wrap=True)
     if not c.is_terminal:
-        c = Console(highlight=False, width=160)
+        c = Console(highlight=False, soft_wrap=True, width=160)
     return c
 
 
@@ -54,6 +57,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
     p.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
     p.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
+    p.add_argument("--allow-data-errors", action="store_true",
+                   help="run even when the data check finds errors (impossible rows are left out; "
+                        "recorded in the run's manifest)")
 
 
 def add_params_options(p: argparse.ArgumentParser, what: str = "parameters TOML (see Params.to_toml); default: the method's defaults, docs/method.md") -> None:

@@ -69,12 +69,15 @@ def _check(args: argparse.Namespace, console) -> int:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     table = Table(title="navale data check", show_lines=False)
     for col in ("file", "symbol", "bars", "first (UTC)", "last (UTC)", "flow", "errors", "warnings", "findings"):
-        table.add_column(col, justify="right" if col in ("bars", "errors", "warnings") else "left")
+        # long file names and messages wrap (fold) rather than being cut with an ellipsis
+        table.add_column(col, justify="right" if col in ("bars", "errors", "warnings") else "left",
+                         overflow="fold", ratio=3 if col == "findings" else None,
+                         no_wrap=col in ("bars", "first (UTC)", "last (UTC)", "errors", "warnings"))
     tot_err = tot_warn = 0
     for p, attrs, rep, exc in results:
         if exc is not None:
             tot_err += 1
-            table.add_row(p.name, "-", "-", "-", "-", "-", "[red]unreadable[/]", "-", str(exc)[:80])
+            table.add_row(p.name, "-", "-", "-", "-", "-", "[red]unreadable[/]", "-", str(exc))
             continue
         counts = rep.to_dict(max_issues=0)["counts"]
         tot_err += rep.errors
@@ -97,7 +100,7 @@ def _check(args: argparse.Namespace, console) -> int:
             continue
         detail = Table(title=f"{p.name}: first findings per check", title_justify="left")
         for col in ("check", "severity", "row", "line", "time (UTC)", "field", "detail"):
-            detail.add_column(col)
+            detail.add_column(col, overflow="fold")
         for _name, grp in rep.issues.groupby("check", sort=False):
             for r in grp.head(args.show).itertuples():
                 detail.add_row(

@@ -93,7 +93,8 @@ def dataset_from_args(args: argparse.Namespace, console):
                            params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,
                            date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
                            store=not args.no_store, status=status, on_file=on_file,
-                           on_store_error=store_errors(args).append)
+                           on_store_error=store_errors(args).append, allow_data_errors=args.allow_data_errors,
+                           on_check=lambda line: console.print(line, markup=False))
     if ds.meta.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if args.parquet and not (args.dataset or args.runs):  # said in the status line too, which does not stay

@@ -155,6 +155,7 @@ def performance_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "examples": args.examples,
         "store": not args.no_store,
         "trials_from": args.trials_from,
+        "allow_data_errors": args.allow_data_errors,
     }
 
 
@@ -182,7 +183,11 @@ def _performance(args: argparse.Namespace, console) -> int:
         except (OSError, KeyError) as exc:  # a folder that is not a saved sweep
             raise ValueError(f"--trials-from: {exc}") from None
     if args.paths:
-        expand(args.paths)  # missing files too
+        from research.pipeline import load_series
+
+        # missing files and data errors fail here, in one line, before a kernel starts
+        load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to,
+                    allow_data_errors=args.allow_data_errors, on_check=lambda line: console.print(line, markup=False))
     else:
         with console.status("generating the embedded synthetic data set (first run only)..."):
             first = expand(None)[0]

@@ -146,7 +146,9 @@ def _sweep(args: argparse.Namespace, console) -> int:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("loading", total=None)
         loaded = load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to,
-                             on_file=lambda p: progress.update(task, description=f"loading {p.name}"))
+                             on_file=lambda p: progress.update(task, description=f"loading {p.name}"),
+                             allow_data_errors=args.allow_data_errors,
+                             on_check=lambda line: console.print(line, markup=False))
     if any(s.synthetic for s in loaded):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     scheduler = "serial" if args.serial else args.scheduler
@@ -164,7 +166,7 @@ def _sweep(args: argparse.Namespace, console) -> int:
     out = Path(args.out) if args.out else Path("reports") / "sweeps" / res.meta["sweep_id"]
     # how the data were read, so a report can backtest a chosen combination in depth on the same bars
     res.meta["load"] = {"paths": [str(Path(p).resolve()) for s in loaded for p in s.files], "bar": args.bar,
-                        "date_from": args.date_from, "date_to": args.date_to}
+                        "date_from": args.date_from, "date_to": args.date_to, "data_check": loaded[0].data_check}
     res.save(out)
     _print_top(console, res, args.top)
     m = res.meta

@@ -1,6 +1,8 @@
 """Bar files: Sierra Chart "Export Bar Data to Text File" and generic OHLCV CSV / Parquet.
 
-Readers return ``(columns, time_ns, bad_rows, lines)``: column arrays in file order, UTC bar-start
+Text files may start with a UTF-8 BOM and must end with a line break (a last line without one
+is refused as cut off); an empty or header-only file is an error. Readers return
+``(columns, time_ns, bad_rows, lines)``: column arrays in file order, UTC bar-start
 times, the rows set aside, and the source line (row for Parquet) of each kept row (only when ``on_error="quarantine"``; otherwise the first bad
 row raises :class:`DataError` naming the file, line and field).
 """
@@ -20,7 +22,7 @@ from strategy.market.clock import CT
 
 from .errors import DataError
 
-__all__ = ["read_sierra_bar_text", "read_generic_bars", "SIERRA_COLUMNS"]
+__all__ = ["read_sierra_bar_text", "read_generic_bars", "read_text_bytes", "open_maybe_gzip", "SIERRA_COLUMNS", "UTF8_BOM"]
 
 SIERRA_COLUMNS = {
     "Open": "open",
@@ -49,30 +51,53 @@ _GENERIC_ALIASES = {
 }
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def open_maybe_gzip(path: Path) -> io.BufferedIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
+def read_text_bytes(path: Path) -> bytes:
+    """The whole (decompressed) text of a file, without a UTF-8 BOM; a clear DataError if unreadable."""
     try:
         with open_maybe_gzip(path) as fh:
-            df = pd.read_csv(fh, **kw)
+            data = fh.read()
+    except (EOFError, gzip.BadGzipFile, OSError, ValueError) as exc:
+        raise DataError(f"cannot read: {exc}", path=path) from exc
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+
+
+def _read_csv(path: Path, **kw: Any) -> tuple[pd.DataFrame, bool]:
+    """A text table as read by pandas, and whether the file ends with a line break.
+
+    An empty or header-only file is an error that says so.
+    """
+    data = read_text_bytes(path)
+    if not data.strip():
+        raise DataError("file is empty", path=path)
+    if not data.rstrip(b"\r\n").count(b"\n"):
+        raise DataError("file has a header line and no data rows", path=path, row=1)
+    try:
+        df = pd.read_csv(io.BytesIO(data), **kw)
         if "index_col" not in kw and not isinstance(df.index, pd.RangeIndex):
             # pandas takes a first data row with one field more than the header as an implicit index
             # and shifts every column by one: a stray separator, never a valid export
             raise DataError(f"more fields than the header's {len(df.columns)} (a stray separator?)",
                             path=path, row=2)
-        return df
     except DataError:
         raise
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", path=path) from None
     except pd.errors.ParserError as exc:
         raise DataError(f"malformed CSV: {exc}", path=path) from exc
-    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError, ValueError, csv.Error) as exc:
+    except (UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise DataError(f"cannot read as CSV: {exc}", path=path) from exc
+    if df.empty:
+        raise DataError("file has a header line and no data rows", path=path, row=1)
+    return df, data.endswith(b"\n")
 
 
 class _Rows:
@@ -89,6 +114,7 @@ class _Rows:
         if not self.quarantine:
             i = int(idx[0])
             v = values.iloc[i] if isinstance(values, pd.Series) else values[i]
+            v = v.item() if isinstance(v, np.generic) else v
             raise DataError(f"{why}: {v!r} ({idx.size} such rows)", path=self.path, row=i + self.line_offset, field=field)
         for i in idx:
             self.bad.setdefault(int(i), (field, why))
@@ -143,7 +169,7 @@ def _localize(naive_ns: np.ndarray, tz: str, path: Path, rows: _Rows, raw_time: 
 
 def read_sierra_bar_text(path: Path, *, tz: str = CT, quarantine: bool = False) -> tuple[dict, np.ndarray, list[dict], np.ndarray]:
     """Sierra Chart bar export: ``Date, Time, Open, High, Low, Last, Volume, NumberOfTrades, BidVolume, AskVolume``."""
-    df = _read_csv(path, sep=",", skipinitialspace=True, dtype={"Date": str, "Time": str}, keep_default_na=False, na_values=[""], engine="c")
+    df, complete = _read_csv(path, sep=",", skipinitialspace=True, dtype={"Date": str, "Time": str}, keep_default_na=False, na_values=[""], engine="c")
     df.columns = [c.strip() for c in df.columns]
     for need in ("Date", "Time", "Open", "High", "Low", "Volume"):
         if need not in df.columns:
@@ -151,6 +177,7 @@ def read_sierra_bar_text(path: Path, *, tz: str = CT, quarantine: bool = False) 
     if "Last" not in df.columns and "Close" not in df.columns:
         raise DataError("not a Sierra bar export: header lacks 'Last'", path=path, row=1, field="Last")
     rows = _Rows(path, quarantine, line_offset=2)
+    _flag_cut_last_line(df, complete, rows)
     stamp = df["Date"].astype(str).str.strip() + " " + df["Time"].astype(str).str.strip()
     t = pd.to_datetime(stamp, format="%Y/%m/%d %H:%M:%S", errors="coerce")
     if t.isna().any():  # some exports write fractional seconds
@@ -164,6 +191,20 @@ def read_sierra_bar_text(path: Path, *, tz: str = CT, quarantine: bool = False) 
             cols[dst] = _to_numbers(df, src, rows, integer=dst in _INT_COLS)
     time_ns = _localize(naive, tz, path, rows, stamp)
     return _drop_bad(cols, time_ns, rows, df)
+
+
+def _flag_cut_last_line(df: pd.DataFrame, complete: bool, rows: _Rows) -> None:
+    """A text bar file must end with a line break: a last line without one is taken as cut off.
+
+    A cut can shorten the last field without making it invalid (``AskVolume 274`` read as ``2``),
+    so the line is refused (or quarantined) whatever its values. Real exports end every line.
+    """
+    if complete:
+        return
+    last = df.columns[-1]
+    mask = np.zeros(len(df), dtype=bool)
+    mask[-1] = True
+    rows.flag(mask, str(last), df[last], "last line has no line break: cut off (truncated file?)")
 
 
 def _drop_bad(cols: dict, time_ns: np.ndarray, rows: _Rows, raw: pd.DataFrame) -> tuple[dict, np.ndarray, list[dict], np.ndarray]:
@@ -181,6 +222,7 @@ def read_generic_bars(path: Path, *, tz: str | None = None, quarantine: bool = F
     Naive timestamps need ``tz`` unless the column name says UTC (e.g. ``timestamp_utc``).
     """
     is_parquet = path.suffix.lower() in (".parquet", ".pq")
+    complete = True
     if is_parquet:
         try:
             df = pd.read_parquet(path)
@@ -188,11 +230,13 @@ def read_generic_bars(path: Path, *, tz: str | None = None, quarantine: bool = F
             raise DataError(f"cannot read as Parquet: {exc}", path=path) from exc
         if isinstance(df.index, pd.DatetimeIndex):
             df = df.reset_index()
+        if df.empty:
+            raise DataError("file has no rows", path=path)
     else:
         sep = _sniff_sep(path)
         if sep is None:
             raise DataError("not a bar file: no column separator (, ; tab |) in the first line", path=path, row=1, field="header")
-        df = _read_csv(path, sep=sep, engine="c")
+        df, complete = _read_csv(path, sep=sep, engine="c")
     lower = {str(c).strip().lower(): c for c in df.columns}
     found: dict[str, Any] = {}
     for canon, names in _GENERIC_ALIASES.items():
@@ -205,6 +249,7 @@ def read_generic_bars(path: Path, *, tz: str | None = None, quarantine: bool = F
             raise DataError(f"no {need!r} column (accepted names: {_GENERIC_ALIASES[need]}); has {list(df.columns)}", path=path, row=1, field=need)
     line_offset = 2 if not is_parquet else 0
     rows = _Rows(path, quarantine, line_offset)
+    _flag_cut_last_line(df, complete, rows)
     tcol = df[found["time"]]
     if pd.api.types.is_datetime64_any_dtype(tcol.dtype):
         t = pd.to_datetime(tcol)
@@ -235,9 +280,12 @@ def read_generic_bars(path: Path, *, tz: str | None = None, quarantine: bool = F
 def _sniff_sep(path: Path) -> str | None:
     try:
         with open_maybe_gzip(path) as fh:
-            head = fh.readline(65536).decode("utf-8", errors="replace")
+            head = fh.readline(65536).removeprefix(UTF8_BOM).decode("utf-8", errors="replace")
     except (OSError, EOFError) as exc:
         raise DataError(f"cannot read: {exc}", path=path) from exc
+    if not head.strip():
+        raise DataError("file is empty" if not read_text_bytes(path).strip() else "the first line (the header) is empty",
+                        path=path, row=None if not read_text_bytes(path).strip() else 1)
     for sep in (",", ";", "\t", "|"):
         if sep in head:
             return sep

@@ -10,8 +10,9 @@ __all__ = ["DataError"]
 class DataError(ValueError):
     """Bad input data. ``str(err)`` reads ``file:row: field: message``.
 
-    ``row`` is the 1-based line number in a text file (the header is line 1) or the
-    0-based record number in a binary file, as ``row_kind`` says.
+    ``row`` is the 1-based line number in a text file (the header is line 1), the 0-based
+    record number in a binary file, or the 0-based trade number of a tick source (in trade
+    order), as ``row_kind`` says.
     """
 
     def __init__(

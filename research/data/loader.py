@@ -16,9 +16,15 @@ from strategy.market.instruments import get_spec, parse_contract, root_of
 from strategy.market.sessions import Session, session_mask
 
 from .aggregate import BarSpec, aggregate_records, parse_bar_spec, ticks_to_bars
-from .bar_files import open_maybe_gzip, read_generic_bars, read_sierra_bar_text
+from .bar_files import (
+    UTF8_BOM,
+    open_maybe_gzip,
+    read_generic_bars,
+    read_sierra_bar_text,
+)
 from .errors import DataError
 from .frame import make_bar_frame, require_strictly_increasing
+from .validate import screen_bars, screen_ticks
 
 __all__ = ["load_bars", "load_ticks", "detect_format", "symbol_from_path", "Format"]
 
@@ -39,14 +45,15 @@ def detect_format(path: str | Path) -> Format:
         raise DataError("file is empty", path=path)
     if head[:4] == b"SCID":
         return "scid"
+    _refuse_compressed_scid(path, head)
     if head[:4] == b"PAR1":
         return "parquet"
     if head[:4] == b"\x28\xb5\x2f\xfd" or head[:3] == b"DBN":
         return "dbn"
-    if head[:2] == b"\x1f\x8b" or _is_text(head):
+    if head[:2] == b"\x1f\x8b" or _is_text(head.removeprefix(UTF8_BOM)):
         try:
             with open_maybe_gzip(path) as fh:
-                first = fh.readline(4096).decode("utf-8", errors="replace")
+                first = fh.readline(4096).removeprefix(UTF8_BOM).decode("utf-8", errors="replace")
         except (OSError, EOFError) as exc:
             raise DataError(f"cannot read: {exc}", path=path) from exc
         cols = [c.strip() for c in re.split(r"[;,\t]", first)]
@@ -55,7 +62,29 @@ def detect_format(path: str | Path) -> Format:
         if cols[:2] == ["Date", "Time"] and "Open" in cols:
             return "sierra_bars"
         return "csv"
+    if head[:4] == b"PK\x03\x04":
+        raise DataError("a zip archive: extract the data file from it first", path=path)
     raise DataError(f"unknown file format (first bytes {head!r})", path=path)
+
+
+_COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ": "xz"}
+
+
+def _refuse_compressed_scid(path: Path, head: bytes) -> None:
+    """A compressed ``.scid`` (by name, or gzip whose content starts with ``SCID``) gets a message saying so."""
+    kind = next((k for m, k in _COMPRESSION_MAGIC.items() if head.startswith(m)), None)
+    if kind is None:
+        return
+    named = re.search(r"\.scid\.(gz|gzip|zst|zstd|zip|bz2|xz)$", path.name.lower()) is not None
+    if not named and kind == "gzip":
+        try:
+            with open_maybe_gzip(path) as fh:
+                named = fh.read(4) == b"SCID"
+        except (OSError, EOFError):
+            named = False
+    if named:
+        raise DataError(f"a {kind}-compressed Sierra .scid file: .scid files are read uncompressed, "
+                        "decompress it first", path=path)
 
 
 def _is_text(head: bytes) -> bool:
@@ -123,8 +152,22 @@ def load_ticks(path: str | Path, *, tz: str | None = None, symbol: str | None = 
     return t
 
 
-def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bool, symbol: str | None, time_fraction: str) -> tuple[dict, np.ndarray, dict]:
-    """One file -> (columns, time_ns, attrs) in file order (not yet checked for order)."""
+def _tick_for(symbol: str | None, tick_size: float | None) -> float | None:
+    """The tick size given, else the instrument table's for the symbol's product (None when unknown)."""
+    if tick_size is not None or not symbol:
+        return tick_size
+    try:
+        return get_spec(root_of(symbol)).tick_size
+    except (KeyError, ValueError):
+        return None
+
+
+def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bool, symbol: str | None, time_fraction: str,
+              tick_size: float | None = None, validate: bool = True) -> tuple[dict, np.ndarray, dict]:
+    """One file -> (columns, time_ns, attrs) in file order (not yet checked for order).
+
+    With ``validate``, rows that cannot be real (see :mod:`research.data.validate`) raise or are quarantined.
+    """
     from .scid import (
         read_scid_records,
         records_are_trades,
@@ -148,8 +191,12 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
         trades = records_are_trades(rec)
         attrs["source_tz"] = "UTC"
         attrs["synthetic"] = is_synthetic_scid(path)
-        if trades.all() and rec.size:
+        if rec.size == 0:
+            raise DataError("file has a header and no records", path=path, row=0, row_kind="record")
+        if trades.all():
             ticks = records_to_ticks(rec, path=path)
+            if validate:
+                ticks = screen_ticks(ticks, path, _tick_for(symbol or symbol_from_path(path), tick_size), quarantine, attrs)
             spec = bar or parse_bar_spec(DEFAULT_TICK_BAR)
             agg = ticks_to_bars(ticks, spec)
             t = agg.pop("time_ns")
@@ -178,6 +225,8 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
                 raise DataError("file mixes bar and trade records: pass bar='1min' (or another size) to aggregate them", path=path)
     elif fmt in ("tbt_text", "dbn"):
         ticks = load_ticks(path, tz=tz, symbol=symbol, time_fraction=time_fraction)
+        if validate:
+            ticks = screen_ticks(ticks, path, _tick_for(ticks.attrs.get("symbol"), tick_size), quarantine, attrs)
         spec = bar or parse_bar_spec(DEFAULT_TICK_BAR)
         agg = ticks_to_bars(ticks, spec)
         t = agg.pop("time_ns")
@@ -190,6 +239,8 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
     else:  # pragma: no cover
         raise DataError(f"unsupported format {fmt}", path=path)
     attrs["symbol"] = symbol or attrs.get("symbol") or symbol_from_path(path)
+    if validate and attrs.get("records") != "trades":
+        cols, t = screen_bars(cols, t, attrs, path, _tick_for(attrs["symbol"], tick_size), quarantine)
     return cols, t, attrs
 
 
@@ -268,9 +319,12 @@ def load_bars(
             the files hold different contracts). See :func:`research.data.continuous.build_continuous`.
         roll: roll rule for continuous series: ``"volume"`` or ``"days:N"`` (N days before expiry).
         on_error: ``"raise"`` (first bad row raises DataError naming file, line, field) or
-            ``"quarantine"`` (bad, duplicated or out-of-order rows are set aside and listed in
-            ``frame.attrs['quarantine']``; nothing else changes).
-        strict: require strictly increasing times (``False`` keeps rows exactly as stored, for checks).
+            ``"quarantine"`` (bad, impossible, duplicated or out-of-order rows are set aside and
+            listed in ``frame.attrs['quarantine']``; nothing else changes).
+        strict: refuse rows that cannot be real (OHLC inconsistent, a price <= 0 or off the tick
+            grid, negative counts, bid + ask volume above volume: see
+            :mod:`research.data.validate`) and require strictly increasing times. ``False`` keeps
+            rows exactly as stored, for :func:`research.data.check` to report.
 
     Example:
         >>> bars = load_bars("../shared/data/es-5m/ESH20-CME.scid_BarData__5m.txt.gz", session="rth")
@@ -282,7 +336,8 @@ def load_bars(
     quarantine = on_error == "quarantine"
     parts = []
     for p in paths:
-        cols, t, attrs = _load_one(p, bar=spec, tz=tz, quarantine=quarantine, symbol=symbol, time_fraction=time_fraction)
+        cols, t, attrs = _load_one(p, bar=spec, tz=tz, quarantine=quarantine, symbol=symbol, time_fraction=time_fraction,
+                                   tick_size=tick_size, validate=strict)
         if quarantine and len(t):
             keep, rep = _order_quarantine(t, str(p), attrs.get("_lines"))
             if rep:

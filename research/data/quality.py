@@ -1,10 +1,12 @@
 """Data-quality checks on a bar frame: `check(frame) -> QualityReport`.
 
-Errors (exit code 1 in ``navale data check``): timestamps duplicated or out of order, OHLC
-inconsistent, prices off the tick grid, negative volumes, bid + ask volume above volume,
-non-finite prices. Warnings: bid + ask below volume (trades of unknown side), bars inside a
-scheduled exchange halt (often a wrong source time zone), gaps inside a session, stale
-(repeated) bars, more trades than contracts, price spikes.
+Errors (exit code 1 in ``navale data check``; commands refuse them unless ``--allow-data-errors``):
+timestamps duplicated or out of order, non-finite, zero or negative prices, OHLC inconsistent,
+prices off the tick grid, a price more than :data:`JUMP_FACTOR` times (or under 1/JUMP_FACTOR of)
+the previous bar's close, negative volumes, bid + ask volume above volume. Warnings: bid + ask
+below volume (trades of unknown side), bars inside a scheduled exchange halt (often a wrong
+source time zone), gaps inside a session, stale (repeated) bars, more trades than contracts,
+volume without trades, bars without volume, time bars off their size's grid, price spikes.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import pandas as pd
 from strategy.market.clock import CT
 from strategy.market.sessions import in_scheduled_halt, session_id
 
-__all__ = ["QualityReport", "check", "CHECKS"]
+__all__ = ["QualityReport", "check", "CHECKS", "JUMP_FACTOR"]
 
 # name -> (severity, what it means)
 CHECKS: dict[str, tuple[str, str]] = {
     "duplicate_time": ("error", "timestamp equal to the previous bar's"),
     "time_out_of_order": ("error", "timestamp before the previous bar's"),
     "nonfinite_price": ("error", "price is NaN or infinite"),
+    "nonpositive_price": ("error", "price is zero or negative"),
+    "price_jump": ("error", "a price over 3x, or under 1/3 of, the previous bar's close"),
     "ohlc_inconsistent": ("error", "low above open/close/high, or high below open/close"),
     "off_tick": ("error", "price not on the instrument's tick grid"),
     "negative_volume": ("error", "a volume or trade count below zero"),
@@ -35,9 +39,13 @@ CHECKS: dict[str, tuple[str, str]] = {
     "gap": ("warning", "missing bars inside a session (no bar for longer than the bar size)"),
     "stale": ("warning", "bar identical to the previous one (prices and volumes): a repeated record?"),
     "trades_exceed_volume": ("warning", "more trades than contracts"),
+    "volume_without_trades": ("warning", "volume > 0 with a trade count of 0"),
+    "zero_volume": ("warning", "a bar with no volume (exports write bars only where trades happened)"),
+    "off_bar_grid": ("warning", "a time bar whose start is not a multiple of the bar size (an edited time?)"),
     "spike": ("warning", "bar range over 25x the median range of its session and over 1% of price"),
 }
 
+JUMP_FACTOR = 3.0  # no futures contract moves 3x between two bars: a corrupt value
 STALE_MIN_RUN = 3  # identical consecutive bars (>= this many) are reported
 
 
@@ -134,6 +142,23 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
     for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
         bad = np.flatnonzero(~np.isfinite(arr))
         _issue(out, "nonfinite_price", bad, idx, name, arr[bad], line_offset=lo)
+    for name, arr in (("open", o), ("high", h), ("low", l), ("close", c)):
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(arr <= 0)
+        _issue(out, "nonpositive_price", bad, idx, name, arr[bad], line_offset=lo)
+    if n > 1:  # one finding per bar: its price furthest from the previous close
+        prev = c[:-1]
+        px = np.stack([o[1:], h[1:], l[1:], c[1:]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where((px > 0) & (prev > 0), px / prev, 1.0)
+            dev = np.abs(np.log(ratio))
+        worst = np.argmax(dev, axis=0)
+        bad = np.flatnonzero(dev[worst, np.arange(n - 1)] > np.log(JUMP_FACTOR))
+        names = np.array(["open", "high", "low", "close"])
+        for k in bad:
+            f = names[worst[k]]
+            _issue(out, "price_jump", np.array([k + 1]), idx, str(f), [px[worst[k], k]],
+                   [f"{f} {px[worst[k], k]:g} vs previous close {prev[k]:g}"], line_offset=lo)
     with np.errstate(invalid="ignore"):
         bad_low = (l > o) | (l > c) | (l > h)
         bad_high = (h < o) | (h < c)
@@ -164,6 +189,11 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
         nt = frame["num_trades"].to_numpy()
         i = np.flatnonzero(nt > v)
         _issue(out, "trades_exceed_volume", i, idx, "num_trades", nt[i], line_offset=lo)
+        i = np.flatnonzero((nt == 0) & (v > 0))
+        _issue(out, "volume_without_trades", i, idx, "num_trades", nt[i], line_offset=lo)
+    if v is not None:
+        i = np.flatnonzero(v == 0)
+        _issue(out, "zero_volume", i, idx, "volume", v[i], line_offset=lo)
 
     halt = in_scheduled_halt(idx)
     i = np.flatnonzero(halt)
@@ -179,18 +209,25 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
     if step is None and n > 2 and frame.attrs.get("bar") is None:
         pos = dt[dt > 0]
         step = float(pd.Series(pos).mode().iloc[0]) / 1e9 if pos.size else None
+    if step and 86400 % step == 0 and frame.attrs.get("records") != "trades":  # sizes that divide a day
+        i = np.flatnonzero(t % int(step * 1e9) != 0)
+        _issue(out, "off_bar_grid", i, idx, "time", None, [f"{idx[k]:%H:%M:%S} is not on the {frame.attrs.get('bar') or f'{step:g}s'} grid" for k in i], line_offset=lo)
     gap_rows = []
     if step and n > 1:
         sid = session_id(idx)
         same = sid[1:] == sid[:-1]
         big = (dt > step * 1e9 * 1.5) & same
-        # a gap that is only a scheduled halt is not missing data
-        for k in np.flatnonzero(big):
-            a, b = t[k], t[k + 1]
-            probe = pd.DatetimeIndex(np.arange(a + int(step * 1e9), b, int(step * 1e9)).view("datetime64[ns]")).tz_localize("UTC")
-            missing = int((~in_scheduled_halt(probe)).sum())
-            if missing:
-                gap_rows.append((k + 1, missing, b - a))
+        # a gap that is only a scheduled halt is not missing data (one halt lookup for all gaps)
+        ks = np.flatnonzero(big)
+        step_ns = int(step * 1e9)
+        if ks.size:
+            counts = np.maximum((t[ks + 1] - t[ks] - 1) // step_ns, 0)
+            owner = np.repeat(np.arange(ks.size), counts)
+            first = np.repeat(np.cumsum(counts) - counts, counts)
+            probe_ns = t[ks][owner] + (np.arange(owner.size) - first + 1) * step_ns
+            probe = pd.DatetimeIndex(probe_ns.view("datetime64[ns]")).tz_localize("UTC")
+            open_ = np.bincount(owner, weights=~in_scheduled_halt(probe), minlength=ks.size).astype(np.int64)
+            gap_rows = [(int(k) + 1, int(m), int(t[k + 1] - t[k])) for k, m in zip(ks, open_) if m]
     if gap_rows:
         ii = np.array([g[0] for g in gap_rows])
         _issue(out, "gap", ii, idx, "time", [g[1] for g in gap_rows], [f"{g[1]} bar(s) missing ({pd.Timedelta(int(g[2]))} since the previous bar)" for g in gap_rows], line_offset=lo)

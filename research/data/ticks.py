@@ -39,14 +39,6 @@ def make_tick_frame(ts_ns: np.ndarray, price, size, side, sequence=None, *, attr
     return out
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict")
-    return open(path, encoding="utf-8", errors="strict")
-
-
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -84,13 +76,18 @@ def read_tbt_text(
     Sierra's quirk: the fraction after the seconds is an *unpadded count of microseconds*
     (``.5000`` is 5 ms). ``time_fraction="auto"`` uses that reading when it agrees with the
     ``Sequence`` order and the decimal reading otherwise; it raises when neither is consistent.
+    A UTF-8 BOM is accepted. Real exports may end without a final line break, so a cut last line
+    is caught by its field count: every line must have the header's fields.
     Rows are put in ``Sequence`` order (the true trade order); ``attrs['reordered_rows']``
     says how many rows that moved.
     """
+    from .bar_files import read_text_bytes
+
     path = Path(path)
+    data = read_text_bytes(path)
     try:
-        with _open_text(path) as fh:
-            df = pd.read_csv(fh, sep=";", dtype=str, keep_default_na=False, on_bad_lines="error", engine="c")
+        df = pd.read_csv(io.BytesIO(data), sep=";", dtype=str, keep_default_na=False, on_bad_lines="error", engine="c",
+                         encoding="utf-8", encoding_errors="strict")
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError) as exc:
         raise DataError(f"cannot read as a tick-by-tick text file: {exc}", path=path) from exc
     except pd.errors.ParserError as exc:
@@ -106,7 +103,12 @@ def read_tbt_text(
             field=missing[0],
         )
     if df.empty:
-        raise DataError("no trades in file", path=path)
+        raise DataError("file has a header line and no trades", path=path, row=1)
+    last = data.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+    n = last.count(b";") + 1
+    if n < df.shape[1]:  # real exports may end without a line break: a cut last line has fewer fields
+        raise DataError(f"line has {n} of the header's {df.shape[1]} fields (cut off?)", path=path, row=len(df) + 1,
+                        field=str(df.columns[n - 1]))
     price = _parse_numeric(df, "Price", path, float)
     size = _parse_numeric(df, "Volume", path, int)
     ttype = _parse_numeric(df, "TradeType", path, int)

@@ -40,11 +40,13 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
                   bar_features: bool = True, store: bool = True,
                   status: Callable[[str], None] | None = None,
                   on_store_error: Callable[[str], None] | None = None,
-                  on_file: Callable[[Path], None] | None = None) -> MLDataset:
+                  on_file: Callable[[Path], None] | None = None, allow_data_errors: bool = False,
+                  on_check: Callable[[str], None] | None = None) -> MLDataset:
     """An :class:`MLDataset` from the first source given (see the module docstring); ``status(msg)``
-    says what it does, ``on_file(path)`` is called before each bar file is read. Backtests of DATA
-    are stored in one transaction once all have run; when the store cannot take them they are saved as
-    pending bundles and ``on_store_error`` gets the one-line message (without it, the error is raised)."""
+    says what it does, ``on_file(path)`` is called before each bar file is read, ``on_check(line)`` gets
+    the data check's one-line summary. Backtests of DATA are stored in one transaction once all have run;
+    when the store cannot take them they are saved as pending bundles and ``on_store_error`` gets the
+    one-line message (without it, the error is raised)."""
     say = status or (lambda _msg: None)
     if dataset_dir:
         say(f"reading the data set {dataset_dir}")
@@ -61,7 +63,8 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     params = load_params(params_file, mode, session)
     files = list(paths) if paths else [ml_default_data()]
     say(f"loading {len(files)} file(s)" if paths else f"using the embedded synthetic ML data set: {files[0]}")
-    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous", on_file=on_file)
+    series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous", on_file=on_file,
+                         allow_data_errors=allow_data_errors, on_check=on_check)
     proc = MLDataProcessor(bar_features=bar_features)
     frames, manifests, bars, backtests = [], {}, {}, []
     for s in series:

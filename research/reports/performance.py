@@ -39,7 +39,7 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
                         mode: str | None = None, session: str | None = None, date_from: str | None = None,
                         date_to: str | None = None, bar: str | None = None, run_id: str | None = None, *,
                         store: bool = False, tracker_kw: Mapping[str, Any] | None = None,
-                        trials_from: str | Path | None = None) -> PerformanceContext:
+                        trials_from: str | Path | None = None, allow_data_errors: bool = False) -> PerformanceContext:
     """Load DATA (default: the embedded synthetic set), backtest it exactly as ``navale backtest``
     does (same manifest, same run id; written to the run store only with ``store=True``), and build the
     ``PerformanceTracker``. Several files that are not contracts of one product are refused:
@@ -51,7 +51,8 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
 
     paths = [data] if isinstance(data, (str, Path)) else list(data or [])
     params = load_params(params_file, mode, session)
-    loaded = load_series(paths or None, bar=bar, date_from=date_from, date_to=date_to, series="continuous")
+    loaded = load_series(paths or None, bar=bar, date_from=date_from, date_to=date_to, series="continuous",
+                         allow_data_errors=allow_data_errors)
     if len(loaded) != 1:
         names = ", ".join(s.name for s in loaded)
         raise ValueError(f"a performance report covers one series; DATA gave {len(loaded)} ({names}) that are not "

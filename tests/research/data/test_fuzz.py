@@ -1,10 +1,19 @@
-"""Parsers given truncated files, garbage bytes and wrong headers raise DataError, never crash or hang."""
+"""Parsers given truncated files, garbage bytes and wrong headers raise DataError, never crash or hang.
+
+Value-level mutations (a number replaced, fields swapped or deleted, lines deleted, duplicated or
+swapped, a file cut inside a field; see ``tests/fuzz_values.py``): every loaded frame equals the
+original, or is refused in one line, or misses whole bars (flagged as a gap inside a session), or has
+other values that pass every rule. The deep run with the counts is ``benchmarks/fuzz_values.py``.
+"""
 
 import gzip
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import SHARED_DATA
+from fuzz_values import real_sources, run_cases, summarize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,3 +102,43 @@ def test_stray_separator_in_the_first_row_is_named(tmp_path):
     p.write_bytes(text[:84] + b"," + text[84:232])
     with pytest.raises(DataError, match=r"ESH24.txt: line 2: more fields than the header.s 10"):
         load_bars(p)
+
+
+VALUE_CASES = int(os.environ.get("NAVALE_FUZZ_EXAMPLES", "40")) // 2
+SIERRA_HEADER = "Date, Time, Open, High, Low, Last, Volume, NumberOfTrades, BidVolume, AskVolume\n"
+
+
+def sample_export(path):
+    """A Sierra 5-minute export like the real ones (Volume = BidVolume + AskVolume), one RTH day and more."""
+    rng = np.random.default_rng(3)
+    price, rows = 4200.0, []
+    for t in pd.date_range("2024-03-05 08:30", periods=120, freq="5min"):
+        o, c = price, price + 0.25 * int(rng.integers(-8, 9))
+        h, lo = max(o, c) + 0.25 * int(rng.integers(0, 4)), min(o, c) - 0.25 * int(rng.integers(0, 4))
+        bid, ask = (int(x) for x in rng.integers(100, 3000, 2))
+        rows.append(f"{t:%Y/%m/%d}, {t:%H:%M:%S}, {o:.2f}, {h:.2f}, {lo:.2f}, {c:.2f}, {bid + ask}, "
+                    f"{(bid + ask) // 2}, {bid}, {ask}\n")
+        price = c
+    path.write_text(SIERRA_HEADER + "".join(rows))
+    return path
+
+
+def assert_no_bug(cases):
+    s = summarize(cases)
+    assert not s["outcome"]["bug"], [c for c in cases if c.outcome == "bug"]
+    assert s["outcome"]["refused"] > 0
+
+
+def test_value_mutations_of_an_embedded_export(tmp_path):
+    src = sample_export(tmp_path / "ESM24.txt")
+    work = tmp_path / "w"
+    work.mkdir()
+    assert_no_bug(run_cases({src: ","}, work, VALUE_CASES, seed=int(os.environ.get("NAVALE_FUZZ_SEED", "0")), slice_lines=60))
+
+
+def test_value_mutations_of_real_files(tmp_path):
+    sources = {p: sep for p, sep in real_sources(SHARED_DATA).items() if "ESH20" in p.name or not p.name.startswith("ES")
+               or "tbt" in p.name}  # one contract, the tick text, the generic CSV
+    if not sources:
+        pytest.skip(f"real CME data not available ({SHARED_DATA} is absent: a user's clone has no ../shared/data)")
+    assert_no_bug(run_cases(sources, tmp_path, VALUE_CASES, seed=int(os.environ.get("NAVALE_FUZZ_SEED", "0")), slice_lines=80))

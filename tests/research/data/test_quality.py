@@ -94,3 +94,36 @@ def test_real_data_findings():
     # known, real features of this data set (see the closing note of the data-layer issue)
     assert totals.get("in_halt", 0) > 0  # pre-2016 bars stamped 15:15 / 16:15 CT
     assert totals.get("gap", 0) > 0
+
+
+@pytest.mark.parametrize("value", [0.0, -5000.0])
+def test_zero_or_negative_price_is_an_error(value):
+    f = clean_frame()
+    f.iloc[10, f.columns.get_loc("low")] = value
+    rep = check(f)
+    got = found(rep, "nonpositive_price")
+    assert list(got["row"]) == [10] and got["severity"].iloc[0] == "error" and not rep.ok
+
+
+def test_price_jump_over_3x_is_an_error_once_per_bar():
+    f = clean_frame()
+    for c in ("open", "high", "low", "close"):
+        f.iloc[20, f.columns.get_loc(c)] *= 3.5  # consistent OHLC, on the tick grid: only the jump is wrong
+    rep = check(f)
+    got = found(rep, "price_jump")
+    assert list(got["row"]) == [20, 21] and set(got["severity"]) == {"error"}
+    assert "vs previous close" in got["detail"].iloc[0]
+    assert found(check(clean_frame()), "price_jump").empty
+
+
+def test_bar_off_its_grid_and_volume_without_trades_are_warnings():
+    f = clean_frame()
+    idx = f.index.asi8.copy()
+    idx[30] += 20 * 10**9  # 14:59:20 in a 1-minute file: an edited time
+    g = f.copy()
+    g.index = pd.DatetimeIndex(idx, tz="UTC", name="time")
+    g.attrs = f.attrs
+    g.iloc[5, g.columns.get_loc("num_trades")] = 0
+    rep = check(g)
+    assert list(found(rep, "off_bar_grid")["row"]) == [30] and list(found(rep, "volume_without_trades")["row"]) == [5]
+    assert rep.ok and set(found(rep, "off_bar_grid")["severity"]) == {"warning"}
