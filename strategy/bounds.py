@@ -71,7 +71,7 @@ _WINDOW = dict(kind="int", unit="bars", lo=2, hi=200)
 
 # Every Params field, in field order (a test checks the two agree).
 BOUNDS: dict[str, Bound] = {
-    "mode": Bound("choice", "-", "risk preset of METHOD.md (contracts, limits, gates)", choices=MODES),
+    "mode": Bound("choice", "-", "risk preset of docs/method.md (contracts, limits, gates)", choices=MODES),
     "order_flow": Bound("choice", "-", "bidask: exact delta from bid/ask volume; ohlcv: proxy; auto: from the data",
                         choices=ORDER_FLOW_MODES),
     "session": Bound("choice", "-", "bars the windows run over (rth 09:30-16:00 ET, globex, all)", choices=SESSIONS),

@@ -21,7 +21,7 @@ def add_parser(sub: Any, formatter: type) -> None:
             "signal-parameter group, trade simulator per execution variant, metrics reduced on the fly), one data "
             "set per contract, in parallel on a local Dask cluster (or --scheduler / --serial). Finished tasks are "
             "cached, so an interrupted sweep resumes. Without --grid/--param: research/sweep/default_grid.toml "
-            f"({default_grid_size():,} combinations around METHOD.md's defaults). Every grid value is checked "
+            f"({default_grid_size():,} combinations around the method's defaults, docs/method.md). Every grid value is checked "
             "against the parameter's range (docs/parameters.md); the combinations are counted, and the time and "
             f"memory estimated, before anything runs; grids above {MAX_COMBOS_TEXT} combinations are refused "
             "unless --max-combos raises the limit."
