@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options
+from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
 from .common import console as make_console
 
 DEFAULT_OUT = Path("reports")
@@ -186,8 +186,18 @@ def _performance(args: argparse.Namespace, console) -> int:
         from research.pipeline import load_series
 
         # missing files and data errors fail here, in one line, before a kernel starts
-        load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to,
-                    allow_data_errors=args.allow_data_errors, on_check=lambda line: console.print(line, markup=False))
+        n_files = len(expand(args.paths))
+        with progress_bar() as bar:
+            task = bar.add_task("checking the data", total=n_files)
+            seen = [0]
+
+            def on_file(p) -> None:
+                bar.update(task, description=f"checking {p.name}", completed=seen[0])
+                seen[0] += 1
+
+            load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to, on_file=on_file,
+                        allow_data_errors=args.allow_data_errors,
+                        on_check=lambda line: console.print(line, markup=False))
     else:
         with console.status("generating the embedded synthetic data set (first run only)..."):
             first = expand(None)[0]
