@@ -7,8 +7,9 @@ where records exist (no filled-in empty bars).
 
 Bar specs (``bar=`` in :func:`research.data.load_bars`):
 - a fixed pandas offset alias: ``"1s"``, ``"1min"``, ``"5min"``, ``"1h"`` ... (time bars,
-  labelled by their start, aligned to multiples of the size from the Unix epoch, like
-  ``resample(origin="epoch")``; whole-hour offsets keep CT/ET alignment across DST);
+  labelled by their start, aligned to multiples of the size from their session's open,
+  17:00 CT, so no bar spans two sessions or starts in the daily halt; for sizes that divide
+  an hour this is the same grid as ``resample(origin="epoch")``);
 - ``"volume:N"``: a bar closes once it holds >= N contracts (trades are not split);
 - ``"tick:N"``: a bar closes after N trades.
 Volume and tick bars restart at each session (trading date), labelled by their first record.
@@ -22,7 +23,10 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-__all__ = ["BarSpec", "parse_bar_spec", "aggregate_records", "time_bucket_starts", "threshold_bucket_ids"]
+__all__ = ["BarSpec", "parse_bar_spec", "aggregate_records", "time_bucket_starts", "threshold_bucket_ids",
+           "session_open_ns", "bar_grid_offsets"]
+
+_HOUR_NS = 3600 * 10**9
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,33 @@ def time_bucket_starts(ts_ns: np.ndarray, step_ns: np.int64) -> np.ndarray:
     for i in range(ts_ns.shape[0]):
         out[i] = (ts_ns[i] // step_ns) * step_ns
     return out
+
+
+def session_open_ns(ts_ns: np.ndarray) -> np.ndarray:
+    """UTC open (ns) of the trading session holding each timestamp: 17:00 CT the evening before its trading date."""
+    from strategy.market.clock import CT, GLOBEX_OPEN_CT_MIN
+    from strategy.market.sessions import session_id
+
+    ts_ns = np.asarray(ts_ns, dtype=np.int64)
+    if ts_ns.size == 0:
+        return ts_ns.copy()
+    sid = session_id(pd.DatetimeIndex(ts_ns.view("datetime64[ns]")).tz_localize("UTC"))
+    dates, inverse = np.unique(sid, return_inverse=True)
+    local = pd.DatetimeIndex(dates - np.timedelta64(1, "D")) + pd.Timedelta(minutes=GLOBEX_OPEN_CT_MIN)
+    opens = local.tz_localize(CT).as_unit("ns").asi8
+    return opens[inverse.reshape(-1)]
+
+
+def bar_grid_offsets(ts_ns: np.ndarray, step_ns: int) -> np.ndarray:
+    """Position of each time inside its bar of ``step_ns`` (0 = on the grid the bars are aligned to).
+
+    Session opens are whole UTC hours, so for sizes that divide an hour the session-open grid is
+    the epoch grid and no calendar lookup is needed.
+    """
+    ts_ns = np.asarray(ts_ns, dtype=np.int64)
+    if _HOUR_NS % step_ns == 0:
+        return ts_ns % step_ns
+    return (ts_ns - session_open_ns(ts_ns)) % step_ns
 
 
 @njit(cache=True)
@@ -146,7 +177,7 @@ def aggregate_records(
     vol = np.ascontiguousarray(volume, dtype=np.int64)
     ntr = np.ascontiguousarray(num_trades, dtype=np.int64)
     if spec.kind == "time":
-        keys = time_bucket_starts(ts_ns, np.int64(spec.size))
+        keys = ts_ns - bar_grid_offsets(ts_ns, spec.size) if _HOUR_NS % spec.size else time_bucket_starts(ts_ns, np.int64(spec.size))
         by_key = True
     else:
         from strategy.market.sessions import session_id

@@ -15,12 +15,19 @@ from strategy.market.clock import CT
 from strategy.market.instruments import get_spec, parse_contract, root_of
 from strategy.market.sessions import Session, session_mask
 
-from .aggregate import BarSpec, aggregate_records, parse_bar_spec, ticks_to_bars
+from .aggregate import (
+    BarSpec,
+    aggregate_records,
+    bar_grid_offsets,
+    parse_bar_spec,
+    ticks_to_bars,
+)
 from .bar_files import (
     UTF8_BOM,
     open_maybe_gzip,
     read_generic_bars,
     read_sierra_bar_text,
+    refuse_bom_before_binary,
 )
 from .errors import DataError
 from .frame import make_bar_frame, require_strictly_increasing
@@ -45,6 +52,7 @@ def detect_format(path: str | Path) -> Format:
         raise DataError("file is empty", path=path)
     if head[:4] == b"SCID":
         return "scid"
+    refuse_bom_before_binary(path, head)
     _refuse_compressed_scid(path, head)
     if head[:4] == b"PAR1":
         return "parquet"
@@ -244,9 +252,11 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
     return cols, t, attrs
 
 
-def _resample_if_needed(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec | None) -> tuple[dict, np.ndarray]:
+def _resample_if_needed(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec | None, path: Path) -> tuple[dict, np.ndarray]:
+    """Merge bars into ``bar``-sized ones; refuse a size the source bars cannot make (see :func:`_check_resample`)."""
     if bar is None or attrs.get("records") == "trades":
         return cols, t
+    _check_resample(cols, t, attrs, bar, path)
     agg = aggregate_records(
         t, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"],
         cols.get("num_trades", np.zeros(len(t), np.int64)), cols.get("bid_volume"), cols.get("ask_volume"), bar,
@@ -254,18 +264,65 @@ def _resample_if_needed(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec | N
     if "num_trades" not in cols:
         agg.pop("num_trades")
     attrs["bar"] = bar.text
-    return agg, agg.pop("time_ns")
+    t_out = agg.pop("time_ns")
+    if len(t_out) and t_out[0] < t[0]:
+        t_out[0] = t[0]  # a file that starts inside a bar: that bar starts with the data, not before it
+        attrs["partial_first_bar"] = str(pd.Timestamp(int(t[0]), tz="UTC"))
+    return agg, t_out
 
 
-def _infer_bar(t: np.ndarray) -> str | None:
-    if len(t) < 3:
-        return None
+def _source_step(t: np.ndarray) -> int | None:
+    """The source's bar size (ns): the smallest spacing when most bars have it, else the median; None if unknown."""
     d = np.diff(t)
     d = d[d > 0]
     if d.size == 0:
         return None
-    step = int(np.min(d)) if np.mean(d == np.min(d)) > 0.5 else int(np.median(d))
-    return format_duration(step) if step > 0 else None
+    step = int(np.min(d))
+    return step if np.mean(d == step) > 0.5 else int(np.median(d))
+
+
+def _check_resample(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec, path: Path) -> None:
+    """Refuse bars the source cannot make: finer than it, not a whole multiple of it, or off its grid."""
+    if len(t) == 0:
+        return
+    lines = attrs.get("_lines")
+    kind = attrs.get("line_kind", "line") if lines is not None else ("record" if attrs.get("source_format") == "scid" else "row")
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataError(f"bar at {pd.Timestamp(int(t[i]), tz='UTC')} is not after the one before it, so the bars cannot be "
+                        f"merged into {bar.text} bars", path=path, row=int(lines[i]) if lines is not None else i,
+                        field="time", row_kind=kind)
+    step = _source_step(t)
+    if step is None:
+        raise DataError(f"cannot resample into {bar.text} bars: the source bar size is unknown (fewer than 2 distinct bar times)",
+                        path=path, field="bar")
+    src = format_duration(step)
+    if bar.kind == "time":
+        if bar.size < step or bar.size % step:
+            whole = ", ".join(format_duration(step * k) for k in (2, 3, 6, 12) if step * k <= 24 * 3600 * 10**9) or src
+            raise DataError(f"cannot resample {src} bars into {bar.text} bars: the bar size must be a whole multiple of "
+                            f"the source bar ({src}), e.g. {whole}", path=path, field="bar")
+        off = np.flatnonzero(bar_grid_offsets(t, step) != 0)
+        if off.size:
+            i = int(off[0])
+            raise DataError(f"bar at {pd.Timestamp(int(t[i]), tz='UTC')} is not on the {src} grid of the other bars "
+                            f"(counted from the 17:00 CT session open), so it cannot be merged into {bar.text} bars",
+                            path=path, row=int(lines[i]) if lines is not None else i, field="time", row_kind=kind)
+        return
+    unit = "contracts" if bar.kind == "volume" else "trades"
+    per_bar = np.asarray(cols["volume"] if bar.kind == "volume" else cols.get("num_trades", np.zeros(0)), dtype=np.int64)
+    if per_bar.size == 0 or not per_bar.any():
+        raise DataError(f"cannot make {bar.text} bars: the source bars have no {unit} counts", path=path, field="bar")
+    median = int(np.median(per_bar))
+    if bar.size < median:
+        raise DataError(f"cannot resample {src} bars into {bar.text} bars: finer than the source, whose median bar holds "
+                        f"{median:,} {unit} (use {bar.kind}:N with N >= {median:,}, or tick data)", path=path, field="bar")
+
+
+def _infer_bar(t: np.ndarray) -> str | None:
+    step = _source_step(t) if len(t) >= 3 else None
+    return format_duration(step) if step else None
 
 
 def format_duration(ns: int) -> str:
@@ -345,7 +402,7 @@ def load_bars(
                 t = t[keep]
                 attrs["quarantine"] = attrs["quarantine"] + rep
                 attrs["_lines"] = attrs["_lines"][keep] if attrs.get("_lines") is not None else None
-        cols, t = _resample_if_needed(cols, t, attrs, spec)
+        cols, t = _resample_if_needed(cols, t, attrs, spec, p)
         parts.append((p, cols, t, attrs))
 
     symbols = [a["symbol"] for _, _, _, a in parts]

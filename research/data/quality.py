@@ -21,6 +21,8 @@ import pandas as pd
 from strategy.market.clock import CT
 from strategy.market.sessions import in_scheduled_halt, session_id
 
+from .aggregate import bar_grid_offsets
+
 __all__ = ["QualityReport", "check", "CHECKS", "JUMP_FACTOR"]
 
 # name -> (severity, what it means)
@@ -210,7 +212,9 @@ def check(frame: pd.DataFrame, *, tick_size: float | None = None, bar_seconds: f
         pos = dt[dt > 0]
         step = float(pd.Series(pos).mode().iloc[0]) / 1e9 if pos.size else None
     if step and 86400 % step == 0 and frame.attrs.get("records") != "trades":  # sizes that divide a day
-        i = np.flatnonzero(t % int(step * 1e9) != 0)
+        i = np.flatnonzero(bar_grid_offsets(t, int(step * 1e9)) != 0)  # the grid bars are built on (see aggregate.py)
+        if i.size and i[0] == 0 and frame.attrs.get("partial_first_bar") == str(idx[0].tz_convert("UTC")):
+            i = i[1:]  # resampled from a file that starts inside a bar: its first bar starts with the data
         _issue(out, "off_bar_grid", i, idx, "time", None, [f"{idx[k]:%H:%M:%S} is not on the {frame.attrs.get('bar') or f'{step:g}s'} grid" for k in i], line_offset=lo)
     gap_rows = []
     if step and n > 1:
