@@ -22,7 +22,8 @@ from strategy.market.clock import CT
 
 from .errors import DataError
 
-__all__ = ["read_sierra_bar_text", "read_generic_bars", "read_text_bytes", "open_maybe_gzip", "SIERRA_COLUMNS", "UTF8_BOM"]
+__all__ = ["read_sierra_bar_text", "read_generic_bars", "read_text_bytes", "open_maybe_gzip", "refuse_bom_before_binary",
+           "SIERRA_COLUMNS", "UTF8_BOM"]
 
 SIERRA_COLUMNS = {
     "Open": "open",
@@ -52,6 +53,21 @@ _GENERIC_ALIASES = {
 
 
 UTF8_BOM = b"\xef\xbb\xbf"
+
+
+_BINARY_MAGIC = {b"SCID": "Sierra .scid", b"PAR1": "Parquet", b"\x28\xb5\x2f\xfd": "zstd-compressed", b"DBN": "Databento DBN",
+                 b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "zip", b"BZh": "bzip2-compressed", b"\xfd7zXZ": "xz-compressed"}
+
+
+def refuse_bom_before_binary(path: Path, head: bytes) -> None:
+    """A UTF-8 BOM in front of a binary file's signature: the file was rewritten by a text tool; say so."""
+    if not head.startswith(UTF8_BOM):
+        return
+    rest = head[len(UTF8_BOM):]
+    kind = next((k for m, k in _BINARY_MAGIC.items() if rest.startswith(m)), None)
+    if kind is not None:
+        raise DataError(f"a {kind} file with a UTF-8 byte-order mark (EF BB BF) in front: a text tool has rewritten "
+                        f"this binary file; use an unmodified copy (or remove the first 3 bytes: tail -c +4)", path=path)
 
 
 def open_maybe_gzip(path: Path) -> io.BufferedIOBase:

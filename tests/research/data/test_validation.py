@@ -173,3 +173,23 @@ def test_real_files_pass_the_rules():
                 "bars/6EH4.XCME_1min_bars_20240101_20240131.csv.gz"):
         f = load_bars(shared_file(rel))
         assert len(f) and not f.attrs["quarantine"] and check(f).errors == 0, rel
+
+
+def test_bom_in_front_of_a_binary_file_is_named(tmp_path):
+    """A text tool that prepends a BOM to a .scid (or Parquet, gzip) gets a message saying so, not a CSV error."""
+    rec = np.zeros(2, dtype=SCID_RECORD_DTYPE)
+    rec["datetime"] = 3_917_000_000_000_000 + np.arange(2)
+    rec["close"] = rec["high"] = rec["low"] = 5000.0
+    rec["total_volume"] = rec["ask_volume"] = 1
+    raw = write_scid(tmp_path / "ESH24.scid", rec).read_bytes()
+    cases = {"bom.scid": (raw, "Sierra .scid"), "ESH24.parquet": (b"PAR1" + raw, "Parquet"),
+             "ESH24.txt.gz": (gzip.compress(raw), "gzip-compressed")}
+    for name, (blob, kind) in cases.items():
+        p = tmp_path / name
+        p.write_bytes(BOM + blob)
+        with pytest.raises(DataError) as exc:
+            load_bars(p, symbol="ESH24")
+        assert one_line(exc).startswith(f"{p}: a {kind} file with a UTF-8 byte-order mark (EF BB BF) in front: "
+                                        "a text tool has rewritten this binary file"), name
+    (tmp_path / "fixed.scid").write_bytes((tmp_path / "bom.scid").read_bytes()[len(BOM):])
+    assert len(load_bars(tmp_path / "fixed.scid", symbol="ESH24")) == 1  # the advice works
