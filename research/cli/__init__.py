@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     s.add_argument("--out", default=None, help="output folder (default: $NAVALE_DATA_DIR/synthetic or ./data/synthetic)")
-    s.add_argument("--days", type=int, default=None, help="trading days (default 10)")
-    s.add_argument("--seed", type=int, default=None, help="random seed")
-    s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD")
+    s.add_argument("--days", type=int, default=None, help="trading days (weekdays), 1 to 65 (default 10)")
+    s.add_argument("--seed", type=int, default=None, help="random seed, 0 to 4294967295 (default 20240304)")
+    s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD, 1990-01-01 to 2099-12-31 (default 2024-03-04)")
 
     from . import (
         backtest_cmd,

@@ -170,9 +170,12 @@ def _synth(args: argparse.Namespace, console) -> int:
         write_synthetic_scid,
     )
 
-    spec = SyntheticSpec()
     changes = {k: v for k, v in (("days", args.days), ("seed", args.seed), ("start", args.start)) if v is not None}
-    spec = replace(spec, **changes)
+    try:
+        spec = replace(SyntheticSpec(), **changes)
+    except ValueError as exc:  # out-of-range --days/--seed/--start: one line naming the option and its range
+        console.print(f"[bold red]error:[/] {str(exc).replace('synthetic ', '--', 1)}", soft_wrap=True)
+        return 2
     out = Path(args.out) if args.out else default_data_dir() / "synthetic"
     path = out / f"{spec.symbol}.synthetic.{spec.digest()}.scid"
     with console.status(f"generating {spec.days} synthetic trading days..."):

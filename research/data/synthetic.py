@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from strategy.market.clock import CT
 
 from .scid import SCID_HEADER_SIZE, ticks_to_scid_records, write_scid
 
-__all__ = ["SyntheticSpec", "generate_trades", "write_synthetic_scid", "default_dataset", "SYNTHETIC_MARK", "is_synthetic_scid"]
+__all__ = ["SyntheticSpec", "SPEC_BOUNDS", "MAX_DAYS", "generate_trades", "write_synthetic_scid", "default_dataset", "SYNTHETIC_MARK", "is_synthetic_scid"]
 
 GENERATOR_VERSION = 2  # bump whenever the generated trades change, so cached files are regenerated
 SYNTHETIC_MARK = b"navale-synthetic"
@@ -56,9 +57,52 @@ class SyntheticSpec:
     imbalance_scale: float = 0.07
     depth_mean: float = 40.0  # contracts in the best queue at vol = 1
 
+    def __post_init__(self) -> None:
+        for name, (lo, hi, unit) in SPEC_BOUNDS.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (name in _INT_FIELDS and not isinstance(v, int)) \
+                    or not (lo <= v <= hi):
+                kind = "an integer" if name in _INT_FIELDS else "a number"
+                raise ValueError(f"synthetic {name}={v!r}: must be {kind} from {lo:,} to {hi:,} ({unit})")
+        first = _parse_start(self.start)
+        last = pd.bdate_range(first, periods=self.days)[-1].date()
+        if last > LAST_DATE:
+            raise ValueError(f"synthetic start={self.start!r} with days={self.days}: ends {last}, after {LAST_DATE}")
+
     def digest(self) -> str:
         blob = json.dumps({**asdict(self), "version": GENERATOR_VERSION}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+MAX_DAYS = 65  # a quarter of trading dates (~3.7 M trades, ~150 MB file, <1 GB while generating); longer: several --start
+FIRST_DATE, LAST_DATE = dt.date(1990, 1, 1), dt.date(2099, 12, 31)  # the calendar's hours table / .scid's time range
+# field -> (min, max, unit); every field of SyntheticSpec but symbol and start
+SPEC_BOUNDS: dict[str, tuple[float, float, str]] = {
+    "seed": (0, 2**32 - 1, "random seed"),
+    "days": (1, MAX_DAYS, "trading dates"),
+    "tick_size": (1e-6, 100.0, "price points"),
+    "start_price": (1.0, 1e6, "price points"),
+    "rth_trades_per_sec": (0.01, 50.0, "trades per second"),
+    "vol_persistence": (0.0, 0.999, "per-minute AR(1)"),
+    "vol_of_vol": (0.0, 1.0, "per-minute log-vol shock"),
+    "imbalance_persistence": (0.0, 0.999, "per-minute AR(1)"),
+    "imbalance_scale": (0.0, 1.0, "per-minute shock"),
+    "depth_mean": (1.0, 10_000.0, "contracts"),
+}
+_INT_FIELDS = ("seed", "days")
+
+
+def _parse_start(text: object) -> dt.date:
+    """``start`` as a date: strictly YYYY-MM-DD, a real date, from FIRST_DATE on."""
+    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"synthetic start={text!r}: must be a date of the form YYYY-MM-DD")
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"synthetic start={text!r}: not a valid date") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ValueError(f"synthetic start={text!r}: must be from {FIRST_DATE} to {LAST_DATE}")
+    return day
 
 
 def _profile_minutes() -> np.ndarray:
@@ -162,11 +206,15 @@ def generate_trades(spec: SyntheticSpec = SyntheticSpec()) -> pd.DataFrame:
     # Sierra DateTime resolution is 1 µs; keep the generator in µs since the Unix epoch.
     open_us = np.array([o.value // 1000 for o in opens], dtype=np.int64)
     prof = _profile_minutes()
-    cap = int(spec.rth_trades_per_sec * 23 * 3600 * len(opens) * 3) + 100_000
+    # room for 2.5x the expected count (mean intensity x E[exp(log-vol)]); reaching it is an error, never a cut
+    mean_vol = np.exp(spec.vol_of_vol**2 / (1 - spec.vol_persistence**2) / 2)
+    cap = int(spec.rth_trades_per_sec * prof.sum() * 60 * mean_vol * len(opens) * 2.5) + 100_000
     t, p, s, d, b, a, n = _simulate(
         spec.seed, open_us, prof.shape[0], prof, spec.rth_trades_per_sec, spec.tick_size, spec.start_price,
         spec.vol_persistence, spec.vol_of_vol, spec.imbalance_persistence, spec.imbalance_scale, spec.depth_mean, cap,
     )  # fmt: skip
+    if n >= cap:
+        raise ValueError(f"synthetic generator: more than {cap:,} trades for {spec.days} days; lower rth_trades_per_sec or days")
     frame = make_tick_frame(t[:n] * 1000, p[:n], s[:n], d[:n], attrs={"symbol": spec.symbol, "synthetic": True, "source_format": "synthetic"})
     frame["bid"] = b[:n]
     frame["ask"] = a[:n]

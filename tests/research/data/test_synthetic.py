@@ -68,3 +68,39 @@ def test_default_dataset_is_marked_synthetic():
     assert bars.attrs["symbol"] == "ESM24"
     assert check(bars).ok
     assert load_ticks(p)["side"].isin([-1, 1]).all()
+
+
+def test_spec_fields_are_bounded():
+    for change, msg in [({"days": 0}, "days=0: must be an integer from 1 to 65"),
+                        ({"days": 10**8}, "days=100000000: must be an integer from 1 to 65"),
+                        ({"days": 2.5}, "days=2.5: must be an integer"),
+                        ({"seed": -1}, "seed=-1: must be an integer from 0 to 4,294,967,295"),
+                        ({"seed": 10**23}, "seed=100000000000000000000000: must be"),
+                        ({"start": "2020-13-45"}, "start='2020-13-45': not a valid date"),
+                        ({"start": "03/04/2024"}, "start='03/04/2024': must be a date of the form YYYY-MM-DD"),
+                        ({"start": "1900-01-02"}, "must be from 1990-01-01 to 2099-12-31"),
+                        ({"start": "2099-12-30", "days": 5}, "ends 2100-01-05, after 2099-12-31"),
+                        ({"tick_size": 0.0}, "tick_size=0.0: must be a number from"),
+                        ({"vol_persistence": 1.0}, "vol_persistence=1.0: must be a number from 0.0 to 0.999"),
+                        ({"rth_trades_per_sec": float("nan")}, "rth_trades_per_sec=nan: must be a number")]:
+        with pytest.raises(ValueError) as exc:
+            SyntheticSpec(**change)
+        assert str(exc.value).startswith("synthetic ") and msg in str(exc.value) and "\n" not in str(exc.value), change
+    assert SyntheticSpec(days=1, seed=2**32 - 1, start="1990-01-02").days == 1
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--days", "0"], "error: --days=0: must be an integer from 1 to 65 (trading dates)"),
+    (["--days", "-3"], "error: --days=-3: must be an integer from 1 to 65"),
+    (["--days", "100000000"], "error: --days=100000000: must be an integer from 1 to 65"),
+    (["--start", "2020-13-45"], "error: --start='2020-13-45': not a valid date"),
+    (["--seed", "99999999999999999999999"], "error: --seed=99999999999999999999999: must be an integer from 0 to 4,294,967,295"),
+])
+def test_synth_command_refuses_absurd_values_in_one_line(tmp_path, capsys, args, msg):
+    from research.cli import main
+
+    out = tmp_path / "out"
+    assert main(["data", "synth", *args, "--out", str(out)]) == 2
+    text = capsys.readouterr().out.strip()
+    assert text.startswith(msg) and "\n" not in text
+    assert not out.exists()  # nothing written
