@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def load_opts(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("paths", nargs="*", metavar="PATH", help="data files, folders or globs (default: the embedded synthetic data set)")
-        sp.add_argument("--bar", help="bar size for tick sources or resampling: 1min, 5min, volume:1000, tick:500")
+        sp.add_argument("--bar", help="bar size for tick sources, or to resample bars into a whole multiple of theirs: 1min, 15min, volume:1000, tick:500")
         sp.add_argument("--tz", help="time zone of naive source times (Sierra exports: America/Chicago)")
         sp.add_argument("--session", choices=("all", "rth", "globex"), default="all", help="keep only these bars (default: all)")
         sp.add_argument("--symbol", help="contract or product, when the file name does not say")
