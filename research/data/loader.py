@@ -265,7 +265,7 @@ def _resample_if_needed(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec | N
         agg.pop("num_trades")
     attrs["bar"] = bar.text
     t_out = agg.pop("time_ns")
-    if len(t_out) and t_out[0] < t[0]:
+    if len(t_out) and t_out[0] < t[0] and attrs.get("records") != "mixed":
         t_out[0] = t[0]  # a file that starts inside a bar: that bar starts with the data, not before it
         attrs["partial_first_bar"] = str(pd.Timestamp(int(t[0]), tz="UTC"))
     return agg, t_out
@@ -293,6 +293,8 @@ def _check_resample(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec, path: 
         raise DataError(f"bar at {pd.Timestamp(int(t[i]), tz='UTC')} is not after the one before it, so the bars cannot be "
                         f"merged into {bar.text} bars", path=path, row=int(lines[i]) if lines is not None else i,
                         field="time", row_kind=kind)
+    if attrs.get("records") == "mixed":
+        return  # single trades among the bars are points in time: any bar size can hold them
     step = _source_step(t)
     if step is None:
         raise DataError(f"cannot resample into {bar.text} bars: the source bar size is unknown (fewer than 2 distinct bar times)",

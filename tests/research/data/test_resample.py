@@ -104,3 +104,22 @@ def test_unknown_source_bar_is_refused(tmp_path):
     p.write_text(HEADER + "2024/3/5, 08:30:00, 5100.00, 5100.25, 5099.75, 5100.00, 10, 4, 5, 5\n")
     with pytest.raises(DataError, match="the source bar size is unknown"):
         load_bars(p, bar="15min")
+
+
+def test_a_scid_mixing_bars_and_trades_aggregates_at_any_size(tmp_path):
+    from research.data.scid import SCID_RECORD_DTYPE, ns_to_scid_time, write_scid
+
+    t0 = pd.Timestamp("2024-03-05 14:30", tz="UTC").value
+    rec = np.zeros(6, dtype=SCID_RECORD_DTYPE)
+    rec["datetime"] = ns_to_scid_time(t0 + np.array([0, 60, 61, 62, 120, 185]) * 10**9 + 1234)
+    rec["open"] = [5000.0, 0, 0, 0, 5001.0, 5001.25]  # open 0: a single trade (High = ask, Low = bid)
+    rec["high"] = [5001.0, 5000.75, 5000.75, 5001.0, 5001.5, 5001.5]
+    rec["low"] = [4999.75, 5000.5, 5000.5, 5000.75, 5000.75, 5001.0]
+    rec["close"] = [5000.5, 5000.5, 5000.75, 5001.0, 5001.25, 5001.25]
+    rec["total_volume"] = rec["num_trades"] = [10, 1, 2, 1, 8, 4]
+    p = write_scid(tmp_path / "ESH24.scid", rec)
+    with pytest.raises(DataError, match="mixes bar and trade records"):
+        load_bars(p)
+    f = load_bars(p, bar="1min")
+    assert f.attrs["records"] == "mixed" and f["volume"].tolist() == [10, 4, 8, 4]
+    assert f.index.tolist() == [pd.Timestamp(f"2024-03-05 14:3{m}", tz="UTC") for m in range(4)]
