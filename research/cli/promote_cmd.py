@@ -49,7 +49,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--is-periods", type=int, default=None, metavar="N",
                    help="in-sample periods (contracts/quarters; default 4, or the largest the sweep's periods allow)")
     p.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per step (default 1)")
-    p.add_argument("--n-splits", type=int, default=16, metavar="S", help="CSCV blocks, even (default 16)")
+    p.add_argument("--n-splits", type=int, default=None, metavar="S",
+                   help="CSCV blocks of the PBO, even, 2-20 (default 16, or the largest the sweep's sessions allow: "
+                        "2 sessions per block at least)")
     p.add_argument("--store", metavar="FILE", help="run store (default $NAVALE_DATA_DIR/navale.duckdb)")
     p.add_argument("--no-store", action="store_true",
                    help="what-if: evaluate and print only; record nothing and write no file next to the sweep "
@@ -94,6 +96,13 @@ def _promote(args: argparse.Namespace, console) -> int:
         write_outputs,
     )
 
+    if args.n_splits is not None:
+        from research.validation.overfitting import check_n_splits
+
+        try:
+            check_n_splits(args.n_splits)
+        except ValueError as exc:
+            raise ValueError(f"--n-splits {args.n_splits}: {str(exc).partition(': ')[2]}") from None
     directory = resolve_run(args.run, args.sweeps_dir)
     thresholds = Thresholds.from_toml(args.thresholds) if args.thresholds else Thresholds()
     thresholds = thresholds.with_overrides(
