@@ -132,7 +132,7 @@ def _sweep(args: argparse.Namespace, console) -> int:
         if value is not None and value < low:
             raise ValueError(f"{option} {value}: must be >= {low}")
     scheduler = "serial" if args.serial else args.scheduler
-    check_workers(args.workers, scheduler)
+    check_workers(args.workers, args.scheduler)  # also with --serial: a value no local cluster could run
     grid = _grid(args)
     n = check_combos(grid, limit, source=args.grid or "")  # counted, never built: a huge grid is refused here
     base = _base(args)
