@@ -243,9 +243,16 @@ def windows_table(wf: Any, params: Sequence[str] = ()) -> pd.DataFrame:
             out[p] = w[p].to_numpy()
     for c, label in (("is_objective", "IS objective"), ("oos_objective", "OOS objective"), ("is_sharpe", "IS Sharpe"),
                      ("oos_sharpe", "OOS Sharpe")):
-        out[label] = [("-" if pd.isna(v) else f"{v:+.2f}") for v in w[c]]
+        out[label] = [_objective_text(v) for v in w[c]]
     out["OOS net $"] = [f"{v:,.0f}" for v in w["oos_net_pnl"]]
     return out
+
+
+def _objective_text(v: float) -> str:
+    """A window's objective or Sharpe: "+1.23", "-" (undefined) or "no losses" (a profit factor without a losing trade)."""
+    if v is None or v != v:
+        return "-"
+    return "no losses" if v == float("inf") else f"{v:+.2f}"
 
 
 def checks_table(decision: Any) -> pd.DataFrame:

@@ -257,8 +257,7 @@ def pbo_cscv(
     t, n_cfg = x.shape
     if n_cfg < 2:
         raise ValueError(f"PBO needs at least 2 configurations (columns), got {n_cfg}")
-    if t < 2 * n_splits:
-        raise ValueError(f"{t} rows are too few for {n_splits} blocks (need at least 2 rows per block)")
+    check_n_splits(n_splits, t)
     if not np.isfinite(x).all():
         raise ValueError("returns hold NaN or infinite values: fill sessions without a trade with 0")
     dropped = t % n_splits

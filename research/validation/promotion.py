@@ -255,8 +255,8 @@ def evaluate(
     P&L stand in (``oos_trading_days``). ``min_trades``: IS trades a combo needs to be chosen in a
     window (needs ``trades``). ``is_periods=None``: the largest of 1-4 the periods allow
     (`research.validation.walkforward.default_is_periods`). ``n_splits``: CSCV blocks of the PBO, even, 2-20
-    (None: 16, or the largest the sessions allow); a value the sessions cannot support raises ``ValueError``
-    (an argument error, not a failed check). ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
+    (None: 16, or the largest the sessions allow); an odd or out-of-range value raises ``ValueError``, one
+    finer than the sessions allow fails the PBO check with the largest value that would work. ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
     few periods for the walk-forward, NaN P&L, capital <= 0, ...) raise ``ValueError``; a PBO or a
     DSR that cannot be computed (one configuration, too few sessions, no configuration traded)
     fails its check with the reason.
@@ -266,7 +266,7 @@ def evaluate(
         raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
     if not (isinstance(capital, (int, float, np.integer, np.floating)) and math.isfinite(capital) and capital > 0):
         raise ValueError(f"capital must be a number > 0, got {capital!r}")
-    n_splits = default_n_splits(len(daily_pnl)) if n_splits is None else check_n_splits(n_splits, len(daily_pnl))
+    n_splits = default_n_splits(len(daily_pnl)) if n_splits is None else check_n_splits(n_splits)
     metric = _METRIC[objective]
     boundaries = segment_boundaries(segments)
     wf = walk_forward(daily_pnl, grid, boundaries=boundaries, scheme=scheme, is_periods=is_periods,

@@ -370,6 +370,9 @@ def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, 
     # the table output prints too (no KeyError on the missing full-sample best)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert "promotion.json" in before
+    sessions = len(res.daily_pnl)
+    assert promote_cmd.run(_parse(["--run", str(folder), "--no-store", "--n-splits", "16"])) == 2
+    assert f"error: --n-splits 16: {sessions} sessions are too few for 16 blocks" in capsys.readouterr().out
     assert promote_cmd.run(_parse(["--run", str(folder), "--no-store", "--is-periods", "1"])) == 1
     out = capsys.readouterr().out
     assert "REFUSED" in out and "DSR not computed" in out and "what-if" in out
@@ -382,8 +385,11 @@ def test_n_splits_must_fit_the_sessions_and_defaults_to_what_they_allow():
 
     res = _sweep("noise", seed=1)
     short = res.daily_pnl.iloc[:20]
-    with pytest.raises(ValueError, match="n_splits = 16: 20 sessions are too few for 16 blocks .*use at most 10"):
-        evaluate(short, res.grid, capital=100_000.0, n_splits=16, is_periods=1)
+    fine = evaluate(short, res.grid, capital=100_000.0, n_splits=16, is_periods=1)  # fails its check, with the fix
+    pbo = next(c for c in fine.checks if c.name == "pbo")
+    assert not pbo.passed and "20 sessions are too few for 16 blocks" in pbo.reason and "use at most 10" in pbo.reason
+    with pytest.raises(ValueError, match="n_splits = 3: CSCV needs an even number"):
+        evaluate(short, res.grid, capital=100_000.0, n_splits=3, is_periods=1)
     assert (default_n_splits(20), default_n_splits(780), default_n_splits(7), default_n_splits(2)) == (10, 16, 2, 2)
     assert check_n_splits(20, 40) == 20
     for bad in (3, 22, 1, True, 2.0):
