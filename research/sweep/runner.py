@@ -211,7 +211,8 @@ def _data_files(series: list) -> list[dict[str, str]]:
 # ----------------------------------------------------------------------------------------- engines
 class _Progress:
     """One rich progress bar for the whole sweep, shown from its first second: the phase being done
-    (validating, building data sets, starting the cluster, compiling), then the evaluations
+    (checking the values, building the data sets and the combinations, starting the cluster, compiling),
+    then the evaluations
     (combinations x data sets) with their ETA. Disabled: every call is a no-op."""
 
     def __init__(self, enabled: Any) -> None:

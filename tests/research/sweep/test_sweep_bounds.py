@@ -151,6 +151,23 @@ def test_relations_between_fields_are_checked_per_group_without_building_the_gri
         small.validate()
 
 
+def test_related_fields_name_every_relation_params_checks():
+    """`ParamGrid.validate` is exact only if each relation of `Params._validate` lies within one group."""
+    import ast
+    import inspect
+    import textwrap
+
+    from strategy.params import RELATED_FIELDS, Params
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(Params._validate)))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "need"]
+    assert len(calls) == len(RELATED_FIELDS)
+    for call in calls:
+        used = {n.attr for n in ast.walk(call.args[0]) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id == "self"}
+        assert any(used <= set(g) for g in RELATED_FIELDS), used
+
+
 def test_sessions_of_the_estimate_are_the_results_rows_and_workers_are_bounded():
     import os
 
