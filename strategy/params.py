@@ -30,6 +30,16 @@ from .modes import (
 
 # Fields that only the trade simulator reads: signals computed with parameters differing only in
 # these can be reused (a sweep over stops recomputes nothing).
+# Fields `Params._validate` checks together (the relations between fields); every other field is valid
+# or not on its own (`strategy.bounds`). A parameter grid is validated per group (`ParamGrid.validate`).
+RELATED_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("red_max_up", "green_min_up", "type_lookback_bars"),
+    ("status_balanced", "status_winning"),
+    ("tc_weak", "tc_strong"),
+    ("weight_battle", "weight_trend", "weight_base"),
+    ("entry_start_et", "entry_end_et"),
+)
+
 EXECUTION_FIELDS = frozenset({
     "mode", "contracts", "slippage_ticks", "commission_per_side_usd", "stop_ticks", "target_r", "time_stop_bars",
     "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd", "min_signal_probability",

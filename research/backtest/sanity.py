@@ -1,7 +1,9 @@
 """Parameters that are valid on their own but cannot mean anything on the data at hand: refused
 before simulating, so they never become a result (docs/parameters.md).
 
-- A stop wider than the largest high-low range of one session (per contract) can never be hit.
+- A stop wider than the largest high-low range of one session (per contract) can never be hit. The
+  range is taken over the bars simulated: those of ``Params.session`` (`in_session_rows`), split at
+  each session and contract change (`session_ends`); a sweep applies the same rule per data set.
 - A size beyond the instrument's `max_contracts` is beyond what the fixed-slippage fill model can price.
 """
 
@@ -10,10 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from strategy.market.clock import RTH_CLOSE_MIN, RTH_OPEN_MIN
 from strategy.market.instruments import InstrumentSpec
 from strategy.params import ParamsError
 
-__all__ = ["largest_session_range", "check_size", "check_stop", "check_against_data"]
+__all__ = ["largest_session_range", "session_ends", "in_session_rows", "check_size", "check_stop",
+           "check_against_data"]
 
 
 def largest_session_range(high: np.ndarray, low: np.ndarray, last: np.ndarray) -> tuple[int, int]:
@@ -30,6 +34,32 @@ def largest_session_range(high: np.ndarray, low: np.ndarray, last: np.ndarray) -
     ranges = np.maximum.reduceat(high, starts) - np.minimum.reduceat(low, starts)
     k = int(np.argmax(ranges))
     return int(ranges[k]), int(starts[k])
+
+
+def session_ends(session_key: np.ndarray, contract: np.ndarray | None = None) -> np.ndarray:
+    """True on the last bar of each session (or contract segment) of consecutive rows: where the
+    session key or the contract changes, and on the last row (the simulator's `last` flags)."""
+    n = len(session_key)
+    last = np.ones(n, bool)
+    if n > 1:
+        brk = session_key[1:] != session_key[:-1]
+        if contract is not None:
+            brk |= contract[1:] != contract[:-1]
+        last[:-1] = brk
+    return last
+
+
+def in_session_rows(start_min: np.ndarray, session: str) -> np.ndarray:
+    """The signal kernel's session filter (`strategy.kernels.in_session`) on bar-start minutes ET:
+    the bars a backtest with ``Params.session = session`` simulates."""
+    if session == "all":
+        return np.ones(len(start_min), bool)
+    rth = (start_min >= RTH_OPEN_MIN) & (start_min < RTH_CLOSE_MIN)
+    if session == "rth":
+        return rth
+    if session == "globex":
+        return ~rth
+    raise ValueError(f"session must be 'all', 'rth' or 'globex', not {session!r}")
 
 
 def check_size(contracts: int, spec: InstrumentSpec) -> None:

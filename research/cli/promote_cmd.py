@@ -49,7 +49,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--is-periods", type=int, default=None, metavar="N",
                    help="in-sample periods (contracts/quarters; default 4, or the largest the sweep's periods allow)")
     p.add_argument("--oos-periods", type=int, default=1, metavar="N", help="out-of-sample periods per step (default 1)")
-    p.add_argument("--n-splits", type=int, default=16, metavar="S", help="CSCV blocks, even (default 16)")
+    p.add_argument("--n-splits", type=int, default=None, metavar="S",
+                   help="CSCV blocks of the PBO, even, 2-20 (default 16, or the largest the sweep's sessions allow: "
+                        "2 sessions per block at least)")
     p.add_argument("--store", metavar="FILE", help="run store (default $NAVALE_DATA_DIR/navale.duckdb)")
     p.add_argument("--no-store", action="store_true",
                    help="what-if: evaluate and print only; record nothing and write no file next to the sweep "
@@ -94,6 +96,7 @@ def _promote(args: argparse.Namespace, console) -> int:
         write_outputs,
     )
 
+    _check_n_splits(args.n_splits)
     directory = resolve_run(args.run, args.sweeps_dir)
     thresholds = Thresholds.from_toml(args.thresholds) if args.thresholds else Thresholds()
     thresholds = thresholds.with_overrides(
@@ -103,6 +106,7 @@ def _promote(args: argparse.Namespace, console) -> int:
     with progress_bar(enabled=not args.json) as bar:
         task = bar.add_task(f"loading the sweep {directory.name}", total=2)
         result = load_sweep(directory)
+        _check_n_splits(args.n_splits, len(result.daily_pnl))  # a bad argument, not a failed PBO check
         bar.update(task, completed=1, description="walk-forward, PBO and DSR")
         decision = evaluate_sweep(result, thresholds, objective=args.objective, scheme=args.scheme,
                                   is_periods=args.is_periods, oos_periods=args.oos_periods, n_splits=args.n_splits,
@@ -135,6 +139,18 @@ def _promote(args: argparse.Namespace, console) -> int:
             _error(console, args, store_error)
         return STORE_FAILED
     return 0 if decision.passed else 1
+
+
+def _check_n_splits(n_splits: int | None, sessions: int | None = None) -> None:
+    """Refuse an --n-splits CSCV cannot use (odd, outside 2-20, finer than the sweep's sessions allow)."""
+    if n_splits is None:
+        return
+    from research.validation.overfitting import check_n_splits
+
+    try:
+        check_n_splits(n_splits, sessions)
+    except ValueError as exc:
+        raise ValueError(f"--n-splits {n_splits}: {str(exc).partition(': ')[2]}") from None
 
 
 def _fmt(value: float, name: str) -> str:

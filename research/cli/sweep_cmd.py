@@ -48,7 +48,8 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster)")
-    s.add_argument("--workers", type=int, default=2, help="local cluster worker processes (default 2)")
+    s.add_argument("--workers", type=int, default=2,
+                   help="local cluster worker processes, 1 to the machine's cores (default 2; ignored with --scheduler)")
     s.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     s.add_argument("--chunk", type=int, metavar="N",
                    help="combinations per task (default: <= 1024, >= 8 tasks per sweep)")
@@ -60,8 +61,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--top", type=int, default=10, metavar="N",
                    help="combinations shown, best Sharpe first (default 10)")
     s.add_argument("--max-combos", type=int, default=None, metavar="N",
-                   help=f"refuse grids of more than N combinations (default {MAX_COMBOS_TEXT}; the estimate of "
-                        "time and memory is printed first)")
+                   help=f"refuse grids of more than N combinations (default {MAX_COMBOS_TEXT}); whatever the limit, "
+                        "the time and memory are estimated before the combinations are built, and a sweep needing "
+                        "more memory than the machine has available is refused")
 
 
 # Kept equal to research.sweep.budget.DEFAULT_MAX_COMBOS by a test: the parser does not import numpy.
@@ -120,12 +122,8 @@ def _sweep(args: argparse.Namespace, console) -> int:
 
     from research.pipeline import expand, load_series, parse_date_range
     from research.sweep import run_sweep
-    from research.sweep.budget import (
-        DEFAULT_MAX_COMBOS,
-        check_combos,
-        estimate,
-        machine_load,
-    )
+    from research.sweep.budget import DEFAULT_MAX_COMBOS, check_combos
+    from research.sweep.runner import check_workers
 
     parse_date_range(args.date_from, args.date_to)
     limit = DEFAULT_MAX_COMBOS if args.max_combos is None else args.max_combos
@@ -133,12 +131,13 @@ def _sweep(args: argparse.Namespace, console) -> int:
                                ("--sample", args.sample, 1), ("--seed", args.seed, 0), ("--top", args.top, 0)):
         if value is not None and value < low:
             raise ValueError(f"{option} {value}: must be >= {low}")
+    scheduler = "serial" if args.serial else args.scheduler
+    check_workers(args.workers, args.scheduler)  # also with --serial: a value no local cluster could run
     grid = _grid(args)
     n = check_combos(grid, limit, source=args.grid or "")  # counted, never built: a huge grid is refused here
     base = _base(args)
+    grid.validate(base)  # every value and relation, without building the combinations
     console.print(f"grid: {n:,} combinations ({grid.signal_groups:,} signal group(s)), limit {limit:,} (--max-combos)")
-    with console.status(f"validating {n:,} combinations..."):
-        grid.params(base)  # validate every combination before loading anything
     if not args.paths:
         with console.status("generating the embedded synthetic data set (first run only)..."):
             first = expand(None)[0]
@@ -151,18 +150,13 @@ def _sweep(args: argparse.Namespace, console) -> int:
                              on_check=lambda line: console.print(line, markup=False))
     if any(s.synthetic for s in loaded):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
-    scheduler = "serial" if args.serial else args.scheduler
     where = "serially" if args.serial else (f"on {args.scheduler}" if args.scheduler else
                                             f"on a local Dask cluster ({args.workers} workers)")
-    bars = sum(len(s.frame) for s in loaded)
-    est = estimate(grid, bars, _sessions(loaded), workers=1 if args.serial else args.workers,
-                   cluster=not args.serial and not args.scheduler, load=machine_load())
-    console.print(f"sweeping {len(grid):,} combinations over {', '.join(s.name for s in loaded)} "
-                  f"({bars:,} bars, split={args.split}) {where}\n{est.text()}")
-    _warn_memory(console, est.memory_bytes)
+    console.print(f"sweeping {n:,} combinations over {', '.join(s.name for s in loaded)} "
+                  f"({sum(len(s.frame) for s in loaded):,} bars, split={args.split}) {where}")
     res = run_sweep(loaded, grid, base=base, scheduler=scheduler, n_workers=args.workers, chunk_size=args.chunk,
-                    split=args.split, cache_dir=False if args.no_cache else args.cache, progress=True,
-                    max_combos=limit)
+                    split=args.split, cache_dir=False if args.no_cache else args.cache, progress=console,
+                    max_combos=limit, on_estimate=lambda est: console.print(est.text()))
     out = Path(args.out) if args.out else Path("reports") / "sweeps" / res.meta["sweep_id"]
     # how the data were read, so a report can backtest a chosen combination in depth on the same bars
     res.meta["load"] = {"paths": [str(Path(p).resolve()) for s in loaded for p in s.files], "bar": args.bar,
@@ -179,32 +173,12 @@ def _sweep(args: argparse.Namespace, console) -> int:
     return 0
 
 
-def _sessions(loaded) -> int:
-    """Trading sessions of the loaded series (the rows of the daily results)."""
-    import numpy as np
-
-    from strategy.market.sessions import session_id
-
-    return len(np.unique(np.concatenate([session_id(s.frame.index) for s in loaded]))) if loaded else 0
-
-
-def _warn_memory(console, needed: int) -> None:
-    """A warning when the estimated memory is more than this machine has available."""
-    import os
-
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return
-    if needed > available:
-        console.print(f"[bold yellow]warning:[/] the estimate ({needed / 1e9:.1f} GB) is above the memory available "
-                      f"({available / 1e9:.1f} GB): narrow the grid or --sample it")
-
-
 def _print_top(console, res, n: int) -> None:
     import math
 
     from rich.table import Table
+
+    from research.sweep.result import profit_factor_text
 
     top = res.top(n)
     names = res.param_names
@@ -220,6 +194,6 @@ def _print_top(console, res, n: int) -> None:
 
     for combo, r in top.iterrows():
         t.add_row(str(combo), *[str(r[k]) for k in names], f"{int(r.trades):,}", f(r.win_rate, ".1%"),
-                  f(r.net_pnl_usd, ",.0f"), f(r.profit_factor, ".2f"), f(r.expectancy_r, "+.3f"), f(r.sharpe, ".2f"),
+                  f(r.net_pnl_usd, ",.0f"), profit_factor_text(r.profit_factor), f(r.expectancy_r, "+.3f"), f(r.sharpe, ".2f"),
                   f(r.max_drawdown_usd, ",.0f"))
     console.print(t)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from research.sweep.result import profit_factor_text
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -20,7 +22,7 @@ __all__ = ["OBJECTIVE_COLUMN", "OVERFIT_METRIC", "SUMMARY_FORMATS", "SweepContex
 # walk-forward objective -> summary column (stability maps, top table) and overfitting metric (PBO, DSR)
 OBJECTIVE_COLUMN = {"sharpe": "sharpe", "sortino": "sortino", "net_pnl": "net_pnl_usd", "profit_factor": "profit_factor"}
 OVERFIT_METRIC = {"sharpe": "sharpe", "sortino": "sortino", "net_pnl": "mean", "profit_factor": "profit_factor"}
-SUMMARY_FORMATS = {"trades": "{:,.0f}", "win_rate": "{:.1%}", "net_pnl_usd": "{:,.0f}", "profit_factor": "{:.2f}",
+SUMMARY_FORMATS = {"trades": "{:,.0f}", "win_rate": "{:.1%}", "net_pnl_usd": "{:,.0f}", "profit_factor": profit_factor_text,
                    "expectancy_usd": "{:,.1f}", "expectancy_r": "{:+.3f}", "sharpe": "{:.2f}", "sortino": "{:.2f}",
                    "max_drawdown_usd": "{:,.0f}", "trades_per_day": "{:.2f}"}
 
@@ -241,9 +243,16 @@ def windows_table(wf: Any, params: Sequence[str] = ()) -> pd.DataFrame:
             out[p] = w[p].to_numpy()
     for c, label in (("is_objective", "IS objective"), ("oos_objective", "OOS objective"), ("is_sharpe", "IS Sharpe"),
                      ("oos_sharpe", "OOS Sharpe")):
-        out[label] = [("-" if pd.isna(v) else f"{v:+.2f}") for v in w[c]]
+        out[label] = [_objective_text(v) for v in w[c]]
     out["OOS net $"] = [f"{v:,.0f}" for v in w["oos_net_pnl"]]
     return out
+
+
+def _objective_text(v: float) -> str:
+    """A window's objective or Sharpe: "+1.23", "-" (undefined) or "no losses" (a profit factor without a losing trade)."""
+    if v is None or v != v:
+        return "-"
+    return "no losses" if v == float("inf") else f"{v:+.2f}"
 
 
 def checks_table(decision: Any) -> pd.DataFrame:

@@ -13,7 +13,8 @@ from strategy.params import ParamsError
 
 from .grid import ParamGrid
 
-__all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate", "machine_load"]
+__all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate", "machine_load",
+           "available_memory", "check_memory"]
 
 # Combinations a sweep runs without --max-combos: ~35x the default grid; on the 32 ES contracts (2,062
 # sessions) about 1.7 GB and a minute or two on 2 idle cores (see `estimate`).
@@ -24,7 +25,9 @@ SIGNAL_NS_PER_BAR = 140.0  # the signal kernel, per bar and signal group
 SIMULATION_NS_PER_BAR = 2.5  # trade simulation + online metrics, per bar and combination
 BUILD_NS_PER_BAR = 1_500.0  # building the data sets (kernel inputs, ticks), per bar, once
 PREPARE_S_PER_COMBO = 5e-4  # validated Params, hashes and task plans, per combination (in this process)
-CLUSTER_START_S = 1.5  # a local Dask cluster's start-up
+CLUSTER_START_S = 4.0  # a local Dask cluster's start-up and shut-down (measured 3.0 + 1.2 s on 2 cores)
+WORKER_WARMUP_S = 4.0  # a Dask worker importing the kernels and loading numba's cache (measured 4-6 s, in parallel)
+LOCAL_WARMUP_S = 1.0  # the same in this process (--serial)
 COMPILE_S = 30.0  # numba compiling the kernels when its cache is cold (first run, changed code), per process
 # per combination and session: daily P&L (8) + trades (4), per task and merged, plus the summary's and the
 # saved tables' temporaries (measured: 1,960 combinations x 2,062 sessions of the 32 ES contracts, +174 MB peak RSS)
@@ -70,16 +73,44 @@ class SweepEstimate:
 def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, cluster: bool = False,
              load: float = 1.0) -> SweepEstimate:
     """Time and memory of sweeping `grid` over `bars` bars covering `sessions` trading sessions, on
-    `workers` processes (`cluster`: a local Dask cluster is started). `load` >= 1 scales the time
-    for a busy machine (see `machine_load`)."""
+    `workers` processes (`cluster`: a local Dask cluster is started; workers > 1 without `cluster`: a
+    remote one). `sessions` are those the results will hold (sessions with a simulated bar). `load` >= 1
+    scales the time for a busy machine (see `machine_load`)."""
     n = len(grid)
     groups = grid.signal_groups
     compute = bars * (groups * SIGNAL_NS_PER_BAR + n * SIMULATION_NS_PER_BAR) * 1e-9 / max(1, workers)
-    seconds = bars * BUILD_NS_PER_BAR * 1e-9 + n * PREPARE_S_PER_COMBO + compute
-    seconds = seconds * max(1.0, load) + (CLUSTER_START_S if cluster else 0.0)
+    start = (CLUSTER_START_S if cluster else 0.0) + (WORKER_WARMUP_S if workers > 1 or cluster else LOCAL_WARMUP_S)
+    seconds = (bars * BUILD_NS_PER_BAR * 1e-9 + n * PREPARE_S_PER_COMBO + compute + start) * max(1.0, load)
     memory = n * (sessions * RESULT_BYTES_PER_SESSION + OBJECT_BYTES_PER_COMBO)
     return SweepEstimate(combos=n, signal_groups=groups, bars=int(bars), sessions=int(sessions), seconds=seconds,
                          memory_bytes=int(memory), load=max(1.0, load))
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can give a new allocation without swapping (``MemAvailable`` of
+    /proc/meminfo, else free pages); None when unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(est: SweepEstimate, available: int | None = None) -> None:
+    """`SweepTooLarge` when the estimated memory is above `available` (default: `available_memory()`)."""
+    available = available_memory() if available is None else available
+    if available is not None and est.memory_bytes > available:
+        raise SweepTooLarge(f"the sweep needs about {_size(est.memory_bytes)} ({est.combos:,} combinations x "
+                            f"{est.sessions:,} sessions), above the {_size(available)} of memory available on this "
+                            f"machine: narrow the grid, draw a sample (--sample N) or sweep fewer files")
 
 
 def machine_load() -> float:

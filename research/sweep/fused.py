@@ -69,6 +69,10 @@ class DataSet:
     flow: dict[str, Any] = field(default_factory=dict)  # order_flow choice -> bool, or an error message
     identity: str = ""  # content hash (cache key)
     margin_per_contract: float = 0.0  # the instrument's maintenance margin (the simulator's trading floor)
+    # Params.session -> (largest high-low range in ticks of one session's simulated bars, its trading date)
+    widest_session: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Params.session -> trading dates (days since 1970-01-01) with a simulated bar: the rows of the results
+    session_days: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

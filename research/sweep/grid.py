@@ -7,6 +7,7 @@ grid order of the combinations it draws, so ids are stable for a given (grid, n,
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from strategy.bounds import check_field
-from strategy.params import EXECUTION_FIELDS, Params, ParamsError, read_toml
+from strategy.params import (
+    EXECUTION_FIELDS,
+    RELATED_FIELDS,
+    Params,
+    ParamsError,
+    read_toml,
+)
 
 __all__ = ["ParamGrid", "parse_param_string", "DEFAULT_GRID_PATH"]
 
@@ -147,6 +154,24 @@ class ParamGrid:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.combos())
+
+    def validate(self, base: Params | None = None) -> None:
+        """Refuse the grid if any of its combinations would be an invalid `Params`, without building them:
+        each value is checked alone when the grid is made; the relations between fields
+        (`strategy.params.RELATED_FIELDS`) are checked on the product of each related group's values
+        only, the other fields at `base`. A sampled grid is refused as well when its full grid holds an
+        invalid combination. `ParamsError` names the values and the rule."""
+        base = base or Params()
+        for group in RELATED_FIELDS:
+            names = [k for k in group if k in self.values]
+            if not names:
+                continue
+            for combo in itertools.product(*(self.values[k] for k in names)):
+                values = dict(zip(names, combo))
+                try:
+                    base.replace(**values)
+                except (ParamsError, TypeError) as exc:
+                    raise ParamsError(f"grid values {values} (every combination holding them): {exc}") from None
 
     def params(self, base: Params | None = None) -> list[Params]:
         """Every combination as a validated `Params` (`base` with the combination's values);

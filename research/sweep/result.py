@@ -20,13 +20,20 @@ import pandas as pd
 from research.store.files import atomic_write_bytes, atomic_write_text
 from strategy.params import Params
 
-__all__ = ["SweepResult", "SUMMARY_COLUMNS", "summarize"]
+__all__ = ["SweepResult", "SUMMARY_COLUMNS", "summarize", "profit_factor_text"]
 
 TRADING_DAYS = 252
 SUMMARY_COLUMNS = ("trades", "wins", "win_rate", "net_pnl_usd", "gross_profit_usd", "gross_loss_usd", "profit_factor",
                    "expectancy_usd", "expectancy_r", "commissions_usd", "sharpe", "sortino", "max_drawdown_usd",
                    "sessions", "trades_per_day")
 _FILES = ("grid", "summary", "daily_pnl", "segments")
+
+
+def profit_factor_text(pf: float | None) -> str:
+    """A profit factor for a table: ``1.23``, "no losses" (gross loss 0, stored as inf) or "-" (no trades)."""
+    if pf is None or pf != pf:
+        return "-"
+    return "no losses" if pf == np.inf else f"{pf:.2f}"
 
 
 def summarize(acc: np.ndarray, daily: np.ndarray, capital: np.ndarray) -> pd.DataFrame:

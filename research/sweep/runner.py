@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,25 @@ import pandas as pd
 from strategy.params import Params
 
 from . import cache as C
-from .budget import DEFAULT_MAX_COMBOS, check_combos
+from .budget import (
+    DEFAULT_MAX_COMBOS,
+    SweepEstimate,
+    check_combos,
+    check_memory,
+    estimate,
+    machine_load,
+)
 from .grid import ParamGrid
 from .result import SweepResult, summarize
 
-__all__ = ["run_sweep", "build_datasets", "default_chunk_size", "WARMUP_SESSIONS"]
+__all__ = ["run_sweep", "build_datasets", "default_chunk_size", "check_workers", "simulated_sessions",
+           "WARMUP_SESSIONS"]
 
 WARMUP_SESSIONS = 10  # sessions of earlier bars that warm up a contract segment's signals (docs/sweeps.md)
 MAX_CHUNK = 1024  # combinations per task at most (default chunking)
 MIN_TASKS = 8  # default chunking aims at >= this many tasks per sweep
 SPLITS = ("contract", "none")
+SESSIONS = ("rth", "globex", "all")  # Params.session values (strategy.kernels.SESSION_CODES)
 # Format of a cached task's arrays, part of the sweep key: bump it whenever a task returns other arrays,
 # so that older cache entries (another key) are never reused. 2: + daily_trades (trades closed per session).
 TASK_FORMAT = 2
@@ -108,12 +117,14 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
             raw = np.empty((4, len(sub)), np.int64)
             for r, col in enumerate(("open", "high", "low", "close")):
                 to_ticks(sub[col].to_numpy(np.float64), tick, col, sub.index, out=raw[r])
-            _, _, close_min, _ = time_inputs(sub.index, bar_ns)
+            _, start_min, close_min, _ = time_inputs(sub.index, bar_ns)
             k = keys[pre:stop]
             trade_from = start - pre
             sessions = np.unique(k[trade_from:])
             sidx = np.clip(np.searchsorted(sessions, k), 0, max(len(sessions) - 1, 0)).astype(np.int64)
             con = con_all[pre:stop].copy()
+            widest, days = _simulated_sessions(raw[1, trade_from:], raw[2, trade_from:], k[trade_from:],
+                                               con[trade_from:], start_min[trade_from:])
             xoff = x["xoff"]
             label = name
             j = 2
@@ -125,7 +136,8 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
                          close_min=close_min, sidx=sidx, con=con, sessions=sessions.astype(np.int64),
                          trade_from=int(trade_from), tick=float(tick), bar_ns=int(bar_ns),
                          tick_value=float(tick * spec.point_value), commission=float(spec.commission_per_side),
-                         flow=flow, margin_per_contract=float(spec.margin_per_contract))
+                         flow=flow, margin_per_contract=float(spec.margin_per_contract), widest_session=widest,
+                         session_days=days)
             ds.identity = _frame_identity(ds.x, ds.xoff, ds.raw, ds.close_min, ds.sidx, ds.con, ds.sessions,
                                           extra=[ds.trade_from, ds.tick, ds.bar_ns, ds.tick_value, ds.commission,
                                                  ds.flow, K.N_X, ds.margin_per_contract])
@@ -199,7 +211,8 @@ def _data_files(series: list) -> list[dict[str, str]]:
 # ----------------------------------------------------------------------------------------- engines
 class _Progress:
     """One rich progress bar for the whole sweep, shown from its first second: the phase being done
-    (validating, building data sets, starting the cluster, compiling), then the evaluations
+    (checking the values, building the data sets and the combinations, starting the cluster, compiling),
+    then the evaluations
     (combinations x data sets) with their ETA. Disabled: every call is a no-op."""
 
     def __init__(self, enabled: Any) -> None:
@@ -310,65 +323,122 @@ def _units_text(pending: dict[str, tuple[int, int]], cached: int) -> str:
     return f"combinations x data sets ({n_ds} data set{'s' if n_ds != 1 else ''}{from_cache})"
 
 
+def _simulated_sessions(high: np.ndarray, low: np.ndarray, session_key: np.ndarray, contract: np.ndarray,
+                        start_min: np.ndarray) -> tuple[dict[str, tuple[int, int]], dict[str, np.ndarray]]:
+    """Per `Params.session` value, over the bars a backtest simulates (`research.backtest.sanity`, the
+    backtest's rule): the largest high-low range (ticks) of one session with its trading date, and the
+    trading dates with a simulated bar."""
+    from research.backtest.sanity import (
+        in_session_rows,
+        largest_session_range,
+        session_ends,
+    )
+
+    widest: dict[str, tuple[int, int]] = {}
+    days: dict[str, np.ndarray] = {}
+    for session in SESSIONS:
+        rows = in_session_rows(start_min, session)
+        key, con = session_key[rows], contract[rows]
+        rng, first = largest_session_range(high[rows], low[rows], session_ends(key, con))
+        widest[session] = (rng, int(key[first]) if len(key) else 0)
+        days[session] = np.unique(key)
+    return widest, days
+
+
+def simulated_sessions(datasets: Sequence[Any], sessions: Sequence[str]) -> int:
+    """Trading dates with a simulated bar in any data set for any of `sessions` (`Params.session`
+    values): the rows of the sweep's daily results, at most."""
+    days = [ds.session_days[s] for ds in datasets for s in sessions if s in ds.session_days]
+    return len(np.unique(np.concatenate(days))) if days else 0
+
+
 def _check_against_data(series: list, datasets: list, params: list[Params]) -> None:
-    """Grid values that cannot mean anything on these data (`research.backtest.sanity`): a size above
-    an instrument's limit, a stop wider than every session's high-low range."""
-    from research.backtest.sanity import check_size, check_stop, largest_session_range
+    """Grid values that cannot mean anything on these data (`research.backtest.sanity`, the backtest's
+    rules): a size above an instrument's limit; a stop wider than the largest session range of the bars
+    its combination simulates (its `Params.session`), over every data set."""
+    from research.backtest.sanity import check_size, check_stop
     from strategy.market.instruments import get_spec
 
     contracts = max(p.contracts for p in params)
     for s in series:
         f = s.frame
         check_size(contracts, get_spec(f.attrs.get("root") or str(f.attrs.get("symbol") or "ES")))
-    widest, where = 0, ""
-    for ds in datasets:
-        t = ds.trade_from
-        if ds.raw.shape[1] <= t:
-            continue
-        key = ds.sidx[t:] * (int(ds.con.max()) + 1 if len(ds.con) else 1) + ds.con[t:]
-        last = np.ones(len(key), bool)
-        last[:-1] = key[1:] != key[:-1]
-        rng, _ = largest_session_range(ds.raw[1, t:], ds.raw[2, t:], last)
-        if rng > widest:
-            widest, where = rng, f"in data set {ds.name}"
-    stop = max(p.stop_ticks for p in params)
-    if widest:
-        check_stop(stop, widest, where)
+    widest_stop: dict[str, int] = {}
+    for p in params:
+        widest_stop[p.session] = max(widest_stop.get(p.session, 0), p.stop_ticks)
+    for session, stop in widest_stop.items():
+        rng, day, name = max((ds.widest_session[session] + (ds.name,) for ds in datasets
+                              if ds.widest_session.get(session, (0, 0))[0] > 0), default=(0, 0, ""))
+        if rng:
+            when = np.datetime64(day, "D").astype(str)
+            check_stop(stop, rng, f"session of {when} in data set {name}, session = {session!r}")
 
 
 # ------------------------------------------------------------------------------------------ sweep
 def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, base: Params | None = None,
               scheduler: str | None = None, n_workers: int = 2, chunk_size: int | None = None,
               split: str = "contract", cache_dir: str | Path | None | bool = None, progress: Any = True,
-              warmup_sessions: int = WARMUP_SESSIONS, max_combos: int | None = DEFAULT_MAX_COMBOS) -> SweepResult:
+              warmup_sessions: int = WARMUP_SESSIONS, max_combos: int | None = DEFAULT_MAX_COMBOS,
+              on_estimate: Callable[[SweepEstimate], None] | None = None,
+              memory_limit: int | None = None) -> SweepResult:
     """Evaluate every combination of `grid` (values replacing `base`, default `Params()`) on `series`
     (`research.pipeline.Series` list, one Series or a bar frame) with the fused path.
 
     `scheduler`: None = a local Dask cluster of `n_workers` single-threaded processes (created and
-    closed here); ``"tcp://host:port"`` = that cluster; ``"serial"`` = in this process, no Dask.
+    closed here, at most one per core); ``"tcp://host:port"`` = that cluster; ``"serial"`` = in this
+    process, no Dask.
     `split`: "contract" = one data set per contract of a continuous series, "none" = whole series.
     `chunk_size`: combinations per task (default `default_chunk_size`); signal groups are kept whole when they fit.
     `cache_dir`: finished tasks are kept there (default ``$NAVALE_DATA_DIR/sweep-cache``; False: no cache).
     `max_combos`: a larger grid raises `SweepTooLarge` before anything is built (None: no limit).
     `progress`: one rich bar from the first second (phases, then combinations x data sets with an ETA);
     True draws on rich's console, a `rich.console.Console` on that one.
-    A grid value the data cannot support (a stop wider than every session's range, a size above the
-    instrument's limit) raises `ParamsError` before any evaluation.
+
+    Order: the combinations are counted and their values checked (`ParamGrid.validate`, never
+    built), the data sets built, the time and memory estimated (`research.sweep.budget.estimate`, given
+    to `on_estimate`) and refused above `memory_limit` bytes (default: the memory available), and only
+    then the combinations built. A grid value the data cannot support (a stop wider than every
+    session's range of the bars it simulates, a size above the instrument's limit) raises `ParamsError`
+    before any evaluation.
     """
     t0 = time.perf_counter()
     grid = grid if isinstance(grid, ParamGrid) else ParamGrid(grid)
     check_combos(grid, max_combos)  # counted from the value lists: a huge grid is refused before it is built
+    check_workers(n_workers, scheduler)
     with _Progress(progress) as bar:
-        bar.phase(f"validating {len(grid):,} combinations")
+        bar.phase(f"checking the values of {len(grid):,} combinations")
         base = base or Params()
-        params = grid.params(base)
-        combos = grid.combos()
+        grid.validate(base)
         series = _as_series(series)
         bar.phase("building the data sets")
         datasets = build_datasets(series, split=split, warmup_sessions=warmup_sessions)
+        sessions = grid.values.get("session", (base.session,))
+        est = estimate(grid, sum(ds.bars for ds in datasets), simulated_sessions(datasets, sessions),
+                       workers=1 if scheduler == "serial" else n_workers, cluster=scheduler is None,
+                       load=machine_load())
+        if on_estimate is not None:
+            on_estimate(est)
+        check_memory(est, memory_limit)
+        bar.phase(f"building {len(grid):,} combinations")
+        params = grid.params(base)
+        combos = grid.combos()
         _check_against_data(series, datasets, params)
         return _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split,
                          cache_dir, warmup_sessions, bar)
+
+
+def check_workers(n_workers: int, scheduler: str | None = None) -> None:
+    """Refuse a local cluster of less than 1 or more workers than this machine has cores (each worker
+    is one single-threaded process; more would only compete for the same cores)."""
+    import os
+
+    if scheduler is not None:
+        return
+    cores = os.cpu_count() or 1
+    if not 1 <= n_workers <= cores:
+        raise ValueError(f"--workers {n_workers}: a local cluster runs 1 to {cores} worker processes on this "
+                         f"machine ({cores} core{'s' if cores != 1 else ''}); for more, start a Dask cluster and "
+                         "pass --scheduler")
 
 
 def _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split, cache_dir,

@@ -36,6 +36,10 @@ from research.validation.sharpe import (
 )
 
 __all__ = [
+    "MAX_SPLITS",
+    "DEFAULT_SPLITS",
+    "check_n_splits",
+    "default_n_splits",
     "BLOCK_METRICS",
     "PBOResult",
     "pbo_cscv",
@@ -204,6 +208,30 @@ def _avg_rank_of(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return less + (equal + 1) / 2.0
 
 
+DEFAULT_SPLITS = 16  # CSCV blocks: C(16, 8) = 12,870 splits
+MAX_SPLITS = 20  # C(20, 10) = 184,756 splits; C(22, 11) = 705,432 would take minutes on 1,000 configurations
+
+
+def check_n_splits(n_splits: int, rows: int | None = None) -> int:
+    """`n_splits` when CSCV can use it: even, 2..`MAX_SPLITS`, and (given `rows`, the sessions) at least
+    2 rows per block; else `ValueError` saying which values would work."""
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)):
+        raise ValueError(f"n_splits = {n_splits!r}: must be an even integer from 2 to {MAX_SPLITS}")
+    if n_splits < 2 or n_splits % 2 or n_splits > MAX_SPLITS:
+        raise ValueError(f"n_splits = {n_splits}: CSCV needs an even number of blocks from 2 to {MAX_SPLITS}")
+    if rows is not None and rows < 2 * n_splits:
+        largest = min(MAX_SPLITS, rows // 2 - (rows // 2) % 2)
+        fix = f"use at most {largest}" if largest >= 2 else "PBO needs at least 4 sessions"
+        raise ValueError(f"n_splits = {n_splits}: {rows} sessions are too few for {n_splits} blocks (at least 2 "
+                         f"sessions per block): {fix}")
+    return int(n_splits)
+
+
+def default_n_splits(rows: int) -> int:
+    """`DEFAULT_SPLITS`, or the largest even number of blocks `rows` sessions allow (2 at least)."""
+    return max(2, min(DEFAULT_SPLITS, rows // 2 - (rows // 2) % 2))
+
+
 def pbo_cscv(
     returns: pd.DataFrame | np.ndarray,
     n_splits: int = 16,
@@ -225,13 +253,11 @@ def pbo_cscv(
     accepted; it is evaluated split by split (slow: one call per half per split).
     """
     x, labels = _as_matrix(returns)
-    if n_splits < 2 or n_splits % 2:
-        raise ValueError(f"n_splits must be an even number >= 2, got {n_splits}")
+    check_n_splits(n_splits)
     t, n_cfg = x.shape
     if n_cfg < 2:
         raise ValueError(f"PBO needs at least 2 configurations (columns), got {n_cfg}")
-    if t < 2 * n_splits:
-        raise ValueError(f"{t} rows are too few for {n_splits} blocks (need at least 2 rows per block)")
+    check_n_splits(n_splits, t)
     if not np.isfinite(x).all():
         raise ValueError("returns hold NaN or infinite values: fill sessions without a trade with 0")
     dropped = t % n_splits

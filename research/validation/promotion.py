@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from research.store.files import atomic_write_text
-from research.validation.overfitting import dsr_of_best, dsr_of_combo, pbo_cscv
+from research.validation.overfitting import (
+    check_n_splits,
+    default_n_splits,
+    dsr_of_best,
+    dsr_of_combo,
+    pbo_cscv,
+)
 from research.validation.walkforward import OBJECTIVES, segment_boundaries, walk_forward
 
 __all__ = [
@@ -233,7 +239,7 @@ def evaluate(
     scheme: str = "rolling",
     is_periods: int | None = None,
     oos_periods: int = 1,
-    n_splits: int = 16,
+    n_splits: int | None = None,
     min_trades: int = 0,
 ) -> Decision:
     """Run the gate on plain inputs (``daily_pnl`` $ per session x combo; see the module docstring).
@@ -248,7 +254,9 @@ def evaluate(
     trade-count check count real trades (``oos_trades``); without it OOS sessions with a non-zero
     P&L stand in (``oos_trading_days``). ``min_trades``: IS trades a combo needs to be chosen in a
     window (needs ``trades``). ``is_periods=None``: the largest of 1-4 the periods allow
-    (`research.validation.walkforward.default_is_periods`). ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
+    (`research.validation.walkforward.default_is_periods`). ``n_splits``: CSCV blocks of the PBO, even, 2-20
+    (None: 16, or the largest the sessions allow); an odd or out-of-range value raises ``ValueError``, one
+    finer than the sessions allow fails the PBO check with the largest value that would work. ``params_of(combo)`` gives its ``strategy.Params``. Bad inputs (too
     few periods for the walk-forward, NaN P&L, capital <= 0, ...) raise ``ValueError``; a PBO or a
     DSR that cannot be computed (one configuration, too few sessions, no configuration traded)
     fails its check with the reason.
@@ -258,6 +266,7 @@ def evaluate(
         raise ValueError(f"unknown objective {objective!r}: use one of {OBJECTIVES}")
     if not (isinstance(capital, (int, float, np.integer, np.floating)) and math.isfinite(capital) and capital > 0):
         raise ValueError(f"capital must be a number > 0, got {capital!r}")
+    n_splits = default_n_splits(len(daily_pnl)) if n_splits is None else check_n_splits(n_splits)
     metric = _METRIC[objective]
     boundaries = segment_boundaries(segments)
     wf = walk_forward(daily_pnl, grid, boundaries=boundaries, scheme=scheme, is_periods=is_periods,
@@ -380,7 +389,7 @@ def evaluate_sweep(
     scheme: str = "rolling",
     is_periods: int | None = None,
     oos_periods: int = 1,
-    n_splits: int = 16,
+    n_splits: int | None = None,
     min_trades: int = 0,
 ) -> Decision:
     """:func:`evaluate` of a ``SweepResult`` (its capital, segments, ``params``, ``meta`` n_trials and,

@@ -329,13 +329,32 @@ def _usd(v: float) -> str:
     return f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}"
 
 
+def _sharpe_text(v: float, why: str = "") -> str:
+    """A Sharpe as +x.xx, or "n/a" (with `why`) when it is not defined."""
+    if v is not None and np.isfinite(v):
+        return f"{v:+.2f}"
+    return f"n/a ({why})" if why else "n/a"
+
+
+def _oos_sharpe_text(s: dict[str, Any]) -> str:
+    """The stitched OOS Sharpe, or why it is not defined (no trades, or a constant P&L)."""
+    trades = s.get("oos_trades", s["oos_trading_days"])
+    if s["oos_sessions"] == 0:
+        why = "no OOS sessions"
+    elif not trades:
+        why = "no OOS trades"
+    else:
+        why = "constant OOS P&L"
+    return _sharpe_text(s["oos_sharpe"], why)
+
+
 def _verdict(s: dict[str, Any], cfg: dict[str, Any]) -> str:
     """One honest paragraph from the summary figures."""
     n = s["n_windows"]
     head = (f"Walk-forward over {n} window{'s' if n != 1 else ''} ({cfg['scheme']}, {cfg['is_periods']} IS "
             f"period{'s' if cfg['is_periods'] != 1 else ''} -> {cfg['oos_periods']} OOS, objective "
-            f"{cfg['objective']}): stitched OOS Sharpe {s['oos_sharpe']:+.2f} vs mean IS Sharpe "
-            f"{s['mean_is_sharpe']:+.2f} of the chosen configurations; OOS net {_usd(s['oos_net_pnl'])} over "
+            f"{cfg['objective']}): stitched OOS Sharpe {_oos_sharpe_text(s)} vs mean IS Sharpe "
+            f"{_sharpe_text(s['mean_is_sharpe'])} of the chosen configurations; OOS net {_usd(s['oos_net_pnl'])} over "
             f"{s['oos_sessions']} sessions, max drawdown {_usd(s['oos_max_drawdown_usd'])}.")
     oos, decay = s["oos_sharpe"], s["decay"]
     if not np.isfinite(oos) or oos <= 0:

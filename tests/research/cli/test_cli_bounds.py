@@ -44,6 +44,19 @@ def test_sweep_refuses_a_huge_grid_at_once_and_max_combos_raises_the_limit(tmp_p
     assert "4 combinations (1 signal group(s)) x 13,786 bars, 10 sessions: about" in out
 
 
+def test_a_raised_limit_is_estimated_then_refused_above_the_memory_available(capsys):
+    values = {"stop_ticks": range(1, 11), "target_r": [1.0 + i / 2 for i in range(10)],
+              "time_stop_bars": range(10, 110, 10), "entry_threshold": [i / 20 for i in range(10)],
+              "min_base_quality": [i / 10 for i in range(10)], "slippage_ticks": range(10),
+              "contracts": range(1, 11), "max_trades_per_day": range(1, 11)}  # 10^8 combinations
+    argv = [a for k, v in values.items() for a in ("--param", f"{k}={','.join(map(str, v))}")]
+    assert main(["sweep", *argv, "--max-combos", str(10**8), "--serial", "--no-cache"]) == 2
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    estimate = next(i for i, ln in enumerate(lines) if ln.startswith("100,000,000 combinations (100 signal group(s))"))
+    assert " GB (estimate" in lines[estimate] and estimate == len(lines) - 2
+    assert lines[-1].startswith("error: the sweep needs about ") and "of memory available on this machine" in lines[-1]
+
+
 @pytest.mark.parametrize("param, expected", [
     ("stop_ticks=5,99999999999999999999", "parameter stop_ticks = 99999999999999999999: accepted [1, 4000] (ticks)"),
     ("weight_battle=0.4,5.0", "parameter weight_battle = 5.0: accepted [0, 1]"),
@@ -77,6 +90,7 @@ def test_backtest_refuses_absurd_parameters_and_dates(tmp_path, capsys):
 @pytest.mark.parametrize("argv, expected", [
     (["--max-combos", "0"], "--max-combos 0: must be >= 1"),
     (["--workers", "0"], "--workers 0: must be >= 1"),
+    (["--workers", "1000"], "--workers 1000: a local cluster runs 1 to "),
     (["--chunk", "-1"], "--chunk -1: must be >= 1"),
     (["--sample", "0"], "--sample 0: must be >= 1"),
 ])

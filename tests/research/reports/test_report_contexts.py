@@ -69,6 +69,16 @@ def test_top_configurations_values_as_in_a_grid_file():
     assert top["stop_ticks"].tolist() == ["7", "9"] and top["target_r"].tolist() == ["1.5", "3"]
 
 
+def test_profit_factor_without_losses_reads_no_losses_not_inf():
+    from research.reports.sweep import SUMMARY_FORMATS
+
+    df = pd.DataFrame({"trades": [1, 4, 0], "profit_factor": [np.inf, 1.234, np.nan]})
+    html = display.table_html(df, SUMMARY_FORMATS, index=False)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    assert cells == ["1", "no losses", "4", "1.23", "0", "-"]
+    assert "inf" not in html
+
+
 def test_page_css_lets_wide_tables_scroll():
     nb = nbformat.v4.new_notebook()
     wide = pd.DataFrame([range(40)], columns=[f"a_rather_long_column_name_{i}" for i in range(40)])

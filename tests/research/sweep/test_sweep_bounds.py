@@ -62,7 +62,10 @@ def test_estimate_follows_the_cost_model():
     assert e1.memory_bytes < e2.memory_bytes and e1.seconds < e2.seconds
     assert e2.memory_bytes == 80 * (300 * budget.RESULT_BYTES_PER_SESSION + budget.OBJECT_BYTES_PER_COMBO)
     assert estimate(big, 100_000, 300, load=3.0).seconds == pytest.approx(3 * e2.seconds)
-    assert estimate(big, 100_000, 300, workers=2).seconds < e2.seconds
+    assert estimate(big, 10**7, 300, workers=2).seconds < estimate(big, 10**7, 300, workers=1, cluster=True).seconds
+    # a local cluster costs its start-up and the workers' warm-up on top of the serial run's
+    serial, local = estimate(big, 100_000, 300), estimate(big, 100_000, 300, workers=2, cluster=True)
+    assert local.seconds > serial.seconds + budget.CLUSTER_START_S
     assert "80 combinations (2 signal group(s)) x 100,000 bars, 300 sessions" in e2.text()
 
 
@@ -81,18 +84,108 @@ def test_grid_values_outside_the_ranges_name_file_field_and_value(tmp_path):
         ParamGrid.from_toml(f)
 
 
-def test_a_stop_no_session_reaches_and_an_oversized_grid_value_are_refused():
+def test_a_stop_no_session_reaches_is_refused_by_the_backtests_rule_and_an_oversized_value_too():
+    from research.backtest import run
+    from strategy import Params, compute_signals
     from strategy.market.sessions import session_id
 
     series = load_series(None)
     frame = series[0].frame
-    g = frame.groupby(session_id(frame.index))  # the sweep checks over all bars of a data set
-    widest = int(round(((g["high"].max() - g["low"].min()) / 0.25).max()))
-    with pytest.raises(ParamsError, match=rf"stop_ticks = {widest + 1}: wider than the largest session high-low "
-                                          rf"range of the data \({widest} ticks, in data set ESM24\)"):
-        run_sweep(series, {"stop_ticks": [7, widest + 1]}, scheduler="serial", cache_dir=False, progress=False)
+
+    def widest_of(session: str) -> int:  # the bars a backtest simulates: those of Params.session
+        sub = frame.loc[compute_signals(frame, Params(session=session))["in_session"].to_numpy()]
+        g = sub.groupby(session_id(sub.index))
+        return int(round(((g["high"].max() - g["low"].min()) / 0.25).max()))
+
+    rth, every = widest_of("rth"), widest_of("all")
+    assert rth < every  # all bars would allow a wider stop than the backtest does
+    with pytest.raises(ParamsError) as backtest:
+        run(frame, Params(stop_ticks=rth + 1))
+    with pytest.raises(ParamsError) as sweep:
+        run_sweep(series, {"stop_ticks": [7, rth + 1]}, scheduler="serial", cache_dir=False, progress=False)
+    for e in (backtest, sweep):  # one rule, one range
+        assert f"stop_ticks = {rth + 1}: wider than the largest session high-low range of the data ({rth} ticks, " \
+            in str(e.value)
+    assert "in data set ESM24, session = 'rth')" in str(sweep.value)
+    # per combination's session: the same stop is fine where it trades all bars, refused where it trades RTH
+    with pytest.raises(ParamsError, match=f"stop_ticks = {every}: .*\\({rth} ticks, .*session = 'rth'\\)"):
+        run_sweep(series, {"stop_ticks": [7, every], "session": ["rth", "all"]}, scheduler="serial",
+                  cache_dir=False, progress=False)
+    from research.sweep.runner import _check_against_data, build_datasets
+
+    datasets = build_datasets(series)
+    _check_against_data(series, datasets, [Params(stop_ticks=every, session="all"), Params(stop_ticks=rth)])
     with pytest.raises(ParamsError, match="contracts = 600: above ES's limit of 500"):
         run_sweep(series, {"contracts": [1, 600]}, scheduler="serial", cache_dir=False, progress=False)
+
+
+def test_a_raised_limit_is_estimated_first_and_refused_above_the_memory_without_building_the_grid():
+    series = load_series(None)
+    seen = []
+    tracemalloc.start()
+    try:
+        with pytest.raises(SweepTooLarge) as e:
+            run_sweep(series, HUGE, scheduler="serial", cache_dir=False, progress=False, max_combos=None,
+                      on_estimate=seen.append, memory_limit=2 * 10**9)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000_000  # the data sets only: 10^7 Params would take GBs
+    assert len(seen) == 1 and seen[0].combos == 10**7 and seen[0].memory_bytes > 2 * 10**9
+    msg = str(e.value)
+    assert "\n" not in msg and "combinations x" in msg and "above the 2.0 GB of memory available" in msg
+    assert budget.available_memory() is None or budget.available_memory() > 0
+
+
+def test_relations_between_fields_are_checked_per_group_without_building_the_grid():
+    huge = ParamGrid({**HUGE, "tc_weak": [0.2, 0.9], "tc_strong": [0.5, 0.95]})  # 4 x 10^7 combinations
+    with pytest.raises(ParamsError, match=r"grid values \{'tc_weak': 0.9, 'tc_strong': 0.5\} .*tc_weak = 0.9: "
+                                          r"must be <= tc_strong \(0.5\)"):
+        huge.validate()
+    ParamGrid({**HUGE, "tc_weak": [0.2, 0.3], "tc_strong": [0.5, 0.95]}).validate()  # every pair holds
+    # the grid's verdict is the one its combinations would get one by one
+    small = ParamGrid({"status_balanced": [0.1, 0.3], "status_winning": [0.2, 0.4], "stop_ticks": [5, 7]})
+    with pytest.raises(ParamsError):
+        small.params()
+    with pytest.raises(ParamsError, match="status_balanced"):
+        small.validate()
+
+
+def test_related_fields_name_every_relation_params_checks():
+    """`ParamGrid.validate` is exact only if each relation of `Params._validate` lies within one group."""
+    import ast
+    import inspect
+    import textwrap
+
+    from strategy.params import RELATED_FIELDS, Params
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(Params._validate)))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "need"]
+    assert len(calls) == len(RELATED_FIELDS)
+    for call in calls:
+        used = {n.attr for n in ast.walk(call.args[0]) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id == "self"}
+        assert any(used <= set(g) for g in RELATED_FIELDS), used
+
+
+def test_sessions_of_the_estimate_are_the_results_rows_and_workers_are_bounded():
+    import os
+
+    from research.sweep.runner import check_workers
+
+    seen = []
+    res = run_sweep(load_series(None), {"stop_ticks": [5, 7]}, scheduler="serial", cache_dir=False, progress=False,
+                    on_estimate=seen.append)
+    assert seen[0].sessions == len(res.daily_pnl) == int(res.summary["sessions"].iloc[0])
+    assert seen[0].bars == int(res.segments["bars"].sum())
+    cores = os.cpu_count() or 1
+    check_workers(cores)
+    check_workers(10**6, "tcp://10.0.0.5:8786")  # a remote cluster sizes itself
+    for bad in (0, cores + 1, 1000):
+        with pytest.raises(ValueError, match=f"--workers {bad}: a local cluster runs 1 to {cores} worker"):
+            check_workers(bad)
+    with pytest.raises(ValueError, match="--workers 1000"):
+        run_sweep(None, {"stop_ticks": [5]}, n_workers=1000, progress=False)
 
 
 def test_default_grid_size_is_stated_alike_everywhere():
@@ -126,7 +219,6 @@ def test_one_progress_bar_from_the_first_phase_to_the_combinations():
     res = run_sweep(load_series(None), {"stop_ticks": [5, 7]}, scheduler="serial", cache_dir=False, progress=console)
     assert len(res.summary) == 2
     text = out.getvalue()
-    shown = [t for t in ("validating 2 combinations", "building the data sets", "compiling the kernels",
-                         "evaluating combinations x data sets") if t in text]
-    assert shown == ["validating 2 combinations", "building the data sets", "compiling the kernels",
-                     "evaluating combinations x data sets"], text[-2000:]
+    phases = ["checking the values of 2 combinations", "building the data sets", "building 2 combinations",
+              "compiling the kernels", "evaluating combinations x data sets"]
+    assert [t for t in phases if t in text] == phases, text[-2000:]

@@ -309,6 +309,15 @@ def test_cli_promote_exit_codes(tmp_path, capsys):
     assert "not a saved sweep" in capsys.readouterr().out
     assert promote_cmd.run(_parse(["--run", "edge01", *common, "--is-periods", "40"])) == 2
     assert "periods" in capsys.readouterr().out
+    # CSCV blocks: an odd, absurd or too-fine --n-splits is an argument error, never a recorded "pbo n/a FAIL"
+    for splits, said in (("3", "--n-splits 3: CSCV needs an even number of blocks from 2 to 20"),
+                         ("100000", "--n-splits 100000: CSCV needs an even number of blocks from 2 to 20"),
+                         ("0", "--n-splits 0: CSCV needs an even number")):
+        assert promote_cmd.run(_parse(["--run", "edge01", *common, "--n-splits", splits])) == 2
+        out = capsys.readouterr().out
+        assert said in out and out.count("\n") == 1, out
+    with RunStore(store, read_only=True) as s:
+        assert len(promotions(s)) == 3  # nothing recorded for the bad arguments
     # the trade-count threshold, under its name and its former one (this sweep has no trade counts)
     for flag in ("--min-oos-trades", "--min-oos-trading-days"):
         assert promote_cmd.run(_parse(["--run", "edge01", "--sweeps-dir", str(sweeps), "--no-store", "--json",
@@ -348,6 +357,7 @@ def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, 
     assert promote_cmd.run(_parse(["--run", str(folder), "--store", store, "--json"])) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["figures"]["settings"]["is_periods"] == 1
+    assert "stitched OOS Sharpe n/a (no OOS trades)" in doc["verdict"] and "nan" not in doc["verdict"]
     dsr = next(c for c in doc["checks"] if c["name"] == "dsr")
     assert not dsr["passed"] and "DSR could not be computed" in dsr["reason"] and "defined sharpe" in dsr["reason"]
     assert doc["figures"]["full_sample_best"]["combo"] is None
@@ -360,11 +370,33 @@ def test_cli_promote_refuses_and_records_a_sweep_where_nothing_traded(tmp_path, 
     # the table output prints too (no KeyError on the missing full-sample best)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert "promotion.json" in before
+    sessions = len(res.daily_pnl)
+    assert promote_cmd.run(_parse(["--run", str(folder), "--no-store", "--n-splits", "16"])) == 2
+    assert f"error: --n-splits 16: {sessions} sessions are too few for 16 blocks" in capsys.readouterr().out
     assert promote_cmd.run(_parse(["--run", str(folder), "--no-store", "--is-periods", "1"])) == 1
     out = capsys.readouterr().out
     assert "REFUSED" in out and "DSR not computed" in out and "what-if" in out
     # a what-if leaves the recorded decision's files alone
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_n_splits_must_fit_the_sessions_and_defaults_to_what_they_allow():
+    from research.validation.overfitting import check_n_splits, default_n_splits
+
+    res = _sweep("noise", seed=1)
+    short = res.daily_pnl.iloc[:20]
+    fine = evaluate(short, res.grid, capital=100_000.0, n_splits=16, is_periods=1)  # fails its check, with the fix
+    pbo = next(c for c in fine.checks if c.name == "pbo")
+    assert not pbo.passed and "20 sessions are too few for 16 blocks" in pbo.reason and "use at most 10" in pbo.reason
+    with pytest.raises(ValueError, match="n_splits = 3: CSCV needs an even number"):
+        evaluate(short, res.grid, capital=100_000.0, n_splits=3, is_periods=1)
+    assert (default_n_splits(20), default_n_splits(780), default_n_splits(7), default_n_splits(2)) == (10, 16, 2, 2)
+    assert check_n_splits(20, 40) == 20
+    for bad in (3, 22, 1, True, 2.0):
+        with pytest.raises(ValueError, match="n_splits"):
+            check_n_splits(bad)
+    d = evaluate(short, res.grid, capital=100_000.0, is_periods=1)  # the default adapts to 20 sessions
+    assert d.figures["settings"]["n_splits"] == 10 and "error" not in d.figures["pbo"]
 
 
 def test_cli_promote_writes_its_files_first_and_keeps_an_unrecorded_decision_pending(tmp_path, capsys):
