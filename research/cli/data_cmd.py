@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from dataclasses import replace
@@ -26,7 +27,7 @@ def _inputs(args: argparse.Namespace, console) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from research.data import DataError
 
-    console = make_console()
+    console = make_console(stderr=getattr(args, "json", None) == "-")
     try:
         if args.command == "check":
             return _check(args, console)
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "synth":
             return _synth(args, console)
     except DataError as exc:
-        console.print(f"[bold red]data error:[/] {exc}")
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     return 2
 
@@ -50,6 +53,14 @@ def _check(args: argparse.Namespace, console) -> int:
 
     from research.data import DataError, check, load_bars
 
+    if args.json and args.json != "-":  # a folder for the JSON that cannot be written fails before the work
+        from .common import require_writable_dir
+
+        if Path(args.json).is_dir():
+            from research.store.files import WriteError
+
+            raise WriteError(errno.EISDIR, "--json: it is a folder; name a file inside it", args.json)
+        require_writable_dir(Path(args.json).parent, "--json")
     paths = _inputs(args, console)
     results = []
     with progress_bar(enabled=getattr(args, "json", None) != "-") as progress:
@@ -174,6 +185,9 @@ def _synth(args: argparse.Namespace, console) -> int:
     changes = {k: v for k, v in (("days", args.days), ("seed", args.seed), ("start", args.start)) if v is not None}
     spec = replace(spec, **changes)
     out = Path(args.out) if args.out else default_data_dir() / "synthetic"
+    from .common import require_writable_dir
+
+    require_writable_dir(out, "--out" if args.out else "the synthetic data folder")
     path = out / f"{spec.symbol}.synthetic.{spec.digest()}.scid"
     with console.status(f"generating {spec.days} synthetic trading days..."):
         write_synthetic_scid(path, spec)
