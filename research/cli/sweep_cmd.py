@@ -173,7 +173,8 @@ def _sweep(args: argparse.Namespace, console) -> int:
     out = Path(args.out) if args.out else Path("reports") / "sweeps" / res.meta["sweep_id"]
     # how the data were read, so a report can backtest a chosen combination in depth on the same bars
     res.meta["load"] = {"paths": [str(Path(p).resolve()) for s in loaded for p in s.files], "bar": args.bar,
-                        "date_from": args.date_from, "date_to": args.date_to, "data_check": loaded[0].data_check}
+                        "date_from": args.date_from, "date_to": args.date_to, "data_check": loaded[0].data_check,
+                        "symbol": args.symbol}
     res.save(out)
     _print_top(console, res, args.top)
     m = res.meta
