@@ -115,6 +115,11 @@ def test_full_disk_while_writing_outputs_still_stores_the_run(synthetic, tmp_pat
         stored = _stored(tmp_path / "data" / "navale.duckdb")
         assert len(stored) == 1 and next(iter(stored)) in line  # the result is not lost
         assert not any(p.name.endswith(".tmp") for p in (full / "out").glob(".*"))  # no temp file left
+        rc, text = _run(capsys, "sweep", str(synthetic), *SHORT, "--param", "stop_ticks=7", "--serial",
+                        "--out", str(full / "sw"))
+        assert rc == WRITE_FAILED and "no space left on device" in _one_error(text, str(full / "sw"))
+        rc, text = _run(capsys, "data", "synth", "--days", "1", "--out", str(full / "synth"))
+        assert rc == WRITE_FAILED and "no space left on device" in _one_error(text, str(full / "synth"))
     finally:
         umount(full)
 
