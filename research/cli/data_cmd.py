@@ -105,6 +105,7 @@ def _check(args: argparse.Namespace, console) -> int:
             ", ".join(f"{k} {v}" for k, v in counts.items()) or "clean",
         )
     console.print(table)
+    _unknown_instrument_note(console, [(p, a) for p, a, _r, _e in results if a is not None])
 
     for p, _attrs, rep, _exc in results:
         if rep is None or not len(rep.issues) or args.show <= 0:
@@ -158,11 +159,13 @@ def _info(args: argparse.Namespace, console) -> int:
 
     paths = _inputs(args, console)
     table = Table(title="navale data info")
+    seen = []
     for col in ("file", "format", "symbol", "bar", "bars", "first (UTC)", "last (UTC)", "order flow", "tick", "quarantined"):
         table.add_column(col)
     for p in paths:
         f = load_bars(p, continuous=False, **_load_kwargs(args))
         a = f.attrs
+        seen.append((p, a))
         table.add_row(
             p.name, detect_format(p), str(a.get("symbol")), str(a.get("bar")), f"{len(f):,}",
             f"{f.index[0]:%Y-%m-%d %H:%M}" if len(f) else "-", f"{f.index[-1]:%Y-%m-%d %H:%M}" if len(f) else "-",
@@ -171,7 +174,17 @@ def _info(args: argparse.Namespace, console) -> int:
         if a.get("synthetic"):
             console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/] ({p.name})")
     console.print(table)
+    _unknown_instrument_note(console, seen)
     return 0
+
+
+def _unknown_instrument_note(console, files: list[tuple[Path, dict]]) -> None:
+    """One line per file whose instrument is unknown: its tick size is, so the tick-grid rule did not run."""
+    for p, attrs in files:
+        if attrs.get("tick_size") is None:
+            console.print(f"[yellow]note:[/] {p.name}: the instrument is unknown (the file name does not start with "
+                          "a known instrument or contract): prices were not checked against a tick grid, and the "
+                          "backtesting commands refuse it; pass --symbol (e.g. --symbol ES)")
 
 
 def _synth(args: argparse.Namespace, console) -> int:

@@ -157,6 +157,10 @@ def test_unknown_instrument_says_how_to_name_it(synthetic, tmp_path, capsys):
     original = json.loads(capsys.readouterr().out)
     assert rc == rc0 == 0 and named[0]["stats"] == original[0]["stats"]  # same bars, same trades
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["extra"]["symbol"] == "ES"
+    rc, text = _run(capsys, "data", "check", str(anon), "--show", "0")
+    assert rc == 0 and "note: s.scid: the instrument is unknown" in text and "not checked against a tick grid" in text
+    rc, text = _run(capsys, "data", "check", str(anon), "--show", "0", "--symbol", "ES")
+    assert rc == 0 and "instrument is unknown" not in text
 
 
 @pytest.mark.parametrize("argv, message", [
