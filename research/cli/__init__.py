@@ -27,6 +27,10 @@ EPILOG = f"""examples:
   navale report ml ../shared/data/es-5m/*.gz         # the ML-validation report (HTML)
   navale runs                                        # stored runs; `navale runs export FILE` for ML
   navale lab                                         # JupyterLab in notebooks/
+
+exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
+3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
+not be written or read (the error line names it and the cause). With --json, stdout holds the JSON alone.
 """
 
 

@@ -40,7 +40,7 @@ def add_parser(sub: Any, formatter: type) -> None:
         formatter_class=formatter,
     )
     p.add_argument("--port", type=port_arg, default=None,
-                   help=f"port (default: the first free one from {FIRST_PORT})")
+                   help=f"port, 1-65535 (default: the first free one from {FIRST_PORT})")
     p.add_argument("--ip", default=LOCALHOST,
                    help=f"address to listen on (default {LOCALHOST}: this machine only; 0.0.0.0 exposes the "
                         "server, token-protected, to every network the machine is on)")
