@@ -92,6 +92,9 @@ def _read(args: argparse.Namespace, console) -> int:
         if Path(args.path).is_dir():
             raise WriteError(errno.EISDIR, "it is a folder; name a file such as "
                              f"{Path(args.path) / 'snapshots.parquet'}", args.path)
+        from .common import require_writable_dir
+
+        require_writable_dir(Path(args.path).parent, "the export's folder")
         with RunStore(path, read_only=True) as store:
             out = store.export_parquet(args.path, args.run_id)
             n = len(store.snapshots(args.run_id))

@@ -26,11 +26,12 @@ class WriteError(OSError):
         return f"cannot write {self.filename}: {cause[:1].lower()}{cause[1:]}"
 
 
-def write_error(exc: OSError, path: str | Path) -> WriteError:
-    """``exc`` as a :class:`WriteError` naming ``path`` (or the path the OS named, when it gave one)."""
+def write_error(exc: OSError, path: str | Path, *, os_path: bool = True) -> WriteError:
+    """``exc`` as a :class:`WriteError` naming the path the OS named (``os_path``, when it gave one), else ``path``."""
     if isinstance(exc, WriteError):
         return exc
-    return WriteError(exc.errno or errno.EIO, exc.strerror or str(exc), str(exc.filename or path))
+    where = exc.filename if os_path and exc.filename else path
+    return WriteError(exc.errno or errno.EIO, exc.strerror or str(exc), str(where))
 
 
 def ensure_dir(path: str | Path) -> Path:
@@ -80,8 +81,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     ensure_dir(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise write_error(exc, path) from exc
+    except OSError as exc:  # named by the file asked for, not by its temp file
+        raise write_error(exc, path, os_path=False) from exc
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, umask_mode())
@@ -92,7 +93,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise write_error(exc, path) from exc
+        raise write_error(exc, path, os_path=False) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -81,7 +81,8 @@ def test_read_only_outputs_are_one_line_naming_the_path(read_only, synthetic, tm
     for argv in cases:
         rc, text = _run(capsys, *argv)
         assert rc == WRITE_FAILED, (argv, text)
-        _one_error(text, str(read_only), "read-only file system")
+        line = _one_error(text, str(read_only), "read-only file system")
+        assert ".tmp" not in line, line  # the path the user named, not a temp file
     monkeypatch.chdir(read_only)  # the default reports/ folder in a read-only working folder
     rc, text = _run(capsys, "backtest", str(synthetic), *SHORT)
     assert rc == WRITE_FAILED and "reports" in _one_error(text, "read-only file system")
@@ -199,3 +200,17 @@ def test_python_dash_m_runs_the_cli():
     p = subprocess.run([sys.executable, "-m", "research.cli", "--help"], capture_output=True, text=True, env=env,
                        cwd=ROOT)
     assert p.returncode == 0 and p.stdout.startswith("usage: navale")
+
+
+def test_atomic_write_names_the_file_asked_for(read_only, tmp_path):
+    from research.store.files import WriteError, atomic_write_text
+
+    with pytest.raises(WriteError) as e:
+        atomic_write_text(read_only / "x.json", "{}")
+    assert str(e.value) == f"cannot write {read_only / 'x.json'}: read-only file system" and e.value.errno == 30
+    with pytest.raises(WriteError, match="it is a folder; name a file inside it"):
+        atomic_write_text(tmp_path, "{}")
+    (tmp_path / "old.json").write_text("old")
+    with pytest.raises(WriteError, match="old.json: it exists and is not a folder"):
+        atomic_write_text(tmp_path / "old.json" / "new.json", "{}")
+    assert (tmp_path / "old.json").read_text() == "old"
