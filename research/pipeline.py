@@ -34,6 +34,7 @@ class Series:
     frame: pd.DataFrame
     files: list[Path] = field(default_factory=list)
     data_check: dict = field(default_factory=dict)  # research.data.gate.DataCheckSummary.to_manifest()
+    symbol: str | None = None  # the instrument the user named (--symbol), when the file names did not
 
     @property
     def synthetic(self) -> bool:
@@ -50,16 +51,18 @@ def load_params(params_file: str | Path | None = None, mode: str | None = None, 
 
 
 def parse_date(value: str | None, option: str = "date") -> np.datetime64 | None:
-    """A ``YYYY-MM-DD`` trading date as a day; None (or "") stays None. Anything else is refused with
-    one line naming the option: another layout (``01/03/2020`` is ambiguous), a time component (the
-    filters work on whole trading dates), an impossible day."""
+    """A ``YYYY-MM-DD`` trading date as a day; None stays None. Anything else is refused with one line
+    naming the option: an empty text (it is not "no filter"), another layout (``01/03/2020`` is ambiguous),
+    a time component (the filters work on whole trading dates), an impossible day."""
     import datetime as dt
 
     import numpy as np
 
-    if not value:
+    if value is None:
         return None
     text = str(value).strip()
+    if not text:
+        raise ValueError(f"{option} is empty: give a date YYYY-MM-DD, or leave the option out")
     if _DATE_RE.fullmatch(text) is None:
         more = (" (a time is not accepted: --from/--to keep or drop whole trading dates)"
                 if _DATE_TIME_RE.match(text) else "")
@@ -123,6 +126,7 @@ def load_series(
     on_file: Callable[[Path], None] | None = None,
     allow_data_errors: bool = False,
     on_check: Callable[[str], None] | None = None,
+    symbol: str | None = None,
 ) -> list[Series]:
     """Load DATA into the series to backtest.
 
@@ -134,8 +138,11 @@ def load_series(
     volume roll, forward-adjusted signals, real contract prices traded) or kept one per contract
     (``series="contracts"``); other files are always one series each. Raises ``ValueError`` when
     nothing is left after the date filter.
+
+    ``symbol`` names the instrument or contract of every file (``load_bars(symbol=)``); without it, a
+    file whose name does not start with a known instrument is refused (``DataError``, one line).
     """
-    from research.data import build_continuous, load_bars
+    from research.data import DataError, build_continuous, load_bars
     from research.data.gate import DataGate
     from strategy.market.instruments import parse_contract
 
@@ -149,7 +156,13 @@ def load_series(
     for p in files:
         if on_file is not None:
             on_file(p)
-        loaded = load_bars(p, bar=bar, continuous=False, on_error="quarantine")
+        if symbol is not None:
+            _require_known_symbol(symbol)
+        loaded = load_bars(p, bar=bar, continuous=False, on_error="quarantine", symbol=symbol)
+        if loaded.attrs.get("tick_size") is None:
+            raise DataError(f"the instrument is unknown: the file name does not start with a known instrument or "
+                            f"contract ({_known_roots()}, or a contract such as ESH20); name it with --symbol "
+                            f"(e.g. --symbol ES)", path=str(p))
         gate.add(p, loaded)
         f = date_filter(loaded, date_from, date_to)
         if len(f):
@@ -163,8 +176,26 @@ def load_series(
     symbols = [f.attrs.get("symbol") for f in frames]
     contracts = len(frames) > 1 and all(parse_contract(str(s)) for s in symbols)
     if contracts and series == "continuous":
-        return [Series("continuous", build_continuous(frames), kept, checked.to_manifest())]
-    return [Series(str(f.attrs.get("symbol")), f, [p], checked.to_manifest()) for f, p in zip(frames, kept)]
+        return [Series("continuous", build_continuous(frames), kept, checked.to_manifest(), symbol)]
+    return [Series(str(f.attrs.get("symbol")), f, [p], checked.to_manifest(), symbol) for f, p in zip(frames, kept)]
+
+
+def _known_roots() -> str:
+    from strategy.market.instruments import INSTRUMENTS, get_spec
+
+    get_spec("ES")  # loads a NAVALE_INSTRUMENTS table, if any
+    return ", ".join(sorted(INSTRUMENTS))
+
+
+def _require_known_symbol(symbol: str) -> None:
+    """``ValueError`` (one line) unless ``symbol`` names an instrument of the table, or a contract of one."""
+    from strategy.market.instruments import get_spec
+
+    try:
+        get_spec(symbol)
+    except KeyError:
+        raise ValueError(f"--symbol {symbol!r}: not a known instrument or contract (known: {_known_roots()}, "
+                         f"or a contract such as ESH20; more via NAVALE_INSTRUMENTS)") from None
 
 
 def contract_segments(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
@@ -229,6 +260,8 @@ def backtest_series(series: Series, params, *, label: str, date_from: str | None
         extra["margin_floor"] = False
     if series.data_check:
         extra["data_check"] = series.data_check
+    if series.symbol:  # only when named: the ids of runs whose files name their instrument stay as they were
+        extra["symbol"] = series.symbol
     manifest = build_manifest(params=params.to_dict(), params_hash=params.hash(), data_files=series.files,
                               mode=params.mode, session=params.session, extra=extra)
     rid = run_id or make_run_id(manifest)

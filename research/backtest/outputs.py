@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from research.backtest.reporting import per_group_table
-from research.store.files import atomic_write_bytes, atomic_write_text
+from research.store.files import atomic_write_bytes, atomic_write_text, ensure_dir
 
 __all__ = ["write_outputs"]
 
@@ -16,9 +16,9 @@ __all__ = ["write_outputs"]
 def write_outputs(out_dir: str | Path, res: Any, params: Any, manifest: dict, summary: dict, run_id: str) -> Path:
     """Write, each atomically: ``trades.parquet``/``.csv``, ``equity.parquet`` (with the position),
     ``per_year.csv`` (and ``per_contract.csv`` for a continuous series), ``stats.json``,
-    ``manifest.json`` and ``params.toml``; return the folder."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ``manifest.json`` and ``params.toml``; return the folder. A folder or file that cannot be written
+    raises ``research.store.files.WriteError`` naming it and the cause."""
+    out_dir = ensure_dir(out_dir)
     buf = io.BytesIO()
     res.trades.to_parquet(buf, index=False)
     atomic_write_bytes(out_dir / "trades.parquet", buf.getvalue())

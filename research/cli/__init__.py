@@ -27,6 +27,10 @@ EPILOG = f"""examples:
   navale report ml ../shared/data/es-5m/*.gz         # the ML-validation report (HTML)
   navale runs                                        # stored runs; `navale runs export FILE` for ML
   navale lab                                         # JupyterLab in notebooks/
+
+exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
+3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
+not be written or read (the error line names it and the cause). With --json, stdout holds the JSON alone.
 """
 
 
@@ -122,11 +126,26 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. An OS error no command handled (an output folder on a read-only
+    or full disk, a file where a folder is wanted) becomes one ``error:`` line naming the path and the
+    cause, exit status 4 (``common.WRITE_FAILED``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.group is None:
         parser.print_help()
         return 0
+    try:
+        return _dispatch(parser, args)
+    except OSError as exc:
+        from rich.markup import escape
+
+        from .common import WRITE_FAILED, console, os_error_line
+
+        console(stderr=bool(getattr(args, "json", None))).print(f"[bold red]error:[/] {escape(os_error_line(exc))}")
+        return WRITE_FAILED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.group == "data":
         if args.command is None:
             parser.parse_args(["data", "--help"])

@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
+from .common import (
+    SYNTHETIC_BANNER,
+    WRITE_FAILED,
+    add_data_options,
+    add_params_options,
+    os_error_line,
+    progress_bar,
+    require_writable_dir,
+    run_id_arg,
+)
 from .common import console as make_console
 
 
@@ -22,7 +31,10 @@ def add_parser(sub: Any, formatter: type) -> None:
             "equity to --out and store the run (manifest + trade snapshots) in $NAVALE_DATA_DIR/navale.duckdb "
             "(several runs: one transaction). A store held by another process is waited for, up to "
             "$NAVALE_STORE_TIMEOUT seconds (default 60). When the store cannot be written, the outputs are kept, "
-            "the run is saved as a pending bundle for `navale runs import`, and the exit status is 3."
+            "the run is saved as a pending bundle for `navale runs import`, and the exit status is 3. An output folder "
+            "that cannot be written (read-only, full disk, a file of that name) is refused before the backtest or, "
+            "when it fails while writing, the runs are still stored and the exit status is 4. With --json, stdout "
+            "holds the JSON alone (everything else goes to stderr)."
         ),
         epilog=(
             "examples:\n"
@@ -38,9 +50,12 @@ def add_parser(sub: Any, formatter: type) -> None:
     b.add_argument("--series", choices=("continuous", "contracts"), default="continuous",
                    help="several contracts: one stitched series (default) or one backtest per contract")
     b.add_argument("--out", metavar="DIR", help="output folder (default: reports/backtest/RUN_ID)")
-    b.add_argument("--run-id", help="store under this id (default: a hash of params, data, mode, session and code)")
+    b.add_argument("--run-id", type=run_id_arg,
+                   help="store under this id: letters, digits, '.', '_', '-' (default: a hash of params, data, "
+                        "mode, session and code)")
     b.add_argument("--no-store", action="store_true", help="do not write the run to the store")
-    b.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    b.add_argument("--json", action="store_true",
+                   help="print the summary as JSON on stdout; tables, messages and errors go to stderr")
     b.add_argument("--ml-model", metavar="FILE", help="score every trade with this signal-quality model (navale ml "
                    "train) and report the trades it would take: P(win) >= the mode's threshold. A model file is "
                    "executable code (a pickle): use only files from a trusted source; one without its FILE.json "
@@ -58,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from research.store import StoreError
     from strategy.params import ParamsError
 
-    console = make_console()
+    console = make_console(stderr=args.json)
     try:
         _parse_date(args.date_from, "--from")
         _parse_date(args.date_to, "--to")
@@ -90,6 +105,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
     from research.pipeline import backtest_series, expand, load_series
 
     params = _params(args)
+    require_writable_dir(args.out or Path("reports") / "backtest", "--out" if args.out else "the reports folder")
     if not args.paths:
         with console.status("generating the embedded synthetic data set (first run only)..."):
             first = expand(None)[0]
@@ -106,7 +122,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
 
         try:
             loaded = load_series(args.paths, bar=bar, date_from=args.date_from, date_to=args.date_to,
-                                 series=args.series, on_file=on_file, allow_data_errors=args.allow_data_errors,
+                                 series=args.series, on_file=on_file, allow_data_errors=args.allow_data_errors, symbol=args.symbol,
                                  on_check=lambda line: console.print(line, markup=False))
         except ValueError as exc:
             console.print(f"[bold red]error:[/] {exc}")
@@ -144,13 +160,26 @@ def _backtest(args: argparse.Namespace, console) -> int:
 
     summaries = []
     out_root = Path(args.out) if args.out else Path("reports") / "backtest"
+    write_failed: OSError | None = None
     for name, bt in results:  # the output files first: a store that fails then loses nothing
         out_dir = Path(args.out) if args.out else out_root / bt.run_id
         if args.out and len(results) > 1:
             out_dir = out_dir / name
-        write_outputs(out_dir, bt.result, params, bt.manifest, bt.summary, bt.run_id)
+        try:
+            write_outputs(out_dir, bt.result, params, bt.manifest, bt.summary, bt.run_id)
+        except OSError as exc:  # e.g. the disk filled up: the runs are still stored below
+            write_failed = exc
+            break
         summaries.append((name, bt.run_id, bt.result, bt.result.stats(), out_dir))
     store_error = None if args.no_store else _store(results, out_root)
+    if write_failed is not None:
+        from rich.markup import escape
+
+        ids = ", ".join(bt.run_id for _n, bt in results)
+        kept = ("not stored (--no-store)" if args.no_store else
+                f"not stored either ({store_error})" if store_error else f"stored as {ids} (navale runs show ID)")
+        console.print(f"[bold red]error:[/] {escape(os_error_line(write_failed))}; the run(s) were {escape(kept)}")
+        return WRITE_FAILED
 
     _print_tables(console, summaries, params)
     if model is not None:

@@ -6,24 +6,103 @@ imports pandas."""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import re
+from pathlib import Path
 
 from research.pipeline import SYNTHETIC_BANNER
 from strategy.modes import MODES, SESSIONS
 
-__all__ = ["SYNTHETIC_BANNER", "console", "progress_bar", "add_data_options", "add_params_options"]
+__all__ = ["SYNTHETIC_BANNER", "WRITE_FAILED", "console", "progress_bar", "add_data_options", "add_params_options",
+           "os_error_line", "run_id_arg", "date_arg", "port_arg", "require_writable_dir"]
+
+WRITE_FAILED = 4  # exit status: a file or folder could not be written or read (the error line names it and why)
+
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
-def console():
+def console(stderr: bool = False):
     """A rich console without highlighting; 160 columns wide when the output is not a terminal.
 
     Printed text is not wrapped (``soft_wrap``): a one-line message stays one line; tables still fit the width.
+    ``stderr=True`` (the commands' ``--json``) prints there, so stdout holds the JSON alone.
     """
     from rich.console import Console
 
-    c = Console(highlight=False, soft_wrap=True)
+    c = Console(highlight=False, soft_wrap=True, stderr=stderr)
     if not c.is_terminal:
-        c = Console(highlight=False, soft_wrap=True, width=160)
+        c = Console(highlight=False, soft_wrap=True, width=160, stderr=stderr)
     return c
+
+
+_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EISDIR, errno.EEXIST}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OS error: the path(s) it names and the cause, without the ``[Errno N]`` prefix
+    (``cannot write /mnt/ro/out: read-only file system``)."""
+    from research.store.files import WriteError
+
+    if isinstance(exc, WriteError):
+        return str(exc)
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    cause = cause[:1].lower() + cause[1:]
+    if exc.filename is None:
+        return cause
+    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+    verb = "cannot write " if exc.errno in _WRITE_ERRNOS else ""
+    return f"{verb}{where}: {cause}"
+
+
+def require_writable_dir(path: str | Path, option: str) -> None:
+    """Refuse, before any work, an output folder that cannot be made: a file of that name, or a nearest
+    existing folder that is read-only or not writable (``WriteError``). A full disk shows only on writing."""
+    from research.store.files import WriteError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise WriteError(errno.ENOTDIR, f"it exists and is not a folder ({option})", str(path))
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise WriteError(errno.ENOTDIR, f"{probe} is not a folder ({option})", str(path))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        try:
+            readonly = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+        except OSError:
+            readonly = False
+        cause = "read-only file system" if readonly else f"permission denied on {probe}"
+        raise WriteError(errno.EROFS if readonly else errno.EACCES, f"{cause} ({option})", str(path))
+
+
+def run_id_arg(value: str) -> str:
+    """argparse type of ``--run-id``: a name usable as one folder (letters, digits, ``.``, ``_``, ``-``)."""
+    if not _RUN_ID_RE.fullmatch(value) or ".." in value:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: a run id is 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            "without '..' (it names a folder)")
+    return value
+
+
+def date_arg(value: str) -> str:
+    """argparse type of the date options: refuses an empty value (``--from ''`` is not "no filter");
+    the layout is checked by ``research.pipeline.parse_date``."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: give a date YYYY-MM-DD, or leave the option out")
+    return value
+
+
+def port_arg(value: str) -> int:
+    """argparse type of a TCP port: an integer in [1, 65535]."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (an integer in [1, 65535])") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range: a port is in [1, 65535]")
+    return port
 
 
 def progress_bar(*, enabled: bool = True, console=None):
@@ -54,9 +133,13 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     """DATA... plus --from/--to/--bar, as `research.pipeline.load_series` reads them."""
     p.add_argument("paths", nargs="*", metavar="DATA",
                    help="bar files, folders or globs (default: the embedded synthetic data set)")
-    p.add_argument("--from", dest="date_from", metavar="DATE", help="first trading date kept (YYYY-MM-DD, ET)")
-    p.add_argument("--to", dest="date_to", metavar="DATE", help="first trading date dropped (YYYY-MM-DD, ET)")
+    p.add_argument("--from", dest="date_from", metavar="DATE", type=date_arg,
+                   help="first trading date kept (YYYY-MM-DD, ET)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", type=date_arg,
+                   help="first trading date dropped (YYYY-MM-DD, ET)")
     p.add_argument("--bar", help="bar size for tick sources or resampling (tick sources default to 1min)")
+    p.add_argument("--symbol", help="instrument or contract of the files (ES, ESH20), when their names do not say; "
+                                    "a file name names it only when it starts with a known one")
     p.add_argument("--allow-data-errors", action="store_true",
                    help="run even when the data check finds errors (impossible rows are left out; "
                         "recorded in the run's manifest)")

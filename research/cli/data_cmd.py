@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from dataclasses import replace
@@ -26,7 +27,7 @@ def _inputs(args: argparse.Namespace, console) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from research.data import DataError
 
-    console = make_console()
+    console = make_console(stderr=getattr(args, "json", None) == "-")
     try:
         if args.command == "check":
             return _check(args, console)
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "synth":
             return _synth(args, console)
     except DataError as exc:
-        console.print(f"[bold red]data error:[/] {exc}")
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     return 2
 
@@ -50,6 +53,14 @@ def _check(args: argparse.Namespace, console) -> int:
 
     from research.data import DataError, check, load_bars
 
+    if args.json and args.json != "-":  # a folder for the JSON that cannot be written fails before the work
+        from .common import require_writable_dir
+
+        if Path(args.json).is_dir():
+            from research.store.files import WriteError
+
+            raise WriteError(errno.EISDIR, "--json: it is a folder; name a file inside it", args.json)
+        require_writable_dir(Path(args.json).parent, "--json")
     paths = _inputs(args, console)
     results = []
     with progress_bar(enabled=getattr(args, "json", None) != "-") as progress:
@@ -94,6 +105,7 @@ def _check(args: argparse.Namespace, console) -> int:
             ", ".join(f"{k} {v}" for k, v in counts.items()) or "clean",
         )
     console.print(table)
+    _unknown_instrument_note(console, [(p, a) for p, a, _r, _e in results if a is not None])
 
     for p, _attrs, rep, _exc in results:
         if rep is None or not len(rep.issues) or args.show <= 0:
@@ -147,11 +159,13 @@ def _info(args: argparse.Namespace, console) -> int:
 
     paths = _inputs(args, console)
     table = Table(title="navale data info")
+    seen = []
     for col in ("file", "format", "symbol", "bar", "bars", "first (UTC)", "last (UTC)", "order flow", "tick", "quarantined"):
         table.add_column(col)
     for p in paths:
         f = load_bars(p, continuous=False, **_load_kwargs(args))
         a = f.attrs
+        seen.append((p, a))
         table.add_row(
             p.name, detect_format(p), str(a.get("symbol")), str(a.get("bar")), f"{len(f):,}",
             f"{f.index[0]:%Y-%m-%d %H:%M}" if len(f) else "-", f"{f.index[-1]:%Y-%m-%d %H:%M}" if len(f) else "-",
@@ -160,7 +174,17 @@ def _info(args: argparse.Namespace, console) -> int:
         if a.get("synthetic"):
             console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/] ({p.name})")
     console.print(table)
+    _unknown_instrument_note(console, seen)
     return 0
+
+
+def _unknown_instrument_note(console, files: list[tuple[Path, dict]]) -> None:
+    """One line per file whose instrument is unknown: its tick size is, so the tick-grid rule did not run."""
+    for p, attrs in files:
+        if attrs.get("tick_size") is None:
+            console.print(f"[yellow]note:[/] {p.name}: the instrument is unknown (the file name does not start with "
+                          "a known instrument or contract): prices were not checked against a tick grid, and the "
+                          "backtesting commands refuse it; pass --symbol (e.g. --symbol ES)")
 
 
 def _synth(args: argparse.Namespace, console) -> int:
@@ -177,6 +201,9 @@ def _synth(args: argparse.Namespace, console) -> int:
         console.print(f"[bold red]error:[/] {str(exc).replace('synthetic ', '--', 1)}", soft_wrap=True)
         return 2
     out = Path(args.out) if args.out else default_data_dir() / "synthetic"
+    from .common import require_writable_dir
+
+    require_writable_dir(out, "--out" if args.out else "the synthetic data folder")
     path = out / f"{spec.symbol}.synthetic.{spec.digest()}.scid"
     with console.status(f"generating {spec.days} synthetic trading days..."):
         write_synthetic_scid(path, spec)

@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .common import port_arg
+
 LOCALHOST = "127.0.0.1"
 FIRST_PORT = 8888
 
@@ -37,8 +39,8 @@ def add_parser(sub: Any, formatter: type) -> None:
                 "  navale lab --ip 0.0.0.0 --no-browser   # inside a container whose port is published\n"),
         formatter_class=formatter,
     )
-    p.add_argument("--port", type=int, default=None,
-                   help=f"port (default: the first free one from {FIRST_PORT})")
+    p.add_argument("--port", type=port_arg, default=None,
+                   help=f"port, 1-65535 (default: the first free one from {FIRST_PORT})")
     p.add_argument("--ip", default=LOCALHOST,
                    help=f"address to listen on (default {LOCALHOST}: this machine only; 0.0.0.0 exposes the "
                         "server, token-protected, to every network the machine is on)")

@@ -4,6 +4,7 @@ validation, and the console views of a data set and a validation."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
 
@@ -68,6 +69,21 @@ def exit_status(args: argparse.Namespace, console, status: int) -> int:
     return 3 if store_errors(args) and status == 0 else status
 
 
+def pending_fallback(args: argparse.Namespace) -> Path:
+    """Where runs the store cannot take are saved when the data folder cannot take them either: beside
+    the command's outputs (``--out``, or the folder of a ``--out`` model file), else ``reports/ml/pending``
+    (``navale report ml``: ``--out`` is its reports folder)."""
+    out = getattr(args, "out", None)
+    if not out:
+        return Path("reports") / "ml" / "pending"
+    out = Path(out)
+    if getattr(args, "group", None) == "ml" and getattr(args, "command", None) == "train":
+        return out.parent / "pending"  # --out names the model file
+    if getattr(args, "group", None) == "report":
+        return out / "ml" / "pending"
+    return out / "pending"
+
+
 def dataset_from_args(args: argparse.Namespace, console):
     """Build (or read) the data set the options name; prints what it does."""
     from research.ml.workflow import build_dataset
@@ -94,7 +110,8 @@ def dataset_from_args(args: argparse.Namespace, console):
                            date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
                            store=not args.no_store, status=status, on_file=on_file,
                            on_store_error=store_errors(args).append, allow_data_errors=args.allow_data_errors,
-                           on_check=lambda line: console.print(line, markup=False))
+                           on_check=lambda line: console.print(line, markup=False), symbol=args.symbol,
+                           fallback_dirs=[pending_fallback(args)])
     if ds.meta.get("synthetic"):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if args.parquet and not (args.dataset or args.runs):  # said in the status line too, which does not stay

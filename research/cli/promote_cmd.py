@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, write, record, print; 0 promoted, 1 refused, 2 bad input, 3 not recorded (saved as pending)."""
     from research.store import StoreError
 
-    console = make_console()
+    console = make_console(stderr=args.json)  # --json: stdout holds the JSON alone
     try:
         return _promote(args, console)
     except (ValueError, KeyError, FileNotFoundError, ImportError, StoreError) as exc:

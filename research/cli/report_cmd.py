@@ -9,7 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
+from .common import (
+    SYNTHETIC_BANNER,
+    add_data_options,
+    add_params_options,
+    progress_bar,
+    require_writable_dir,
+    run_id_arg,
+)
 from .common import console as make_console
 
 DEFAULT_OUT = Path("reports")
@@ -46,7 +53,8 @@ def add_parser(sub: Any, formatter: type) -> None:
     )
     add_data_options(p)
     add_params_options(p)
-    p.add_argument("--run-id", help="store under this id (default: the hash `navale backtest` uses)")
+    p.add_argument("--run-id", type=run_id_arg,
+                   help="store under this id: letters, digits, '.', '_', '-' (default: the hash `navale backtest` uses)")
     p.add_argument("--title", default="Battle Navale performance report", help="report title")
     p.add_argument("--examples", type=int, default=3, metavar="N", help="trades drawn in 'Signal examples' (default 3)")
     p.add_argument("--no-store", action="store_true", help="do not write the run to the store")
@@ -123,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     from strategy.params import ParamsError
 
     console = make_console()
+    if args.command in ("performance", "sweep", "ml"):  # an output folder that cannot be written: before any work
+        require_writable_dir(Path(args.out) if args.out else DEFAULT_OUT, "--out" if args.out else "the reports folder")
     try:
         if args.command == "performance":
             return _performance(args, console)
@@ -156,6 +166,7 @@ def performance_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "store": not args.no_store,
         "trials_from": args.trials_from,
         "allow_data_errors": args.allow_data_errors,
+        "symbol": args.symbol,
     }
 
 
@@ -169,6 +180,7 @@ def _abs(p: str | Path) -> Path | str:
 def _performance(args: argparse.Namespace, console) -> int:
     from research.pipeline import expand, load_params, parse_date
     from research.reports.render import render_notebook, template_path
+    from research.store.files import ensure_dir
 
     parse_date(args.date_from, "--from")
     parse_date(args.date_to, "--to")
@@ -196,15 +208,14 @@ def _performance(args: argparse.Namespace, console) -> int:
                 seen[0] += 1
 
             load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to, on_file=on_file,
-                        allow_data_errors=args.allow_data_errors,
+                        allow_data_errors=args.allow_data_errors, symbol=args.symbol,
                         on_check=lambda line: console.print(line, markup=False))
     else:
         with console.status("generating the embedded synthetic data set (first run only)..."):
             first = expand(None)[0]
         console.print(f"using the embedded default data set: {first}")
     base = Path(args.out) if args.out else DEFAULT_OUT
-    root = base / "performance"
-    root.mkdir(parents=True, exist_ok=True)
+    root = ensure_dir(base / "performance")
     # the run id (a hash of the data actually kept) is known once the notebook has run: render into a
     # staging folder, then move the two files to performance/RUN_ID/
     stage = Path(tempfile.mkdtemp(prefix=".rendering-", dir=root)) if not args.run_id else root / args.run_id

@@ -4,6 +4,7 @@ pending runs a command could not store."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 from typing import Any
 
@@ -84,6 +85,16 @@ def _read(args: argparse.Namespace, console) -> int:
         console.print_json(json.dumps(doc, default=str))
         return 0
     if args.command == "export":
+        from pathlib import Path
+
+        from research.store.files import WriteError
+
+        if Path(args.path).is_dir():
+            raise WriteError(errno.EISDIR, "it is a folder; name a file such as "
+                             f"{Path(args.path) / 'snapshots.parquet'}", args.path)
+        from .common import require_writable_dir
+
+        require_writable_dir(Path(args.path).parent, "the export's folder")
         with RunStore(path, read_only=True) as store:
             out = store.export_parquet(args.path, args.run_id)
             n = len(store.snapshots(args.run_id))

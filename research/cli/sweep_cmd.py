@@ -82,13 +82,20 @@ def default_grid_size() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from research.data import DataError
     from strategy.params import ParamsError
 
     console = make_console()
     try:
         return _sweep(args, console)
-    except (DataError, ParamsError, ValueError, OSError) as exc:
+    except OSError as exc:  # a missing input (2), an output on a read-only or full disk (4): the path and the cause
+        from .common import WRITE_FAILED, os_error_line
+
+        console.print(f"[bold red]error:[/] {escape(os_error_line(exc))}", soft_wrap=True)
+        return 2 if isinstance(exc, FileNotFoundError) else WRITE_FAILED
+    except (DataError, ParamsError, ValueError) as exc:
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, however long
         return 2
 
@@ -146,7 +153,7 @@ def _sweep(args: argparse.Namespace, console) -> int:
         task = progress.add_task("loading", total=None)
         loaded = load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to,
                              on_file=lambda p: progress.update(task, description=f"loading {p.name}"),
-                             allow_data_errors=args.allow_data_errors,
+                             allow_data_errors=args.allow_data_errors, symbol=args.symbol,
                              on_check=lambda line: console.print(line, markup=False))
     if any(s.synthetic for s in loaded):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
@@ -160,7 +167,8 @@ def _sweep(args: argparse.Namespace, console) -> int:
     out = Path(args.out) if args.out else Path("reports") / "sweeps" / res.meta["sweep_id"]
     # how the data were read, so a report can backtest a chosen combination in depth on the same bars
     res.meta["load"] = {"paths": [str(Path(p).resolve()) for s in loaded for p in s.files], "bar": args.bar,
-                        "date_from": args.date_from, "date_to": args.date_to, "data_check": loaded[0].data_check}
+                        "date_from": args.date_from, "date_to": args.date_to, "data_check": loaded[0].data_check,
+                        "symbol": args.symbol}
     res.save(out)
     _print_top(console, res, args.top)
     m = res.meta

@@ -107,13 +107,18 @@ _SYMBOL_RE = re.compile(r"^([A-Z0-9]{1,4}[FGHJKMNQUVXZ]\d{1,2})(?=[-._]|$)")
 
 
 def symbol_from_path(path: str | Path) -> str | None:
-    """Contract or product from a file name: ``ESH15-CME.scid_BarData...`` -> ``ESH15``, ``ES_2022...`` -> ``ES``."""
+    """Contract or product from a file name, only when it names a known instrument (the instrument
+    table, ``strategy.market.instruments``): ``ESH15-CME.scid_BarData...`` -> ``ESH15``,
+    ``ES_2022...`` -> ``ES``; ``bom.txt`` or ``s.scid`` -> None (pass ``symbol=``)."""
     name = Path(path).name.upper()
-    m = _SYMBOL_RE.match(name)
-    if m:
-        return m.group(1)
-    m = re.match(r"^([A-Z0-9]{1,4})(?=[-._])", name)
-    return m.group(1) if m else None
+    m = _SYMBOL_RE.match(name) or re.match(r"^([A-Z0-9]{1,4})(?=[-._])", name)
+    if not m:
+        return None
+    try:
+        get_spec(root_of(m.group(1)))
+    except (KeyError, ValueError):
+        return None
+    return m.group(1)
 
 
 def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:

@@ -496,7 +496,7 @@ def _load_manifest_bars(manifest: dict, run_id: str) -> pd.DataFrame:
     extra = manifest.get("extra") or {}
     series = "continuous" if extra.get("series", "continuous") == "continuous" else "contracts"
     loaded = load_series([f["path"] for f in files], bar=extra.get("bar"), date_from=extra.get("from"),
-                         date_to=extra.get("to"), series=series,
+                         date_to=extra.get("to"), series=series, symbol=extra.get("symbol"),
                          allow_data_errors=bool((extra.get("data_check") or {}).get("allow_data_errors")))
     if len(loaded) != 1:
         raise ValueError(f"run {run_id}: its files load as {len(loaded)} series, expected one")

@@ -41,12 +41,15 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
                   status: Callable[[str], None] | None = None,
                   on_store_error: Callable[[str], None] | None = None,
                   on_file: Callable[[Path], None] | None = None, allow_data_errors: bool = False,
-                  on_check: Callable[[str], None] | None = None) -> MLDataset:
+                  on_check: Callable[[str], None] | None = None, symbol: str | None = None,
+                  fallback_dirs: Sequence[str | Path] = ()) -> MLDataset:
     """An :class:`MLDataset` from the first source given (see the module docstring); ``status(msg)``
     says what it does, ``on_file(path)`` is called before each bar file is read, ``on_check(line)`` gets
     the data check's one-line summary. Backtests of DATA are stored in one transaction once all have run;
     when the store cannot take them they are saved as pending bundles and ``on_store_error`` gets the
-    one-line message (without it, the error is raised)."""
+    one-line message (without it, the error is raised); a bundle the data folder cannot take goes to the
+    first of ``fallback_dirs`` that can (the command's output folder). ``symbol`` names the instrument of
+    files whose names do not say."""
     say = status or (lambda _msg: None)
     if dataset_dir:
         say(f"reading the data set {dataset_dir}")
@@ -64,7 +67,7 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     files = list(paths) if paths else [ml_default_data()]
     say(f"loading {len(files)} file(s)" if paths else f"using the embedded synthetic ML data set: {files[0]}")
     series = load_series(files, bar=bar, date_from=date_from, date_to=date_to, series="continuous", on_file=on_file,
-                         allow_data_errors=allow_data_errors, on_check=on_check)
+                         allow_data_errors=allow_data_errors, on_check=on_check, symbol=symbol)
     proc = MLDataProcessor(bar_features=bar_features)
     frames, manifests, bars, backtests = [], {}, {}, []
     for s in series:
@@ -79,18 +82,19 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
         manifests[sb.run_id] = sb.manifest
         bars[sb.run_id] = s.frame
     if store:
-        _store(backtests, on_store_error)
+        _store(backtests, on_store_error, fallback_dirs)
     say("building features and labels")
     snaps = pd.concat(frames, ignore_index=True)
     return proc.from_frame(snaps, source="backtest " + ", ".join(manifests), manifests=manifests, bars=bars)
 
 
-def _store(backtests: list, on_store_error: Callable[[str], None] | None) -> None:
+def _store(backtests: list, on_store_error: Callable[[str], None] | None,
+           fallback_dirs: Sequence[str | Path] = ()) -> None:
     from research.pipeline import store_backtests
     from research.store import RunsNotStoredError
 
     try:
-        store_backtests(backtests)
+        store_backtests(backtests, fallback_dirs=fallback_dirs)
     except RunsNotStoredError as exc:
         if on_store_error is None:
             raise

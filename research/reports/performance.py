@@ -39,20 +39,22 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
                         mode: str | None = None, session: str | None = None, date_from: str | None = None,
                         date_to: str | None = None, bar: str | None = None, run_id: str | None = None, *,
                         store: bool = False, tracker_kw: Mapping[str, Any] | None = None,
-                        trials_from: str | Path | None = None, allow_data_errors: bool = False) -> PerformanceContext:
+                        trials_from: str | Path | None = None, allow_data_errors: bool = False,
+                        symbol: str | None = None) -> PerformanceContext:
     """Load DATA (default: the embedded synthetic set), backtest it exactly as ``navale backtest``
     does (same manifest, same run id; written to the run store only with ``store=True``), and build the
     ``PerformanceTracker``. Several files that are not contracts of one product are refused:
     a performance report is about one series. ``trials_from``: a saved sweep (folder or id under
     reports/sweeps) these parameters were selected from: its trial count and Sharpe dispersion
-    deflate the DSR (:func:`research.validation.overfitting.search_trials`)."""
+    deflate the DSR (:func:`research.validation.overfitting.search_trials`). ``symbol``: the instrument of
+    files whose names do not say (``navale report performance --symbol``)."""
     from research.performance import PerformanceTracker
     from research.pipeline import backtest_series, load_params, load_series
 
     paths = [data] if isinstance(data, (str, Path)) else list(data or [])
     params = load_params(params_file, mode, session)
     loaded = load_series(paths or None, bar=bar, date_from=date_from, date_to=date_to, series="continuous",
-                         allow_data_errors=allow_data_errors)
+                         allow_data_errors=allow_data_errors, symbol=symbol)
     if len(loaded) != 1:
         names = ", ".join(s.name for s in loaded)
         raise ValueError(f"a performance report covers one series; DATA gave {len(loaded)} ({names}) that are not "

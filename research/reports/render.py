@@ -128,11 +128,10 @@ def render_notebook(template: Path, parameters: Mapping[str, Any], out_dir: Path
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from research.store.files import atomic_write_text
+    from research.store.files import atomic_write_text, ensure_dir
 
     template = Path(template)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = ensure_dir(out_dir)  # a folder that cannot be made: WriteError naming it, before the kernel starts
     running = out_dir / f".{name}.running.ipynb"
     failed = out_dir / f"{name}.failed.ipynb"
     try:

@@ -93,7 +93,7 @@ def sweep_in_depth(ctx: SweepContext, combo: int) -> InDepth:
         if file_sha256(path) != hashes[key]:
             raise ValueError(f"{path}: changed since the sweep (sha256 differs)")
     loaded = load_series(load["paths"], bar=load.get("bar"), date_from=load.get("date_from"),
-                         date_to=load.get("date_to"),
+                         date_to=load.get("date_to"), symbol=load.get("symbol"),
                          allow_data_errors=bool((load.get("data_check") or {}).get("allow_data_errors")))
     if len(loaded) != 1:
         raise ValueError(f"the sweep's data are {len(loaded)} series; the in-depth section shows one")

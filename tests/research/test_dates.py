@@ -11,7 +11,10 @@ from research.pipeline import load_series, parse_date, parse_date_range
 
 def test_dates_are_strict_yyyy_mm_dd():
     assert parse_date("2020-01-03", "--from") == np.datetime64("2020-01-03")
-    assert parse_date(None) is None and parse_date("") is None
+    assert parse_date(None) is None
+    for empty in ("", "  "):  # an empty value is not "no filter"
+        with pytest.raises(ValueError, match="^--from is empty: give a date YYYY-MM-DD, or leave the option out$"):
+            parse_date(empty, "--from")
     for bad, why in [("01/03/2020", "form YYYY-MM-DD"), ("2020/01/03", "form YYYY-MM-DD"), ("20200103", "form"),
                      ("2020-1-3", "form"), ("3 Jan 2020", "form"), ("2020-02-30", "not a valid date"),
                      ("2020-01-03T10:00", "a time is not accepted"), ("2020-01-03 09:30", "a time is not accepted")]:

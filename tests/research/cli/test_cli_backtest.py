@@ -15,9 +15,9 @@ from research.store import RunStore
 def test_backtest_default_synthetic(tmp_path, capsys):
     out = tmp_path / "bt"
     assert main(["backtest", "--out", str(out), "--json"]) == 0
-    text = capsys.readouterr().out
-    assert "SYNTHETIC DATA" in text
-    doc = json.loads(text[text.index("[\n"):])
+    cap = capsys.readouterr()
+    assert "SYNTHETIC DATA" in cap.err  # --json: stdout holds the JSON alone
+    doc = json.loads(cap.out)
     run_id = doc[0]["run_id"]
     trades = pd.read_parquet(out / "trades.parquet")
     assert len(trades) == doc[0]["stats"]["trades"] > 5
@@ -51,8 +51,8 @@ def test_backtest_params_file_and_mode(tmp_path, capsys):
 def test_backtest_all_32_contracts(tmp_path, capsys):
     files = [str(f) for f in es5m_files()]
     assert main(["backtest", *files, "--out", str(tmp_path / "bt"), "--json"]) == 0
-    text = capsys.readouterr().out
-    doc = json.loads(text[text.index("[\n"):])
+    cap = capsys.readouterr()
+    doc, text = json.loads(cap.out), cap.err
     assert len(doc) == 1 and doc[0]["series"] == "continuous"
     trades = pd.read_parquet(tmp_path / "bt" / "trades.parquet")
     assert trades["contract"].nunique() >= 9  # ESH15 .. ESU17

@@ -68,9 +68,10 @@ def test_a_run_without_trades_says_no_trades(tmp_path, capsys):
     p.write_text("entry_threshold = 1.0\n")  # the score never reaches 1: no entry
     out = tmp_path / "bt"
     assert main(["backtest", "--params", str(p), "--no-store", "--out", str(out), "--json"]) == 0
-    text = capsys.readouterr().out
-    assert "no trades in" in text and "nan" not in text.lower()
-    doc = _strict_json(text[text.index("[\n"):])
+    cap = capsys.readouterr()
+    text = cap.err  # --json: the tables go to stderr, stdout holds the JSON alone
+    assert "no trades in" in text and "nan" not in (cap.out + text).lower()
+    doc = _strict_json(cap.out)
     st = doc[0]["stats"]
     assert st["trades"] == 0 and st["win_rate"] is None and st["profit_factor"] is None and st["sharpe_daily"] is None
     stats = _strict_json((out / "stats.json").read_text())
@@ -84,8 +85,8 @@ def test_margin_floor_stops_trading_and_is_reported(tmp_path, capsys):
     p.write_text("contracts = 2\ninitial_capital_usd = 25000.0\n")  # $1,000 above the $24,000 of margin
     out = tmp_path / "bt"
     assert main(["backtest", str(f), "--params", str(p), "--no-store", "--out", str(out), "--json"]) == 0
-    text = capsys.readouterr().out
-    doc = _strict_json(text[text.index("[\n"):])
+    cap = capsys.readouterr()
+    doc, text = _strict_json(cap.out), cap.err
     stop = doc[0]["trading_stopped"]
     assert doc[0]["margin_usd"] == 24_000.0 and stop is not None and stop["equity_usd"] < 24_000.0
     assert f"trading stopped {stop['time'][:10]}: equity ${stop['equity_usd']:,.0f} below margin $24,000 for 2" in text

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mounts import mount_tmpfs, umount
 
 from research.cli import main
 from research.store import (
@@ -167,18 +168,7 @@ def test_held_store_timeout_saves_a_pending_run_that_imports(tmp_path, synthetic
 # ---------------------------------------------------------------- full disk, read-only folder
 
 
-def _mount_tmpfs(where: Path, size: str) -> None:
-    where.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CAP_SYS_ADMIN); CI containers usually lack it")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
-                       text=True)
-    if p.returncode:
-        pytest.skip(f"cannot mount a tmpfs here ({p.stderr.strip() or p.returncode}): needs CAP_SYS_ADMIN")
-
-
-def _umount(where: Path) -> None:
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+_mount_tmpfs, _umount = mount_tmpfs, umount  # tests/mounts.py, shared with the CLI output tests
 
 
 def test_full_disk_keeps_earlier_runs_and_saves_the_new_one_beside_the_outputs(tmp_path, synthetic, capsys,

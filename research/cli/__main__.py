@@ -1,0 +1,7 @@
+"""``python -m research.cli``: the ``navale`` command."""
+
+import sys
+
+from research.cli import main
+
+sys.exit(main())
