@@ -175,6 +175,10 @@ def load_series(
         raise ValueError("no bars left after the date filter")
     symbols = [f.attrs.get("symbol") for f in frames]
     contracts = len(frames) > 1 and all(parse_contract(str(s)) for s in symbols)
+    roots = sorted({str(f.attrs.get("root")) for f in frames if f.attrs.get("root")})
+    if contracts and series == "continuous" and len(roots) > 1:
+        raise ValueError(f"the files hold contracts of different products ({', '.join(roots)}): a continuous series "
+                         "is one product; load them separately, or pass --series contracts for one backtest per file")
     if contracts and series == "continuous":
         return [Series("continuous", build_continuous(frames), kept, checked.to_manifest(), symbol)]
     return [Series(str(f.attrs.get("symbol")), f, [p], checked.to_manifest(), symbol) for f, p in zip(frames, kept)]

@@ -134,6 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return 0
+    if args.group not in ("data", "lab"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
+        from research.store.runs import StoreError, lock_timeout
+
+        try:
+            lock_timeout()
+        except StoreError as exc:
+            from .common import console
+
+            from rich.markup import escape
+
+            console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+            return 2
     try:
         return _dispatch(parser, args)
     except OSError as exc:

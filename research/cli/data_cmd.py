@@ -28,6 +28,16 @@ def run(args: argparse.Namespace) -> int:
     from research.data import DataError
 
     console = make_console(stderr=getattr(args, "json", None) == "-")
+    if getattr(args, "bar", None) is not None:  # a bad --bar is one line, before any file is read
+        from rich.markup import escape
+
+        from research.data.aggregate import parse_bar_spec
+
+        try:
+            parse_bar_spec(args.bar)
+        except ValueError as exc:
+            console.print(f"[bold red]error:[/] --bar: {escape(str(exc))}")
+            return 2
     try:
         if args.command == "check":
             return _check(args, console)

@@ -40,15 +40,21 @@ class BarSpec:
         return self.size / 1e9 if self.kind == "time" else None
 
 
+# largest N of 'volume:N' / 'tick:N': ES trades about 1-3 million contracts a day, so a bar of 10 million
+# contracts (or trades) spans days at least; anything larger cannot be a bar of intraday research
+MAX_BAR_COUNT = 10_000_000
+
+
 def parse_bar_spec(bar: str) -> BarSpec:
     """Parse ``"5min"``, ``"volume:1000"`` or ``"tick:500"``; raise ValueError with the accepted forms."""
     text = str(bar).strip()
     if ":" in text:
         kind, _, n = text.partition(":")
         kind = kind.strip().lower()
-        if kind in ("volume", "tick") and n.strip().isdigit() and int(n) > 0:
+        if kind in ("volume", "tick") and n.strip().isascii() and n.strip().isdigit() and 0 < int(n) <= MAX_BAR_COUNT:
             return BarSpec(kind, int(n), f"{kind}:{int(n)}")
-        raise ValueError(f"bad bar spec {bar!r}: use 'volume:N' or 'tick:N' with N > 0, or an offset like '5min'")
+        raise ValueError(f"bad bar spec {bar!r}: use 'volume:N' or 'tick:N' with N from 1 to {MAX_BAR_COUNT:,}, "
+                         "or an offset like '5min'")
     try:
         off = pd.tseries.frequencies.to_offset(text)
         nanos = int(pd.Timedelta(off).value)

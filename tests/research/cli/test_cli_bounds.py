@@ -96,3 +96,45 @@ def test_backtest_refuses_absurd_parameters_and_dates(tmp_path, capsys):
 ])
 def test_sweep_options_are_bounded(capsys, argv, expected):
     assert expected in one_error(capsys, ["sweep", *argv, "--serial", "--no-cache"])
+
+
+def one_error_anywhere(capsys, argv) -> str:
+    """The single `error:` line of a refused command, on stdout or stderr."""
+    rc = main(argv)
+    cap = capsys.readouterr()
+    lines = [ln for ln in (cap.out + cap.err).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert rc == 2 and len(errors) == 1, cap
+    return errors[0]
+
+
+@pytest.mark.parametrize("bar", ["abc", "0s", "tick:0", "volume:-5", "tick:99999999999999999999",
+                                 "volume:100000000000", "tick:²"])
+def test_a_bad_bar_is_one_line_in_every_data_command(tmp_path, capsys, bar):
+    from research.data.synthetic import SyntheticSpec, write_synthetic_scid
+
+    path = write_synthetic_scid(tmp_path / "ESM24.scid", SyntheticSpec(days=1))
+    for argv in (["data", "info", str(path)], ["data", "check", str(path)], ["backtest", str(path), "--no-store"]):
+        assert "bad bar spec" in one_error_anywhere(capsys, [*argv, "--bar", bar])
+
+
+def test_contracts_of_two_products_are_not_stitched(tmp_path, capsys):
+    from barbuilder import edge_case_bars
+
+    files = []
+    for name, scale in (("ESH24", 1.0), ("NQH24", 3.0)):
+        bars = edge_case_bars(n_days=2)
+        for c in ("open", "high", "low", "close"):
+            bars[c] = bars[c] * scale
+        p = tmp_path / f"{name}.csv"
+        bars.rename_axis("timestamp_utc").to_csv(p)
+        files.append(str(p))
+    line = one_error_anywhere(capsys, ["backtest", *files, "--no-store", "--out", str(tmp_path / "o")])
+    assert "different products (ES, NQ)" in line and "--series contracts" in line
+
+
+def test_a_bad_store_timeout_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NAVALE_STORE_TIMEOUT", "abc")
+    line = one_error_anywhere(capsys, ["backtest", "--out", str(tmp_path / "o")])
+    assert "NAVALE_STORE_TIMEOUT='abc'" in line
+    assert not (tmp_path / "o").exists()
