@@ -140,9 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             lock_timeout()
         except StoreError as exc:
-            from .common import console
-
             from rich.markup import escape
+
+            from .common import console
 
             console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
             return 2
