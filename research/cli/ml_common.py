@@ -138,10 +138,16 @@ def print_dataset(ds, console) -> None:
         console.print(t)
 
 def validate_with_progress(ds, config, console):
-    """Run the validator with a progress bar over its stages."""
+    """Run the validator with a progress bar over its stages. scikit-learn's warnings about a metric
+    undefined on one fold (one class only) are not printed: the report states those folds itself."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning
+
     from research.ml.validate import STAGES, ModelValidator
 
-    with progress_bar() as bar:
+    with warnings.catch_warnings(), progress_bar() as bar:
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         task = bar.add_task("validating", total=len(STAGES))
 
         def stage(name: str) -> None:

@@ -508,9 +508,17 @@ def _gaps(train: dict, cv: pd.DataFrame, oos: dict, cfg: ValidationConfig) -> pd
 def _permutation(train: MLDataset, X: np.ndarray, y: np.ndarray, C: float, cfg: ValidationConfig) -> dict[str, Any]:
     from sklearn.model_selection import permutation_test_score
 
-    score, perm, p = permutation_test_score(make_pipeline(C), X, y, cv=_splitter(train, cfg),
-                                            n_permutations=cfg.n_permutations, scoring="roc_auc",
-                                            random_state=cfg.seed, n_jobs=cfg.n_jobs)
+    try:
+        score, perm, p = permutation_test_score(make_pipeline(C), X, y, cv=_splitter(train, cfg),
+                                                n_permutations=cfg.n_permutations, scoring="roc_auc",
+                                                random_state=cfg.seed, n_jobs=cfg.n_jobs)
+    except ValueError as exc:
+        if "class" not in str(exc):
+            raise
+        # a shuffle left a CV training part without a win (or a loss): too few of one class to test
+        raise ValueError(f"the label-permutation test needs both outcomes in every CV training part, but the "
+                         f"{len(y)} train trades hold only {int(y.sum())} target hits: use more data (more "
+                         f"contracts or a longer period)") from None
     perm = np.asarray(perm, dtype=float)
     return {"score": float(score), "perm_scores": perm.tolist(), "perm_mean": float(np.mean(perm)),
             "perm_std": float(np.std(perm, ddof=1)) if len(perm) > 1 else NAN, "p_value": float(p),

@@ -536,3 +536,15 @@ def test_real_es_validation():
         print(r.economic[["variant", "trades", "net_pnl_usd", "win_rate", "sharpe", "max_drawdown_usd", "psr", "dsr",
                           "improvement_sharpe", "improvement_dsr"]])
     print(r.verdict["text"])
+
+
+def test_too_few_wins_for_the_permutation_test_is_said_plainly():
+    """Few target hits: a label shuffle leaves a CV training part with one class; the error says why in
+    the project's words, not scikit-learn's."""
+    snaps = fake_snapshots(80, seed=2, base_rate=0.08, start="2019-01-02")
+    ds = MLDataProcessor().from_frame(snaps, bars=fake_bar_context(snaps))
+    with pytest.raises(ValueError) as err:
+        ModelValidator(**{**FAST, "oos_from": "2019-03-01", "n_permutations": 50, "n_repeats_importance": 2}).run(ds)
+    msg = str(err.value)
+    assert "solver" not in msg and "np.int64" not in msg, msg
+    assert "needs both outcomes in every CV training part" in msg and "2 target hits" in msg, msg
