@@ -10,6 +10,7 @@ from typing import Any
 from .common import (
     SYNTHETIC_BANNER,
     WRITE_FAILED,
+    FileProgress,
     add_data_options,
     add_params_options,
     os_error_line,
@@ -114,12 +115,7 @@ def _backtest(args: argparse.Namespace, console) -> int:
     n_files = len(expand(args.paths)) if args.paths else 1
     with progress_bar(enabled=not args.json) as progress:
         task = progress.add_task("loading files", total=n_files)
-        started = [0]
-
-        def on_file(p):
-            progress.update(task, description=f"loading {p.name}", completed=started[0])
-            started[0] += 1
-
+        on_file = FileProgress(progress, task)
         try:
             loaded = load_series(args.paths, bar=bar, date_from=args.date_from, date_to=args.date_to,
                                  series=args.series, on_file=on_file, allow_data_errors=args.allow_data_errors, symbol=args.symbol,

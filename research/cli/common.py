@@ -14,7 +14,7 @@ from pathlib import Path
 from research.pipeline import SYNTHETIC_BANNER
 from strategy.modes import MODES, SESSIONS
 
-__all__ = ["SYNTHETIC_BANNER", "WRITE_FAILED", "console", "progress_bar", "add_data_options", "add_params_options",
+__all__ = ["FileProgress", "SYNTHETIC_BANNER", "WRITE_FAILED", "console", "progress_bar", "add_data_options", "add_params_options",
            "os_error_line", "run_id_arg", "date_arg", "port_arg", "require_writable_dir"]
 
 WRITE_FAILED = 4  # exit status: a file or folder could not be written or read (the error line names it and why)
@@ -113,20 +113,23 @@ def progress_bar(*, enabled: bool = True, console=None):
     nothing at all. Use as ``with progress_bar() as bar: t = bar.add_task("loading files", total=n)``.
     """
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+
+    from research.progress import make_progress
 
     out = console or Console(stderr=True, highlight=False)
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=out, transient=True, disable=not (enabled and out.is_terminal))
+    return make_progress(console=out, disable=not (enabled and out.is_terminal))
+
+
+class FileProgress:
+    """``on_file`` for `research.pipeline.load_series`: names the file being read on ``bar``'s task and
+    counts the files already read (``verb`` says what is done to them)."""
+
+    def __init__(self, bar, task, verb: str = "loading") -> None:
+        self.bar, self.task, self.verb, self.done = bar, task, verb, 0
+
+    def __call__(self, path) -> None:
+        self.bar.update(self.task, description=f"{self.verb} {path.name}", completed=self.done)
+        self.done += 1
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import SYNTHETIC_BANNER, add_data_options, add_params_options, progress_bar
+from .common import (
+    SYNTHETIC_BANNER,
+    FileProgress,
+    add_data_options,
+    add_params_options,
+    progress_bar,
+)
 
 __all__ = ["add_source_options", "add_validation_options", "validation_config", "dataset_from_args",
            "print_dataset", "validate_with_progress", "print_verdict"]
@@ -96,14 +102,10 @@ def dataset_from_args(args: argparse.Namespace, console):
     files = len(expand(args.paths)) if args.paths and not (args.dataset or args.runs or args.parquet) else 1
     with progress_bar() as bar:
         task = bar.add_task("building the ML data set", total=files)
-        done = [0]
-
-        def on_file(p) -> None:
-            bar.update(task, description=f"loading {p.name}", completed=done[0])
-            done[0] += 1
+        on_file = FileProgress(bar, task)
 
         def status(msg: str) -> None:
-            bar.update(task, description=msg, completed=done[0])
+            bar.update(task, description=msg, completed=on_file.done)
 
         ds = build_dataset(paths=args.paths or None, runs=args.runs, parquet=args.parquet, dataset_dir=args.dataset,
                            params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,

@@ -11,6 +11,7 @@ from typing import Any
 
 from .common import (
     SYNTHETIC_BANNER,
+    FileProgress,
     add_data_options,
     add_params_options,
     progress_bar,
@@ -201,12 +202,7 @@ def _performance(args: argparse.Namespace, console) -> int:
         n_files = len(expand(args.paths))
         with progress_bar() as bar:
             task = bar.add_task("checking the data", total=n_files)
-            seen = [0]
-
-            def on_file(p) -> None:
-                bar.update(task, description=f"checking {p.name}", completed=seen[0])
-                seen[0] += 1
-
+            on_file = FileProgress(bar, task, "checking")
             load_series(args.paths, bar=args.bar, date_from=args.date_from, date_to=args.date_to, on_file=on_file,
                         allow_data_errors=args.allow_data_errors, symbol=args.symbol,
                         on_check=lambda line: console.print(line, markup=False))

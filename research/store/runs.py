@@ -21,6 +21,7 @@ read-only folder) raises :class:`StoreWriteError` with a one-line cause and chan
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -320,22 +321,36 @@ class RunStore:
         the ids. A DuckDB failure (full disk, read-only folder) is a :class:`StoreWriteError`."""
         prepared = [self._prepare(r) for r in runs]
         con = self.con
-        try:
-            con.begin()
+        with self._transaction():
             for run_id, row, table in prepared:
                 con.execute("DELETE FROM trade_snapshots WHERE run_id = ?", [run_id])
                 con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
                 con.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})",
                             row)
                 self._insert_snapshots(table)
+        return [run_id for run_id, _row, _table in prepared]
+
+    @contextlib.contextmanager
+    def _transaction(self, *, constraint_errors: bool = False):
+        """BEGIN ... COMMIT; any error rolls back (quietly, so the real cause stays the one raised). A
+        DuckDB failure becomes a one-line :class:`StoreWriteError`, except a constraint violation when
+        ``constraint_errors`` (the caller's own error, e.g. a duplicated id), which is raised as is."""
+        con = self.con
+        try:
+            con.begin()
+            yield
             con.commit()
+        except duckdb.ConstraintException as exc:
+            self._rollback_quietly()
+            if constraint_errors:
+                raise
+            raise StoreWriteError(f"cannot write to store {self.path}: {_cause(exc)}") from None
         except duckdb.Error as exc:
             self._rollback_quietly()
             raise StoreWriteError(f"cannot write to store {self.path}: {_cause(exc)}") from None
         except BaseException:
             self._rollback_quietly()
             raise
-        return [run_id for run_id, _row, _table in prepared]
 
     def _prepare(self, run: StoredRun) -> tuple[str, list[Any], pa.Table]:
         frame = run.snapshots.copy()
@@ -401,21 +416,9 @@ class RunStore:
         if missing:
             raise StoreError(f"promotion record lacks {', '.join(missing)}")
         values = [row[c] for c in PROMOTION_COLUMNS]
-        con = self.con
-        try:
-            con.begin()
-            con.execute(f"INSERT INTO promotions ({', '.join(PROMOTION_COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(values))})", values)
-            con.commit()
-        except duckdb.ConstraintException:
-            self._rollback_quietly()
-            raise
-        except duckdb.Error as exc:
-            self._rollback_quietly()
-            raise StoreWriteError(f"cannot write to store {self.path}: {_cause(exc)}") from None
-        except BaseException:
-            self._rollback_quietly()
-            raise
+        with self._transaction(constraint_errors=True):
+            self.con.execute(f"INSERT INTO promotions ({', '.join(PROMOTION_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(values))})", values)
         return str(row["promotion_id"])
 
     def has_promotion(self, promotion_id: str) -> bool:

@@ -220,19 +220,9 @@ class _Progress:
         self._task = None
         if enabled:
             console = enabled if not isinstance(enabled, bool) else None  # a rich Console to draw on
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from research.progress import make_progress
 
-            self._p = Progress(SpinnerColumn(), TextColumn("[bold]sweep[/] {task.description}"), BarColumn(),
-                               MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                               console=console)
+            self._p = make_progress(console=console, description="[bold]sweep[/] {task.description}")
 
     def __enter__(self) -> _Progress:
         if self._p is not None:
