@@ -14,7 +14,7 @@ PACKAGES = ("strategy", "research", "live")
 # importer prefix -> module prefixes it may not import (first match wins)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "strategy": ("research", "live"),
-    "research.cli": ("live",),
+    "research.cli": (),
     "research": ("live", "research.cli"),
 }
 # live/ may import the method and the data layer only

@@ -1,0 +1,1 @@
+"""Brokers behind one interface (`live.brokers.base.Broker`): the paper broker today; IBKR and DTC next."""

@@ -1,0 +1,57 @@
+"""The broker interface the live loop talks to. Small on purpose: the paper broker, Interactive
+Brokers (ib_async) and Sierra Chart's DTC server each implement it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from live.events import Bar, Fill, Order, Tick
+
+__all__ = ["Broker", "BrokerError"]
+
+
+class BrokerError(RuntimeError):
+    """A broker refused or could not carry out a request (message says which and why)."""
+
+
+class Broker(ABC):
+    """Market orders with an optional OCO bracket; cancel, flatten, positions, open orders, fills.
+
+    Fills are pulled with :meth:`poll_fills` (events since the last call, in the order they
+    happened), so a slow or crashed consumer never loses one: a broker keeps undelivered fills.
+    ``submit`` is idempotent on ``order_id``.
+    """
+
+    @abstractmethod
+    def submit(self, order: Order) -> None:
+        """Send a market order (with its bracket, if any). Re-submitting a known order_id does nothing."""
+
+    @abstractmethod
+    def cancel_all(self) -> None:
+        """Cancel every working order (pending market orders and brackets)."""
+
+    @abstractmethod
+    def flatten(self, reason: str = "flatten") -> None:
+        """Cancel everything and close every position at market."""
+
+    @abstractmethod
+    def positions(self) -> dict[str, int]:
+        """Signed contracts held per symbol (symbols with 0 may be left out)."""
+
+    @abstractmethod
+    def open_orders(self) -> list[Order]:
+        """Orders not yet filled or cancelled (bracket legs included, as exit orders)."""
+
+    @abstractmethod
+    def poll_fills(self) -> list[Fill]:
+        """Fills since the last call, oldest first."""
+
+    # market data a simulated broker fills against; real brokers ignore it
+    def on_tick(self, tick: Tick) -> None:
+        """A trade happened (tick-mode paper broker fills on trades)."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A bar closed (bar-mode paper broker fills with the backtest's bar model)."""
+
+    def close(self) -> None:
+        """Release connections and files."""

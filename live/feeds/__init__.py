@@ -1,0 +1,1 @@
+"""Market-data feeds behind one interface (`live.feeds.base.Feed`): replay, Sierra `.scid` tail, synthetic."""
