@@ -73,6 +73,7 @@ class Order:
     bracket: Bracket | None = None
     decided_ns: int = 0  # close time of the bar that decided it
     fill_at: Literal["next_open", "close"] = "next_open"
+    session_day: int = -1  # valid for this trading date only (days since the epoch; -1: any); a day order
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,4 +89,5 @@ class Fill:
     ts_ns: int
     role: FillRole
     slippage_ticks: int = 0
+    seq: int = 0  # the broker's running fill number (1, 2, ...): the trader persists the last one it applied
     extra: dict = field(default_factory=dict)  # broker-specific detail (e.g. ambiguous stop/target bar)

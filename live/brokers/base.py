@@ -46,6 +46,11 @@ class Broker(ABC):
     def poll_fills(self) -> list[Fill]:
         """Fills since the last call, oldest first."""
 
+    @abstractmethod
+    def fills_since(self, seq: int) -> list[Fill]:
+        """Every fill with ``Fill.seq > seq``, oldest first: a restarted trader catches up from the
+        last fill it persisted (``poll_fills`` then continues after those)."""
+
     # market data a simulated broker fills against; real brokers ignore it
     def on_tick(self, tick: Tick) -> None:
         """A trade happened (tick-mode paper broker fills on trades)."""
