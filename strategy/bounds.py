@@ -126,6 +126,13 @@ BOUNDS: dict[str, Bound] = {
     "max_trades_per_day": Bound("int", "trades", "entries per session at most", 1, 10_000),
     "daily_loss_limit_usd": Bound("float", "$", "no new entries once the session's loss reaches this", 0.0,
                                   10_000_000.0, lo_open=True),
+    "daily_profit_target_usd": Bound("float", "$", "no new entries once the session's realised profit reaches this",
+                                     0.0, 10_000_000.0, lo_open=True, optional="no profit target"),
+    "max_drawdown_pct": Bound("float", "%", "trading stops for good once equity is this far below its peak (the "
+                              "mode's max drawdown or the 3 % kill switch, the stricter)", 0.0, 100.0, lo_open=True,
+                              optional="no drawdown stop"),
+    "max_consecutive_losses": Bound("int", "trades", "no new entries for the rest of the session after this many "
+                                    "losing trades in a row (kill switch)", 1, 10_000, optional="no loss-streak stop"),
     "initial_capital_usd": Bound("float", "$", "account value at the start", 1_000.0, 10_000_000_000.0),
     "min_signal_probability": Bound("float", "probability", "P(win) the ML filter needs", 0.0, 1.0,
                                     optional="the mode's threshold"),
@@ -164,14 +171,14 @@ def check_field(name: str, value: Any) -> None:
     """Raise `ParamsError` naming `name`, `value` and the accepted range unless `value` is accepted."""
     b = BOUNDS[name]
     kind = b.kind
+    if value is None and b.optional:
+        return
     if kind == "int":
         if not _is_int(value):
             _refuse(name, b, value, " is not an integer")
         if not _in_range(b, value):
             _refuse(name, b, value)
     elif kind == "float":
-        if value is None and b.optional:
-            return
         if not _is_real(value):
             _refuse(name, b, value, " is not a number")
         if not _in_range(b, value):

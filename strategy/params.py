@@ -43,6 +43,7 @@ RELATED_FIELDS: tuple[tuple[str, ...], ...] = (
 EXECUTION_FIELDS = frozenset({
     "mode", "contracts", "slippage_ticks", "commission_per_side_usd", "stop_ticks", "target_r", "time_stop_bars",
     "flat_at_et", "max_trades_per_day", "daily_loss_limit_usd", "initial_capital_usd", "min_signal_probability",
+    "daily_profit_target_usd", "max_drawdown_pct", "max_consecutive_losses",
 })
 
 def _hhmm(value: str, name: str) -> int:
@@ -108,6 +109,9 @@ class Params:
     flat_at_et: str = "15:55"  # positions are closed at the close of the bar ending at/after this time
     max_trades_per_day: int = 999
     daily_loss_limit_usd: float = 500.0
+    daily_profit_target_usd: float | None = None  # None: no profit target (the mode presets set it)
+    max_drawdown_pct: float | None = None  # % below the equity peak at which trading stops; None: never
+    max_consecutive_losses: int | None = None  # losing trades in a row that end the session's entries
     initial_capital_usd: float = 100_000.0
     # --- 7.8 ML filter ---------------------------------------------------------------------------
     min_signal_probability: float | None = None  # None: the mode's (SIGNAL_PROBABILITY_BY_MODE)

@@ -26,7 +26,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 CODE_FILES = (
     "strategy/kernels.py", "strategy/layout.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py", "strategy/modes.py",
     "strategy/exits.py", "strategy/market/clock.py", "strategy/market/instruments.py",
-    "research/backtest/simulator.py", "research/backtest/run.py", "research/sweep/fused.py",
+    "strategy/trade_rules.py", "strategy/fills.py", "strategy/trade_engine.py", "strategy/market/calendar.py",
+    "research/backtest/simulator.py", "research/backtest/run.py", "research/store/trade_records.py",
+    "research/sweep/fused.py",
 )
 # a task's arrays (research.sweep.runner.TASK_FORMAT, part of the sweep key, changes with them)
 TASK_ARRAYS = ("combo", "acc", "daily", "daily_trades", "active", "sessions", "signal_runs")

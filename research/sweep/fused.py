@@ -69,6 +69,9 @@ class DataSet:
     flow: dict[str, Any] = field(default_factory=dict)  # order_flow choice -> bool, or an error message
     identity: str = ""  # content hash (cache key)
     margin_per_contract: float = 0.0  # the instrument's maintenance margin (the simulator's trading floor)
+    # (n,) the CME calendar per row: its date's scheduled close (min ET, NaN: none), a cash-session date
+    sess_close: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    day_ok: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     # Params.session -> (largest high-low range in ticks of one session's simulated bars, its trading date)
     widest_session: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Params.session -> trading dates (days since 1970-01-01) with a simulated bar: the rows of the results
@@ -85,7 +88,8 @@ class DataSet:
 
 @njit(cache=True)
 def _signals_compact(pv, si, sf, ri, rf, dq, med, tz, x, xoff, xb, xoffb, of, oi, ob, trade_from, raw,
-                     close_min, sidx, con, co, ch, cl, cc, cs, cm, clast, cle, cse, clc, csc, cbv, crv, active):
+                     close_min, sess_close, day_ok, sidx, con, co, ch, cl, cc, cs, cm, cclose, cok, clast, cle, cse,
+                     clc, csc, cbv, crv, active):
     """Signals over all rows (blocks of xb.shape[1]), compacted to the in-session rows >= trade_from.
     Returns (rows kept, entry signals kept); marks `active[session]` for sessions with a kept row."""
     n = x.shape[1]
@@ -108,14 +112,16 @@ def _signals_compact(pv, si, sf, ri, rf, dq, med, tz, x, xoff, xb, xoffb, of, oi
             i = a + j
             if i < trade_from or ob[K.B_INS, j] == 0:
                 continue
-            if prev >= 0:  # the previous kept row ends its session (or its contract)
-                clast[m - 1] = sidx[prev] != sidx[i] or con[prev] != con[i]
+            if prev >= 0:  # the previous kept row ends its contract
+                clast[m - 1] = con[prev] != con[i]
             co[m] = raw[0, i]
             ch[m] = raw[1, i]
             cl[m] = raw[2, i]
             cc[m] = raw[3, i]
             cs[m] = sidx[i]
             cm[m] = close_min[i]
+            cclose[m] = sess_close[i]
+            cok[m] = day_ok[i]
             cle[m] = ob[K.B_LE, j] != 0
             cse[m] = ob[K.B_SE, j] != 0
             clc[m] = ob[K.B_LC, j] != 0
@@ -133,8 +139,8 @@ def _signals_compact(pv, si, sf, ri, rf, dq, med, tz, x, xoff, xb, xoffb, of, oi
 
 
 @njit(cache=True)
-def _simulate_group(Q, stops, cols, m, co, ch, cl, cc, cs, cm, clast, cle, cse, clc, csc, cbv, crv, ti, tf, equity,
-                    position, acc, daily, daily_trades):
+def _simulate_group(Q, stops, cols, m, cts, co, ch, cl, cc, cs, cm, cclose, cok, clast, cle, cse, clc, csc, cbv, crv,
+                    ti, tf, equity, position, acc, daily, daily_trades):
     """Simulate every execution variant `Q[v]` on the first `m` compact rows; fold the trades into
     ``acc[cols[v]]``, ``daily[session, cols[v]]`` (P&L) and ``daily_trades[session, cols[v]]`` (count),
     both booked on the exit bar's session."""
@@ -144,6 +150,9 @@ def _simulate_group(Q, stops, cols, m, co, ch, cl, cc, cs, cm, clast, cle, cse, 
     c = cc[:m]
     sess = cs[:m]
     cmin = cm[:m]
+    close_at = cclose[:m]
+    ok = cok[:m]
+    ts = cts[:m]
     last = clast[:m]
     le = cle[:m]
     se = cse[:m]
@@ -153,9 +162,10 @@ def _simulate_group(Q, stops, cols, m, co, ch, cl, cc, cs, cm, clast, cle, cse, 
     rv = crv[:m]
     eq = equity[:m]
     pos = position[:m]
-    halt = np.empty(1, np.int64)
+    halt = np.empty(2, np.int64)
     for v in range(Q.shape[0]):
-        nt = S.simulate(Q[v], o, h, l, c, sess, cmin, last, le, se, lc, sc, bv, rv, ti, tf, eq, pos, halt)
+        nt = S.simulate(Q[v], ts, o, h, l, c, sess, cmin, close_at, ok, last, le, se, lc, sc, bv, rv, ti, tf, eq, pos,
+                        halt)
         col = cols[v]
         stop = stops[v]
         for k in range(nt):
@@ -187,7 +197,9 @@ class _Buffers:
         m = max(n_trade, 1)
         # np.empty: every element is written (compaction, simulate) before it is read
         self.ints = [np.empty(m, np.int64) for _ in range(6)]  # o h l c session close_min
-        self.flags = [np.empty(m, np.bool_) for _ in range(7)]  # last le se lc sc bull_viol bear_viol
+        self.ts = np.zeros(m, np.int64)  # bar times: only the trade records read them (not kept here)
+        self.sess_close = np.empty(m, np.float64)
+        self.flags = [np.empty(m, np.bool_) for _ in range(8)]  # last le se lc sc bull_viol bear_viol day_ok
         self.equity = np.empty(m, np.float64)
         self.position = np.empty(m, np.int64)
         self.ti = np.zeros((0, S.N_T), np.int64)
@@ -260,19 +272,20 @@ def run_plan(ds: DataSet, plan: Plan) -> dict[str, Any]:
     q[:, S.Q_MARGIN] = ds.margin_per_contract
     buf = _Buffers(ds.n, ds.bars)
     o, h, l, c, sess, cmin = buf.ints
-    last, le, se, lc, sc, bv, rv = buf.flags
+    last, le, se, lc, sc, bv, rv, ok = buf.flags
     runs = 0
     for p0, cols in zip(plan.signal_params, plan.members):
         pv = pack_params(p0, _flow(ds, p0.order_flow), ds.bar_ns, ds.tick)
         si, sf, ri, rf, dq, med = K.new_state(pv)
         m, n_ent = _signals_compact(pv, si, sf, ri, rf, dq, med, ds.tz, ds.x, ds.xoff, buf.xb, buf.xoffb, buf.of,
-                                    buf.oi, buf.ob, ds.trade_from, ds.raw, ds.close_min, ds.sidx, ds.con,
-                                    o, h, l, c, sess, cmin, last, le, se, lc, sc, bv, rv, active)
+                                    buf.oi, buf.ob, ds.trade_from, ds.raw, ds.close_min, ds.sess_close, ds.day_ok,
+                                    ds.sidx, ds.con, o, h, l, c, sess, cmin, buf.sess_close, ok, last, le, se, lc, sc,
+                                    bv, rv, active)
         runs += 1
         SIGNAL_RUNS += 1
         buf.trades(n_ent + 1)
-        _simulate_group(q[cols], plan.stops[cols], cols, m, o, h, l, c, sess, cmin, last, le, se, lc, sc, bv, rv,
-                        buf.ti, buf.tf, buf.equity, buf.position, acc, daily, daily_trades)
+        _simulate_group(q[cols], plan.stops[cols], cols, m, buf.ts, o, h, l, c, sess, cmin, buf.sess_close, ok, last,
+                        le, se, lc, sc, bv, rv, buf.ti, buf.tf, buf.equity, buf.position, acc, daily, daily_trades)
     return dict(combo=plan.combo.copy(), acc=acc, daily=daily, daily_trades=daily_trades, active=active[:ns].copy(),
                 sessions=ds.sessions.copy(), signal_runs=np.int64(runs))
 
@@ -301,8 +314,9 @@ def warmup() -> None:
     ds = DataSet(name="warmup", x=x, xoff=np.zeros(1), tz=K.et_offset_table(int(ts[0]), int(ts[-1]) + 300_000_000_000),
                  raw=x[K.X_O:K.X_C + 1].copy(), close_min=close_min, sidx=np.zeros(n, np.int64),
                  con=np.zeros(n, np.int64), sessions=np.zeros(1, np.int64), trade_from=0, tick=0.25,
-                 bar_ns=300_000_000_000, tick_value=12.5, commission=2.25, flow={"auto": True, "bidask": True,
-                                                                                 "ohlcv": False})
+                  bar_ns=300_000_000_000, tick_value=12.5, commission=2.25, flow={"auto": True, "bidask": True,
+                                                                                 "ohlcv": False},
+                 sess_close=np.full(n, 960.0), day_ok=np.ones(n, np.bool_))
     global SIGNAL_RUNS
     before = SIGNAL_RUNS
     run_task(ds, np.arange(2), [Params(), Params(stop_ticks=5)])
@@ -312,4 +326,5 @@ def warmup() -> None:
 # kernels.run, the rolling helpers and simulator.simulate are compiled INTO the fused kernels' cached
 # code: recompile them when those sources change (strategy.numba_cache)
 refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"), Path(K.__file__).with_name("layout.py"),
-                               Path(K.__file__).with_name("market") / "clock.py", Path(S.__file__), Path(exits.__file__)])
+                               Path(K.__file__).with_name("market") / "clock.py", Path(K.__file__).with_name("trade_rules.py"),
+                               Path(K.__file__).with_name("fills.py"), Path(exits.__file__)])

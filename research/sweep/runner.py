@@ -62,7 +62,10 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
     """The sweep's data sets: with ``split="contract"`` one per contract segment of a continuous series
     (`research.pipeline.contract_segments`), its signals warmed up on the `warmup_sessions` previous
     sessions of the series; with ``split="none"`` (or a one-contract series) one per series."""
-    from research.backtest.run import session_keys  # the backtest's own session keys
+    from research.backtest.run import (  # the backtest's own session keys and calendar
+        calendar_arrays,
+        session_keys,
+    )
     from research.pipeline import contract_segments
     from strategy import kernels as K
     from strategy.market.instruments import get_spec
@@ -118,6 +121,7 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
             for r, col in enumerate(("open", "high", "low", "close")):
                 to_ticks(sub[col].to_numpy(np.float64), tick, col, sub.index, out=raw[r])
             _, start_min, close_min, _ = time_inputs(sub.index, bar_ns)
+            sess_close, day_ok = calendar_arrays(sub.index)
             k = keys[pre:stop]
             trade_from = start - pre
             sessions = np.unique(k[trade_from:])
@@ -137,8 +141,9 @@ def build_datasets(series: Sequence[Any], split: str = "contract", warmup_sessio
                          trade_from=int(trade_from), tick=float(tick), bar_ns=int(bar_ns),
                          tick_value=float(tick * spec.point_value), commission=float(spec.commission_per_side),
                          flow=flow, margin_per_contract=float(spec.margin_per_contract), widest_session=widest,
-                         session_days=days)
+                         session_days=days, sess_close=sess_close, day_ok=day_ok)
             ds.identity = _frame_identity(ds.x, ds.xoff, ds.raw, ds.close_min, ds.sidx, ds.con, ds.sessions,
+                                          ds.sess_close, ds.day_ok,
                                           extra=[ds.trade_from, ds.tick, ds.bar_ns, ds.tick_value, ds.commission,
                                                  ds.flow, K.N_X, ds.margin_per_contract])
             out.append(ds)
