@@ -6,7 +6,8 @@ The position of a reason in :data:`EXIT_REASONS` is its integer code in the numb
 
 from __future__ import annotations
 
-__all__ = ["EXIT_REASONS", "R_STOP", "R_TARGET", "R_GOLDEN", "R_OPPOSITE", "R_TIME", "R_SESSION"]
+__all__ = ["EXIT_REASONS", "R_STOP", "R_TARGET", "R_GOLDEN", "R_OPPOSITE", "R_TIME", "R_SESSION", "R_FLATTEN"]
 
-EXIT_REASONS: tuple[str, ...] = ("stop", "target", "golden_rule", "opposite", "time", "session_end")
-R_STOP, R_TARGET, R_GOLDEN, R_OPPOSITE, R_TIME, R_SESSION = range(len(EXIT_REASONS))
+# "flatten": closed outside the rules (the emergency stop, a kill switch): live trading only
+EXIT_REASONS: tuple[str, ...] = ("stop", "target", "golden_rule", "opposite", "time", "session_end", "flatten")
+R_STOP, R_TARGET, R_GOLDEN, R_OPPOSITE, R_TIME, R_SESSION, R_FLATTEN = range(len(EXIT_REASONS))

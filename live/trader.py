@@ -1,0 +1,575 @@
+"""The live loop: feed -> bar builder -> `SignalEngine` -> `TradeEngine` (the backtest's rules) ->
+broker -> journal and trade snapshots.
+
+Per record the loop does only what the next decision needs: a trade goes to the broker (a tick-mode
+paper broker fills on it) and to the bar builder; a closed bar runs the signal kernel and the trade
+rules, sends orders, and persists everything in one journal transaction. Every time rule reads the
+bar's timestamp; the wall clock only drives the live-only switches (feed halt, halt-file checks).
+
+Restart: the state saved at each bar close (both engines, the feed position before the record that
+opened the bar in progress, the broker fill cursor, the open trade's context) is loaded, the
+broker's position is reconciled with it (a mismatch stops trading and says so), and the feed
+resumes from the saved position. Order ids are deterministic (run id, purpose, bar time), so an
+order re-sent for a re-processed bar is recognised by the broker: no duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from live import control
+from live.brokers.base import Broker
+from live.config import TraderConfig
+from live.events import Bar, Bracket, Fill, Order, Tick
+from live.feeds.base import Feed
+from research.data.aggregate import parse_bar_spec
+from research.store.trade_records import context_row, trade_frame
+from strategy import SignalEngine
+from strategy import trade_rules as R
+from strategy.bar_clock import BarClock
+from strategy.exits import EXIT_REASONS, R_FLATTEN, R_SESSION
+from strategy.trade_engine import TradeEngine
+
+__all__ = ["Trader", "ReconcileError", "HaltedError", "RunResult"]
+
+log = logging.getLogger(__name__)
+STATE_KEYS = ("signals", "trades", "loop")
+LOOP_STATE_VERSION = 1
+
+
+class ReconcileError(RuntimeError):
+    """The broker's position differs from the trader's own state: trading stops until a human looks."""
+
+
+class HaltedError(RuntimeError):
+    """The emergency stop is set (``navale stop``): no trading until ``navale stop --clear``."""
+
+
+@dataclass
+class RunResult:
+    """How a session ended and what it did."""
+
+    reason: str  # "replay_end" | "halted" | "stopped" | "max_records"
+    trades: pd.DataFrame
+    equity: pd.DataFrame  # per in-session bar close: equity, position
+    bars: int = 0
+    records: int = 0
+    restarts: int = 0
+    latency_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per record, processing time
+    decision_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # bar close -> order sent
+
+
+class Trader:
+    """One paper-trading session over a feed.
+
+    Args:
+        config: the session's settings (`live.config.TraderConfig`).
+        open_feed: ``open_feed(resume_token_or_None) -> Feed`` (called once, after the state is loaded).
+        broker: the broker (`live.brokers.base.Broker`).
+        journal: the journal (`live.journal.Journal`) the state, orders, fills, trades and heartbeats go to.
+        builder: ``(bar_spec_text, grace_seconds) -> bar builder`` for tick feeds (`live.bars.BarBuilder`).
+        order_flow: bid/ask volumes drive the signals (exact δ); False: the OHLCV proxy.
+        bar_ns: bar length (default from ``config.bar``).
+        store_sync: optional `live.store_sync.StoreSync` the closed trades are pushed to.
+        on_status: optional callback receiving the status dict after each bar.
+    """
+
+    def __init__(self, config: TraderConfig, open_feed: Callable[[Any], Feed], broker: Broker, journal: Any, *,
+                 builder: Callable[[str, float], Any] | None = None, order_flow: bool = True,
+                 bar_ns: int | None = None, store_sync: Any = None, on_status: Callable[[dict], None] | None = None,
+                 latency_capacity: int = 0):
+        self.cfg = config
+        p = config.params
+        self.params = p
+        self.bar_ns = int(bar_ns or parse_bar_spec(config.bar).size)
+        self._open_feed = open_feed
+        self.broker = broker
+        self.journal = journal
+        self._make_builder = builder
+        self.order_flow = bool(order_flow)
+        self.store_sync = store_sync
+        self.on_status = on_status
+        self.sig = SignalEngine(p, tick_size=config.tick_size, order_flow=self.order_flow,
+                                bar_seconds=self.bar_ns / 1e9)
+        self.eng = TradeEngine(p, tick_value=config.tick_value, commission_per_side=config.commission_per_side,
+                               margin_per_contract=config.margin_per_contract)
+        self.clock = BarClock(self.bar_ns)
+        self.run_id = config.run_id
+        self.feed: Feed | None = None
+        self.builder: Any = None
+        self._days: dict[int, tuple[float, bool]] = {}
+        self._tick = float(config.tick_size)
+        self._slip = int(p.slippage_ticks)
+        # loop state (persisted)
+        self._seq = 0  # last broker fill applied
+        self._resume: Any = None
+        self._balls = [0, 0, 0, 0]  # balls of the last four in-session bars, newest first
+        self._ctx: dict[int, dict] = {}  # signal bar index -> entry context (pending / open trade)
+        self._n_trades = 0
+        self._last_bar: dict[str, Any] | None = None  # ts, close ticks, day of the last in-session bar
+        self._restarts = 0
+        # live-only switches
+        self._halt_flag = False
+        self._halt_check_at = 0.0
+        self._feed_halted = False
+        self._awaiting: dict[str, Any] | None = None
+        self._prev_day: int | None = None
+        # outputs of this process
+        self._trades: list[pd.DataFrame] = []
+        self._equity: list[tuple[int, float, int]] = []
+        self._bars = 0
+        self._records = 0
+        self._since_ckpt = 0
+        self._lat = np.zeros(latency_capacity, np.int64)
+        self._dec = np.zeros(max(latency_capacity // 10, 16) if latency_capacity else 0, np.int64)
+        self._n_lat = self._n_dec = 0
+        self._t_record = 0
+
+    # ------------------------------------------------------------------------------ start / state
+    def start(self) -> None:
+        """Refuse a halted state dir, load the saved state, reconcile with the broker, open the feed."""
+        halt = control.read_halt(self.cfg.state_dir)
+        if halt:
+            raise HaltedError(f"emergency stop in force since {halt.get('time', '?')} ({halt.get('reason', '')}): "
+                              f"run `navale stop --clear` before trading again")
+        saved = self.journal.load_state()
+        if saved is not None:
+            self._load(saved[0])
+            self._restarts += 1
+        if not self.run_id:
+            self.run_id = "paper-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        self._reconcile()
+        self.feed = self._open_feed(self._resume)
+        if not self.feed.yields_bars:
+            if self._make_builder is None:
+                raise ValueError("a tick feed needs a bar builder")
+            self.builder = self._make_builder(self.cfg.bar, self.cfg.grace_seconds)
+        now = time.time_ns()
+        self.journal.record_risk_event("start" if saved is None else "restart",
+                                       f"run {self.run_id}, mode {self.params.mode}, broker {self.cfg.broker_mode}"
+                                       + (", UNVALIDATED parameters" if self.cfg.unvalidated else ""), now, level="info")
+        control.write_pid(self.cfg.state_dir)
+
+    def _load(self, blobs: dict[str, bytes]) -> None:
+        self.sig.load_bytes(blobs["signals"])
+        self.eng.load_bytes(blobs["trades"])
+        st = json.loads(blobs["loop"].decode())
+        if st.get("version") != LOOP_STATE_VERSION:
+            raise ValueError(f"saved loop state version {st.get('version')} != {LOOP_STATE_VERSION}")
+        if st.get("params_hash") != self.params.hash():
+            raise ValueError("the saved session was run with other parameters: use another --state-dir, or "
+                             "`navale paper --fresh` to start over")
+        self.run_id = st["run_id"]
+        self._seq = int(st["seq"])
+        self._resume = st["resume"]
+        self._balls = list(st["balls"])
+        self._ctx = {int(k): v for k, v in st["ctx"].items()}
+        self._n_trades = int(st["n_trades"])
+        self._last_bar = st["last_bar"]
+        self._prev_day = st.get("prev_day")
+        self._restarts = int(st.get("restarts", 0))
+
+    def _loop_state(self) -> bytes:
+        return json.dumps({
+            "version": LOOP_STATE_VERSION, "params_hash": self.params.hash(), "run_id": self.run_id, "seq": self._seq,
+            "resume": self._resume, "balls": self._balls, "ctx": {str(k): v for k, v in self._ctx.items()},
+            "n_trades": self._n_trades, "last_bar": self._last_bar, "prev_day": self._prev_day,
+            "restarts": self._restarts,
+        }, default=_jsonable).encode()
+
+    def _reconcile(self) -> None:
+        """The broker's position must equal ours plus the fills we have not applied yet."""
+        have = int(self.broker.positions().get(self.cfg.symbol, 0))
+        unapplied = self.broker.fills_since(self._seq)
+        want = self.eng.side * self.eng.contracts + sum(f.side * f.quantity for f in unapplied)
+        if have != want:
+            msg = (f"broker holds {have:+d} {self.cfg.symbol}, the trader's state expects {want:+d} "
+                   f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s)): trading "
+                   "stopped; flatten at the broker (`navale stop`) and start over with --fresh, or fix the state")
+            self.journal.record_risk_event("reconcile_mismatch", msg, time.time_ns(), level="critical")
+            raise ReconcileError(msg)
+
+    def persist(self) -> None:
+        """Save both engines and the loop state (one transaction with the bar's journal rows)."""
+        self.journal.save_state({"signals": self.sig.to_bytes(), "trades": self.eng.to_bytes(),
+                                 "loop": self._loop_state()}, int(self._last_bar["ts"]) if self._last_bar else 0)
+
+    # ------------------------------------------------------------------------------------- the loop
+    def install_signal_handler(self) -> None:
+        """SIGUSR1 (sent by ``navale stop``) requests the emergency stop; SIGTERM/SIGINT stop cleanly."""
+        signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "_halt_flag", True))
+
+    def run(self, *, max_records: int | None = None) -> RunResult:
+        """Run until the feed ends (a replay), the emergency stop, or `max_records` records."""
+        if self.feed is None:
+            self.start()
+        reason = "stopped"
+        feed = self.feed
+        try:
+            while True:
+                if self._halt_flag or self._halt_file_due():
+                    self.emergency_stop("emergency stop requested")
+                    reason = "halted"
+                    break
+                if max_records is not None and self._records >= max_records:
+                    reason = "max_records"
+                    break
+                tok = feed.resume_token()
+                rec = feed.next_record()
+                if rec is None:
+                    if feed.exhausted():
+                        self.finish()
+                        reason = "replay_end"
+                        break
+                    self._idle()
+                    continue
+                self._t_record = time.perf_counter_ns()
+                self._records += 1
+                if isinstance(rec, Bar):
+                    self._close_bar(rec, feed.resume_token())
+                else:
+                    self._on_tick(rec, tok)
+                if self._n_lat < self._lat.shape[0]:
+                    self._lat[self._n_lat] = time.perf_counter_ns() - self._t_record
+                    self._n_lat += 1
+        finally:
+            if self.store_sync is not None:
+                self.store_sync.close(10.0)
+        return self.result(reason)
+
+    def _on_tick(self, tick: Tick, tok: Any) -> None:
+        self.broker.on_tick(tick)
+        bar = self.builder.add(tick)
+        if self._awaiting is not None:
+            self._check_awaiting()
+        if bar is not None:
+            self._close_bar(bar, tok)
+
+    def _idle(self) -> None:
+        """Nothing new from a live feed: close a bar whose grace period passed, watch for a feed halt."""
+        now = time.time_ns()
+        if self.builder is not None:
+            bar = self.builder.poll(now)
+            if bar is not None:
+                self._close_bar(bar, self.feed.resume_token())
+        last = getattr(self.feed, "last_record_wall", None)
+        if last is not None and getattr(self.feed, "live", False):
+            quiet = time.monotonic() - last
+            halted = quiet > self.cfg.feed_halt_seconds
+            if halted != self._feed_halted:
+                self._feed_halted = halted
+                self.journal.record_risk_event("feed_halt" if halted else "feed_resumed",
+                                               f"no record for {quiet:.0f} s" if halted else "records again", now,
+                                               level="critical" if halted else "info")
+                if halted:
+                    self._cancel_entries()
+        time.sleep(0.01)
+
+    def _halt_file_due(self) -> bool:
+        now = time.monotonic()
+        if now < self._halt_check_at:
+            return False
+        self._halt_check_at = now + 0.25
+        return control.read_halt(self.cfg.state_dir) is not None
+
+    # ------------------------------------------------------------------------------------ one bar
+    def _close_bar(self, bar: Bar, resume: Any) -> None:
+        if self._awaiting is not None:  # a close exit never filled before the next bar: book the model's price
+            self._resolve_awaiting(None)
+        if self.cfg.broker_mode == "tick" or True:
+            pass
+        s = self.sig.update_values(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid_volume,
+                                   bar.ask_volume, copy=False)
+        self._bars += 1
+        self._resume = resume
+        with self.journal.batch():
+            if s["in_session"]:
+                self._trade_bar(bar, s)
+            self._since_ckpt += 1
+            if self._since_ckpt >= self.cfg.checkpoint_every:
+                self.persist()
+                self._since_ckpt = 0
+            st = self.status(bar)
+            self.journal.heartbeat(time.time_ns(), st)
+        if self.on_status is not None:
+            self.on_status(st)
+
+    def _day(self, day: int) -> tuple[float, bool]:
+        got = self._days.get(day)
+        if got is None:
+            from strategy.market.calendar import session_close_minutes, trading_day_ok
+
+            d = np.array([day], np.int64)
+            got = (float(session_close_minutes(d)[0]), bool(trading_day_ok(d)[0]))
+            self._days[day] = got
+        return got
+
+    def _ticks(self, price: float) -> int:
+        return int(np.rint(price / self._tick))
+
+    def _trade_bar(self, bar: Bar, s: Any) -> None:
+        eng = self.eng
+        ts = bar.ts_ns
+        day, close_min, weekday = self.clock.fields(ts)
+        close_at, day_ok = self._day(day)
+        o, h, l, c = (self._ticks(x) for x in (bar.open, bar.high, bar.low, bar.close))
+        if day != self._prev_day:
+            self._on_new_day(day, ts)
+        forced = eng.begin_bar(ts, day)
+        bar_mode = self.cfg.broker_mode == "bar"
+        if forced >= 0 and bar_mode:
+            self._send_exit("F", ts, R_SESSION, "next_open")
+        self.broker.on_bar(bar)
+        exit_px = entry_px = None
+        bracket: Fill | None = None
+        for f in self._fills_until(ts + self.bar_ns):
+            kind = f.order_id.split(":")[1] if ":" in f.order_id else ""
+            if f.role in ("stop", "target"):
+                bracket = f
+            elif kind == "E":
+                entry_px = self._ticks(f.price)
+            elif kind in ("X", "F"):
+                exit_px = self._ticks(f.price)
+        had_entry = eng.pending_entry != 0
+        eng.open_fills(ts, o, exit_px, entry_px)
+        if had_entry and entry_px is None:
+            self._ctx.pop(eng.bar_index - 1, None) if False else None
+        if bracket is not None:
+            eng.bracket_fill(ts, o, h, l, R.R_STOP if bracket.role == "stop" else R.R_TARGET, self._ticks(bracket.price),
+                             bool(bracket.extra.get("ambiguous", False)), bool(bracket.extra.get("gap", False)),
+                             self._ticks(bracket.extra.get("optimistic_price", bracket.price)),
+                             int(bracket.slippage_ticks))
+        else:
+            eng.bracket_fill(ts, o, h, l)
+        last = bool(bar.last_of_contract)
+        r = eng.close_exit_reason(close_min, close_at, last)
+        if r < 0 and forced >= 0 and not bar_mode and eng.side != 0:
+            r = R_SESSION  # tick mode: the forced exit goes at once, at the next trade
+        args = dict(ts=ts, c=c, close_min=close_min, close_at=close_at, day_ok=day_ok, last=last, weekday=weekday,
+                    close=bar.close, contract=bar.contract or self.cfg.symbol,
+                    flags=(bool(s["long_entry"]), bool(s["short_entry"]), bool(s["long_candidate"]),
+                           bool(s["short_candidate"]), bool(s["bull_violation"]), bool(s["bear_violation"])),
+                    ctx=context_row(s, tuple(self._balls), bar.close, bar.contract or self.cfg.symbol, close_min,
+                                    weekday),
+                    ball=int(s["ball"]))
+        if r >= 0:
+            oid = self._send_exit("C", ts, r, "close")
+            f = self._fill_of(oid)
+            if f is None:
+                self._awaiting = dict(args, order_id=oid, reason=r)
+                return
+            eng.close_exit(ts, c, self._ticks(f.price), r)
+        self._decide(args)
+
+    def _decide(self, a: dict) -> None:
+        eng = self.eng
+        eq = eng.decide(a["ts"], a["c"], a["close_min"], a["close_at"], a["day_ok"], a["last"], *a["flags"])
+        if eng.pending_exit >= 0:
+            self._send_exit("X", a["ts"], eng.pending_exit, "next_open")
+        if eng.pending_entry != 0:
+            self._ctx[eng.bar_index - 1] = a["ctx"]
+            if not self._feed_halted:
+                self._send_entry(a["ts"], eng.pending_entry, eng.pending_day)
+        self._balls = [a["ball"]] + self._balls[:3]
+        self._collect_trades()
+        self._equity.append((a["ts"], eq, eng.side * eng.contracts))
+        self._last_bar = {"ts": a["ts"], "c": a["c"], "close": a["close"]}
+        if self._n_dec < self._dec.shape[0] and self._t_record:
+            self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
+            self._n_dec += 1
+
+    def _on_new_day(self, day: int, ts: int) -> None:
+        if self._prev_day is not None:
+            gap_days = day - self._prev_day
+            detail = f"trading date {np.datetime64(day, 'D')}: daily limits and counters reset"
+            if gap_days > 1 and pd.Timestamp(int(day) * 86_400_000_000_000, unit="ns").weekday() == 0:
+                self.journal.record_risk_event("weekend", f"weekend halt ended: Sunday's open resumes trading ({detail})",
+                                               ts, level="info")
+            self.journal.record_risk_event("day_roll", detail, ts, level="info")
+        self._prev_day = day
+
+    # -------------------------------------------------------------------------------- orders / fills
+    def _oid(self, kind: str, ts: int) -> str:
+        return f"{self.run_id}:{kind}:{ts}"
+
+    def _send_exit(self, kind: str, ts: int, reason: int, fill_at: str) -> str:
+        side = -self.eng.side
+        order = Order(order_id=self._oid(kind, ts), symbol=self.cfg.symbol, side=side, quantity=self.eng.contracts,
+                      purpose="exit", reason=EXIT_REASONS[reason], decided_ns=ts + self.bar_ns, fill_at=fill_at)
+        self._submit(order)
+        return order.order_id
+
+    def _send_entry(self, ts: int, side: int, day: int) -> None:
+        p = self.params
+        order = Order(order_id=self._oid("E", ts), symbol=self.cfg.symbol, side=side, quantity=self.eng.contracts,
+                      purpose="entry", bracket=Bracket(p.stop_ticks, p.target_ticks), decided_ns=ts + self.bar_ns,
+                      fill_at="next_open", session_day=day)
+        self._submit(order)
+
+    def _submit(self, order: Order) -> None:
+        self.broker.submit(order)
+        self.journal.record_order(order, time.time_ns(), "submitted")
+
+    def _cancel_entries(self) -> None:
+        for o in self.broker.open_orders():
+            if o.purpose == "entry":
+                self.broker.cancel_all()
+                break
+
+    def _fills_until(self, end_ns: int) -> list[Fill]:
+        """Broker fills not applied yet that happened before `end_ns` (later ones belong to the next bar)."""
+        out = []
+        for f in self.broker.fills_since(self._seq):
+            if f.ts_ns >= end_ns:
+                break
+            out.append(f)
+            self._seq = max(self._seq, int(f.seq))
+            self.journal.record_fill(f)
+        return out
+
+    def _fill_of(self, order_id: str) -> Fill | None:
+        for f in self.broker.fills_since(self._seq):
+            if f.order_id == order_id:
+                self._seq = max(self._seq, int(f.seq))
+                self.journal.record_fill(f)
+                return f
+        return None
+
+    def _check_awaiting(self) -> None:
+        f = self._fill_of(self._awaiting["order_id"])
+        if f is not None:
+            with self.journal.batch():
+                self._resolve_awaiting(f)
+                self.persist()
+
+    def _resolve_awaiting(self, f: Fill | None) -> None:
+        a, self._awaiting = self._awaiting, None
+        px = self._ticks(f.price) if f is not None else self.eng.model_close_price(a["c"])
+        if f is None:
+            self.journal.record_risk_event("fill_missing", f"close exit {a['order_id']} not filled before the next bar: "
+                                           "booked at the bar model's price", a["ts"], level="warning")
+        self.eng.close_exit(a["ts"], a["c"], px, a["reason"])
+        self._decide(a)
+
+    # ------------------------------------------------------------------------------------- trades
+    def _collect_trades(self) -> None:
+        ti, tf = self.eng.pop_trades()
+        if not len(ti):
+            return
+        ctx = pd.DataFrame([self._ctx.pop(int(k), None) or _empty_context() for k in ti[:, R.T_SIG]])
+        rows = trade_frame(ti, tf, ctx, params=self.params, tick=self._tick, bar_ns=self.bar_ns,
+                           symbol=self.cfg.symbol, run_id=self.run_id, order_flow=self.order_flow,
+                           first_trade=self._n_trades)
+        self._n_trades += len(rows)
+        self._trades.append(rows)
+        for rec in rows.to_dict("records"):
+            self.journal.record_trade(rec)
+        if self.store_sync is not None:
+            self.store_sync.push(rows)
+
+    # ------------------------------------------------------------------------------ end / stop
+    def finish(self) -> None:
+        """The replay ended: an open position closes at the last bar's close (as the backtest's last bar)."""
+        if self._awaiting is not None:
+            self._resolve_awaiting(None)
+        with self.journal.batch():
+            if self.builder is not None:
+                bar = self.builder.flush()
+                if bar is not None:
+                    self._close_bar(bar, self.feed.resume_token())
+            if self.eng.side != 0 and self._last_bar is not None:
+                self.broker.cancel_all()
+                oid = self._send_exit("C", int(self._last_bar["ts"]), R_SESSION, "close")
+                f = self._fill_of(oid)
+                px = self._ticks(f.price) if f is not None else None
+                self.eng.finish(int(self._last_bar["ts"]), int(self._last_bar["c"]), px)
+                self._collect_trades()
+            else:
+                self.broker.cancel_all()
+                self.eng.finish(0, 0)
+            self.persist()
+            self.journal.record_risk_event("replay_end", f"feed ended after {self._records:,} records", time.time_ns(),
+                                           level="info")
+
+    def emergency_stop(self, reason: str) -> None:
+        """Cancel everything, flatten, journal it; the halt file (written by ``navale stop``) stays."""
+        t0 = time.time_ns()
+        if control.read_halt(self.cfg.state_dir) is None:
+            control.write_halt(self.cfg.state_dir, reason, "trader")
+        self.broker.cancel_all()
+        self.broker.flatten("emergency_stop")
+        with self.journal.batch():
+            for f in self.broker.fills_since(self._seq):
+                self._seq = max(self._seq, int(f.seq))
+                self.journal.record_fill(f)
+                if f.role == "flatten" and self.eng.side != 0 and self._last_bar is not None:
+                    self.eng.close_exit(f.ts_ns, int(self._last_bar["c"]), self._ticks(f.price), R_FLATTEN)
+            self.eng.finish(0, 0) if self.eng.side == 0 else None
+            self._collect_trades()
+            self.persist()
+            self.journal.record_risk_event("emergency_stop", f"flat ({reason}; {(time.time_ns() - t0) / 1e6:.1f} ms)",
+                                           time.time_ns(), level="critical")
+
+    # ------------------------------------------------------------------------------------- status
+    def status(self, bar: Bar | None = None) -> dict[str, Any]:
+        """The heartbeat: what `navale status` shows."""
+        eng = self.eng
+        c = self._last_bar["c"] if self._last_bar else 0
+        feed = self.feed
+        return {
+            "mode": self.params.mode, "symbol": self.cfg.symbol, "run_id": self.run_id,
+            "bar_ts_ns": int(bar.ts_ns) if bar is not None else None,
+            "position": eng.side * eng.contracts,
+            "entry_price": eng.entry_price * self._tick if eng.side else None,
+            "pnl_today_usd": eng.day_pnl,
+            "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side else 0.0,
+            "equity_usd": eng.equity(c) if self._last_bar else self.params.initial_capital_usd,
+            "trades_today": eng.trades_today, "trades": self._n_trades,
+            "kill_switches": {
+                "daily_gate": eng.day_stop or False, "halted": eng.halted or False,
+                "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,
+                "drawdown_pct": round(100.0 * (1.0 - eng.equity(c) / eng.peak_equity), 3) if self._last_bar else 0.0,
+            },
+            "feed": {"kind": type(feed).__name__ if feed else None, "records": self._records,
+                     "last_record_age_s": (time.monotonic() - feed.last_record_wall)
+                     if feed is not None and getattr(feed, "last_record_wall", None) else None,
+                     "events": len(getattr(feed, "events", []) or [])},
+            "halted": None, "unvalidated": self.cfg.unvalidated, "pid": os.getpid(), "wall_ns": time.time_ns(),
+        }
+
+    def result(self, reason: str) -> RunResult:
+        trades = pd.concat(self._trades, ignore_index=True) if self._trades else pd.DataFrame()
+        eq = pd.DataFrame(self._equity, columns=["ts", "equity", "position"])
+        eq.index = pd.DatetimeIndex(eq.pop("ts").to_numpy().astype("datetime64[ns]"), tz="UTC")
+        return RunResult(reason=reason, trades=trades, equity=eq, bars=self._bars, records=self._records,
+                         restarts=self._restarts, latency_ns=self._lat[:self._n_lat].copy(),
+                         decision_ns=self._dec[:self._n_dec].copy())
+
+
+def _empty_context() -> dict[str, Any]:
+    return {}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, pd.Timestamp):
+        return x.isoformat()
+    if x is pd.NaT:
+        return None
+    raise TypeError(f"not JSON-able: {type(x).__name__}")
