@@ -96,6 +96,10 @@ def _coverage_error(day: int) -> ValueError:
                       f"{COVERAGE[0]}..{COVERAGE[1]} ({CME_CALENDAR!r}, pandas_market_calendars)")
 
 
+def _minutes(t: dt.time) -> int:
+    return t.hour * 60 + t.minute
+
+
 def _regime(day: dt.date):
     k = bisect.bisect_right([r.first_date for r in HOURS_REGIMES], day) - 1
     return HOURS_REGIMES[k]
@@ -145,14 +149,11 @@ def _table() -> _Table:
         day = dates[i].date()
         reg = _regime(day)
         regular = lib_min == 16 * 60
-        close_ct[i] = reg.close.hour * 60 + reg.close.minute if regular else lib_min
+        close_ct[i] = _minutes(reg.close) if regular else lib_min
         if day in CLOSE_OVERRIDES:
-            t = CLOSE_OVERRIDES[day]
-            close_ct[i] = t.hour * 60 + t.minute
-        if reg.halt is not None:
-            a = reg.halt[0].hour * 60 + reg.halt[0].minute
-            if close_ct[i] > a:
-                halt_a[i], halt_b[i] = a, reg.halt[1].hour * 60 + reg.halt[1].minute
+            close_ct[i] = _minutes(CLOSE_OVERRIDES[day])
+        if reg.halt is not None and close_ct[i] > _minutes(reg.halt[0]):
+            halt_a[i], halt_b[i] = _minutes(reg.halt[0]), _minutes(reg.halt[1])
 
     open_ns = np.full(n, -1, np.int64)
     close_ns = np.full(n, -1, np.int64)
@@ -171,7 +172,7 @@ def _table() -> _Table:
     rth_close = np.where(ok, np.minimum(globex_close, float(RTH_CLOSE_MIN)), np.nan)
 
     fridays = dates[dates.day_of_week == 4]
-    reg_close = np.array([(lambda r: r.close.hour * 60 + r.close.minute)(_regime(d.date())) for d in fridays])
+    reg_close = np.array([_minutes(_regime(d.date()).close) for d in fridays])
     w_start = _local_ns(fridays, reg_close, EXCHANGE_TZ)
     w_end = _local_ns(fridays + pd.Timedelta(days=2), np.full(len(fridays), GLOBEX_OPEN_CT_MIN), EXCHANGE_TZ)
     return _Table(_day(start), open_ns, close_ns, hs, he, globex_close, rth_close, ok, w_start, w_end)
