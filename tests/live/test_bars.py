@@ -59,6 +59,7 @@ def test_synthetic_scid_streamed_gives_load_bars(synthetic, spec):
     assert_same_bars(path, spec, ticks)
 
 
+@pytest.mark.realdata
 @pytest.mark.parametrize("rel", REAL_TICK_FILES)
 def test_real_tick_files_streamed_give_load_bars(rel):
     path = shared_file(rel)
