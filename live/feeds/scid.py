@@ -171,7 +171,10 @@ class ScidFeed(Feed):
             raise FeedError(f"{path}: no such .scid file")
         self.path = path
         self.symbol = symbol_from_path(path) or self._symbol_override or ""
-        self._tail = ScidTail(path, offset)
+        try:
+            self._tail = ScidTail(path, offset)
+        except ValueError as exc:
+            raise FeedError(f"{path}: bad resume offset: {exc}") from None
         self._ino = os.stat(path).st_ino
 
     def _resume(self, path: Path, token: object) -> None:

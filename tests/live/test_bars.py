@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import shared_file
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from live.bars import BarBuilder
 from live.events import Bar, Tick
@@ -163,3 +165,26 @@ def test_the_scalar_session_rule_matches_the_batch_one_across_dst_changes():
     bounds = np.array([session_bounds_ns(int(x)) for x in t])
     assert (bounds[:, 0] == session_open_ns(t)).all()
     assert ((bounds[:, 0] <= t) & (t < bounds[:, 1])).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), spec=st.sampled_from(["1s", "1min", "7min", "45min", "1h", "volume:1", "volume:37", "tick:1", "tick:9"]),
+       start=st.sampled_from(["2024-03-08 20:00", "2024-11-01 21:30", "2024-03-12 14:30"]))
+def test_any_trade_stream_gives_the_batch_aggregations_bars(data, spec, start):
+    from research.data.aggregate import parse_bar_spec, ticks_to_bars
+    from research.data.ticks import make_tick_frame
+
+    n = data.draw(st.integers(1, 300))
+    gaps = data.draw(st.lists(st.sampled_from([0, 1, 10**6, 10**9, 59 * 10**9, 3600 * 10**9, 40 * 3600 * 10**9]),
+                              min_size=n, max_size=n))
+    ts = pd.Timestamp(start, tz="UTC").value + np.cumsum(gaps)
+    size = data.draw(st.lists(st.integers(1, 60), min_size=n, max_size=n))
+    side = data.draw(st.lists(st.sampled_from([-1, 0, 1]), min_size=n, max_size=n))
+    price = 5000.0 + 0.25 * np.array(data.draw(st.lists(st.integers(-40, 40), min_size=n, max_size=n)))
+    frame = make_tick_frame(ts, price, size, side, attrs={})
+    want = ticks_to_bars(frame, parse_bar_spec(spec))
+    ticks = [Tick(int(a), float(b), int(c), int(d)) for a, b, c, d in zip(ts, price, size, side)]
+    got = build(ticks, spec)
+    assert [b.ts_ns for b in got] == want["time_ns"].tolist()
+    for c in COLUMNS:
+        assert [getattr(b, c) for b in got] == want[c].tolist(), c

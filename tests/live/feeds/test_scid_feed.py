@@ -158,3 +158,12 @@ def test_next_contract_names():
 def _drain(feed: ScidFeed):
     while (r := feed.next_record()) is not None:
         yield r
+
+
+def test_bad_resume_tokens_are_refused_in_one_line(tmp_path):
+    path = write_scid(tmp_path / "ESM24-CME.scid", records(5))
+    good = ScidFeed(path).resume_token()
+    with pytest.raises(FeedError, match="bad resume token"):
+        ScidFeed(path, resume={"offset": 96})
+    with pytest.raises(FeedError, match="bad resume offset"):
+        ScidFeed(path, resume={**good, "offset": SCID_HEADER_SIZE + 7, "prev_dt": None})
