@@ -92,6 +92,8 @@ class ArrayFeed(Feed):
         kw = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
         self.pacer = Pacer(speed, max_wait_seconds=max_wait_seconds, **kw)
         self._i = self._resume_index(resume)
+        self.events: list[tuple[str, str]] = []  # nothing to report: the same attribute as ScidFeed's
+        self.last_record_wall = self.pacer.clock()  # monotonic time of the last record yielded
 
     def _resume_index(self, resume: object) -> int:
         if resume is None:
@@ -112,6 +114,7 @@ class ArrayFeed(Feed):
         if self.pacer.speed is not None and not self.pacer.ready(self._ts(self._i)):
             return None
         self._i += 1
+        self.last_record_wall = self.pacer.clock()
         return self._records[self._i - 1]
 
     def _ts(self, i: int) -> int:
