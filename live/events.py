@@ -15,13 +15,18 @@ __all__ = ["Tick", "Bar", "Bracket", "Order", "Fill", "OrderPurpose", "FillRole"
 
 @dataclass(slots=True)
 class Tick:
-    """One trade: time, price, size, aggressor side (+1 buyer lifted the ask, -1 seller hit the bid, 0 unknown)."""
+    """One trade: time, price, size, aggressor side (+1 buyer lifted the ask, -1 seller hit the bid, 0 unknown).
+
+    ``num_trades`` is the count the record stands for (1 for a single trade; a bundled Sierra record may say more);
+    tick:N bars count it, as ``load_bars`` does.
+    """
 
     ts_ns: int
     price: float
     size: int
     side: int
     contract: str = ""
+    num_trades: int = 1
 
 
 @dataclass(slots=True)

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-__all__ = ["BarSpec", "parse_bar_spec", "aggregate_records", "time_bucket_starts", "threshold_bucket_ids",
-           "session_open_ns", "bar_grid_offsets"]
+__all__ = ["BarSpec", "parse_bar_spec", "aggregate_records", "time_bucket_starts", "session_bucket_starts",
+           "threshold_bucket_ids", "threshold_add", "bar_start_ns", "session_open_ns", "session_bounds_ns",
+           "bar_grid_offsets"]
 
 _HOUR_NS = 3600 * 10**9
 
@@ -69,12 +70,46 @@ def parse_bar_spec(bar: str) -> BarSpec:
 
 
 @njit(cache=True)
+def bar_start_ns(ts_ns: np.int64, origin_ns: np.int64, step_ns: np.int64) -> np.int64:
+    """Start of the time bar of width ``step_ns`` holding ``ts_ns``, on the grid of multiples of the size from
+    ``origin_ns`` (a session open; 0 for sizes that divide an hour). The one key rule of time bars, shared by
+    the batch aggregation and the live bar builder (``live.bars``)."""
+    return origin_ns + ((ts_ns - origin_ns) // step_ns) * step_ns
+
+
+@njit(cache=True)
 def time_bucket_starts(ts_ns: np.ndarray, step_ns: np.int64) -> np.ndarray:
     """Start (ns) of the epoch-aligned bucket of width ``step_ns`` holding each timestamp."""
     out = np.empty(ts_ns.shape[0], dtype=np.int64)
     for i in range(ts_ns.shape[0]):
-        out[i] = (ts_ns[i] // step_ns) * step_ns
+        out[i] = bar_start_ns(ts_ns[i], np.int64(0), step_ns)
     return out
+
+
+@njit(cache=True)
+def session_bucket_starts(ts_ns: np.ndarray, opens_ns: np.ndarray, step_ns: np.int64) -> np.ndarray:
+    """Start (ns) of the bucket of width ``step_ns`` holding each timestamp, aligned to its session's open."""
+    out = np.empty(ts_ns.shape[0], dtype=np.int64)
+    for i in range(ts_ns.shape[0]):
+        out[i] = bar_start_ns(ts_ns[i], opens_ns[i], step_ns)
+    return out
+
+
+def session_bounds_ns(ts_ns: int) -> tuple[int, int]:
+    """UTC open and next open (ns) of the session holding one timestamp: scalar twin of :func:`session_open_ns`
+    (same rule: a session opens 17:00 CT the evening before its trading date), without pandas."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from strategy.market.clock import CT, GLOBEX_OPEN_CT_MIN
+
+    tz = ZoneInfo(CT)
+    local = dt.datetime.fromtimestamp(ts_ns // 10**9, tz) + dt.timedelta(minutes=24 * 60 - GLOBEX_OPEN_CT_MIN)
+    day = local.date()  # the trading date (wall clock CT shifted so that 17:00 CT is midnight)
+    at = dt.time(GLOBEX_OPEN_CT_MIN // 60, GLOBEX_OPEN_CT_MIN % 60)
+    open_ = dt.datetime.combine(day - dt.timedelta(days=1), at, tz)
+    nxt = dt.datetime.combine(day, at, tz)
+    return int(open_.timestamp()) * 10**9, int(nxt.timestamp()) * 10**9
 
 
 def session_open_ns(ts_ns: np.ndarray) -> np.ndarray:
@@ -105,21 +140,30 @@ def bar_grid_offsets(ts_ns: np.ndarray, step_ns: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def threshold_add(acc: np.int64, weight: np.int64, threshold: np.int64) -> tuple[np.int64, bool]:
+    """Add one record's weight to an open volume/tick bucket: (new sum, True when the bucket is now full
+    and closes after this record, its sum back to 0). Shared by the batch aggregation and ``live.bars``."""
+    acc += weight
+    if acc >= threshold:
+        return np.int64(0), True
+    return acc, False
+
+
+@njit(cache=True)
 def threshold_bucket_ids(weights: np.ndarray, threshold: np.int64, reset_keys: np.ndarray) -> np.ndarray:
     """Bucket ids closing a bucket once its summed weight reaches ``threshold``; restart when reset_keys change."""
     n = weights.shape[0]
     out = np.empty(n, dtype=np.int64)
     k = 0
-    acc = 0
+    acc = np.int64(0)
     for i in range(n):
         if i > 0 and reset_keys[i] != reset_keys[i - 1] and acc > 0:
             k += 1
             acc = 0
         out[i] = k
-        acc += weights[i]
-        if acc >= threshold:
+        acc, full = threshold_add(acc, weights[i], threshold)
+        if full:
             k += 1
-            acc = 0
     return out
 
 
@@ -183,7 +227,8 @@ def aggregate_records(
     vol = np.ascontiguousarray(volume, dtype=np.int64)
     ntr = np.ascontiguousarray(num_trades, dtype=np.int64)
     if spec.kind == "time":
-        keys = ts_ns - bar_grid_offsets(ts_ns, spec.size) if _HOUR_NS % spec.size else time_bucket_starts(ts_ns, np.int64(spec.size))
+        step = np.int64(spec.size)
+        keys = session_bucket_starts(ts_ns, session_open_ns(ts_ns), step) if _HOUR_NS % spec.size else time_bucket_starts(ts_ns, step)
         by_key = True
     else:
         from strategy.market.sessions import session_id
