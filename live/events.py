@@ -44,6 +44,7 @@ class Bar:
     num_trades: int = 0
     contract: str = ""
     last_of_contract: bool = False  # set by a replay of a stitched series on the old contract's last bar
+    roll_offset: float = 0.0  # a stitched series' forward adjustment (prices stay the contract's own)
 
 
 OrderPurpose = Literal["entry", "exit", "flatten"]

@@ -290,7 +290,7 @@ class Trader:
         if self.cfg.broker_mode == "tick" or True:
             pass
         s = self.sig.update_values(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid_volume,
-                                   bar.ask_volume, copy=False)
+                                   bar.ask_volume, bar.roll_offset, copy=False)
         self._bars += 1
         self._resume = resume
         with self.journal.batch():

@@ -57,13 +57,25 @@ class BarColumns:
         last = [contracts[i] != contracts[i + 1] for i in range(n - 1)] + [False] if n else []
         self.ts = frame.index.as_unit("ns").asi8.tolist()
         self._cols = (self.ts, col("open"), col("high"), col("low"), col("close"), col("volume"), col("bid_volume"),
-                      col("ask_volume"), col("num_trades"), contracts, last)
+                      col("ask_volume"), col("num_trades"), contracts, last,
+                      frame["roll_offset"].tolist() if "roll_offset" in frame else [0.0] * n)
+        self.order_flow = "bid_volume" in frame and "ask_volume" in frame
+        self.bar_ns = _bar_ns(frame)
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def __getitem__(self, i: int) -> Bar:
         return Bar(*(c[i] for c in self._cols))
+
+
+def _bar_ns(frame: pd.DataFrame) -> int | None:
+    from strategy.signals import bar_duration_ns
+
+    try:
+        return int(bar_duration_ns(frame, None)) if len(frame) > 1 else None
+    except ValueError:
+        return None
 
 
 def ticks_from_frame(ticks: pd.DataFrame, contract: str = "") -> list[Tick]:
@@ -126,6 +138,16 @@ class ArrayFeed(Feed):
 
     def resume_token(self) -> dict:
         return {"next": self._i, "records": len(self._records)}
+
+    @property
+    def order_flow(self) -> bool:
+        """Bid/ask volumes are known: trades carry their aggressor side, bars their bid/ask columns."""
+        return bool(getattr(self._records, "order_flow", True))
+
+    @property
+    def bar_ns(self) -> int | None:
+        """Bar length of a bar replay (None for trades)."""
+        return getattr(self._records, "bar_ns", None)
 
     @property
     def position(self) -> int:

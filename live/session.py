@@ -1,0 +1,107 @@
+"""A paper-trading session assembled from its parts: the feed, the paper broker's book and the journal in
+the state directory, the instrument of the feed's symbol, and the trader loop."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from live import control
+from live.config import TraderConfig
+from live.trader import Trader
+from strategy import Params
+from strategy.market.instruments import get_spec
+
+__all__ = ["open_session", "archive_state", "instrument_of"]
+
+STATE_FILES = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm", "paper_broker.sqlite",
+               "paper_broker.sqlite-wal", "paper_broker.sqlite-shm")
+
+
+def instrument_of(symbol: str):
+    """The instrument spec of a contract or product code (ES when the feed names none)."""
+    from research.data.continuous import root_of
+
+    try:
+        return get_spec(root_of(symbol) if symbol else "ES")
+    except (KeyError, ValueError):
+        return get_spec("ES")
+
+
+def archive_state(state_dir: Path) -> Path | None:
+    """Move a previous session's journal and paper book aside (``STATE_DIR/archive/TIME/``); the
+    files are kept, never deleted. Returns the archive folder, or None when there was nothing."""
+    present = [state_dir / f for f in STATE_FILES if (state_dir / f).exists()]
+    if not present:
+        return None
+    dest = state_dir / "archive" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in present:
+        shutil.move(str(f), str(dest / f.name))
+    return dest
+
+
+def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Path | None = None,
+                 broker_mode: str = "bar", speed: float | None = 60.0, unvalidated: bool = False,
+                 promotion_id: str | None = None, bar: str = "5min", symbol: str | None = None,
+                 store_path: str | Path | None = None, checkpoint_every: int = 1, fresh: bool = False,
+                 feed_kw: dict[str, Any] | None = None, on_status: Callable[[dict], None] | None = None,
+                 latency_capacity: int = 0) -> Trader:
+    """A started `Trader` (state loaded and reconciled, feed open) for ``navale paper``.
+
+    ``feed``: ``synthetic``, ``replay:PATH`` or ``scid:PATH`` (`live.feeds.open_feed`); ``speed``:
+    N x real time, None as fast as possible. ``store_path``: the run store the closed trades are
+    copied to (None: not copied). ``fresh``: archive the state dir's previous session first.
+    """
+    from live.bars import BarBuilder
+    from live.brokers.paper import PaperBroker
+    from live.feeds import open_feed
+    from live.journal import Journal
+
+    sd = control.state_dir(state_dir)
+    sd.mkdir(parents=True, exist_ok=True)
+    control.claim(sd)  # refuses a halted state dir or one another trader holds
+    if fresh:
+        archive_state(sd)
+    kw = dict(feed_kw or {})
+    probe = open_feed(feed, speed=speed, **kw)  # the first open tells the symbol, bar size and order flow
+    sym = symbol or probe.symbol or "ES"
+    spec = instrument_of(sym)
+    order_flow = bool(getattr(probe, "order_flow", True)) and params.order_flow != "ohlcv"
+    bar_ns = getattr(probe, "bar_ns", None) if probe.yields_bars else None
+    cfg = TraderConfig(params=params, symbol=sym, tick_size=spec.tick_size, point_value=spec.point_value,
+                       commission_per_side=(spec.commission_per_side if params.commission_per_side_usd is None
+                                            else params.commission_per_side_usd),
+                       margin_per_contract=spec.margin_per_contract, broker_mode=broker_mode, bar=bar,
+                       state_dir=sd, unvalidated=unvalidated, promotion_id=promotion_id,
+                       checkpoint_every=checkpoint_every)
+    journal = Journal(control.journal_path(sd))
+    broker = PaperBroker(sym, tick_size=spec.tick_size, mode=broker_mode, slippage_ticks=params.slippage_ticks,
+                         book_path=sd / "paper_broker.sqlite")
+    first = [probe]
+
+    def feed_factory(resume: Any):
+        if resume is None and first:
+            return first.pop()
+        first.clear()
+        return open_feed(feed, speed=speed, resume=resume, **kw)
+
+    trader = Trader(cfg, feed_factory, broker, journal,
+                    builder=lambda b, g: BarBuilder(b, grace_seconds=g, symbol=sym), order_flow=order_flow,
+                    bar_ns=bar_ns, store_sync=None, on_status=on_status, latency_capacity=latency_capacity)
+    trader.start()
+    if store_path is not None:  # the run id is known once the saved state is loaded
+        trader.store_sync = _store_sync(store_path, trader, params, feed, unvalidated, promotion_id)
+    return trader
+
+
+def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: str, unvalidated: bool,
+                promotion_id: str | None):
+    from live.store_sync import StoreSync
+
+    manifest = {"kind": "paper", "mode": params.mode, "feed": feed, "params": params.to_dict(),
+                "params_hash": params.hash(), "unvalidated": unvalidated, "promotion_id": promotion_id,
+                "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol}
+    return StoreSync(store_path, trader.run_id, manifest)
