@@ -231,6 +231,7 @@ class PaperBroker(Broker):
         """Bar mode: fill against one closed bar (a bar not after the last one seen is ignored)."""
         if self.mode != "bar":
             return
+        self._book.feeding = True
         s = self._book.state
         if bar.ts_ns <= s.last_bar_ns:
             return
@@ -239,8 +240,6 @@ class PaperBroker(Broker):
             raise BrokerError(f"{self.symbol} paper broker: bar {bar.ts_ns} has O/H/L/C {bar.open}/{bar.high}/"
                               f"{bar.low}/{bar.close} (low/high do not bound open/close)")
         with self._book.transaction():
-            if bar.ts_ns <= s.last_bar_ns:  # another process fed it meanwhile
-                return
             day = trading_day(bar.ts_ns)
             for order in list(s.pending):
                 if 0 <= order.session_day != day:
@@ -263,6 +262,7 @@ class PaperBroker(Broker):
         """Tick mode: fill against one trade (a trade older than the last one seen is ignored)."""
         if self.mode != "tick":
             return
+        self._book.feeding = True
         s = self._book.state
         ts = tick.ts_ns
         if ts < s.last_tick_ns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ class PaperBook:
 
     def __init__(self, path: str | Path | None, config: BookConfig | None):
         self.path = None if path is None else Path(path)
+        self._lock = threading.RLock()
+        self.feeding = False  # True once this process feeds market data: its last prices are then the newest
         if self.path is not None:
             if config is None and not self.path.exists():
                 raise BrokerError(f"{self.path}: no paper broker book there")
@@ -113,6 +116,7 @@ class PaperBook:
                     self._db.execute(stmt)
                 self.config = self._config(config)
         except sqlite3.DatabaseError as e:
+            self._db.close()
             raise BrokerError(f"{self.path or ':memory:'}: not a usable paper broker book ({e})") from None
         self._version = self._data_version()
         self.state = BookState()
@@ -123,26 +127,36 @@ class PaperBook:
         return self._db.execute("PRAGMA data_version").fetchone()[0]
 
     def refresh(self) -> None:
-        """Reload the cached orders/position/bracket if another connection committed since we last looked."""
-        v = self._data_version()
-        if v != self._version:
-            self._version = v
-            self.reload(market=False)
+        """Reload the cache if another connection committed since we last looked (the last prices too,
+        unless this process is the one feeding them)."""
+        with self._lock:
+            v = self._data_version()
+            if v != self._version:
+                self._version = v
+                self.reload(market=not self.feeding)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic change: takes the write lock, refreshes the cache, commits or rolls back (and reloads)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            if hasattr(self, "state"):
-                self.refresh()
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            if hasattr(self, "state"):
-                self.reload(market=True)
-            raise
-        self._db.execute("COMMIT")
+        """One atomic change: takes the write lock, refreshes the cache, commits or rolls back (and reloads).
+
+        Threads of one process take turns; a call made while this thread is inside a change (a signal
+        handler that interrupts one) is refused: let the handler set a flag the loop acts on.
+        """
+        with self._lock:
+            if self._db.in_transaction:
+                raise BrokerError("paper broker called again while it is changing its book (from a signal "
+                                  "handler?): act on the signal from the loop")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if hasattr(self, "state"):
+                    self.refresh()
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                if hasattr(self, "state"):
+                    self.reload(market=True)
+                raise
+            self._db.execute("COMMIT")
 
     def _config(self, want: BookConfig | None) -> BookConfig:
         rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
@@ -169,12 +183,11 @@ class PaperBook:
         s.bracket = WorkingBracket(*b) if b else None
         s.seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()[0]
         if market:
-            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            s.last_close = int(rows["last_close"]) if rows.get("last_close") not in (None, "") else None
-            s.last_trade = int(rows["last_trade"]) if rows.get("last_trade") not in (None, "") else None
-            s.last_bar_ns = int(rows.get("last_bar_ns", -1))
-            s.last_tick_ns = int(rows.get("last_tick_ns", -1))
-            s.ticks_at_last = int(rows.get("ticks_at_last", 0))
+            row = db.execute("SELECT value FROM meta WHERE key = 'market'").fetchone()
+            m = json.loads(row[0]) if row else {}
+            s.last_close, s.last_trade = m.get("last_close"), m.get("last_trade")
+            s.last_bar_ns, s.last_tick_ns = m.get("last_bar_ns", -1), m.get("last_tick_ns", -1)
+            s.ticks_at_last = m.get("ticks_at_last", 0)
 
     # ----- writes (inside `transaction`)
     def known(self, order_id: str) -> bool:
@@ -219,21 +232,24 @@ class PaperBook:
 
     def save_market(self) -> None:
         s = self.state
-        vals = (s.last_close, s.last_trade, s.last_bar_ns, s.last_tick_ns, s.ticks_at_last)
-        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                             [(k, "" if v is None else str(v)) for k, v in zip(_MARKET_KEYS, vals)])
+        m = {k: getattr(s, k) for k in _MARKET_KEYS}
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('market', ?)", (json.dumps(m),))
 
     # ----- reads
     def fills_since(self, seq: int) -> list[Fill]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM fills WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
         return [Fill(fill_id=r[1], order_id=r[2], symbol=r[3], side=r[4], quantity=r[5], price=r[6], ts_ns=r[7],
                      role=r[8], slippage_ticks=r[9], seq=r[0], extra=json.loads(r[10]))
-                for r in self._db.execute("SELECT * FROM fills WHERE seq > ? ORDER BY seq", (seq,))]
+                for r in rows]
 
     def orders(self) -> list[tuple[Order, str, str]]:
         """Every order ever submitted with its status and note, in submission order."""
-        return [(_order(r[:11]), r[11], r[12]) for r in self._db.execute(
-            "SELECT order_id, symbol, side, quantity, purpose, reason, stop_ticks, target_ticks, decided_ns, "
-            "fill_at, session_day, status, note FROM orders ORDER BY n")]
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT order_id, symbol, side, quantity, purpose, reason, stop_ticks, target_ticks, decided_ns, "
+                "fill_at, session_day, status, note FROM orders ORDER BY n").fetchall()
+        return [(_order(r[:11]), r[11], r[12]) for r in rows]
 
     def price(self, ticks: int) -> float:
         return ticks * self.config.tick_size

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -336,3 +337,35 @@ def test_another_process_flattens_a_book_the_trader_holds_open(tmp_path):
 def test_from_state_dir_without_a_book_says_so(tmp_path):
     with pytest.raises(BrokerError, match="no paper broker book"):
         PaperBroker.from_state_dir(tmp_path)
+
+
+def test_concurrent_writers_take_turns_without_lock_errors(tmp_path):
+    book = tmp_path / BOOK_FILE
+    PaperBroker("ES", book_path=book).close()
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{HERE}")
+    child = subprocess.Popen([sys.executable, str(HERE / "paper_scenario.py"), str(book)], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stopper = PaperBroker.from_state_dir(tmp_path)
+    flattens = 0
+    while child.poll() is None:
+        stopper.flatten("emergency_stop")  # the trader is writing at the same time
+        flattens += 1
+        time.sleep(0.005)
+    out, err = child.communicate()
+    assert child.returncode == 0 and out.rstrip().endswith("done"), err
+    fills = stopper.fills_since(0)
+    assert flattens > 0 and [f.seq for f in fills] == list(range(1, len(fills) + 1))
+    assert sum(f.side * f.quantity for f in fills) == stopper.positions().get("ES", 0)
+    assert len({f.order_id for f in fills if f.role != "flatten"}) == sum(f.role != "flatten" for f in fills)
+
+
+def test_a_corrupt_book_and_a_reentrant_call_are_refused_in_one_line(tmp_path):
+    (tmp_path / BOOK_FILE).write_bytes(b"not a database" * 100)
+    with pytest.raises(BrokerError, match="not a usable paper broker book"):
+        PaperBroker.from_state_dir(tmp_path)
+    b = PaperBroker("ES")
+    long_open(b)
+    with b._book.transaction():  # what a signal handler interrupting on_bar would meet
+        with pytest.raises(BrokerError, match="signal handler"):
+            b.flatten()
+    assert b.positions() == {"ES": 1}
