@@ -93,6 +93,13 @@ class PaperBroker(Broker):
         """Start time of the last bar filled against (-1: none yet); a restarted feed resumes after it."""
         return self._book.state.last_bar_ns
 
+    @property
+    def last_tick(self) -> tuple[int, int]:
+        """(time of the last trade processed, how many trades at that time were), as the book has them:
+        (-1, 0) before any."""
+        s = self._book.state
+        return s.last_tick_ns, s.ticks_at_last
+
     # ----- prices
     def _ticks(self, price: float, what: str) -> int:
         q = price / self.tick_size
@@ -256,7 +263,6 @@ class PaperBroker(Broker):
                         "ambiguous": bool(ambiguous), "gap": bool(gap),
                         "optimistic_price": self._book.price(int(opt))})
             s.last_close, s.last_bar_ns = c, bar.ts_ns
-            self._book.save_market()
 
     def on_tick(self, tick: Tick) -> None:
         """Tick mode: fill against one trade (a trade older than the last one seen is ignored)."""
@@ -282,7 +288,7 @@ class PaperBroker(Broker):
         if not s.pending and not (b and _triggers(b, p)):
             if ts - self._market_saved_ns >= _MARKET_SAVE_NS:
                 with self._book.transaction():
-                    self._book.save_market()
+                    pass  # the market state is saved with every change
                 self._market_saved_ns = ts
             return
         with self._book.transaction():
@@ -300,7 +306,6 @@ class PaperBroker(Broker):
                 else:
                     self._fill_bracket(b, R_TARGET, b.target, ts, {"ambiguous": False, "gap": False,
                                                                    "optimistic_price": self._book.price(b.target)})
-            self._book.save_market()
         self._market_saved_ns = ts
 
     # ----- fills (inside a transaction)

@@ -156,6 +156,8 @@ class PaperBook:
                 if hasattr(self, "state"):
                     self.reload(market=True)
                 raise
+            if self.feeding:  # the market time this change happened at: a restart skips what came before
+                self.save_market()
             self._db.execute("COMMIT")
 
     def _config(self, want: BookConfig | None) -> BookConfig:

@@ -8,7 +8,7 @@ import sys
 
 from live.brokers.base import BrokerError
 from live.brokers.paper import PaperBroker
-from live.events import Bar, Bracket, Order
+from live.events import Bar, Bracket, Order, Tick
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14 22:13:20 UTC
 STEP = 300_000_000_000
@@ -61,3 +61,48 @@ if __name__ == "__main__":
     run(b, sys.stdout)
     b.close()
     print("done", flush=True)
+
+
+# ----- tick mode: several trades share a timestamp, so a restart must skip the ones it already processed
+N_TICKS = 3000
+
+
+def tick(k: int) -> Tick:
+    return Tick(T0 + (k // 3) * 1_000_000, 4000.0 + 0.25 * ((k * 7) % 29 - 14), 1, 1)
+
+
+def tick_decide(broker: PaperBroker, k: int) -> None:
+    if k % 40 == 0:
+        orders = [Order(f"e{k}", "ES", 1 if k % 80 == 0 else -1, 1, "entry", bracket=Bracket(10, 12) if k % 120 else Bracket(40, 40))]
+    elif k % 40 == 25:
+        pos = broker.positions().get("ES", 0)
+        orders = [Order(f"x{k}", "ES", -1 if pos > 0 else 1, 1, "exit", reason="opposite")]
+    else:
+        return
+    for o in orders:
+        try:
+            broker.submit(o)
+        except BrokerError:
+            pass
+
+
+def tick_run(broker: PaperBroker, stop_at: int | None = None) -> None:
+    """Feed the trades from the first (a restarted feed re-sends them) and decide after each one the broker
+    has not seen before; stop (as if killed) before trade `stop_at`."""
+    seen = _ticks_seen(broker)
+    if seen > 0:
+        tick_decide(broker, seen - 1)  # the decision after the last trade processed may not have been sent
+    for k in range(N_TICKS):
+        if k == stop_at:
+            return
+        broker.on_tick(tick(k))
+        if k >= seen:
+            tick_decide(broker, k)
+
+
+def _ticks_seen(broker: PaperBroker) -> int:
+    """How many of the scenario's trades the book says were processed (from its last trade time and count)."""
+    last, n = broker.last_tick
+    if last < 0:
+        return 0
+    return next(k for k in range(N_TICKS) if tick(k).ts_ns == last) + n

@@ -369,3 +369,27 @@ def test_a_corrupt_book_and_a_reentrant_call_are_refused_in_one_line(tmp_path):
         with pytest.raises(BrokerError, match="signal handler"):
             b.flatten()
     assert b.positions() == {"ES": 1}
+
+
+def test_tick_mode_restarts_skip_the_trades_already_processed(tmp_path):
+    ref = PaperBroker("ES", mode="tick")
+    paper_scenario.tick_run(ref)
+    want = _fills(ref)
+    assert len(want) > 40 and {f[2] for f in want} >= {"entry", "exit", "stop", "target"}
+    book = tmp_path / BOOK_FILE
+    for stop_at in sorted(random.Random(7).sample(range(1, paper_scenario.N_TICKS), 12)) + [None]:
+        b = PaperBroker("ES", mode="tick", book_path=book)  # a restart: the feed re-sends every trade
+        paper_scenario.tick_run(b, stop_at)
+        b.close()
+    b = PaperBroker("ES", mode="tick", book_path=book)
+    assert _fills(b) == want
+    assert [h[1:] for h in b.order_history()] == [h[1:] for h in ref.order_history()]
+
+
+def test_tick_mode_day_order_is_cancelled_on_another_trading_date():
+    b = PaperBroker("ES", mode="tick")
+    fri = pd.Timestamp("2024-03-08 21:59", tz="UTC").value
+    b.on_tick(Tick(fri, 4000, 1, 1))
+    b.submit(entry("e0", session_day=trading_day(fri)))
+    b.on_tick(Tick(pd.Timestamp("2024-03-10 22:00", tz="UTC").value, 4001, 1, 1))
+    assert b.poll_fills() == [] and b.order_history()[0][1] == "cancelled"
