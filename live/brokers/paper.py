@@ -52,11 +52,12 @@ class PaperBroker(Broker):
     """A simulated broker for one symbol; see the module docstring for the fill models.
 
     Prices in and out are floats on the ``tick_size`` grid; inside they are int ticks
-    (``rint(price / tick_size)``). ``book_path=None`` keeps the book in memory.
+    (``rint(price / tick_size)``). ``book_path=None`` keeps the book in memory; ``lock_timeout_s``: how long
+    a change waits for another process's write lock before a BrokerError.
     """
 
     def __init__(self, symbol: str, *, tick_size: float = 0.25, mode: PaperMode = "bar", slippage_ticks: int = 1,
-                 book_path: str | Path | None = None):
+                 book_path: str | Path | None = None, lock_timeout_s: float = 30.0):
         if mode not in ("bar", "tick"):
             raise BrokerError(f"paper broker mode must be 'bar' or 'tick', not {mode!r}")
         if not (isinstance(tick_size, (int, float)) and math.isfinite(tick_size) and tick_size > 0):
@@ -65,14 +66,14 @@ class PaperBroker(Broker):
             raise BrokerError(f"paper broker slippage_ticks must be an integer >= 0, not {slippage_ticks!r}")
         if not symbol:
             raise BrokerError("paper broker needs a symbol")
-        self._book = PaperBook(book_path, BookConfig(symbol, float(tick_size), mode, slippage_ticks))
+        self._book = PaperBook(book_path, BookConfig(symbol, float(tick_size), mode, slippage_ticks), lock_timeout_s)
         self._init_from_book()
 
     @classmethod
-    def from_state_dir(cls, state_dir: str | Path) -> PaperBroker:
+    def from_state_dir(cls, state_dir: str | Path, *, lock_timeout_s: float = 30.0) -> PaperBroker:
         """Reopen the book in ``state_dir`` with the configuration stored in it (e.g. from ``navale stop``)."""
         self = cls.__new__(cls)
-        self._book = PaperBook(Path(state_dir) / BOOK_FILE, None)
+        self._book = PaperBook(Path(state_dir) / BOOK_FILE, None, lock_timeout_s)
         self._init_from_book()
         return self
 

@@ -96,7 +96,7 @@ class BookState:
 class PaperBook:
     """SQLite storage of one paper account (``path=None``: in memory, same code)."""
 
-    def __init__(self, path: str | Path | None, config: BookConfig | None):
+    def __init__(self, path: str | Path | None, config: BookConfig | None, lock_timeout_s: float = 30.0):
         self.path = None if path is None else Path(path)
         self._lock = threading.RLock()
         self.feeding = False  # True once this process feeds market data: its last prices are then the newest
@@ -106,15 +106,20 @@ class PaperBook:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path),
-                                       isolation_level=None, timeout=30.0, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 30000")
+                                       isolation_level=None, timeout=lock_timeout_s, check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(lock_timeout_s * 1000)}")
+            self.lock_timeout_s = lock_timeout_s
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")  # durable across a process kill
-            with self.transaction():
-                for stmt in _statements():
-                    self._db.execute(stmt)
-                self.config = self._config(config)
+            have = self._stored_config()
+            if have is not None and config in (None, have):
+                self.config = have  # no write lock needed to reopen a book
+            else:
+                with self.transaction():
+                    for stmt in _statements():
+                        self._db.execute(stmt)
+                    self.config = self._config(config)
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise BrokerError(f"{self.path or ':memory:'}: not a usable paper broker book ({e})") from None
@@ -146,7 +151,11 @@ class PaperBook:
             if self._db.in_transaction:
                 raise BrokerError("paper broker called again while it is changing its book (from a signal "
                                   "handler?): act on the signal from the loop")
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise BrokerError(f"{self.path}: the paper broker book stayed locked by another process for "
+                                  f"{self.lock_timeout_s:g} s ({e})") from None
             try:
                 if hasattr(self, "state"):
                     self.refresh()
@@ -160,10 +169,20 @@ class PaperBook:
                 self.save_market()
             self._db.execute("COMMIT")
 
+    def _stored_config(self) -> BookConfig | None:
+        try:
+            rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return None
+            raise
+        if not all(k in rows for k in _CONFIG_KEYS):
+            return None
+        return BookConfig(rows["symbol"], float(rows["tick_size"]), rows["mode"], int(rows["slippage_ticks"]))
+
     def _config(self, want: BookConfig | None) -> BookConfig:
-        rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        if all(k in rows for k in _CONFIG_KEYS):
-            have = BookConfig(rows["symbol"], float(rows["tick_size"]), rows["mode"], int(rows["slippage_ticks"]))
+        have = self._stored_config()
+        if have is not None:
             if want is not None and want != have:
                 raise BrokerError(f"{self.path}: the book was opened for {have}, not {want}")
             return have

@@ -393,3 +393,19 @@ def test_tick_mode_day_order_is_cancelled_on_another_trading_date():
     b.submit(entry("e0", session_day=trading_day(fri)))
     b.on_tick(Tick(pd.Timestamp("2024-03-10 22:00", tz="UTC").value, 4001, 1, 1))
     assert b.poll_fills() == [] and b.order_history()[0][1] == "cancelled"
+
+
+def test_a_book_locked_by_a_hung_writer_gives_a_broker_error(tmp_path):
+    import sqlite3
+
+    trader = PaperBroker("ES", book_path=tmp_path / BOOK_FILE)
+    long_open(trader)
+    hung = sqlite3.connect(tmp_path / BOOK_FILE, isolation_level=None)
+    hung.execute("BEGIN IMMEDIATE")  # a writer stopped inside its transaction
+    stopper = PaperBroker.from_state_dir(tmp_path, lock_timeout_s=0.2)
+    assert stopper.positions() == {"ES": 1}  # readers are not blocked
+    with pytest.raises(BrokerError, match="locked by another process for 0.2 s"):
+        stopper.flatten("emergency_stop")
+    hung.execute("ROLLBACK")
+    stopper.flatten("emergency_stop")
+    assert trader.positions() == {}
