@@ -103,8 +103,8 @@ class PaperBroker(Broker):
 
     # ----- prices
     def _ticks(self, price: float, what: str) -> int:
-        q = price / self.tick_size
-        r = round(q)
+        q = price / self.tick_size if isinstance(price, (int, float)) else math.nan
+        r = round(q) if math.isfinite(q) else 0
         if not (math.isfinite(q) and abs(q - r) <= 1e-6) or price <= 0:
             raise BrokerError(f"{self.symbol} paper broker: {what} {price!r} is not a positive price on the "
                               f"{self.tick_size} tick grid")
@@ -123,7 +123,7 @@ class PaperBroker(Broker):
                 ref = s.last_close if self.mode == "bar" else s.last_trade
                 if ref is None:
                     raise BrokerError(f"order {order.order_id}: no market price yet to fill a {order.fill_at} order at")
-                self._fill_market(order, ref, self._now())
+                self._fill_market(order, ref, max(order.decided_ns, self._now()))
 
     def _check(self, o: Order) -> None:
         s = self._book.state

@@ -140,9 +140,9 @@ def test_close_exit_fills_at_once_at_the_deciding_close():
     b = PaperBroker("ES")
     long_open(b)
     b.on_bar(bar(2, 4000, 4001, 3999.5, 4000.5))
-    b.submit(exit_("x2", reason="session_end", fill_at="close"))
+    b.submit(exit_("x2", reason="session_end", fill_at="close", decided_ns=T0 + 3 * M5))
     f = b.poll_fills()[-1]
-    assert (f.role, f.price, f.extra) == ("exit", 4000.25, {"reason": "session_end"})
+    assert (f.role, f.price, f.extra, f.ts_ns) == ("exit", 4000.25, {"reason": "session_end"}, T0 + 3 * M5)
     assert b.positions() == {} and b.open_orders() == []  # the bracket went with the position
 
 
@@ -200,6 +200,11 @@ def test_refuses_a_same_direction_entry_an_oversized_exit_and_off_grid_prices():
         b.on_bar(bar(2, 4000.1, 4001, 3999, 4000))
     with pytest.raises(BrokerError, match="tick grid"):
         b.on_bar(bar(2, -4000, 4001, 3999, 4000))
+    with pytest.raises(BrokerError, match="bar .* close nan"):
+        b.on_bar(bar(2, 4000, 4001, 3999, float("nan")))
+    with pytest.raises(BrokerError, match="do not bound"):
+        b.on_bar(bar(2, 4000, 4001, 4000.5, 4000.75))
+    assert b.positions() == {"ES": 1} and b.last_bar_ns == T0 + M5
 
 
 # ----- tick mode
