@@ -3,7 +3,7 @@
 - ``state_dir()``: ``--state-dir``, else ``$NAVALE_LIVE_DIR``, else ``data/live``;
 - ``HALT``: the emergency stop, a JSON file written atomically by ``navale stop``. While it exists the
   trader places no order and refuses to start; any file of that name halts, even an empty or damaged one;
-- ``trader.pid``: the running trader's pid (and its process start time, so a reused pid is not taken for it);
+- ``trader.pid``: the running trader's pid (:func:`claim` at start refuses a halted or taken state dir) (and its process start time, so a reused pid is not taken for it);
 - the stop signal: ``SIGUSR1`` to that pid, so a trader blocked waiting for data checks the halt at once.
 """
 
@@ -24,7 +24,7 @@ from research.store.files import atomic_write_text
 
 __all__ = ["LIVE_DIR_ENV", "DEFAULT_STATE_DIR", "JOURNAL", "HALT", "PID", "PAPER_BOOK", "STOP_SIGNAL",
            "ControlError", "state_dir", "journal_path", "write_halt", "read_halt", "clear_halt", "who",
-           "write_pid", "read_pid", "remove_pid", "pid_alive", "trader_pid", "signal_trader", "HaltWatch"]
+           "claim", "write_pid", "read_pid", "remove_pid", "pid_alive", "trader_pid", "signal_trader", "HaltWatch"]
 
 LIVE_DIR_ENV = "NAVALE_LIVE_DIR"
 DEFAULT_STATE_DIR = Path("data") / "live"
@@ -91,7 +91,7 @@ def read_halt(directory: str | Path) -> dict[str, Any] | None:
     path = Path(directory) / HALT
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no HALT, or no state dir at all (the stop says so on writing)
         return None
     except OSError as exc:
         return {"reason": f"unreadable HALT file ({exc.strerror or exc})", "by": "?", "ts_ns": 0, "time": ""}
@@ -232,6 +232,16 @@ def write_pid(directory: str | Path, pid: int | None = None) -> dict[str, Any]:
     except OSError as exc:
         raise ControlError(str(exc)) from None
     return doc
+
+
+def claim(directory: str | Path) -> dict[str, Any]:
+    """What a trader does at start: refuse a halted state dir (:class:`ControlError` saying how to lift
+    the halt) or one another live trader holds, then record this process in the pid file."""
+    halt = read_halt(directory)
+    if halt is not None:
+        raise ControlError(f"{directory} is halted since {halt.get('time') or '?'} ({halt['reason']}); "
+                           f"`navale stop --clear --state-dir {directory}` lifts the halt")
+    return write_pid(directory)
 
 
 def remove_pid(directory: str | Path, pid: int | None = None) -> bool:

@@ -350,7 +350,8 @@ class Journal:
 
     def load_state(self) -> tuple[dict[str, bytes], int] | None:
         """The saved state and the bar it is as of, or None if nothing was saved."""
-        rows = self._conn.execute("SELECT key, value, bar_ns FROM state ORDER BY key").fetchall()
+        with self._read() as con:
+            rows = con.execute("SELECT key, value, bar_ns FROM state ORDER BY key").fetchall()
         if not rows:
             return None
         return {k: bytes(v) for k, v, _ in rows}, int(rows[0][2])
@@ -369,7 +370,8 @@ class Journal:
         sql, args = "SELECT record FROM trades", ()
         if run_id is not None:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
-        records = [json.loads(r[0]) for r in self._conn.execute(sql + " ORDER BY entry_ts_ns, trade_id", args)]
+        with self._read() as con:
+            records = [json.loads(r[0]) for r in con.execute(sql + " ORDER BY entry_ts_ns, trade_id", args)]
         frame = pd.DataFrame(records, columns=list(snap.names()))
         for f in snap.FIELDS:
             if f.dtype == "timestamp":
@@ -388,8 +390,9 @@ class Journal:
 
     def positions(self) -> dict[str, int]:
         """The last journaled position per symbol."""
-        rows = self._conn.execute(
-            "SELECT symbol, qty FROM positions WHERE id IN (SELECT max(id) FROM positions GROUP BY symbol)").fetchall()
+        with self._read() as con:
+            rows = con.execute("SELECT symbol, qty FROM positions "
+                               "WHERE id IN (SELECT max(id) FROM positions GROUP BY symbol)").fetchall()
         return {s: int(q) for s, q in rows}
 
     def risk_events(self, since_ns: int | None = None, *, after_id: int | None = None,
@@ -404,15 +407,19 @@ class Journal:
         if limit is not None:
             sql, args = sql + " LIMIT ?", [*args, int(limit)]
         keys = ("id", "kind", "level", "detail", "ts_ns", "wall_ns")
-        return [dict(zip(keys, r)) for r in reversed(self._conn.execute(sql, args).fetchall())]
+        with self._read() as con:
+            rows = con.execute(sql, args).fetchall()
+        return [dict(zip(keys, r)) for r in reversed(rows)]
 
     def last_risk_event_id(self) -> int:
         """The id of the newest risk event (0 when none)."""
-        return int(self._conn.execute("SELECT coalesce(max(id), 0) FROM risk_events").fetchone()[0])
+        with self._read() as con:
+            return int(con.execute("SELECT coalesce(max(id), 0) FROM risk_events").fetchone()[0])
 
     def last_heartbeat(self) -> dict[str, Any] | None:
         """The newest heartbeat: ``ts_ns``, ``wall_ns`` and its ``status`` dict."""
-        row = self._conn.execute("SELECT ts_ns, wall_ns, status FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
+        with self._read() as con:
+            row = con.execute("SELECT ts_ns, wall_ns, status FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else {"ts_ns": row[0], "wall_ns": row[1], "status": json.loads(row[2])}
 
     def status(self, *, events: int = 5) -> dict[str, Any]:
@@ -466,8 +473,10 @@ class Journal:
     def _frame(self, sql: str) -> pd.DataFrame:
         import pandas as pd
 
-        cur = self._conn.execute(sql)
-        return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        with self._read() as con:
+            cur = con.execute(sql)
+            rows, cols = cur.fetchall(), [d[0] for d in cur.description]
+        return pd.DataFrame(rows, columns=cols)
 
 
 def _json_default(v: Any) -> Any:

@@ -42,7 +42,7 @@ class StoreSync:
         self.run_id = run_id
         self.retry_s = retry_s
         self.lock_wait_s = lock_wait_s
-        self._manifest = dict(manifest)
+        self._manifest = _stamped(manifest)
         self._frames: list[pd.DataFrame] = []
         self._n_pushed = 0
         self._n_stored = 0
@@ -77,7 +77,7 @@ class StoreSync:
     def set_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Replace the run's manifest (written with the next store write)."""
         with self._cond:
-            self._manifest = dict(manifest)
+            self._manifest = _stamped(manifest, self._manifest.get("created_at"))
             self._version += 1
             self._cond.notify()
 
@@ -174,3 +174,11 @@ class StoreSync:
                 closing = self._closing
             ok = self._write_once()
             retry_at = 0.0 if ok else time.monotonic() + (min(self.retry_s, 0.2) if closing else self.retry_s)
+
+
+def _stamped(manifest: Mapping[str, Any], created_at: str | None = None) -> dict[str, Any]:
+    """The manifest with a ``created_at`` (kept across rewrites: the session's start, not the last write)."""
+    out = dict(manifest)
+    if not out.get("created_at"):
+        out["created_at"] = created_at or pd.Timestamp.now(tz="UTC").isoformat()
+    return out

@@ -107,6 +107,7 @@ def _stop(directory: Path, reason: str, timeout: float, t0: float, t0_ns: int) -
         lines.append("no trader runs with this state dir: acting on the broker")
     if not flat:
         path, detail, flat = _flatten_broker(directory, "hung" if pid is not None else "not running")
+        journal = journal or _open_journal(directory, lines)  # a trader starting may have created it since
         if journal is not None:
             _journal(journal, lines, "emergency_stop", detail, time.time_ns(), "critical" if not flat else "warning")
     seconds = time.perf_counter() - t0

@@ -115,3 +115,12 @@ def test_signal_trader_reaches_a_real_process(tmp_path):
         proc.kill()
         proc.wait()
     assert control.signal_trader(tmp_path) is None
+
+
+def test_claim_refuses_a_halted_state_dir(tmp_path):
+    control.write_halt(tmp_path, "drawdown")
+    with pytest.raises(ControlError, match=r"halted since .*\(drawdown\); `navale stop --clear --state-dir"):
+        control.claim(tmp_path)
+    assert control.read_pid(tmp_path) is None
+    control.clear_halt(tmp_path)
+    assert control.claim(tmp_path)["pid"] == os.getpid()

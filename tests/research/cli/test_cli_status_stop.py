@@ -150,3 +150,10 @@ def test_stop_flattens_the_paper_book_itself(tmp_path):
     b = PaperBroker.from_state_dir(d)
     assert b.positions() == {} and b.open_orders() == []
     b.close()
+
+
+def test_stop_on_a_state_dir_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["stop", "--state-dir", str(tmp_path / "file")]) == 2
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1 and "cannot write" in out and str(tmp_path / "file") in out
