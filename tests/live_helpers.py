@@ -72,7 +72,7 @@ def write_bars(path: str, n: int, forever: bool = False) -> None:
 
 
 def read_until(path: str, done_file: str, out_file: str) -> None:
-    """Poll status(), trades(), counts() and load_state() until ``done_file`` exists (and once after);
+    """Poll status() and load_state() (trades() every 50th poll) until ``done_file`` exists (and once after);
     write what was seen (polls, errors, a non-monotonic or inconsistent view) to ``out_file``."""
     from live.journal import Journal
 
@@ -80,21 +80,22 @@ def read_until(path: str, done_file: str, out_file: str) -> None:
     seen = {"polls": 0, "errors": [], "intermediate": 0, "last": None}
     prev = {"bar": -1, "trades": -1, "orders": -1, "state": -1}
     Path(out_file + ".ready").write_text("ready")
-    final = False
+    final, tr = False, None
     while True:
         try:
             st = j.status()
-            tr = j.trades()
+            if seen["polls"] % 50 == 0 or final:  # the snapshot validation costs ~50 ms: not on every poll
+                tr = j.trades()
             state = j.load_state()
             c = st["counts"]
             bar = -1 if st["bar_ts_ns"] is None else st["bar_ts_ns"]
-            now = {"bar": bar, "trades": len(tr), "orders": c["orders"], "state": -1 if state is None else state[1]}
+            now = {"bar": bar, "trades": len(tr) if tr is not None else prev["trades"], "orders": c["orders"], "state": -1 if state is None else state[1]}
             for key, v in now.items():
                 if v < prev[key]:
                     seen["errors"].append(f"{key} went back from {prev[key]} to {v}")
             if not (c["orders"] == c["fills"] == c["positions"] == c["heartbeats"]) or c["state"] != 2 * bool(c["orders"]):
                 seen["errors"].append(f"half a batch visible: {c}")
-            if c["trades"] != (c["orders"] + 99) // 100 or len(tr) < c["trades"]:
+            if c["trades"] != (c["orders"] + 99) // 100 or (tr is not None and len(tr) < c["trades"]):
                 seen["errors"].append(f"trades out of step: {c}, trades() {len(tr)}")
             if c["orders"] and bar != T0 + (c["orders"] - 1) * BAR:
                 seen["errors"].append(f"last bar {bar} does not match {c['orders']} orders")
@@ -107,6 +108,8 @@ def read_until(path: str, done_file: str, out_file: str) -> None:
         if final:
             break
         final = Path(done_file).exists()
+        tr = None
+        time.sleep(0.005)
     j.close()
     Path(out_file).write_text(json.dumps(seen))
 

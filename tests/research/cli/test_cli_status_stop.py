@@ -21,10 +21,15 @@ HELPERS = ROOT / "tests" / "live_helpers.py"
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
 
 
-def navale(*args: str) -> tuple[int, str, str]:
-    p = subprocess.run([sys.executable, "-m", "research.cli", *args], env=ENV, cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
+@pytest.fixture
+def navale(capsys):
+    """Run a navale command in this process (the trader is another one): (exit status, stdout)."""
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        rc = main(list(args))
+        return rc, capsys.readouterr().out
+
+    return run
 
 
 @pytest.fixture
@@ -77,42 +82,42 @@ def test_status_of_a_stopped_trader_shows_its_journal(tmp_path, capsys):
     assert doc["state"] == "stopped" and doc["position"] == -2 and doc["risk_events"][0]["kind"] == "daily_loss_limit"
 
 
-def test_stop_a_running_trader_then_status_then_clear(tmp_path, trader):
+def test_stop_a_running_trader_then_status_then_clear(tmp_path, trader, navale):
     d = tmp_path / "live"
     proc = trader()
-    rc, out, _ = navale("status", "--state-dir", str(d), "--json")  # read while the trader writes
+    rc, out = navale("status", "--state-dir", str(d), "--json")  # read while the trader writes
     doc = json.loads(out)
     assert rc == 0 and doc["state"] == "running" and doc["trader_pid"] == proc.pid and doc["feed"]["kind"] == "synthetic"
 
-    rc, out, _ = navale("stop", "--state-dir", str(d), "--reason", "test stop", "--json")
+    rc, out = navale("stop", "--state-dir", str(d), "--reason", "test stop", "--json")
     res = json.loads(out)
     assert rc == 0 and res["path"] == "trader" and res["flat"] and res["trader_pid"] == proc.pid
     assert res["detail"] == "flat (test stop)" and 0 < res["seconds_to_flat"] < 10
     assert proc.wait(10) == 0  # it stopped trading and exited
     assert control.read_halt(d)["reason"] == "test stop"
 
-    rc, out, _ = navale("status", "--state-dir", str(d))
+    rc, out = navale("status", "--state-dir", str(d))
     assert rc == 0 and "halted" in out and "test stop" in out and "emergency_stop" in out
 
-    rc, out, _ = navale("stop", "--state-dir", str(d), "--reason", "again")  # idempotent
+    rc, out = navale("stop", "--state-dir", str(d), "--reason", "again")  # idempotent
     assert rc == 0 and "already halted" in out and "no trader runs" in out and "FLAT" in out
     assert control.read_halt(d)["reason"] == "test stop"
 
-    rc, out, _ = navale("stop", "--state-dir", str(d), "--clear")
+    rc, out = navale("stop", "--state-dir", str(d), "--clear")
     assert rc == 0 and "cleared the halt" in out and "trading may restart" in out
     assert control.read_halt(d) is None
     with Journal(control.journal_path(d), readonly=True) as j:
         kinds = [e["kind"] for e in j.risk_events()]
     assert sorted(kinds[:4]) == ["emergency_stop"] * 2 + ["stop_requested"] * 2 and kinds[4:] == ["halt_cleared"]
-    rc, out, _ = navale("stop", "--state-dir", str(d), "--clear")
+    rc, out = navale("stop", "--state-dir", str(d), "--clear")
     assert rc == 0 and "not halted" in out
 
 
-def test_stop_a_hung_trader_acts_on_the_broker(tmp_path, trader):
+def test_stop_a_hung_trader_acts_on_the_broker(tmp_path, trader, navale):
     d = tmp_path / "live"
     proc = trader("hung")
     start = time.monotonic()
-    rc, out, _ = navale("stop", "--state-dir", str(d), "--timeout", "0.5", "--json")
+    rc, out = navale("stop", "--state-dir", str(d), "--timeout", "0.5", "--json")
     res = json.loads(out)
     assert time.monotonic() - start >= 0.5  # it did wait for the trader first
     assert res["trader_pid"] == proc.pid and res["path"] == "broker" and "trader hung" in res["detail"]
@@ -129,7 +134,7 @@ def test_stop_with_no_trader_and_no_journal(tmp_path, capsys):
     assert control.read_halt(d) is not None and not control.journal_path(d).exists()  # a stop never creates one
 
 
-def test_stop_flattens_the_paper_book_itself(tmp_path):
+def test_stop_flattens_the_paper_book_itself(tmp_path, navale):
     pytest.importorskip("live.brokers.paper", reason="live.brokers.paper (the paper broker) is not in this tree")
     from live.brokers.paper import PaperBroker
 
@@ -144,7 +149,7 @@ def test_stop_flattens_the_paper_book_itself(tmp_path):
     assert b.positions() == {"ES": 1}
     b.close()
     Journal(control.journal_path(d)).close()
-    rc, out, _ = navale("stop", "--state-dir", str(d), "--json")
+    rc, out = navale("stop", "--state-dir", str(d), "--json")
     res = json.loads(out)
     assert rc == 0 and res["path"] == "broker" and res["flat"], res
     b = PaperBroker.from_state_dir(d)
