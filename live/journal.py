@@ -159,6 +159,9 @@ class Journal:
                                        "is the folder on a network file system?")
                 self._con.execute(f"PRAGMA synchronous = {sync.upper()}")
             self._init_schema()
+        except sqlite3.OperationalError as exc:  # locked past the timeout, no access, disk I/O
+            self.close()
+            raise JournalError(f"cannot open the journal {self.path}: {_one_line(exc)}") from None
         except sqlite3.DatabaseError as exc:
             self.close()
             raise JournalError(f"{self.path} is not a navale journal ({_one_line(exc)})") from None
@@ -179,6 +182,8 @@ class Journal:
                                 [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
                                  ("created_ns", str(time.time_ns()))])
             return
+        if not tables:
+            raise JournalError(f"{self.path} is an empty journal (a trader creating it right now? try again)")
         if "meta" not in tables:
             raise JournalError(f"{self.path} is not a navale journal (an SQLite file without its meta table)")
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from live_helpers import BAR, T0, trade_row
@@ -112,13 +113,15 @@ def test_status_from_heartbeat_and_from_trades(jpath):
         j.heartbeat(T0 + 50 * BAR, TraderStatus(mode="paper", symbol="ES", bar_ts_ns=T0 + 50 * BAR, position=-1,
                                                entry_price=4000.5, pnl_today_usd=99.0, trades_today=7,
                                                kill_switches={"weekend": False, "drawdown": "3.1 % >= 3 %"},
-                                               feed={"kind": "replay", "records": 10}, unvalidated=True, pid=42))
+                                               feed={"kind": "replay", "records": np.int64(10)}, unvalidated=True,
+                                               pnl_open_usd=np.float64(1.5), pid=42))
         j.record_position("ES", -1, T0 + 50 * BAR)
     with Journal(jpath, readonly=True) as r:
         st = r.status()
     assert set(J.STATUS_KEYS) <= set(st)
     assert (st["position"], st["trades_today"], st["pnl_today_usd"], st["pid"]) == (-1, 7, 99.0, 42)
     assert st["kill_switches"]["drawdown"] == "3.1 % >= 3 %" and st["unvalidated"] is True
+    assert st["feed"]["records"] == 10 and st["pnl_open_usd"] == 1.5
     assert st["positions"] == {"ES": -1} and st["wall_ns"] > 0 and 0 <= st["heartbeat_age_s"] < 60
 
 
@@ -159,12 +162,19 @@ def test_bad_files_are_one_line_errors(tmp_path):
     Journal(newer).close()
     with sqlite3.connect(newer) as con:
         con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    empty.write_bytes(b"")
     for path, what in ((text, "not a navale journal"), (other, "not a navale journal"),
                        (newer, "schema version 99, newer than this code's 1")):
         for ro in (False, True):
             with pytest.raises(JournalError) as e:
                 Journal(path, readonly=ro)
             assert what in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(JournalError, match="empty journal"):  # a reader racing the trader's first start
+        Journal(empty, readonly=True)
+    Journal(empty).close()  # the writer makes it a journal
+    assert Journal(empty, readonly=True).counts()["orders"] == 0
 
 
 def test_a_reader_process_polls_while_a_writer_process_writes(tmp_path):
