@@ -113,16 +113,14 @@ def _show(doc: dict[str, Any], out) -> None:
     t.add_row("all trades", f"{doc['trades_total']} trade(s), {_usd(doc['pnl_total_usd'])}")
     feed = doc.get("feed") or {}
     if feed:
-        age_f = feed.get("last_record_age_s")
-        t.add_row("feed", escape(f"{feed.get('kind', '?')}: {feed.get('records', '?')} records"
+        age_f, events = feed.get("last_record_age_s"), feed.get("events")
+        events = f"{events} event(s)" if isinstance(events, int) else events
+        t.add_row("feed", escape(f"{feed.get('kind') or '?'}: {feed.get('records', '?')} records"
                                  + ("" if age_f is None else f", last {float(age_f):.1f} s ago")
-                                 + (f", {feed['events']}" if feed.get("events") else "")))
+                                 + (f", {events}" if events else "")))
     else:
         t.add_row("feed", "-")
-    ks = doc.get("kill_switches") or {}
-    tripped = {k: v for k, v in ks.items() if v}
-    t.add_row("kill switches", "none tripped" + (f" ({len(ks)} armed)" if ks else "") if not tripped else
-              "[bold red]" + escape(", ".join(k if v is True else f"{k}: {v}" for k, v in tripped.items())) + "[/]")
+    t.add_row("kill switches", _kill_switches(doc.get("kill_switches") or {}))
     out.print(t)
     if doc["risk_events"]:
         e = Table(title="last risk events", title_justify="left")
@@ -131,3 +129,16 @@ def _show(doc: dict[str, Any], out) -> None:
         for ev in doc["risk_events"]:
             e.add_row(_ts(ev["ts_ns"]), ev["level"], escape(ev["kind"]), escape(ev["detail"]))
         out.print(e)
+
+
+def _kill_switches(ks: dict[str, Any]) -> str:
+    """Tripped switches (True or a reason) in red, then the figures they watch (counters, percentages)."""
+    from rich.markup import escape
+
+    tripped = {k: v for k, v in ks.items() if v is True or (isinstance(v, str) and v)}
+    figures = {k: v for k, v in ks.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    text = ("[bold red]" + escape(", ".join(k if v is True else f"{k}: {v}" for k, v in tripped.items())) + "[/]"
+            if tripped else "none tripped")
+    if figures:
+        text += escape("; " + ", ".join(f"{k} {v:g}" for k, v in figures.items()))
+    return text

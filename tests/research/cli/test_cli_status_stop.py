@@ -69,13 +69,16 @@ def test_status_of_a_stopped_trader_shows_its_journal(tmp_path, capsys):
     with Journal(control.journal_path(d)) as j:
         j.heartbeat(1_710_163_800_000_000_000, TraderStatus(
             mode="paper", symbol="ESM24", bar_ts_ns=1_710_163_800_000_000_000, position=-2, entry_price=5100.25,
-            pnl_today_usd=-512.5, trades_today=3, kill_switches={"daily_loss_limit": "-512.50 $ <= -500 $"},
+            pnl_today_usd=-512.5, trades_today=3,
+            kill_switches={"daily_loss_limit": "-512.50 $ <= -500 $", "feed_halt": False, "losses_in_a_row": 2,
+                           "drawdown_pct": 1.25},
             feed={"kind": "replay", "records": 1234, "last_record_age_s": 0.4}, unvalidated=True, pid=1))
         j.record_risk_event("daily_loss_limit", "no new entries today", 1_710_163_800_000_000_000, "critical")
     assert main(["status", "--state-dir", str(d)]) == 0
     out = capsys.readouterr().out
+    assert "daily_loss_limit: -512.50 $ <= -500 $;" in out and "feed_halt" not in out
     for text in ("stopped", "ESM24", "UNVALIDATED", "-2 @ 5100.25", "-512.50 $ in 3 trade(s)", "daily_loss_limit",
-                 "replay: 1234 records", "2024-03-11 13:30:00 UTC"):
+                 "replay: 1234 records", "2024-03-11 13:30:00 UTC", "losses_in_a_row 2, drawdown_pct 1.25"):
         assert text in out, text
     assert main(["status", "--state-dir", str(d), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
