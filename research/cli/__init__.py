@@ -27,6 +27,8 @@ EPILOG = f"""examples:
   navale report ml ../shared/data/es-5m/*.gz         # the ML-validation report (HTML)
   navale runs                                        # stored runs; `navale runs export FILE` for ML
   navale lab                                         # JupyterLab in notebooks/
+  navale status                                      # the paper trader: position, P&L today, feed, kill switches
+  navale stop                                        # emergency stop: cancel, flatten, halt until --clear
 
 exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
 3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
@@ -105,10 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         promote_cmd,
         report_cmd,
         runs_cmd,
+        status_cmd,
+        stop_cmd,
         sweep_cmd,
     )
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, status_cmd, stop_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -122,6 +126,8 @@ _COMMANDS = {
     "ml": "ml_cmd",
     "runs": "runs_cmd",
     "lab": "lab_cmd",
+    "status": "status_cmd",
+    "stop": "stop_cmd",
 }
 
 
@@ -134,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return 0
-    if args.group not in ("data", "lab"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
+    if args.group not in ("data", "lab", "status", "stop"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
         from research.store.runs import StoreError, lock_timeout
 
         try:

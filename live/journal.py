@@ -1,0 +1,509 @@
+"""The trader's journal: orders, fills, positions, risk events, heartbeats, closed trades and the
+engine state, in one SQLite file in WAL mode (``STATE_DIR/journal.sqlite``).
+
+One process writes (the trader; ``navale stop`` adds a few rows); any number of processes read at the
+same time (``navale status``, a collector, a dashboard) without a lock error: WAL readers see the last
+committed transaction and never block the writer. Writers wait for each other up to ``busy_timeout``.
+A trade is the snapshot record of the backtests (:mod:`research.store.snapshots`), stored validated.
+docs/journal.md has the tables, the durability and the readers' rules.
+
+Times: ``ts_ns`` is the market time (the bar's or the fill's, int64 UTC ns) the trader reasons with;
+``wall_ns`` is the wall clock when the row was written (what ``navale stop`` waits on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from live.events import Fill, Order
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SCHEMA_VERSION", "Journal", "JournalError", "TraderStatus", "STATUS_KEYS", "RISK_LEVELS",
+           "trading_date"]
+
+SCHEMA_VERSION = 1
+APPLICATION = "navale-journal"
+RISK_LEVELS = ("info", "warning", "critical")
+BUSY_TIMEOUT_MS = 5_000
+HEARTBEATS_KEPT = 10_000  # older heartbeats are pruned as new ones come
+_CT = ZoneInfo("America/Chicago")
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be opened or written (one line: the file and the cause)."""
+
+
+@dataclass
+class TraderStatus:
+    """What the trader reports in every heartbeat (``Journal.heartbeat``); ``navale status`` shows it.
+
+    Times are int64 UTC ns; money in USD; ``position`` signed contracts.
+    """
+
+    mode: str = ""  # paper | data_collection
+    symbol: str = ""
+    bar_ts_ns: int | None = None  # start of the last closed bar
+    position: int = 0
+    entry_price: float | None = None  # of the open position
+    pnl_today_usd: float = 0.0  # closed trades of the current trading date, net
+    pnl_open_usd: float = 0.0  # the open position marked at the last price
+    trades_today: int = 0
+    kill_switches: dict[str, bool | str] = field(default_factory=dict)  # name -> tripped (False) or why (str/True)
+    feed: dict[str, Any] = field(default_factory=dict)  # kind, last_record_age_s, records, events
+    halted: str | None = None  # the halt reason, or None
+    unvalidated: bool = False  # the configuration did not pass `navale promote`
+    pid: int = 0
+    wall_ns: int = 0  # wall clock of the heartbeat
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+STATUS_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TraderStatus))
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS orders (
+        id INTEGER PRIMARY KEY, order_id TEXT NOT NULL, status TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+        wall_ns INTEGER NOT NULL, symbol TEXT NOT NULL, side INTEGER NOT NULL, quantity INTEGER NOT NULL,
+        purpose TEXT NOT NULL, reason TEXT NOT NULL, stop_ticks INTEGER, target_ticks INTEGER,
+        decided_ns INTEGER NOT NULL, fill_at TEXT NOT NULL, session_day INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS orders_order_id ON orders (order_id)",
+    """CREATE TABLE IF NOT EXISTS fills (
+        fill_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, symbol TEXT NOT NULL, side INTEGER NOT NULL,
+        quantity INTEGER NOT NULL, price REAL NOT NULL, ts_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL,
+        role TEXT NOT NULL, slippage_ticks INTEGER NOT NULL, seq INTEGER NOT NULL, extra TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS positions (
+        id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, qty INTEGER NOT NULL, ts_ns INTEGER NOT NULL,
+        wall_ns INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS risk_events (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, level TEXT NOT NULL, detail TEXT NOT NULL,
+        ts_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS heartbeats (
+        id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL, status TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS trades (
+        run_id TEXT NOT NULL, trade_id TEXT NOT NULL, mode TEXT NOT NULL, symbol TEXT NOT NULL,
+        side INTEGER NOT NULL, entry_ts_ns INTEGER NOT NULL, exit_ts_ns INTEGER NOT NULL,
+        exit_reason TEXT NOT NULL, pnl_usd REAL NOT NULL, wall_ns INTEGER NOT NULL, record TEXT NOT NULL,
+        PRIMARY KEY (run_id, trade_id))""",
+    "CREATE INDEX IF NOT EXISTS trades_exit ON trades (exit_ts_ns)",
+    """CREATE TABLE IF NOT EXISTS state (
+        key TEXT PRIMARY KEY, value BLOB NOT NULL, bar_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL)""",
+)
+_TABLES = ("orders", "fills", "positions", "risk_events", "heartbeats", "trades", "state")
+
+
+def trading_date(ts_ns: int) -> str:
+    """The CME trading date (``YYYY-MM-DD``) of a UTC ns time: from 17:00 CT on, the next day's."""
+    ct = datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).astimezone(_CT)
+    return (ct.replace(tzinfo=None) + timedelta(hours=7)).date().isoformat()
+
+
+def _date_start_ns(date: str) -> int:
+    """UTC ns of 17:00 CT on the calendar day before trading date ``date`` (where that date begins)."""
+    day = datetime.fromisoformat(date) - timedelta(days=1)
+    return int(day.replace(hour=17, tzinfo=_CT).timestamp()) * 1_000_000_000
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+class Journal:
+    """The journal file at ``path``; ``readonly=True`` for the readers (a missing file is an error then).
+
+    Writes outside :meth:`batch` commit one by one; inside it, all at its end (or none, on an error).
+    ``sync="full"`` fsyncs the WAL at every commit (survives an OS crash; costs a disk flush per commit);
+    the default ``"normal"`` survives a killed process. One object may be shared by threads.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, sync: Literal["normal", "full"] = "normal",
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if sync not in ("normal", "full"):
+            raise ValueError(f"sync must be 'normal' or 'full', not {sync!r}")
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._con: sqlite3.Connection | None = None
+        if readonly and not self.path.is_file():
+            raise JournalError(f"no journal at {self.path} (no trader has run with this state dir)")
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(f"cannot create the folder of the journal {self.path}: "
+                                   f"{exc.strerror or _one_line(exc)}") from None
+        try:
+            uri = f"{self.path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+            self._con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                        timeout=busy_timeout_ms / 1000)
+            self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if not readonly:
+                mode = self._con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise JournalError(f"{self.path}: SQLite refused WAL mode (journal_mode {mode}); "
+                                       "is the folder on a network file system?")
+                self._con.execute(f"PRAGMA synchronous = {sync.upper()}")
+            self._init_schema()
+        except sqlite3.OperationalError as exc:  # locked past the timeout, no access, disk I/O
+            self.close()
+            raise JournalError(f"cannot open the journal {self.path}: {_one_line(exc)}") from None
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise JournalError(f"{self.path} is not a navale journal ({_one_line(exc)})") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle
+
+    def _init_schema(self) -> None:
+        con = self._conn
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and not self.readonly:
+            with self._write():
+                for ddl in _DDL:
+                    con.execute(ddl)
+                con.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                                [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
+                                 ("created_ns", str(time.time_ns()))])
+            return
+        if not tables:
+            raise JournalError(f"{self.path} is an empty journal (a trader creating it right now? try again)")
+        if "meta" not in tables:
+            raise JournalError(f"{self.path} is not a navale journal (an SQLite file without its meta table)")
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            raise JournalError(f"{self.path} is not a navale journal (application {meta.get('application')!r})")
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError:
+            raise JournalError(f"{self.path}: unreadable journal schema version {meta.get('schema_version')!r}") from None
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"{self.path} has journal schema version {version}, newer than this code's "
+                               f"{SCHEMA_VERSION}: update navale, or use another state dir")
+        if version < SCHEMA_VERSION:
+            raise JournalError(f"{self.path} has journal schema version {version}; this code reads version "
+                               f"{SCHEMA_VERSION} and has no migration for it")
+        missing = [t for t in _TABLES if t not in tables]
+        if missing:
+            raise JournalError(f"{self.path}: damaged journal, table(s) missing: {', '.join(missing)}")
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise JournalError(f"journal {self.path} is closed")
+        return self._con
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r}, readonly={self.readonly})"
+
+    # -- transactions
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Journal]:
+        """Group the writes inside in one transaction: all committed at the end, none on an error.
+        Nested batches join the outermost one."""
+        with self._write():
+            yield self
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise JournalError(f"journal {self.path} is open read-only")
+        with self._lock:
+            con = self._conn
+            outer = self._depth == 0
+            if outer:
+                try:
+                    con.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock with another writer
+                except sqlite3.OperationalError as exc:
+                    raise JournalError(f"cannot write the journal {self.path}: {_one_line(exc)}") from None
+            self._depth += 1
+            try:
+                yield con
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    con.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                try:
+                    con.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
+                    raise JournalError(f"cannot write the journal {self.path}: {_one_line(exc)}") from None
+
+    # -- writing
+
+    def record_order(self, order: Order, ts_ns: int, status: str) -> None:
+        """One event of an order's life (``submitted``, ``accepted``, ``filled``, ``cancelled``, ``rejected``...)."""
+        b = order.bracket
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO orders (order_id, status, ts_ns, wall_ns, symbol, side, quantity, purpose, reason, "
+                "stop_ticks, target_ticks, decided_ns, fill_at, session_day) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (order.order_id, status, int(ts_ns), time.time_ns(), order.symbol, int(order.side),
+                 int(order.quantity), order.purpose, order.reason, None if b is None else int(b.stop_ticks),
+                 None if b is None else int(b.target_ticks), int(order.decided_ns), order.fill_at,
+                 int(order.session_day)))
+
+    def record_fill(self, fill: Fill) -> bool:
+        """A broker fill; True if new (a fill already journaled, by ``fill_id``, is left as it is)."""
+        with self._write() as con:
+            cur = con.execute(
+                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (fill.fill_id, fill.order_id, fill.symbol, int(fill.side), int(fill.quantity), float(fill.price),
+                 int(fill.ts_ns), time.time_ns(), fill.role, int(fill.slippage_ticks), int(fill.seq),
+                 json.dumps(fill.extra, default=str)))
+            return cur.rowcount == 1
+
+    def record_position(self, symbol: str, qty: int, ts_ns: int) -> None:
+        """The position held in ``symbol`` from ``ts_ns`` on (signed contracts)."""
+        with self._write() as con:
+            con.execute("INSERT INTO positions (symbol, qty, ts_ns, wall_ns) VALUES (?,?,?,?)",
+                        (symbol, int(qty), int(ts_ns), time.time_ns()))
+
+    def record_risk_event(self, kind: str, detail: str, ts_ns: int, level: str = "warning") -> int:
+        """A kill switch, a limit, a halt, a reconciliation result...; returns the event's id."""
+        if level not in RISK_LEVELS:
+            raise ValueError(f"risk event level must be one of {'|'.join(RISK_LEVELS)}, not {level!r}")
+        with self._write() as con:
+            cur = con.execute("INSERT INTO risk_events (kind, level, detail, ts_ns, wall_ns) VALUES (?,?,?,?,?)",
+                              (kind, level, detail, int(ts_ns), time.time_ns()))
+            return int(cur.lastrowid)
+
+    def heartbeat(self, ts_ns: int, status: TraderStatus | Mapping[str, Any]) -> None:
+        """The trader's status now (a :class:`TraderStatus` or a dict with its keys; ``wall_ns`` filled in
+        when 0 or missing). Only the last :data:`HEARTBEATS_KEPT` heartbeats are kept."""
+        doc = status.to_dict() if isinstance(status, TraderStatus) else dict(status)
+        wall = time.time_ns()
+        if not doc.get("wall_ns"):
+            doc["wall_ns"] = wall
+        text = json.dumps(doc, default=_json_default, allow_nan=False)
+        with self._write() as con:
+            cur = con.execute("INSERT INTO heartbeats (ts_ns, wall_ns, status) VALUES (?,?,?)", (int(ts_ns), wall, text))
+            if cur.lastrowid % 1000 == 0:
+                con.execute("DELETE FROM heartbeats WHERE id <= ?", (cur.lastrowid - HEARTBEATS_KEPT,))
+
+    def record_trade(self, row: Mapping[str, Any]) -> bool:
+        """One closed trade as a trade-snapshot record (validated by ``research.store.snapshots.validate``;
+        columns beyond the schema are dropped). True if new; a trade already journaled under the same
+        ``(run_id, trade_id)`` is replaced. Raises ``SnapshotError`` naming the field of a bad record."""
+        return self.record_trades([row]) == 1
+
+    def record_trades(self, rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> int:
+        """Several closed trades at once (one validation, one transaction: validating costs about the
+        same for one row as for many); returns how many were new."""
+        import pandas as pd
+
+        from research.store import snapshots as snap
+
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame([dict(r) for r in rows])
+        if frame.empty:
+            return 0
+        valid = snap.validate(frame, extra="drop")
+        wall, new = time.time_ns(), 0
+        with self._write() as con:
+            for i, record in enumerate(_records_json(valid)):
+                r = valid.iloc[i]
+                key = (r["run_id"], r["trade_id"])
+                new += con.execute("SELECT 1 FROM trades WHERE run_id = ? AND trade_id = ?", key).fetchone() is None
+                con.execute(
+                    "INSERT OR REPLACE INTO trades VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (*key, r["mode"], r["symbol"], int(r["side"]), int(r["entry_ts"].value), int(r["exit_ts"].value),
+                     r["exit_reason"], float(r["pnl_usd"]), wall, record))
+        return new
+
+    def save_state(self, blobs: Mapping[str, bytes], bar_ns: int) -> None:
+        """Replace the saved state with ``blobs`` (key -> bytes), as of the bar ``bar_ns``."""
+        wall = time.time_ns()
+        with self._write() as con:
+            con.execute("DELETE FROM state")
+            con.executemany("INSERT INTO state VALUES (?,?,?,?)",
+                            [(str(k), sqlite3.Binary(bytes(v)), int(bar_ns), wall) for k, v in blobs.items()])
+
+    # -- reading
+
+    def load_state(self) -> tuple[dict[str, bytes], int] | None:
+        """The saved state and the bar it is as of, or None if nothing was saved."""
+        with self._read() as con:
+            rows = con.execute("SELECT key, value, bar_ns FROM state ORDER BY key").fetchall()
+        if not rows:
+            return None
+        return {k: bytes(v) for k, v, _ in rows}, int(rows[0][2])
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (one consistent snapshot)."""
+        with self._read() as con:
+            return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _TABLES}
+
+    def trades(self, run_id: str | None = None) -> pd.DataFrame:
+        """The closed trades (of one run, or all) as validated trade-snapshot records, by entry time."""
+        import pandas as pd
+
+        from research.store import snapshots as snap
+
+        sql, args = "SELECT record FROM trades", ()
+        if run_id is not None:
+            sql, args = sql + " WHERE run_id = ?", (run_id,)
+        with self._read() as con:
+            records = [json.loads(r[0]) for r in con.execute(sql + " ORDER BY entry_ts_ns, trade_id", args)]
+        frame = pd.DataFrame(records, columns=list(snap.names()))
+        for f in snap.FIELDS:
+            if f.dtype == "timestamp":
+                frame[f.name] = pd.to_datetime(frame[f.name].astype("Int64"), unit="ns", utc=True)
+        return snap.validate(frame)
+
+    def orders(self) -> pd.DataFrame:
+        """Every order event, oldest first."""
+        return self._frame("SELECT * FROM orders ORDER BY id")
+
+    def fills(self) -> pd.DataFrame:
+        """Every fill, in the broker's order (``seq``), ``extra`` as a dict."""
+        df = self._frame("SELECT * FROM fills ORDER BY seq, ts_ns, fill_id")
+        df["extra"] = [json.loads(x) for x in df["extra"]]
+        return df
+
+    def positions(self) -> dict[str, int]:
+        """The last journaled position per symbol."""
+        with self._read() as con:
+            rows = con.execute("SELECT symbol, qty FROM positions "
+                               "WHERE id IN (SELECT max(id) FROM positions GROUP BY symbol)").fetchall()
+        return {s: int(q) for s, q in rows}
+
+    def risk_events(self, since_ns: int | None = None, *, after_id: int | None = None,
+                    limit: int | None = None) -> list[dict[str, Any]]:
+        """Risk events oldest first: with ``ts_ns >= since_ns``, ``id > after_id``, the last ``limit``."""
+        sql, args = "SELECT id, kind, level, detail, ts_ns, wall_ns FROM risk_events WHERE 1=1", []
+        if since_ns is not None:
+            sql, args = sql + " AND ts_ns >= ?", [*args, int(since_ns)]
+        if after_id is not None:
+            sql, args = sql + " AND id > ?", [*args, int(after_id)]
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, int(limit)]
+        keys = ("id", "kind", "level", "detail", "ts_ns", "wall_ns")
+        with self._read() as con:
+            rows = con.execute(sql, args).fetchall()
+        return [dict(zip(keys, r)) for r in reversed(rows)]
+
+    def last_risk_event_id(self) -> int:
+        """The id of the newest risk event (0 when none)."""
+        with self._read() as con:
+            return int(con.execute("SELECT coalesce(max(id), 0) FROM risk_events").fetchone()[0])
+
+    def last_heartbeat(self) -> dict[str, Any] | None:
+        """The newest heartbeat: ``ts_ns``, ``wall_ns`` and its ``status`` dict."""
+        with self._read() as con:
+            row = con.execute("SELECT ts_ns, wall_ns, status FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else {"ts_ns": row[0], "wall_ns": row[1], "status": json.loads(row[2])}
+
+    def status(self, *, events: int = 5) -> dict[str, Any]:
+        """The trader's state as the journal knows it (one consistent snapshot): the last heartbeat's
+        :class:`TraderStatus` keys (None when none was written), plus ``heartbeat_age_s``, ``positions``
+        (last journaled per symbol), ``trading_date``, ``trades_today``/``pnl_today_usd`` from the journaled
+        trades of the trading date of the last bar (when there is no heartbeat), ``trades_total``,
+        ``pnl_total_usd``, ``last_trade`` and the last ``events`` risk events."""
+        with self._read() as con:
+            hb = self.last_heartbeat()
+            out: dict[str, Any] = dict.fromkeys(STATUS_KEYS)
+            out["kill_switches"], out["feed"] = {}, {}
+            if hb is not None:
+                out.update(hb["status"])
+                out["bar_ts_ns"] = out.get("bar_ts_ns") if out.get("bar_ts_ns") is not None else hb["ts_ns"]
+            out["heartbeat_age_s"] = None if hb is None else max(0.0, (time.time_ns() - hb["wall_ns"]) / 1e9)
+            out["positions"] = self.positions()
+            n, total = con.execute("SELECT count(*), coalesce(sum(pnl_usd), 0) FROM trades").fetchone()
+            out["trades_total"], out["pnl_total_usd"] = int(n), float(total)
+            last = con.execute("SELECT trade_id, side, entry_ts_ns, exit_ts_ns, exit_reason, pnl_usd FROM trades "
+                               "ORDER BY exit_ts_ns DESC, trade_id DESC LIMIT 1").fetchone()
+            out["last_trade"] = None if last is None else dict(
+                zip(("trade_id", "side", "entry_ts_ns", "exit_ts_ns", "exit_reason", "pnl_usd"), last))
+            ref = out["bar_ts_ns"] if out["bar_ts_ns"] is not None else (None if last is None else last[3])
+            out["trading_date"] = None if ref is None else trading_date(int(ref))
+            if hb is None and ref is not None:
+                start = _date_start_ns(out["trading_date"])
+                k, pnl = con.execute("SELECT count(*), coalesce(sum(pnl_usd), 0) FROM trades WHERE exit_ts_ns > ?",
+                                     (start,)).fetchone()
+                out["trades_today"], out["pnl_today_usd"] = int(k), float(pnl)
+            if out["position"] is None:
+                out["position"] = sum(out["positions"].values())
+            out["risk_events"] = self.risk_events(limit=events)
+            out["counts"] = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _TABLES}
+            return out
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """Several reads in one snapshot (a read transaction; in a write batch, that batch's view)."""
+        with self._lock:
+            con = self._conn
+            if self._depth or con.in_transaction:
+                yield con
+                return
+            con.execute("BEGIN DEFERRED")
+            try:
+                yield con
+            finally:
+                con.execute("COMMIT")
+
+    def _frame(self, sql: str) -> pd.DataFrame:
+        import pandas as pd
+
+        with self._read() as con:
+            cur = con.execute(sql)
+            rows, cols = cur.fetchall(), [d[0] for d in cur.description]
+        return pd.DataFrame(rows, columns=cols)
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__} {v!r}")
+
+
+def _records_json(valid: pd.DataFrame) -> list[str]:
+    """The validated snapshot rows as JSON: timestamps as int ns, nulls as null, floats exact (repr)."""
+    import pandas as pd
+
+    cols = {}
+    for name in valid.columns:
+        s = valid[name]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            ns = s.array.asi8
+            cols[name] = [None if pd.isna(t) else int(v) for t, v in zip(s, ns)]
+        else:
+            cols[name] = [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+                          else (v.item() if hasattr(v, "item") else v) for v in s.astype(object)]
+    names = list(cols)
+    return [json.dumps(dict(zip(names, vals)), allow_nan=False) for vals in zip(*cols.values())]
