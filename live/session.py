@@ -12,7 +12,7 @@ from live import control
 from live.config import TraderConfig
 from live.trader import Trader
 from strategy import Params
-from strategy.market.instruments import get_spec
+from strategy.market.instruments import get_spec, root_of
 
 __all__ = ["open_session", "archive_state", "instrument_of"]
 
@@ -22,8 +22,6 @@ STATE_FILES = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm", "pa
 
 def instrument_of(symbol: str):
     """The instrument spec of a contract or product code (ES when the feed names none)."""
-    from research.data.continuous import root_of
-
     try:
         return get_spec(root_of(symbol) if symbol else "ES")
     except (KeyError, ValueError):

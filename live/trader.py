@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -120,8 +119,7 @@ class Trader:
         self._last_bar: dict[str, Any] | None = None  # ts, close ticks, day of the last in-session bar
         self._restarts = 0
         # live-only switches
-        self._halt_flag = False
-        self._halt_check_at = 0.0
+        self._watch = control.HaltWatch(config.state_dir)
         self._feed_halted = False
         self._awaiting: dict[str, Any] | None = None
         self._prev_day: int | None = None
@@ -207,8 +205,8 @@ class Trader:
 
     # ------------------------------------------------------------------------------------- the loop
     def install_signal_handler(self) -> None:
-        """SIGUSR1 (sent by ``navale stop``) requests the emergency stop; SIGTERM/SIGINT stop cleanly."""
-        signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "_halt_flag", True))
+        """SIGUSR1 (sent by ``navale stop``) requests the emergency stop (the handler only sets a flag)."""
+        self._watch.install()
 
     def run(self, *, max_records: int | None = None) -> RunResult:
         """Run until the feed ends (a replay), the emergency stop, or `max_records` records."""
@@ -218,8 +216,9 @@ class Trader:
         feed = self.feed
         try:
             while True:
-                if self._halt_flag or self._halt_file_due():
-                    self.emergency_stop("emergency stop requested")
+                halt = self._watch.check()
+                if halt is not None:
+                    self.emergency_stop(str(halt.get("reason") or "emergency stop requested"))
                     reason = "halted"
                     break
                 if max_records is not None and self._records >= max_records:
@@ -246,6 +245,7 @@ class Trader:
         finally:
             if self.store_sync is not None:
                 self.store_sync.close(10.0)
+            control.remove_pid(self.cfg.state_dir)
         return self.result(reason)
 
     def _on_tick(self, tick: Tick, tok: Any) -> None:
@@ -276,19 +276,10 @@ class Trader:
                     self._cancel_entries()
         time.sleep(0.01)
 
-    def _halt_file_due(self) -> bool:
-        now = time.monotonic()
-        if now < self._halt_check_at:
-            return False
-        self._halt_check_at = now + 0.25
-        return control.read_halt(self.cfg.state_dir) is not None
-
     # ------------------------------------------------------------------------------------ one bar
     def _close_bar(self, bar: Bar, resume: Any) -> None:
         if self._awaiting is not None:  # a close exit never filled before the next bar: book the model's price
             self._resolve_awaiting(None)
-        if self.cfg.broker_mode == "tick" or True:
-            pass
         s = self.sig.update_values(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid_volume,
                                    bar.ask_volume, bar.roll_offset, copy=False)
         self._bars += 1
@@ -341,10 +332,10 @@ class Trader:
                 entry_px = self._ticks(f.price)
             elif kind in ("X", "F"):
                 exit_px = self._ticks(f.price)
-        had_entry = eng.pending_entry != 0
+        pending_sig = int(eng.si[R.I_PEND_SIG]) if eng.pending_entry != 0 else -1
         eng.open_fills(ts, o, exit_px, entry_px)
-        if had_entry and entry_px is None:
-            self._ctx.pop(eng.bar_index - 1, None) if False else None
+        if pending_sig >= 0 and entry_px is None:
+            self._ctx.pop(pending_sig, None)  # a day order of another date, or not filled: no trade
         if bracket is not None:
             eng.bracket_fill(ts, o, h, l, R.R_STOP if bracket.role == "stop" else R.R_TARGET, self._ticks(bracket.price),
                              bool(bracket.extra.get("ambiguous", False)), bool(bracket.extra.get("gap", False)),
@@ -385,9 +376,6 @@ class Trader:
         self._collect_trades()
         self._equity.append((a["ts"], eq, eng.side * eng.contracts))
         self._last_bar = {"ts": a["ts"], "c": a["c"], "close": a["close"]}
-        if self._n_dec < self._dec.shape[0] and self._t_record:
-            self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
-            self._n_dec += 1
 
     def _on_new_day(self, day: int, ts: int) -> None:
         if self._prev_day is not None:
@@ -419,6 +407,9 @@ class Trader:
 
     def _submit(self, order: Order) -> None:
         self.broker.submit(order)
+        if self._n_dec < self._dec.shape[0] and self._t_record:  # the record that closed the bar -> this order
+            self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
+            self._n_dec += 1
         self.journal.record_order(order, time.time_ns(), "submitted")
 
     def _cancel_entries(self) -> None:
@@ -473,8 +464,7 @@ class Trader:
                            first_trade=self._n_trades)
         self._n_trades += len(rows)
         self._trades.append(rows)
-        for rec in rows.to_dict("records"):
-            self.journal.record_trade(rec)
+        self.journal.record_trades(rows)
         if self.store_sync is not None:
             self.store_sync.push(rows)
 

@@ -27,6 +27,7 @@ EPILOG = f"""examples:
   navale report ml ../shared/data/es-5m/*.gz         # the ML-validation report (HTML)
   navale runs                                        # stored runs; `navale runs export FILE` for ML
   navale lab                                         # JupyterLab in notebooks/
+  navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
 
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         backtest_cmd,
         lab_cmd,
         ml_cmd,
+        paper_cmd,
         promote_cmd,
         report_cmd,
         runs_cmd,
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
     )
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, status_cmd, stop_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -126,6 +128,7 @@ _COMMANDS = {
     "ml": "ml_cmd",
     "runs": "runs_cmd",
     "lab": "lab_cmd",
+    "paper": "paper_cmd",
     "status": "status_cmd",
     "stop": "stop_cmd",
 }

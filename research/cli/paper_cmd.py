@@ -1,0 +1,238 @@
+"""``navale paper``: paper trade a promoted configuration with the backtest's signal code and trade rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import console as make_console
+
+FEED_HELP = "synthetic (default: the embedded generator in accelerated time), replay:PATH (a recorded .scid, tick " \
+            "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing)"
+
+
+def _speed(value: str) -> float | None:
+    if value.strip().lower() == "max":
+        return float("inf")
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a factor like 60 (x real time) or 'max'") from None
+    if not 0 < v <= 1e6:
+        raise argparse.ArgumentTypeError(f"{v:g} is out of range: a factor in (0, 1000000], or 'max'")
+    return v
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    """Register ``navale paper`` on the top-level subparsers."""
+    p = sub.add_parser(
+        "paper",
+        help="paper trade a promoted configuration: the backtest's signals and trade rules, bar by bar",
+        description=(
+            "Run the live loop (feed -> bar builder -> signals -> trade rules -> paper broker -> journal) on a "
+            "configuration `navale promote` accepted (--from-promotion ID, or --params with its ready_for_paper.toml). "
+            "Anything else needs --unvalidated and is marked so in every output. State, journal and the paper "
+            "broker's book live in --state-dir (default $NAVALE_LIVE_DIR, else data/live); a restarted session "
+            "resumes where it stopped after reconciling with the broker. `navale status` reads it while it runs; "
+            "`navale stop` is the emergency stop. With a replay feed it ends when the replay ends. "
+            "Mode live is refused until the real brokers arrive."
+        ),
+        epilog=(
+            "examples:\n"
+            "  navale paper --unvalidated                                   # synthetic feed, 300x real time\n"
+            "  navale paper --unvalidated --speed max --out reports/paper/demo\n"
+            "  navale paper --from-promotion PROMO_ID --feed replay:../shared/data/es-5m/ESH20-CME.scid_BarData__5m.txt.gz\n"
+            "  navale paper --params reports/sweeps/ID/ready_for_paper.toml --feed scid:/sierra/Data/ESZ26-CME.scid\n"
+            "\nexit status: 0 done, 1 stopped by a kill switch / emergency stop / reconcile mismatch, 2 bad input.\n"
+        ),
+        formatter_class=formatter,
+    )
+    p.add_argument("--feed", default="synthetic", help=FEED_HELP)
+    p.add_argument("--params", metavar="FILE", help="parameters TOML (a promoted ready_for_paper.toml is validated)")
+    p.add_argument("--from-promotion", metavar="ID", help="the parameters of this accepted `navale promote` decision")
+    p.add_argument("--unvalidated", action="store_true",
+                   help="trade parameters the promotion gate has not accepted (marked in every output)")
+    p.add_argument("--mode", choices=("paper", "data_collection", "live"), default=None,
+                   help="risk preset (default: the parameters' mode, else paper)")
+    p.add_argument("--speed", type=_speed, default=None, metavar="N|max",
+                   help="replay and synthetic feeds: N x real time or 'max' (default: 300 for synthetic (a 5-minute bar a second), max for replays)")
+    p.add_argument("--broker", choices=("bar", "tick"), default="bar",
+                   help="paper fills: bar (the backtest's fill model, compares exactly) or tick (fills on trades)")
+    p.add_argument("--bar", default="5min", help="bar size built from trades (default 5min)")
+    p.add_argument("--state-dir", metavar="DIR", help="live state directory (default: $NAVALE_LIVE_DIR, else data/live)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start a new session: the state dir's previous journal and book are moved to its archive/")
+    p.add_argument("--out", metavar="DIR", help="write trades.parquet/.csv (backtest columns), equity, stats, manifest")
+    p.add_argument("--no-store", action="store_true", help="do not copy the closed trades into the run store")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+
+
+def resolve_params(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The parameters and the promotion that validates them (None: unvalidated)."""
+    from research.pipeline import load_params
+    from research.store import RunStore, default_store_path
+
+    if args.params and args.from_promotion:
+        raise ValueError("give --params or --from-promotion, not both")
+    store = default_store_path()
+    promos = None
+    if store.exists():
+        with RunStore(store, read_only=True) as rs:
+            promos = rs.promotions()
+    if args.from_promotion:
+        if promos is None or not (promos["promotion_id"] == args.from_promotion).any():
+            raise ValueError(f"no promotion {args.from_promotion!r} in the store {store} (see `navale promote`)")
+        row = promos[promos["promotion_id"] == args.from_promotion].iloc[-1]
+        if not bool(row["passed"]) or not row["params"]:
+            raise ValueError(f"promotion {args.from_promotion} did not pass the gate: its parameters cannot be "
+                             "paper traded (use --unvalidated to trade them anyway)")
+        params = _params_of(row["params"])
+        promo = str(row["promotion_id"])
+    else:
+        params = load_params(args.params, args.mode or None) if args.params else None
+        if params is None:
+            from strategy import Params
+
+            params = Params.for_mode(args.mode or "paper")
+        promo = None
+        if promos is not None and len(promos):
+            ok = promos[(promos["passed"].astype(bool)) & (promos["params_hash"] == params.hash())]
+            promo = str(ok["promotion_id"].iloc[-1]) if len(ok) else None
+    if args.mode and params.mode != args.mode:
+        params = params.replace(mode=args.mode) if not args.params else params
+    if params.mode == "backtest":
+        params = params.replace(mode="paper")
+    return params, promo
+
+
+def _params_of(text: str):
+    import tempfile
+
+    from strategy import Params
+
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False, encoding="utf-8") as fh:
+        fh.write(text)
+    try:
+        return Params.from_toml(fh.name)
+    finally:
+        Path(fh.name).unlink(missing_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from live.config import ConfigError
+    from live.control import ControlError
+    from live.feeds import FeedError
+    from live.trader import HaltedError, ReconcileError
+    from research.data import DataError
+    from strategy.params import ParamsError
+
+    console = make_console(stderr=True)
+    try:
+        params, promo = resolve_params(args)
+        if promo is None and not args.unvalidated:
+            raise ConfigError("these parameters were not accepted by `navale promote`: pass --from-promotion ID "
+                              "(or --params with a ready_for_paper.toml), or --unvalidated to paper trade them anyway")
+        speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
+        speed = None if speed == float("inf") else speed
+        trader = _open(args, params, promo, speed, console)
+    except (ConfigError, ControlError, FeedError, DataError, ParamsError, HaltedError, ValueError, OSError) as exc:
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", markup=True, highlight=False)
+        return 2
+    except ReconcileError as exc:
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+        return 1
+    if args.unvalidated and promo is None:
+        console.print("[yellow]UNVALIDATED parameters[/]: not accepted by `navale promote`; marked in every output")
+    trader.install_signal_handler()
+    console.print(f"paper session {trader.run_id}: mode {params.mode}, feed {args.feed}, broker {args.broker}, "
+                  f"state {trader.cfg.state_dir}" + (", resumed" if trader._restarts else ""), highlight=False)
+    t0 = time.perf_counter()
+    try:
+        res = trader.run()
+    except KeyboardInterrupt:
+        res = trader.result("interrupted")
+        trader.persist()
+    finally:
+        if not args.quiet:
+            sys.stderr.write("\n")
+    wall = time.perf_counter() - t0
+    trades = res.trades
+    net = float(trades["pnl_usd"].sum()) if len(trades) else 0.0
+    console.print(f"{res.reason}: {res.records:,} records, {res.bars:,} bars, {len(trades)} trades, net ${net:,.2f} "
+                  f"in {wall:.1f} s", highlight=False)
+    if args.out:
+        out = write_session_outputs(args.out, trader, res, params, promo, args)
+        console.print(f"wrote {out}", highlight=False)
+    return 1 if res.reason == "halted" else 0
+
+
+def _open(args, params, promo, speed, console):
+    from live.session import open_session
+    from research.store import default_store_path
+
+    status = None if args.quiet or not sys.stderr.isatty() else _status_line()
+    return open_session(params, feed=args.feed, state_dir=args.state_dir, broker_mode=args.broker, speed=speed,
+                        unvalidated=promo is None, promotion_id=promo, bar=args.bar,
+                        store_path=None if args.no_store else default_store_path(), fresh=args.fresh,
+                        on_status=status)
+
+
+def _status_line():
+    last = [0.0]
+
+    def show(st: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2:
+            return
+        last[0] = now
+        import pandas as pd
+
+        bar = pd.Timestamp(st["bar_ts_ns"], unit="ns", tz="UTC").tz_convert("America/New_York") if st.get(
+            "bar_ts_ns") else "-"
+        ks = st.get("kill_switches", {})
+        tripped = [k for k, v in ks.items() if v is True or (isinstance(v, str) and v)]
+        sys.stderr.write(f"\r{bar:%Y-%m-%d %H:%M} ET  pos {st['position']:+d}  P&L today ${st['pnl_today_usd']:,.2f}"
+                         f"  open ${st['pnl_open_usd']:,.2f}  trades {st['trades']}  "
+                         f"kill switches: {', '.join(tripped) or 'none'}   " if bar != "-" else "\rwaiting for bars")
+        sys.stderr.flush()
+
+    return show
+
+
+def write_session_outputs(out_dir: str, trader, res, params, promo, args) -> Path:
+    """``trades.parquet``/``.csv`` (the backtest's columns), ``equity.parquet``, ``stats.json``,
+    ``manifest.json``, ``params.toml``; each written atomically."""
+    import io
+
+    from research.backtest.stats import compute_stats
+    from research.store.files import atomic_write_bytes, atomic_write_text, ensure_dir
+
+    out = ensure_dir(out_dir)
+    trades = trader.journal.trades(trader.run_id)  # the whole session, restarts included
+    buf = io.BytesIO()
+    trades.to_parquet(buf, index=False)
+    atomic_write_bytes(out / "trades.parquet", buf.getvalue())
+    atomic_write_text(out / "trades.csv", trades.to_csv(index=False))
+    buf = io.BytesIO()
+    res.equity.to_parquet(buf)
+    atomic_write_bytes(out / "equity.parquet", buf.getvalue())
+    stats: dict[str, Any] = {}
+    if len(res.equity):
+        st = compute_stats(trades, res.equity["equity"], res.equity["position"], params.initial_capital_usd)
+        stats = {k: (None if v != v else v) for k, v in st.to_dict().items() if isinstance(v, (int, float))}
+    atomic_write_text(out / "stats.json", json.dumps({"run_id": trader.run_id, **stats}, indent=1, default=str))
+    manifest = {"run_id": trader.run_id, "kind": "paper", "mode": params.mode, "feed": args.feed,
+                "broker": args.broker, "unvalidated": promo is None, "promotion_id": promo,
+                "params_hash": params.hash(), "ended": res.reason, "records": res.records, "bars": res.bars,
+                "restarts": res.restarts, "symbol": trader.cfg.symbol}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
+    atomic_write_text(out / "params.toml", params.to_toml())
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
