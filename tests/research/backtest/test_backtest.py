@@ -46,9 +46,12 @@ class Sim:
         pos = np.zeros(self.n, np.int64)
         q = sim_vector(self.p, TV, COMM, margin)
         f = self.flags
-        halt = np.zeros(1, np.int64)
-        nt = S.simulate(q, self.o, self.h, self.l, self.c, self.session, self.close_min, self.last, f["le"], f["se"],
-                        f["lc"], f["sc"], f["bv"], f["rv"], ti, tf, eq, pos, halt)
+        halt = np.zeros(2, np.int64)
+        ts = np.arange(self.n, dtype=np.int64) * 300_000_000_000
+        close_at = np.full(self.n, 960.0)  # every date a regular session (16:00 ET close)
+        day_ok = np.ones(self.n, bool)
+        nt = S.simulate(q, ts, self.o, self.h, self.l, self.c, self.session, self.close_min, close_at, day_ok,
+                        self.last, f["le"], f["se"], f["lc"], f["sc"], f["bv"], f["rv"], ti, tf, eq, pos, halt)
         self.eq, self.pos, self.halt = eq, pos, int(halt[0])
         return [dict(zip(("side", "sig", "entry_idx", "exit_idx", "entry_px", "exit_px", "stop_px", "target_px", "reason",
                           "mfe", "mae", "ambiguous", "same_bar", "gap", "opt_px", "phase", "entry_slip", "exit_slip"),
