@@ -8,8 +8,9 @@
   and matching CME notices): until 2018-08-31 Globex closed at 16:15 CT, then at 16:00 CT;
   until 2021-06-25 there was a 15:15-15:30 CT trading halt every day.
 
-Holiday early closes are not in the table: a shortened session simply has fewer bars,
-and its trading date still comes out right from the 17:00 CT rule.
+These are the regular hours only. Holidays and early closes are in `strategy.market.calendar`
+(the flat time and the no-entry dates the trade rules use); the trading date of a shortened
+session still comes out right from the 17:00 CT rule.
 """
 
 from __future__ import annotations
@@ -144,8 +145,9 @@ def session_close(index: pd.DatetimeIndex, session: Session = "all") -> pd.Datet
     """Scheduled end (UTC) of each bar's session: the Globex close of its trading date
     (16:15 or 16:00 CT by `HOURS_REGIMES`) or, for ``session="rth"``, 16:00 ET.
 
-    Calendar knowledge, not data: it is known before the session starts (holiday early
-    closes are not modelled).
+    Calendar knowledge, not data: it is known before the session starts. Regular hours
+    only: holiday early closes are in `strategy.market.calendar` (``globex_close_minutes``,
+    ``session_close_minutes``).
     """
     sid = session_id(index)
     days = pd.DatetimeIndex(sid.astype("datetime64[ns]"))
