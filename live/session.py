@@ -65,6 +65,11 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
         archive_state(sd)
     kw = dict(feed_kw or {})
     probe = open_feed(feed, speed=speed, **kw)  # the first open tells the symbol, bar size and order flow
+    if probe.yields_bars and broker_mode == "tick":
+        from live.config import ConfigError
+
+        raise ConfigError(f"feed {feed!r} replays bars: a tick-mode broker needs trades (use --broker bar, or "
+                          "replay a .scid, tick text or DBN file)")
     sym = symbol or probe.symbol or "ES"
     spec = instrument_of(sym)
     order_flow = bool(getattr(probe, "order_flow", True)) and params.order_flow != "ohlcv"
@@ -102,4 +107,8 @@ def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: st
     manifest = {"kind": "paper", "mode": params.mode, "feed": feed, "params": params.to_dict(),
                 "params_hash": params.hash(), "unvalidated": unvalidated, "promotion_id": promotion_id,
                 "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol}
-    return StoreSync(store_path, trader.run_id, manifest)
+    sync = StoreSync(store_path, trader.run_id, manifest)
+    earlier = trader.journal.trades(trader.run_id)  # a restarted session: the store gets the whole run
+    if len(earlier):
+        sync.push(earlier)
+    return sync

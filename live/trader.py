@@ -44,6 +44,7 @@ __all__ = ["Trader", "ReconcileError", "HaltedError", "RunResult"]
 
 log = logging.getLogger(__name__)
 STATE_KEYS = ("signals", "trades", "loop")
+REALTIME_NS = 600 * 10**9  # records this close to the wall clock are real time
 LOOP_STATE_VERSION = 1
 
 
@@ -122,6 +123,11 @@ class Trader:
         self._watch = control.HaltWatch(config.state_dir)
         self._feed_halted = False
         self._awaiting: dict[str, Any] | None = None
+        self._calendar: Any = None
+        self._last_rec_ts = 0  # market time of the last trade
+        self._last_ts = -1  # start of the last bar processed (persisted)
+        self._reported: tuple[str, str] = ("", "")  # the day gate / account stop last journaled
+        self._position = 0  # last position journaled
         self._prev_day: int | None = None
         # outputs of this process
         self._trades: list[pd.DataFrame] = []
@@ -160,14 +166,16 @@ class Trader:
         control.write_pid(self.cfg.state_dir)
 
     def _load(self, blobs: dict[str, bytes]) -> None:
-        self.sig.load_bytes(blobs["signals"])
-        self.eng.load_bytes(blobs["trades"])
         st = json.loads(blobs["loop"].decode())
         if st.get("version") != LOOP_STATE_VERSION:
-            raise ValueError(f"saved loop state version {st.get('version')} != {LOOP_STATE_VERSION}")
+            raise ValueError(f"saved loop state version {st.get('version')} != {LOOP_STATE_VERSION}: start over "
+                             "with `navale paper --fresh`")
         if st.get("params_hash") != self.params.hash():
-            raise ValueError("the saved session was run with other parameters: use another --state-dir, or "
-                             "`navale paper --fresh` to start over")
+            raise ValueError(f"the session saved in {self.cfg.state_dir} was run with other parameters: use "
+                             "another --state-dir, or `navale paper --fresh` to start over (the old session is "
+                             "archived)")
+        self.sig.load_bytes(blobs["signals"])
+        self.eng.load_bytes(blobs["trades"])
         self.run_id = st["run_id"]
         self._seq = int(st["seq"])
         self._resume = st["resume"]
@@ -177,13 +185,17 @@ class Trader:
         self._last_bar = st["last_bar"]
         self._prev_day = st.get("prev_day")
         self._restarts = int(st.get("restarts", 0))
+        self._last_ts = int(st.get("last_ts", -1))
+        self._reported = tuple(st.get("reported", ("", "")))
+        self._position = int(st.get("position", 0))
 
     def _loop_state(self) -> bytes:
         return json.dumps({
             "version": LOOP_STATE_VERSION, "params_hash": self.params.hash(), "run_id": self.run_id, "seq": self._seq,
             "resume": self._resume, "balls": self._balls, "ctx": {str(k): v for k, v in self._ctx.items()},
             "n_trades": self._n_trades, "last_bar": self._last_bar, "prev_day": self._prev_day,
-            "restarts": self._restarts,
+            "restarts": self._restarts, "last_ts": self._last_ts, "reported": list(self._reported),
+            "position": self._position,
         }, default=_jsonable).encode()
 
     def _reconcile(self) -> None:
@@ -249,6 +261,7 @@ class Trader:
         return self.result(reason)
 
     def _on_tick(self, tick: Tick, tok: Any) -> None:
+        self._last_rec_ts = tick.ts_ns
         self.broker.on_tick(tick)
         bar = self.builder.add(tick)
         if self._awaiting is not None:
@@ -257,32 +270,44 @@ class Trader:
             self._close_bar(bar, tok)
 
     def _idle(self) -> None:
-        """Nothing new from a live feed: close a bar whose grace period passed, watch for a feed halt."""
+        """Nothing new from a live feed: close a bar whose grace period passed (only when the records are
+        real time: a replay's bars close on its own records), watch for a feed halt."""
         now = time.time_ns()
-        if self.builder is not None:
+        if self.builder is not None and self.feed.live and 0 <= now - self._last_rec_ts < REALTIME_NS:
             bar = self.builder.poll(now)
             if bar is not None:
                 self._close_bar(bar, self.feed.resume_token())
         last = getattr(self.feed, "last_record_wall", None)
-        if last is not None and getattr(self.feed, "live", False):
+        if last is not None and self.feed.live:
             quiet = time.monotonic() - last
-            halted = quiet > self.cfg.feed_halt_seconds
+            halted = quiet > self.cfg.feed_halt_seconds and self._globex_open(now)
             if halted != self._feed_halted:
                 self._feed_halted = halted
-                self.journal.record_risk_event("feed_halt" if halted else "feed_resumed",
-                                               f"no record for {quiet:.0f} s" if halted else "records again", now,
-                                               level="critical" if halted else "info")
-                if halted:
-                    self._cancel_entries()
+                self.journal.record_risk_event(
+                    "feed_halt" if halted else "feed_resumed",
+                    f"no record for {quiet:.0f} s while Globex is open: no new entries (a working position keeps "
+                    "its stop and target)" if halted else "records again: entries allowed", now,
+                    level="critical" if halted else "info")
         time.sleep(0.01)
+
+    def _globex_open(self, now_ns: int) -> bool:
+        if self._calendar is None:
+            from strategy.market.calendar import SessionCalendar
+
+            self._calendar = SessionCalendar()
+        return bool(self._calendar.is_open(now_ns))
 
     # ------------------------------------------------------------------------------------ one bar
     def _close_bar(self, bar: Bar, resume: Any) -> None:
+        if bar.ts_ns <= self._last_ts:  # a bar processed before a restart, fed again: never twice
+            self.journal.record_risk_event("bar_skipped", f"bar {bar.ts_ns} already processed", bar.ts_ns, level="info")
+            return
         if self._awaiting is not None:  # a close exit never filled before the next bar: book the model's price
             self._resolve_awaiting(None)
         s = self.sig.update_values(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid_volume,
                                    bar.ask_volume, bar.roll_offset, copy=False)
         self._bars += 1
+        self._last_ts = bar.ts_ns
         self._resume = resume
         with self.journal.batch():
             if s["in_session"]:
@@ -373,9 +398,29 @@ class Trader:
             if not self._feed_halted:
                 self._send_entry(a["ts"], eng.pending_entry, eng.pending_day)
         self._balls = [a["ball"]] + self._balls[:3]
+        self._journal_changes(a["ts"])
         self._collect_trades()
         self._equity.append((a["ts"], eq, eng.side * eng.contracts))
         self._last_bar = {"ts": a["ts"], "c": a["c"], "close": a["close"]}
+
+    def _journal_changes(self, ts: int) -> None:
+        """Risk events when a day gate or an account stop trips or lifts; the position when it changes."""
+        eng = self.eng
+        now = (eng.day_stop, eng.halted)
+        if now != self._reported:
+            if now[0] != self._reported[0]:
+                self.journal.record_risk_event("day_gate", f"{now[0]}: no new entry today" if now[0]
+                                               else f"{self._reported[0]} lifted", ts,
+                                               level="warning" if now[0] else "info")
+            if now[1] and now[1] != self._reported[1]:
+                self.journal.record_risk_event("account_stop", f"{now[1]}: trading stopped for good (equity "
+                                               f"{eng.equity(eng.entry_price if eng.side else 0):,.2f})", ts,
+                                               level="critical")
+            self._reported = now
+        pos = eng.side * eng.contracts
+        if pos != self._position:
+            self.journal.record_position(self.cfg.symbol, pos, ts)
+            self._position = pos
 
     def _on_new_day(self, day: int, ts: int) -> None:
         if self._prev_day is not None:
@@ -411,12 +456,6 @@ class Trader:
             self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
             self._n_dec += 1
         self.journal.record_order(order, time.time_ns(), "submitted")
-
-    def _cancel_entries(self) -> None:
-        for o in self.broker.open_orders():
-            if o.purpose == "entry":
-                self.broker.cancel_all()
-                break
 
     def _fills_until(self, end_ns: int) -> list[Fill]:
         """Broker fills not applied yet that happened before `end_ns` (later ones belong to the next bar)."""

@@ -25,6 +25,7 @@ class Feed(ABC):
 
     symbol: str = ""
     yields_bars: bool = False
+    live: bool = False  # records arrive in real time (the wall clock may close bars and detect a feed halt)
 
     @abstractmethod
     def next_record(self) -> Tick | Bar | None:

@@ -208,11 +208,19 @@ def write_session_outputs(out_dir: str, trader, res, params, promo, args) -> Pat
     ``manifest.json``, ``params.toml``; each written atomically."""
     import io
 
+    import pandas as pd
+
     from research.backtest.stats import compute_stats
     from research.store.files import atomic_write_bytes, atomic_write_text, ensure_dir
 
     out = ensure_dir(out_dir)
     trades = trader.journal.trades(trader.run_id)  # the whole session, restarts included
+    if len(res.trades) == len(trades) and "signal_bar" in res.trades:
+        trades = res.trades  # one process ran it all: the backtest's columns, aliases included
+    else:  # the backtest's aliases, from the stored record
+        bar = pd.Timedelta(trader.bar_ns, "ns")
+        trades = trades.assign(signal_time=trades["signal_ts"] + bar, entry_time=trades["entry_ts"],
+                               exit_time=trades["exit_ts"])
     buf = io.BytesIO()
     trades.to_parquet(buf, index=False)
     atomic_write_bytes(out / "trades.parquet", buf.getvalue())
