@@ -151,11 +151,18 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"paper session {trader.run_id}: mode {params.mode}, feed {args.feed}, broker {args.broker}, "
                   f"state {trader.cfg.state_dir}" + (", resumed" if trader._restarts else ""), highlight=False)
     t0 = time.perf_counter()
+    from live.brokers.base import BrokerError
+
     try:
         res = trader.run()
     except KeyboardInterrupt:
         res = trader.result("interrupted")
         trader.persist()
+    except (BrokerError, ReconcileError) as exc:
+        trader.journal.record_risk_event("stopped", _one_line(exc), time.time_ns(), level="critical")
+        console.print(f"\n[bold red]error:[/] {_one_line(exc)} (state saved at the last bar close; see `navale "
+                      "status`)", highlight=False)
+        return 1
     finally:
         if not args.quiet:
             sys.stderr.write("\n")
