@@ -28,6 +28,7 @@ FLAGS = ("long_entry", "short_entry", "long_candidate", "short_candidate", "bull
 BAR_NS = 300_000_000_000
 LOSS_USD = -(8 * 12.5 + 4.5)
 WIN_USD = 14 * 12.5 - 4.5
+WARMUP_BARS = 30
 PATTERN_BARS = {"S": bar(0), ".": bar(0), "L": bar(0, l=-20), "W": bar(0, h=20)}
 
 
@@ -35,9 +36,15 @@ def et_ts(day: str, hhmm: str) -> pd.Timestamp:
     return pd.Timestamp(f"{day} {hhmm}", tz=ET).tz_convert("UTC")
 
 
-def planted(*days: tuple[str, str, str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """``(bar frame, long-entry flags)`` of ``(day, start HH:MM ET, pattern)`` blocks, in time order."""
+def planted(*days: tuple[str, str, str], warmup: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+    """``(bar frame, long-entry flags)`` of ``(day, start HH:MM ET, pattern)`` blocks, in time order.
+
+    ``warmup``: first WARMUP_BARS bars without signal from 09:30 on the weekday before the first block,
+    so that the signal context of the planted trades (battle, scores) is past the kernel's warm-up."""
     bars, times, entries = [], [], []
+    if warmup:
+        prev = (pd.Timestamp(days[0][0]) - pd.offsets.BDay(1)).strftime("%Y-%m-%d")
+        days = ((prev, "09:30", "." * (WARMUP_BARS - 1) + "L"),) + tuple(days)  # L: a range the stop can reach
     for day, start, pattern in days:
         t0 = et_ts(day, start)
         for k, ch in enumerate(pattern.replace(" ", "")):
@@ -104,8 +111,8 @@ class PlantedSignals:
 
 def make_trader(bars: pd.DataFrame, params: Params, state_dir: Path, entries: np.ndarray | None = None, *,
                 feed: Any = None, run_id: str = "risk-test", **cfg: Any):
-    """A `Trader` over a replay of `bars` (or `feed`) with the bar-mode paper broker and a journal in
-    `state_dir`; with `entries`, its signals are planted. Not started."""
+    """A `Trader` over a replay of `bars` (resumed from a saved state) or `feed`, with the bar-mode paper
+    broker and a journal in `state_dir`; with `entries`, its signals are planted. Not started."""
     from live import control
     from live.brokers.paper import PaperBroker
     from live.config import TraderConfig
@@ -121,8 +128,11 @@ def make_trader(bars: pd.DataFrame, params: Params, state_dir: Path, entries: np
     broker = PaperBroker(sym, tick_size=0.25, mode="bar", slippage_ticks=params.slippage_ticks,
                          book_path=state_dir / "paper_broker.sqlite")
     journal = Journal(control.journal_path(state_dir))
-    the_feed = feed if feed is not None else ReplayFeed.from_frame(bars)
-    trader = Trader(conf, lambda resume: the_feed, broker, journal, bar_ns=BAR_NS)
+
+    def open_feed(resume: Any):
+        return feed if feed is not None else ReplayFeed.from_frame(bars, resume=resume)
+
+    trader = Trader(conf, open_feed, broker, journal, bar_ns=BAR_NS)
     if entries is not None:
         trader.sig = PlantedSignals(trader.sig, set(bars.index.as_unit("ns").asi8[entries].tolist()))
     return trader

@@ -80,8 +80,8 @@ def test_trade_engine_reports_the_limit_as_the_batch_applies_it(name):
     params, bars, entries, want, halt, day_stop = scenario(name)
     seen, signals = step_all(bars, entries, params)
     assert signals == want
-    first_date_end = int(np.flatnonzero(bars.index.tz_convert("America/New_York").date
-                                        == bars.index.tz_convert("America/New_York").date[0])[-1])
+    dates = bars.index.tz_convert("America/New_York").strftime("%Y-%m-%d")
+    first_date_end = int(np.flatnonzero(dates == want[0][:10])[-1])
     assert seen[first_date_end][0] == ("" if halt else day_stop)
     assert seen[-1][1] == halt
     # before the last trade taken on the first date, no gate was set
