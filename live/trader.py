@@ -121,6 +121,7 @@ class Trader:
         # live-only switches
         self._watch = control.HaltWatch(config.state_dir)
         self._feed_halted = False
+        self._calendar: Any = None
         self._awaiting: dict[str, Any] | None = None
         self._prev_day: int | None = None
         # outputs of this process
@@ -235,6 +236,8 @@ class Trader:
                     continue
                 self._t_record = time.perf_counter_ns()
                 self._records += 1
+                if self._feed_halted:
+                    self._feed_resumed()
                 if isinstance(rec, Bar):
                     self._close_bar(rec, feed.resume_token())
                 else:
@@ -264,17 +267,29 @@ class Trader:
             if bar is not None:
                 self._close_bar(bar, self.feed.resume_token())
         last = getattr(self.feed, "last_record_wall", None)
-        if last is not None and getattr(self.feed, "live", False):
+        if last is not None and getattr(self.feed, "live", False) and not self._feed_halted:
             quiet = time.monotonic() - last
-            halted = quiet > self.cfg.feed_halt_seconds
-            if halted != self._feed_halted:
-                self._feed_halted = halted
-                self.journal.record_risk_event("feed_halt" if halted else "feed_resumed",
-                                               f"no record for {quiet:.0f} s" if halted else "records again", now,
-                                               level="critical" if halted else "info")
-                if halted:
-                    self._cancel_entries()
+            if quiet > self.cfg.feed_halt_seconds and self._globex_open(now):
+                self._feed_halted = True
+                self.journal.record_risk_event("feed_halt", f"no record for {quiet:.1f} s while Globex is open: "
+                                               "no new entries until records resume", now, level="critical")
+                self._cancel_entries()
         time.sleep(0.01)
+
+    def _globex_open(self, now_ns: int) -> bool:
+        """Globex trades at wall time `now_ns` (a live feed is expected to be quiet outside)."""
+        if self._calendar is None:
+            from strategy.market.calendar import SessionCalendar
+
+            self._calendar = SessionCalendar()
+        try:
+            return self._calendar.is_open(now_ns)
+        except ValueError:  # outside the calendar's coverage: watch the feed all the time
+            return True
+
+    def _feed_resumed(self) -> None:
+        self._feed_halted = False
+        self.journal.record_risk_event("feed_resumed", "records again: entries allowed", time.time_ns(), level="info")
 
     # ------------------------------------------------------------------------------------ one bar
     def _close_bar(self, bar: Bar, resume: Any) -> None:

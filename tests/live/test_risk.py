@@ -5,6 +5,10 @@ the emergency stop; and every time rule reads the bar's timestamp, not the wall 
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pandas as pd
 import pytest
 from barbuilder import bar, frame, rth_times_at, zigzag
@@ -18,6 +22,9 @@ from planted_trades import (
     scenario,
 )
 
+from live import control
+from live.feeds.replay import ArrayFeed, BarColumns
+from live.trader import HaltedError
 from strategy import Params
 
 COMPARE = ["side", "signal_ts", "entry_ts", "exit_ts", "entry_price", "stop_price", "target_price", "exit_price",
@@ -39,7 +46,12 @@ def assert_same_trades(live: pd.DataFrame, batch: pd.DataFrame) -> None:
                                       check_dtype=False, check_exact=True)
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+# the boundary variants (a win resetting the streak, a limit 1 cent away) are the rules' own, tested in
+# tests/strategy/test_trade_rules.py; here each limit once (a closed trade costs the journal ~0.1 s)
+LIVE_SCENARIOS = [n for n in SCENARIOS if n not in ("loss_streak_reset_by_win", "daily_loss_limit_not_reached")]
+
+
+@pytest.mark.parametrize("name", LIVE_SCENARIOS)
 def test_limits_in_the_live_loop_equal_the_backtest(tmp_path, name):
     params, bars, entries, want, halt, _ = scenario(name)
     trader, res, _ = run_live(bars, params, tmp_path, entries)
@@ -124,3 +136,120 @@ def test_weekend_replay_journals_the_resume_and_trades_nothing_on_saturday(tmp_p
     assert et_times(rolls) == ["2019-12-05 15:00", "2019-12-06 15:35", "2019-12-07 10:00", "2019-12-09 09:35"]
     sat = res.equity.loc[res.equity.index.tz_convert("America/New_York").day == 7, "position"]
     assert len(sat) == 4 and (sat == 0).all()
+
+
+# ---------------------------------------------------------------------------------- wall clock
+def wall_clock_at(monkeypatch, when: str) -> None:
+    """Make the wall clock (time.time / time.time_ns) read `when` (ET) plus the real time elapsed."""
+    t0, base = time.time_ns(), pd.Timestamp(when, tz="America/New_York").value
+    monkeypatch.setattr(time, "time_ns", lambda real=time.time_ns: base + real() - t0)
+    monkeypatch.setattr(time, "time", lambda real=time.time: base / 1e9 + real() - t0 / 1e9)
+
+
+class QuietFeed(ArrayFeed):
+    """A live bar feed that goes silent for `quiet_s` seconds (wall time) after `quiet_after` records."""
+
+    live = True
+
+    def __init__(self, bars: pd.DataFrame, quiet_after: int, quiet_s: float) -> None:
+        super().__init__(BarColumns(bars), yields_bars=True, symbol=str(bars.attrs["symbol"]))
+        self.quiet_after, self.quiet_s = quiet_after, quiet_s
+        self.until: float | None = None
+
+    def next_record(self):
+        if self.position == self.quiet_after:
+            if self.until is None:
+                self.until = time.monotonic() + self.quiet_s
+            if time.monotonic() < self.until:
+                return None
+        return super().next_record()
+
+
+FEED_DAY = ("2019-12-04", "10:00", "SW . S W . SW")  # the 2nd signal is the last bar before the silence
+
+
+@pytest.mark.parametrize("wall, halts", [("2019-12-04 10:30", True),    # Globex open: a feed halt
+                                         ("2019-12-07 10:30", False)])  # Saturday: a quiet feed is normal
+def test_feed_halt_cancels_the_entry_and_resumes_with_the_records(tmp_path, monkeypatch, wall, halts):
+    params = Params.for_mode("paper")
+    bars, entries = planted(FEED_DAY)
+    k = int(bars.index.get_loc(et_ts("2019-12-04", "10:15")))  # the 2nd signal bar
+    wall_clock_at(monkeypatch, wall)
+    feed = QuietFeed(bars, quiet_after=k + 1, quiet_s=0.3)
+    trader, res, events = run_live(bars, params, tmp_path, entries, feed=feed, feed_halt_seconds=0.1)
+    kinds = [e["kind"] for e in events if e["kind"].startswith("feed_")]
+    want = ["2019-12-04 10:00", "2019-12-04 10:15", "2019-12-04 10:30"]
+    if halts:
+        assert kinds == ["feed_halt", "feed_resumed"]
+        assert "while Globex is open" in next(e for e in events if e["kind"] == "feed_halt")["detail"]
+        # the entry decided at the last close before the silence was cancelled; the next one after it trades
+        assert et_times(res.trades["signal_ts"]) == [want[0], want[2]]
+        cancelled = [o for o, status, _ in trader.broker.order_history() if o.purpose == "entry" and
+                     status == "cancelled"]
+        assert len(cancelled) == 1 and cancelled[0].decided_ns == et_ts("2019-12-04", "10:20").value
+    else:
+        assert kinds == []
+        assert et_times(res.trades["signal_ts"]) == want
+        assert_same_trades(res.trades, backtest(bars, entries, params).trades)
+    assert not trader.status()["kill_switches"]["feed_halt"]
+
+
+def test_trades_do_not_depend_on_the_wall_clock(tmp_path, monkeypatch):
+    params = Params.for_mode("paper")
+    bars, entries = planted(*SCENARIOS["loss_streak"][1], ("2019-12-06", "15:35", "S . . . ."),
+                            ("2019-12-09", "09:35", "SW"))
+    runs = []
+    for k, wall in enumerate(["2019-12-04 11:00", "2026-06-13 03:00"]):  # a Wednesday in RTH, a Saturday night
+        wall_clock_at(monkeypatch, wall)
+        runs.append(run_live(bars, params, tmp_path / str(k), entries)[1].trades)
+    assert len(runs[0]) == 8
+    assert_same_trades(runs[0], runs[1])
+    assert_same_trades(runs[0], backtest(bars, entries, params).trades)
+
+
+# ------------------------------------------------------------------------------ emergency stop
+@pytest.fixture
+def stop_signal_restored():
+    old = signal.getsignal(control.STOP_SIGNAL)
+    yield
+    signal.signal(control.STOP_SIGNAL, old)
+
+
+def test_halt_file_mid_replay_flattens_and_blocks_restarts_until_cleared(tmp_path, stop_signal_restored):
+    params = Params.for_mode("paper")
+    bars, entries = planted(("2019-12-04", "10:00", "S" + "." * 10 + "SW"))
+    halt_at = et_ts("2019-12-04", "10:20").value
+    trader = make_trader(bars, params, tmp_path, entries)
+    trader.install_signal_handler()
+
+    def stop_at(status: dict) -> None:  # `navale stop`: the HALT file, then the signal
+        if status["bar_ts_ns"] == halt_at:
+            assert status["position"] == 1
+            control.write_halt(tmp_path, "planted stop", "test")
+            os.kill(os.getpid(), control.STOP_SIGNAL)
+
+    trader.on_status = stop_at
+    res = trader.run()
+    assert res.reason == "halted"
+    t = res.trades
+    assert len(t) == 1 and t["exit_reason"].iloc[0] == "flatten" and et_times(t["signal_ts"]) == ["2019-12-04 10:00"]
+    assert t["exit_price"].iloc[0] == 5000.0 - 0.25  # flattened at the last close, 1 tick of slippage
+    assert trader.broker.positions().get("ESH24", 0) == 0 and not trader.broker.open_orders()
+    events = trader.journal.risk_events()
+    stop = [e for e in events if e["kind"] == "emergency_stop"]
+    assert len(stop) == 1 and stop[0]["detail"].startswith("flat (planted stop")
+    assert len(trader.journal.trades()) == 1
+    trader.journal.close()
+
+    again = make_trader(bars, params, tmp_path, entries)
+    with pytest.raises(HaltedError, match="navale stop --clear"):
+        again.start()
+    with pytest.raises(control.ControlError, match="halted"):
+        control.claim(tmp_path)
+    assert control.clear_halt(tmp_path)["reason"] == "planted stop"
+    again = make_trader(bars, params, tmp_path, entries)
+    res = again.run()  # resumes after the halted bar: the later signal trades
+    assert res.reason == "replay_end" and res.restarts == 1
+    assert et_times(res.trades["signal_ts"]) == ["2019-12-04 10:55"]
+    assert len(again.journal.trades()) == 2
+    again.journal.close()
