@@ -9,6 +9,7 @@ import os
 import signal
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from barbuilder import bar, frame, rth_times_at, zigzag
@@ -253,3 +254,98 @@ def test_halt_file_mid_replay_flattens_and_blocks_restarts_until_cleared(tmp_pat
     assert et_times(res.trades["signal_ts"]) == ["2019-12-04 10:55"]
     assert len(again.journal.trades()) == 2
     again.journal.close()
+
+
+def test_globex_bars_roll_the_date_at_1700_ct_and_resume_on_sunday_evening(tmp_path):
+    # session "all": the loop sees the Globex bars, so the roll (17:00 CT = 18:00 ET) and Sunday's open are bars
+    params = Params.for_mode("paper", session="all")
+    bars, entries = planted(("2019-12-05", "10:00", "SL SL SL SL SL S."), ("2019-12-05", "16:55", "."),
+                            ("2019-12-05", "18:00", "."), ("2019-12-06", "10:00", "SL"), ("2019-12-06", "16:55", "."),
+                            ("2019-12-08", "18:00", "."), ("2019-12-09", "10:00", "SW"))
+    seen: dict[int, dict] = {}
+    trader = make_trader(bars, params, tmp_path, entries)
+    trader.on_status = lambda st: seen.__setitem__(st["bar_ts_ns"], st["kill_switches"])
+    res = trader.run()
+    events = trader.journal.risk_events()
+    trader.journal.close()
+    assert_same_trades(res.trades, backtest(bars, entries, params).trades)
+    assert et_times(res.trades["signal_ts"]) == signal_times_of(bars, entries)[:5] + ["2019-12-06 10:00",
+                                                                                    "2019-12-09 10:00"]
+    thu_1655, thu_1800 = (et_ts("2019-12-05", t).value for t in ("16:55", "18:00"))
+    assert (seen[thu_1655]["daily_gate"], seen[thu_1655]["losses_in_a_row"]) == ("loss_streak", 5)
+    assert (seen[thu_1800]["daily_gate"], seen[thu_1800]["losses_in_a_row"]) == (False, 0)
+    rolls = [e["ts_ns"] for e in events if e["kind"] == "day_roll"]
+    assert thu_1800 in rolls and et_ts("2019-12-05", "16:55").value not in rolls
+    weekend = [e["ts_ns"] for e in events if e["kind"] == "weekend"]
+    assert weekend == [et_ts("2019-12-08", "18:00").value]  # Sunday 17:00 CT opens Monday's date
+
+
+def signal_times_of(bars: pd.DataFrame, entries) -> list[str]:
+    return et_times(bars.index[entries])
+
+
+def test_drawdown_stop_survives_a_restart(tmp_path):
+    params, bars, entries, want, _, _ = scenario("max_drawdown")
+    halted_bar = int(bars.index.get_loc(et_ts(*want[-1].split()))) + 1  # the 4th loss: trading stops at its close
+    first = make_trader(bars, params, tmp_path, entries)
+    res1 = first.run(max_records=halted_bar + 2)
+    assert res1.reason == "max_records" and first.status()["kill_switches"]["halted"] == "drawdown"
+    first.journal.close()
+    del first
+    again = make_trader(bars, params, tmp_path, entries)
+    res2 = again.run()
+    assert res2.restarts == 1 and len(res2.trades) == 0  # the later signals (same date and next) stay refused
+    assert again.status()["kill_switches"]["halted"] == "drawdown"
+    assert et_times(again.journal.trades()["signal_ts"]) == want
+    again.journal.close()
+
+
+def test_a_silent_scid_file_is_a_feed_halt_until_sierra_writes_again(tmp_path, monkeypatch):
+    import threading
+
+    from live.bars import BarBuilder
+    from live.brokers.paper import PaperBroker
+    from live.config import TraderConfig
+    from live.feeds.scid import ScidFeed
+    from live.journal import Journal
+    from live.trader import Trader
+    from research.data.scid import ticks_to_scid_records, write_scid
+
+    i = np.arange(3000)  # a trade every 0.2 s from 10:00 ET, 5000.00-5000.75
+    price = 5000.0 + 0.25 * (i % 4)
+    rec = ticks_to_scid_records(et_ts("2024-03-06", "10:00").value + i * 200_000_000, price, np.ones(3000),
+                                np.where(i % 2 == 0, 1, -1), price - 0.25, price)
+    path = write_scid(tmp_path / "ESH24.scid", rec[:2000])
+    wall_clock_at(monkeypatch, "2024-03-06 10:30")  # a Wednesday: Globex open
+    feed = ScidFeed(path, symbol="ESH24", poll_interval=0.02)
+    assert feed.live
+    sd = tmp_path / "state"
+    sd.mkdir()
+    cfg = TraderConfig(params=Params.for_mode("paper"), symbol="ESH24", state_dir=sd, unvalidated=True,
+                       feed_halt_seconds=0.2, run_id="scid-halt")
+    trader = Trader(cfg, lambda resume: feed, PaperBroker("ESH24", book_path=sd / "paper_broker.sqlite"),
+                    Journal(control.journal_path(sd)), builder=lambda b, g: BarBuilder(b, grace_seconds=g, symbol="ESH24"))
+    trader.start()
+    seen: list[str] = []
+
+    def operator() -> None:  # waits for the halt, has Sierra write again, waits for the resume, then stops
+        reader = Journal(control.journal_path(sd), readonly=True)
+        try:
+            for want in ("feed_halt", "feed_resumed"):
+                end = time.monotonic() + 20
+                while want not in [e["kind"] for e in reader.risk_events()] and time.monotonic() < end:
+                    time.sleep(0.02)
+                seen.append(want if want in [e["kind"] for e in reader.risk_events()] else f"no {want}")
+                if want == "feed_halt":
+                    write_scid(path, rec[2000:], append=True)
+        finally:
+            reader.close()
+            control.write_halt(sd, "test done", "test")
+
+    th = threading.Thread(target=operator)
+    th.start()
+    res = trader.run()
+    th.join()
+    trader.journal.close()
+    assert res.reason == "halted" and seen == ["feed_halt", "feed_resumed"]
+    assert res.records == 3000
