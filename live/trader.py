@@ -345,7 +345,7 @@ class Trader:
                 bracket = f
             elif kind == "E":
                 entry_px = self._ticks(f.price)
-            elif kind in ("X", "F"):
+            elif kind in ("X", "F", "H"):
                 exit_px = self._ticks(f.price)
         pending_sig = int(eng.si[R.I_PEND_SIG]) if eng.pending_entry != 0 else -1
         eng.open_fills(ts, o, exit_px, entry_px)
@@ -428,10 +428,13 @@ class Trader:
         self.journal.record_order(order, time.time_ns(), "submitted")
 
     def _cancel_entries(self) -> None:
-        for o in self.broker.open_orders():
-            if o.purpose == "entry":
-                self.broker.cancel_all()
-                break
+        """Cancel a pending entry. The broker cancels all or nothing, so the pending exit of a reversal
+        (an entry is pending in a position only with an exit) is sent again on its own (kind ``H``)."""
+        if not any(o.purpose == "entry" for o in self.broker.open_orders()):
+            return
+        self.broker.cancel_all()
+        if self.eng.side != 0 and self.eng.pending_exit >= 0 and self._last_bar is not None:
+            self._send_exit("H", int(self._last_bar["ts"]), self.eng.pending_exit, "next_open")
 
     def _fills_until(self, end_ns: int) -> list[Fill]:
         """Broker fills not applied yet that happened before `end_ns` (later ones belong to the next bar)."""

@@ -80,27 +80,34 @@ def backtest(bars: pd.DataFrame, entries: np.ndarray, params: Params, **kw):
 
 # ---------------------------------------------------------------------------------- live loop
 class PlantedRow:
-    """A signal row whose six trade flags come from the plan; every other field is the kernel's."""
+    """A signal row whose six trade flags come from the plan (`on`: the flags set); every other field is
+    the kernel's."""
 
-    def __init__(self, row: Any, entry: bool) -> None:
+    def __init__(self, row: Any, on: frozenset[str]) -> None:
         self._row = row
-        self._entry = entry
+        self._on = on
 
     def __getitem__(self, name: str) -> Any:
         if name in FLAGS:
-            return self._entry if name == "long_entry" else False
+            return name in self._on
         return self._row[name]
 
 
-class PlantedSignals:
-    """The real `SignalEngine` (state, persistence, context fields) with planted entry flags by bar time."""
+NONE = frozenset()
+LONG = frozenset({"long_entry"})
+SHORT_REVERSAL = frozenset({"short_entry", "short_candidate"})  # a long exits (opposite) and a short enters
 
-    def __init__(self, engine: Any, entry_times: set[int]) -> None:
+
+class PlantedSignals:
+    """The real `SignalEngine` (state, persistence, context fields) with planted flags by bar time:
+    long entries at `entry_times`, `more` maps other bar times to the flags set there."""
+
+    def __init__(self, engine: Any, entry_times: set[int], more: dict[int, frozenset[str]] | None = None) -> None:
         self.engine = engine
-        self.entry_times = entry_times
+        self.flags = {t: LONG for t in entry_times} | dict(more or {})
 
     def update_values(self, ts_ns: int, *args: Any, **kw: Any) -> PlantedRow:
-        return PlantedRow(self.engine.update_values(ts_ns, *args, **kw), ts_ns in self.entry_times)
+        return PlantedRow(self.engine.update_values(ts_ns, *args, **kw), self.flags.get(ts_ns, NONE))
 
     def to_bytes(self) -> bytes:
         return self.engine.to_bytes()

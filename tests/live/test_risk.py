@@ -349,3 +349,27 @@ def test_a_silent_scid_file_is_a_feed_halt_until_sierra_writes_again(tmp_path, m
     trader.journal.close()
     assert res.reason == "halted" and seen == ["feed_halt", "feed_resumed"]
     assert res.records == 3000
+
+
+def test_feed_halt_during_a_reversal_cancels_the_entry_not_the_exit(tmp_path, monkeypatch):
+    # long at 10:05; at the 10:10 close an opposite signal: exit the long and enter short at the next open;
+    # then the feed goes silent. The halt refuses the short entry, but the long still exits at 10:15
+    from planted_trades import SHORT_REVERSAL, PlantedSignals
+
+    params = Params.for_mode("paper")
+    bars, entries = planted(("2019-12-04", "10:00", "S . . . L . ."))
+    rev = et_ts("2019-12-04", "10:10").value
+    wall_clock_at(monkeypatch, "2019-12-04 10:30")
+    k = int(bars.index.get_loc(pd.Timestamp(rev, tz="UTC")))
+    trader = make_trader(bars, params, tmp_path, feed=QuietFeed(bars, quiet_after=k + 1, quiet_s=0.3),
+                         feed_halt_seconds=0.1)
+    trader.sig = PlantedSignals(trader.sig, set(bars.index.as_unit("ns").asi8[entries].tolist()),
+                                {rev: SHORT_REVERSAL})
+    res = trader.run()
+    kinds = [e["kind"] for e in trader.journal.risk_events() if e["kind"].startswith("feed_")]
+    trader.journal.close()
+    assert kinds == ["feed_halt", "feed_resumed"]
+    t = res.trades
+    assert len(t) == 1 and t["side"].iloc[0] == 1  # no short was opened
+    assert (t["exit_reason"].iloc[0], et_times(t["exit_ts"])[0]) == ("opposite", "2019-12-04 10:15")
+    assert trader.broker.positions().get("ESH24", 0) == 0
