@@ -197,13 +197,13 @@ def test_feed_halt_cancels_the_entry_and_resumes_with_the_records(tmp_path, monk
 
 def test_trades_do_not_depend_on_the_wall_clock(tmp_path, monkeypatch):
     params = Params.for_mode("paper")
-    bars, entries = planted(*SCENARIOS["loss_streak"][1], ("2019-12-06", "15:35", "S . . . ."),
+    bars, entries = planted(("2019-12-04", "10:00", "SL SW"), ("2019-12-06", "15:35", "S . . . ."),
                             ("2019-12-09", "09:35", "SW"))
     runs = []
     for k, wall in enumerate(["2019-12-04 11:00", "2026-06-13 03:00"]):  # a Wednesday in RTH, a Saturday night
         wall_clock_at(monkeypatch, wall)
         runs.append(run_live(bars, params, tmp_path / str(k), entries)[1].trades)
-    assert len(runs[0]) == 8
+    assert len(runs[0]) == 4
     assert_same_trades(runs[0], runs[1])
     assert_same_trades(runs[0], backtest(bars, entries, params).trades)
 
@@ -258,8 +258,8 @@ def test_halt_file_mid_replay_flattens_and_blocks_restarts_until_cleared(tmp_pat
 
 def test_globex_bars_roll_the_date_at_1700_ct_and_resume_on_sunday_evening(tmp_path):
     # session "all": the loop sees the Globex bars, so the roll (17:00 CT = 18:00 ET) and Sunday's open are bars
-    params = Params.for_mode("paper", session="all")
-    bars, entries = planted(("2019-12-05", "10:00", "SL SL SL SL SL S."), ("2019-12-05", "16:55", "."),
+    params = Params.for_mode("paper", session="all", max_consecutive_losses=2)
+    bars, entries = planted(("2019-12-05", "10:00", "SL SL S."), ("2019-12-05", "16:55", "."),
                             ("2019-12-05", "18:00", "."), ("2019-12-06", "10:00", "SL"), ("2019-12-06", "16:55", "."),
                             ("2019-12-08", "18:00", "."), ("2019-12-09", "10:00", "SW"))
     seen: dict[int, dict] = {}
@@ -269,10 +269,10 @@ def test_globex_bars_roll_the_date_at_1700_ct_and_resume_on_sunday_evening(tmp_p
     events = trader.journal.risk_events()
     trader.journal.close()
     assert_same_trades(res.trades, backtest(bars, entries, params).trades)
-    assert et_times(res.trades["signal_ts"]) == signal_times_of(bars, entries)[:5] + ["2019-12-06 10:00",
+    assert et_times(res.trades["signal_ts"]) == signal_times_of(bars, entries)[:2] + ["2019-12-06 10:00",
                                                                                     "2019-12-09 10:00"]
     thu_1655, thu_1800 = (et_ts("2019-12-05", t).value for t in ("16:55", "18:00"))
-    assert (seen[thu_1655]["daily_gate"], seen[thu_1655]["losses_in_a_row"]) == ("loss_streak", 5)
+    assert (seen[thu_1655]["daily_gate"], seen[thu_1655]["losses_in_a_row"]) == ("loss_streak", 2)
     assert (seen[thu_1800]["daily_gate"], seen[thu_1800]["losses_in_a_row"]) == (False, 0)
     rolls = [e["ts_ns"] for e in events if e["kind"] == "day_roll"]
     assert thu_1800 in rolls and et_ts("2019-12-05", "16:55").value not in rolls

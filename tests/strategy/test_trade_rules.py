@@ -84,9 +84,9 @@ def test_trade_engine_reports_the_limit_as_the_batch_applies_it(name):
     first_date_end = int(np.flatnonzero(dates == want[0][:10])[-1])
     assert seen[first_date_end][0] == ("" if halt else day_stop)
     assert seen[-1][1] == halt
-    # before the last trade taken on the first date, no gate was set
-    t_last = et_ts(*want[min(len(want), len([w for w in want if w.startswith(want[0][:10])])) - 1].split())
-    k = int(bars.index.get_loc(t_last))
+    # up to the signal of the first date's last trade, no gate was set (the limit did not fire early)
+    last_signal = [w for w in want if w[:10] == want[0][:10]][-1]
+    k = int(bars.index.get_loc(et_ts(*last_signal.split())))
     assert all(s[0] == "" and s[1] == "" for s in seen[:k + 1])
 
 
