@@ -122,8 +122,8 @@ class Trader:
         # live-only switches
         self._watch = control.HaltWatch(config.state_dir)
         self._feed_halted = False
-        self._awaiting: dict[str, Any] | None = None
         self._calendar: Any = None
+        self._awaiting: dict[str, Any] | None = None
         self._last_rec_ts = 0  # market time of the last trade
         self._last_ts = -1  # start of the last bar processed (persisted)
         self._reported: tuple[str, str] = ("", "")  # the day gate / account stop last journaled
@@ -247,6 +247,8 @@ class Trader:
                     continue
                 self._t_record = time.perf_counter_ns()
                 self._records += 1
+                if self._feed_halted:
+                    self._feed_resumed()
                 if isinstance(rec, Bar):
                     self._close_bar(rec, feed.resume_token())
                 else:
@@ -278,24 +280,31 @@ class Trader:
             if bar is not None:
                 self._close_bar(bar, self.feed.resume_token())
         last = getattr(self.feed, "last_record_wall", None)
-        if last is not None and self.feed.live:
+        if last is not None and getattr(self.feed, "live", False) and not self._feed_halted:
             quiet = time.monotonic() - last
-            halted = quiet > self.cfg.feed_halt_seconds and self._globex_open(now)
-            if halted != self._feed_halted:
-                self._feed_halted = halted
-                self.journal.record_risk_event(
-                    "feed_halt" if halted else "feed_resumed",
-                    f"no record for {quiet:.0f} s while Globex is open: no new entries (a working position keeps "
-                    "its stop and target)" if halted else "records again: entries allowed", now,
-                    level="critical" if halted else "info")
+            if quiet > self.cfg.feed_halt_seconds and self._globex_open(now):
+                self._feed_halted = True
+                self.journal.record_risk_event("feed_halt", f"no record for {quiet:.1f} s while Globex is open: "
+                                               "the pending entry is cancelled, no new entry until records resume "
+                                               "(an open position keeps its stop and target)", now,
+                                               level="critical")
+                self._cancel_entries()
         time.sleep(0.01)
 
     def _globex_open(self, now_ns: int) -> bool:
+        """Globex trades at wall time `now_ns` (a live feed is expected to be quiet outside)."""
         if self._calendar is None:
             from strategy.market.calendar import SessionCalendar
 
             self._calendar = SessionCalendar()
-        return bool(self._calendar.is_open(now_ns))
+        try:
+            return self._calendar.is_open(now_ns)
+        except ValueError:  # outside the calendar's coverage: watch the feed all the time
+            return True
+
+    def _feed_resumed(self) -> None:
+        self._feed_halted = False
+        self.journal.record_risk_event("feed_resumed", "records again: entries allowed", time.time_ns(), level="info")
 
     # ------------------------------------------------------------------------------------ one bar
     def _close_bar(self, bar: Bar, resume: Any) -> None:
@@ -355,7 +364,7 @@ class Trader:
                 bracket = f
             elif kind == "E":
                 entry_px = self._ticks(f.price)
-            elif kind in ("X", "F"):
+            elif kind in ("X", "F", "H"):
                 exit_px = self._ticks(f.price)
         pending_sig = int(eng.si[R.I_PEND_SIG]) if eng.pending_entry != 0 else -1
         eng.open_fills(ts, o, exit_px, entry_px)
@@ -456,6 +465,15 @@ class Trader:
             self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
             self._n_dec += 1
         self.journal.record_order(order, time.time_ns(), "submitted")
+
+    def _cancel_entries(self) -> None:
+        """Cancel a pending entry. The broker cancels all or nothing, so the pending exit of a reversal
+        (an entry is pending in a position only with an exit) is sent again on its own (kind ``H``)."""
+        if not any(o.purpose == "entry" for o in self.broker.open_orders()):
+            return
+        self.broker.cancel_all()
+        if self.eng.side != 0 and self.eng.pending_exit >= 0 and self._last_bar is not None:
+            self._send_exit("H", int(self._last_bar["ts"]), self.eng.pending_exit, "next_open")
 
     def _fills_until(self, end_ns: int) -> list[Fill]:
         """Broker fills not applied yet that happened before `end_ns` (later ones belong to the next bar)."""

@@ -25,7 +25,7 @@ class Feed(ABC):
 
     symbol: str = ""
     yields_bars: bool = False
-    live: bool = False  # records arrive in real time (the wall clock may close bars and detect a feed halt)
+    live: bool = False  # written in real time: a silence while Globex is open is a feed halt (see `last_record_wall`)
 
     @abstractmethod
     def next_record(self) -> Tick | Bar | None:

@@ -73,8 +73,8 @@ def next_contract_path(path: str | Path) -> Path | None:
 class ScidFeed(Feed):
     """Yields the trades Sierra Chart appends to a ``.scid`` file (single-trade records) as `Tick`."""
 
-
     live = True
+
     def __init__(self, path: str | Path, *, resume: object = None, poll_interval: float = 0.25,
                  symbol: str | None = None, auto_roll: bool = True, roll_check_seconds: float = 2.0,
                  chunk_records: int = 65536, clock: Callable[[], float] = time.monotonic,
