@@ -596,7 +596,7 @@ class Trader:
         }
 
     def result(self, reason: str) -> RunResult:
-        trades = pd.concat(self._trades, ignore_index=True) if self._trades else self.journal.trades(self.run_id)
+        trades = pd.concat(self._trades, ignore_index=True) if self._trades else self.journal.trades(self.run_id).iloc[:0]
         eq = pd.DataFrame(self._equity, columns=["ts", "equity", "position"])
         eq.index = pd.DatetimeIndex(eq.pop("ts").to_numpy().astype("datetime64[ns]"), tz="UTC")
         return RunResult(reason=reason, trades=trades, equity=eq, bars=self._bars, records=self._records,
