@@ -72,9 +72,15 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def resolve_params(args: argparse.Namespace) -> tuple[Any, str | None]:
-    """The parameters and the promotion that validates them (None: unvalidated)."""
+    """The parameters to paper trade and the accepted promotion they are (None: unvalidated).
+
+    A promotion's tested values are traded as `research.validation.promotion.paper_params` makes them
+    (mode paper, the paper preset's account stops); ``--params FILE`` is validated when it equals
+    that for an accepted promotion (its ``ready_for_paper.toml``)."""
     from research.pipeline import load_params
     from research.store import RunStore, default_store_path
+    from research.validation.promotion import paper_params
+    from strategy import Params
 
     if args.params and args.from_promotion:
         raise ValueError("give --params or --from-promotion, not both")
@@ -83,29 +89,30 @@ def resolve_params(args: argparse.Namespace) -> tuple[Any, str | None]:
     if store.exists():
         with RunStore(store, read_only=True) as rs:
             promos = rs.promotions()
+    accepted = promos[promos["passed"].astype(bool) & promos["params"].notna()] if promos is not None else None
     if args.from_promotion:
         if promos is None or not (promos["promotion_id"] == args.from_promotion).any():
             raise ValueError(f"no promotion {args.from_promotion!r} in the store {store} (see `navale promote`)")
         row = promos[promos["promotion_id"] == args.from_promotion].iloc[-1]
         if not bool(row["passed"]) or not row["params"]:
             raise ValueError(f"promotion {args.from_promotion} did not pass the gate: its parameters cannot be "
-                             "paper traded (use --unvalidated to trade them anyway)")
-        params = _params_of(row["params"])
-        promo = str(row["promotion_id"])
+                             "paper traded (use --params FILE --unvalidated to trade them anyway)")
+        params = paper_params(_params_of(row["params"]))
+        if args.mode == "data_collection":
+            params = params.replace(mode="data_collection")
+        return params, str(row["promotion_id"])
+    if args.params:
+        params = load_params(args.params, args.mode or None)
     else:
-        params = load_params(args.params, args.mode or None) if args.params else None
-        if params is None:
-            from strategy import Params
-
-            params = Params.for_mode(args.mode or "paper")
-        promo = None
-        if promos is not None and len(promos):
-            ok = promos[(promos["passed"].astype(bool)) & (promos["params_hash"] == params.hash())]
-            promo = str(ok["promotion_id"].iloc[-1]) if len(ok) else None
-    if args.mode and params.mode != args.mode:
-        params = params.replace(mode=args.mode) if not args.params else params
+        params = Params.for_mode(args.mode or "paper")
     if params.mode == "backtest":
-        params = params.replace(mode="paper")
+        params = paper_params(params)
+    promo = None
+    if accepted is not None and len(accepted):
+        for _, row in accepted[::-1].iterrows():
+            if paper_params(_params_of(row["params"])).hash() == params.hash():
+                promo = str(row["promotion_id"])
+                break
     return params, promo
 
 

@@ -430,11 +430,26 @@ def promotions(store: Any, sweep_id: str | None = None) -> pd.DataFrame:
     return store.promotions(sweep_id)
 
 
+ACCOUNT_STOPS = ("daily_profit_target_usd", "max_drawdown_pct", "max_consecutive_losses")
+
+
+def paper_params(params: Any) -> Any:
+    """The tested parameters as paper trading runs them: mode ``paper``, and the paper preset's account
+    stops (daily profit target, drawdown and loss-streak kill switches) where the tested values have
+    none. Every tested value is kept; the stops only end a session's or the account's trading early."""
+    from strategy.modes import MODE_PRESETS
+
+    preset = MODE_PRESETS["paper"]
+    stops = {k: preset[k] for k in ACCOUNT_STOPS if getattr(params, k) is None}
+    return params.replace(mode="paper", **stops)
+
+
 def write_outputs(decision: Decision, directory: str | Path) -> dict[str, Path]:
     """Write ``promotion.json``, ``params.toml`` and (promoted only) ``ready_for_paper.toml`` atomically.
 
     ``ready_for_paper.toml`` holds the tested values with ``mode = "paper"`` (the paper preset's risk
-    limits are *not* applied: they would change what was tested). A refusal renames an existing
+    limits are *not* applied: they would change what was tested), plus the paper preset's account
+    stops where the tested values have none (:func:`paper_params`). A refusal renames an existing
     ``ready_for_paper.toml`` to ``ready_for_paper.toml.revoked-<promotion id>`` so that a stale file
     is never picked up; nothing is deleted.
     """
@@ -447,9 +462,10 @@ def write_outputs(decision: Decision, directory: str | Path) -> dict[str, Path]:
         out["params.toml"] = atomic_write_text(d / "params.toml", head + decision.params.to_toml())
     ready = d / "ready_for_paper.toml"
     if decision.passed and decision.params is not None:
-        paper = decision.params.replace(mode="paper")
+        paper = paper_params(decision.params)
         out["ready_for_paper.toml"] = atomic_write_text(
-            ready, head + "# for PAPER trading only; values as tested, mode set to paper\n" + paper.to_toml())
+            ready, head + "# for PAPER trading only; values as tested, mode set to paper, the paper preset's account "
+            "stops added (profit target, drawdown, loss streak)\n" + paper.to_toml())
     elif ready.exists():
         revoked = ready.with_name(f"ready_for_paper.toml.revoked-{decision.promotion_id}")
         ready.rename(revoked)

@@ -144,7 +144,10 @@ def test_gate_passes_a_planted_edge(tmp_path):
     assert set(files) == {"promotion.json", "params.toml", "ready_for_paper.toml"}
     assert Params.from_toml(files["params.toml"]) == res.params(5)
     paper = Params.from_toml(files["ready_for_paper.toml"])
-    assert paper.mode == "paper" and paper.replace(mode="backtest") == res.params(5)
+    assert paper.mode == "paper"
+    assert paper.replace(mode="backtest", daily_profit_target_usd=None, max_drawdown_pct=None,
+                         max_consecutive_losses=None) == res.params(5)
+    assert (paper.daily_profit_target_usd, paper.max_drawdown_pct, paper.max_consecutive_losses) == (1000.0, 3.0, 5)
     saved = json.loads(files["promotion.json"].read_text())
     assert saved["passed"] and saved["combo"] == 5 and saved["promotion_id"] == dec.promotion_id
     with RunStore(tmp_path / "store.duckdb") as store:
