@@ -189,12 +189,14 @@ class Trader:
     def _reconcile(self) -> None:
         """The broker's position must equal ours plus the fills we have not applied yet."""
         have = int(self.broker.positions().get(self.cfg.symbol, 0))
-        unapplied = self.broker.fills_since(self._seq)
+        # only fills of this run's orders (ids "RUN:kind:ts", bracket legs "RUN:E:ts:stop") are expected;
+        # another's (a flatten from outside while the trader was down) shows as a mismatch
+        unapplied = [f for f in self.broker.fills_since(self._seq) if f.order_id.startswith(f"{self.run_id}:")]
         want = self.eng.side * self.eng.contracts + sum(f.side * f.quantity for f in unapplied)
         if have != want:
             msg = (f"broker holds {have:+d} {self.cfg.symbol}, the trader's state expects {want:+d} "
-                   f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s)): trading "
-                   "stopped; flatten at the broker (`navale stop`) and start over with --fresh, or fix the state")
+                   f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s) of its orders): "
+                   "trading stopped; flatten at the broker (`navale stop`) and start over with --fresh, or fix the state")
             self.journal.record_risk_event("reconcile_mismatch", msg, time.time_ns(), level="critical")
             raise ReconcileError(msg)
 

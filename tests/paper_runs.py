@@ -1,0 +1,143 @@
+"""Helpers of the live-loop proofs (parity, crash/restart, concurrency) and of their long benchmark
+versions: bar files a replay reads, whole-session runs through `live.session.open_session`, trader
+processes forked from an interpreter that has imported everything once (so a `SIGKILL` + restart costs
+no start-up), and the snapshot comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from research.store.snapshots import validate
+from strategy import Params
+
+CT = "America/Chicago"
+IGNORED = ("run_id", "trade_id")
+
+
+def write_sierra_bars(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a canonical bar frame as a Sierra Chart bar export (times in CT), the format of the
+    es-5m files; ``load_bars`` of it gives the frame back."""
+    t = frame.index.tz_convert(CT)
+    out = pd.DataFrame({"Date": t.strftime("%Y/%m/%d"), "Time": t.strftime("%H:%M:%S"), "Open": frame["open"],
+                        "High": frame["high"], "Low": frame["low"], "Last": frame["close"], "Volume": frame["volume"],
+                        "NumberOfTrades": frame["num_trades"], "BidVolume": frame["bid_volume"],
+                        "AskVolume": frame["ask_volume"]})
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    out.to_csv(tmp, index=False, float_format="%.2f")
+    os.replace(tmp, path)
+    return path
+
+
+def trading_dates(frame: pd.DataFrame) -> pd.Index:
+    """The CME trading date of each bar (the date rolls at 17:00 CT)."""
+    return pd.Index((frame.index.tz_convert(CT) + pd.Timedelta(hours=7)).date)
+
+
+def synthetic_slice(days: int, path: str | Path) -> tuple[Path, pd.DataFrame]:
+    """The first ``days`` trading dates of the default synthetic data set as 5-minute bars, written as
+    ``ESM24-CME.scid_BarData__5m.txt`` in folder ``path``; returns (file, the bars as ``load_bars`` reads it)."""
+    from research.data import default_dataset, load_bars
+
+    bars = load_bars(default_dataset(), bar="5min")
+    d = trading_dates(bars)
+    keep = sorted(set(d))[:days]
+    f = write_sierra_bars(bars[d.isin(keep)], Path(path) / f"{bars.attrs['symbol']}-CME.scid_BarData__5m.txt")
+    return f, load_bars(f)
+
+
+def snapshot_rows(trades: pd.DataFrame) -> pd.DataFrame:
+    """Trades as schema-validated snapshot records without run_id/trade_id, for comparing a paper
+    session with a backtest."""
+    return validate(trades, extra="drop").drop(columns=list(IGNORED)).reset_index(drop=True)
+
+
+def assert_same_trades(got: pd.DataFrame, want: pd.DataFrame, what: str = "") -> None:
+    """Every column of the snapshot record but run_id/trade_id equal (NaN == NaN), in order."""
+    a, b = snapshot_rows(got), snapshot_rows(want)
+    assert len(a) == len(b), f"{what}: {len(a)} trades, expected {len(b)}"
+    pd.testing.assert_frame_equal(a, b, check_exact=True, obj=what or "trades")
+
+
+def mismatches(got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
+    """Differences between two trade lists (empty when equal), one line each: a count or the first
+    differing row and columns."""
+    a, b = snapshot_rows(got), snapshot_rows(want)
+    if len(a) != len(b):
+        return [f"{len(a)} trades vs {len(b)}"]
+    out = []
+    for i in range(len(a)):
+        diff = [c for c in a.columns if not _same(a.at[i, c], b.at[i, c])]
+        if diff:
+            out.append(f"trade {i} ({a.at[i, 'entry_ts']}): {', '.join(diff)}")
+    return out
+
+
+def _same(x: Any, y: Any) -> bool:
+    if pd.isna(x) and pd.isna(y):
+        return True
+    return bool(x == y)
+
+
+def run_session(feed: str, state_dir: str | Path, params: Params | None = None, **kw: Any):
+    """One whole session at full speed: ``(trader, RunResult)``."""
+    from live.session import open_session
+
+    params = params or Params.for_mode("paper")
+    kw.setdefault("unvalidated", True)
+    trader = open_session(params, feed=feed, state_dir=state_dir, speed=None, **kw)
+    try:
+        return trader, trader.run()
+    finally:
+        trader.journal.close()
+
+
+def fork_trader(feed: str, state_dir: str | Path, mode: str = "paper", broker_mode: str = "bar") -> int:
+    """A trader process (fork of this one) running ``feed`` to its end on ``state_dir``; its pid.
+    Exit status 0 at the replay's end, 3 on a ReconcileError, 4 on anything else."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 4
+    try:
+        from live.trader import ReconcileError
+
+        try:
+            _, res = run_session(feed, state_dir, Params.for_mode(mode), broker_mode=broker_mode)
+            code = 0 if res.reason == "replay_end" else 4
+        except ReconcileError:
+            code = 3
+    finally:
+        os._exit(code)
+
+
+def wait_exit(pid: int, timeout: float = 120.0) -> int:
+    """Wait for a forked trader; its exit status (-N when killed by signal N)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got, status = os.waitpid(pid, os.WNOHANG)
+        if got:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise TimeoutError(f"trader {pid} did not end within {timeout:.0f} s")
+
+
+def exited(pid: int) -> int | None:
+    """The exit status of a forked trader that has ended, else None."""
+    got, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if got else None
+
+
+def last_bar_ts(journal) -> int | None:
+    """The bar time of the journal's newest heartbeat (None before the first)."""
+    hb = journal.last_heartbeat()
+    return None if hb is None else hb["status"].get("bar_ts_ns") or hb["ts_ns"]
