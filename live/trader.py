@@ -91,6 +91,7 @@ class Trader:
         self.cfg = config
         p = config.params
         self.params = p
+        self._params_hash = p.hash()  # saved with the state at every bar
         self.bar_ns = int(bar_ns or parse_bar_spec(config.bar).size)
         self._open_feed = open_feed
         self.broker = broker
@@ -165,7 +166,7 @@ class Trader:
         st = json.loads(blobs["loop"].decode())
         if st.get("version") != LOOP_STATE_VERSION:
             raise ValueError(f"saved loop state version {st.get('version')} != {LOOP_STATE_VERSION}")
-        if st.get("params_hash") != self.params.hash():
+        if st.get("params_hash") != self._params_hash:
             raise ValueError("the saved session was run with other parameters: use another --state-dir, or "
                              "`navale paper --fresh` to start over")
         self.run_id = st["run_id"]
@@ -180,7 +181,7 @@ class Trader:
 
     def _loop_state(self) -> bytes:
         return json.dumps({
-            "version": LOOP_STATE_VERSION, "params_hash": self.params.hash(), "run_id": self.run_id, "seq": self._seq,
+            "version": LOOP_STATE_VERSION, "params_hash": self._params_hash, "run_id": self.run_id, "seq": self._seq,
             "resume": self._resume, "balls": self._balls, "ctx": {str(k): v for k, v in self._ctx.items()},
             "n_trades": self._n_trades, "last_bar": self._last_bar, "prev_day": self._prev_day,
             "restarts": self._restarts,

@@ -141,3 +141,15 @@ def last_bar_ts(journal) -> int | None:
     """The bar time of the journal's newest heartbeat (None before the first)."""
     hb = journal.last_heartbeat()
     return None if hb is None else hb["status"].get("bar_ts_ns") or hb["ts_ns"]
+
+
+def slice_bar_file(src: str | Path, folder: str | Path, start: str, end: str) -> Path:
+    """Bars of bar file ``src`` with ``start <= time < end`` (UTC dates) written as a Sierra export of the
+    same contract name in ``folder``; a short real replay for the suite."""
+    from research.data import load_bars
+
+    src = Path(src)
+    frame = load_bars(src)
+    part = frame[(frame.index >= pd.Timestamp(start, tz="UTC")) & (frame.index < pd.Timestamp(end, tz="UTC"))]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return write_sierra_bars(part, Path(folder) / src.name.removesuffix(".gz"))
