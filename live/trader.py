@@ -520,17 +520,20 @@ class Trader:
         eng = self.eng
         c = self._last_bar["c"] if self._last_bar else 0
         feed = self.feed
+        # the engine's daily counters reset at the first in-session bar of a date: before it (the evening
+        # and overnight of a new trading date) the date's figures are zero, not the previous date's
+        new_day = bar is not None and self._prev_day is not None and self.clock.fields(bar.ts_ns)[0] != self._prev_day
         return {
             "mode": self.params.mode, "symbol": self.cfg.symbol, "run_id": self.run_id,
             "bar_ts_ns": int(bar.ts_ns) if bar is not None else None,
             "position": eng.side * eng.contracts,
             "entry_price": eng.entry_price * self._tick if eng.side else None,
-            "pnl_today_usd": eng.day_pnl,
+            "pnl_today_usd": 0.0 if new_day else eng.day_pnl,
             "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side else 0.0,
             "equity_usd": eng.equity(c) if self._last_bar else self.params.initial_capital_usd,
-            "trades_today": eng.trades_today, "trades": self._n_trades,
+            "trades_today": 0 if new_day else eng.trades_today, "trades": self._n_trades,
             "kill_switches": {
-                "daily_gate": eng.day_stop or False, "halted": eng.halted or False,
+                "daily_gate": False if new_day else (eng.day_stop or False), "halted": eng.halted or False,
                 "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,
                 "drawdown_pct": round(100.0 * (1.0 - eng.equity(c) / eng.peak_equity), 3) if self._last_bar else 0.0,
             },
