@@ -153,3 +153,61 @@ def slice_bar_file(src: str | Path, folder: str | Path, start: str, end: str) ->
     part = frame[(frame.index >= pd.Timestamp(start, tz="UTC")) & (frame.index < pd.Timestamp(end, tz="UTC"))]
     Path(folder).mkdir(parents=True, exist_ok=True)
     return write_sierra_bars(part, Path(folder) / src.name.removesuffix(".gz"))
+
+
+def open_reader(sd: str | Path):
+    """A read-only journal of state dir ``sd``, or None while none exists yet."""
+    from live.journal import Journal, JournalError
+
+    try:
+        return Journal(Path(sd) / "journal.sqlite", readonly=True)
+    except (JournalError, OSError):
+        return None
+
+
+def kill_at(pid: int, sd: str | Path, target_ts: int | None, delay_s: float) -> int | None:
+    """SIGKILL the trader once its heartbeats reach bar ``target_ts`` (then ``delay_s`` more), or after
+    ``delay_s`` when no target; returns its exit status if it ended first, else None (killed)."""
+    j = None
+    deadline = time.monotonic() + 120
+    try:
+        while target_ts is not None and time.monotonic() < deadline:
+            code = exited(pid)
+            if code is not None:
+                return code
+            j = j or open_reader(sd)
+            ts = last_bar_ts(j) if j is not None else None
+            if ts is not None and ts >= target_ts:
+                break
+            time.sleep(0.002)
+    finally:
+        if j is not None:
+            j.close()
+    time.sleep(delay_s)
+    code = exited(pid)
+    if code is not None:
+        return code
+    os.kill(pid, signal.SIGKILL)
+    assert wait_exit(pid) == -signal.SIGKILL
+    return None
+
+
+def crash_run(feed: str, sd: str | Path, bar_ts, kills: int, rng, startup_kills: int = 3) -> tuple[int, int]:
+    """Run ``feed`` on ``sd`` with ``kills`` SIGKILLs, each followed by a restart: ``startup_kills`` at
+    random delays after a start, the rest at random bar times (``bar_ts``, sorted) plus a few random
+    milliseconds, so a kill lands anywhere inside a bar's processing. Returns (kills done, kills after a
+    bar target); the caller runs the last restart to the end. A trader ending before its kill point is
+    an AssertionError unless it ended well (status 0)."""
+    n = len(bar_ts)
+    targets = sorted(rng.sample(range(max(n - 20, 1)), kills - startup_kills))
+    plan = [(None, rng.uniform(0.0, 0.15)) for _ in range(startup_kills)]
+    plan += [(int(bar_ts[i]), rng.uniform(0, 0.004)) for i in targets]
+    done = mid_run = 0
+    for target, delay in plan:
+        code = kill_at(fork_trader(feed, sd), sd, target, delay)
+        if code is None:
+            done += 1
+            mid_run += target is not None
+        else:
+            assert code == 0, f"trader exited with {code} before its kill point"
+    return done, mid_run

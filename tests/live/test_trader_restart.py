@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 from paper_runs import (
     assert_same_trades,
+    crash_run,
     exited,
     fork_trader,
-    last_bar_ts,
+    open_reader,
     synthetic_slice,
     wait_exit,
 )
 
 from live.brokers.paper import PaperBroker
-from live.journal import Journal, JournalError
+from live.journal import Journal
 from live.session import open_session
 from live.trader import ReconcileError
 from research.backtest import run as backtest
@@ -55,57 +56,11 @@ def replay(tmp_path_factory, data_dir):
     return feed, bars, whole
 
 
-def _reader(sd: Path) -> Journal | None:
-    try:
-        return Journal(sd / "journal.sqlite", readonly=True)
-    except (JournalError, OSError):
-        return None  # not created yet
-
-
-def _kill_at(pid: int, sd: Path, target_ts: int | None, delay_s: float) -> int | None:
-    """SIGKILL the trader once its heartbeats reach bar ``target_ts`` (then ``delay_s`` more), or after
-    ``delay_s`` when no target; returns its exit status if it ended first, else None (killed)."""
-    j = None
-    deadline = time.monotonic() + 60
-    try:
-        while target_ts is not None and time.monotonic() < deadline:
-            code = exited(pid)
-            if code is not None:
-                return code
-            j = j or _reader(sd)
-            ts = last_bar_ts(j) if j is not None else None
-            if ts is not None and ts >= target_ts:
-                break
-            time.sleep(0.002)
-    finally:
-        if j is not None:
-            j.close()
-    time.sleep(delay_s)
-    code = exited(pid)
-    if code is not None:
-        return code
-    os.kill(pid, signal.SIGKILL)
-    assert wait_exit(pid) == -signal.SIGKILL
-    return None
-
-
 def test_kill9_at_random_points_then_restart_gives_the_uninterrupted_trades(replay, tmp_path):
     feed, bars, whole = replay
     sd = tmp_path / "state"
     rng = random.Random(int(os.environ.get("NAVALE_CRASH_SEED", "13")))
-    ts = bars.index.as_unit("ns").asi8
-    # kill points: bar times spread over the replay (a few right at start-up, before any bar), each
-    # followed by a random few milliseconds so the kill lands anywhere inside a bar's processing
-    targets = sorted(rng.sample(range(len(ts) - 20), KILLS - 3))
-    plan = [(None, rng.uniform(0.0, 0.15)) for _ in range(3)] + [(int(ts[i]), rng.uniform(0, 0.004)) for i in targets]
-    kills = mid_run = 0
-    for target, delay in plan:
-        code = _kill_at(fork_trader(feed, sd), sd, target, delay)
-        if code is None:
-            kills += 1
-            mid_run += target is not None
-        else:
-            assert code == 0, f"trader exited with {code} before its kill point"
+    kills, mid_run = crash_run(feed, sd, bars.index.as_unit("ns").asi8, KILLS, rng)
     assert kills >= 20
     assert wait_exit(fork_trader(feed, sd)) == 0  # the last restart runs to the end
 
@@ -147,7 +102,7 @@ def _kill_in_position(feed: str, sd: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert exited(pid) is None, "the replay ended without an open position to kill in"
-            j = j or _reader(sd)
+            j = j or open_reader(sd)
             hb = j.last_heartbeat() if j is not None else None
             if hb is not None and hb["status"]["position"] != 0:
                 break
