@@ -35,6 +35,7 @@ bench: $(STAMP)
 # the live loop against the backtest on all 32 real contracts when ../shared/data is there.
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak_restart.py --kills 100
+	$(BIN)/python benchmarks/soak_restart.py --kills 30 --days 3 --ticks
 	@if [ -d ../shared/data/es-5m ]; then $(BIN)/python benchmarks/paper_parity.py; fi
 
 # Re-pin every dependency (needs network and `uv`; commit the new lock and environment.yml).

@@ -1,8 +1,9 @@
-"""The long crash test (``make soak``): the whole synthetic set (10 trading dates as 5-minute bars)
+"""The long crash test (``make soak``): the whole synthetic set (10 trading dates as 5-minute bars, or
+with ``--ticks`` its trades through the bar builder, ``--broker tick`` for the tick-mode paper broker)
 replayed by trader processes killed with SIGKILL at ``--kills`` random points, each followed by a restart
 on the same state dir; the end must equal an uninterrupted run (every snapshot column, trade ids too),
 with no order filled twice and the book flat. Prints what it did; exits 1 on a difference.
-Run: PYTHONPATH=. .venv/bin/python benchmarks/soak_restart.py [--kills 100] [--seed S]
+Run: PYTHONPATH=. .venv/bin/python benchmarks/soak_restart.py [--kills 100] [--seed S] [--ticks] [--broker tick]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from paper_runs import crash_run, fork_trader, mismatches, synthetic_slice, wait
 
 from live.brokers.paper import PaperBroker  # noqa: E402
 from live.journal import Journal  # noqa: E402
+from research.data import SyntheticSpec  # noqa: E402
 
 
 def main() -> int:
@@ -28,21 +30,26 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=100)
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--ticks", action="store_true", help="the synthetic trades feed instead of its bars")
+    ap.add_argument("--broker", choices=("bar", "tick"), default="bar")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="soak-restart-") as d:
         tmp = Path(d)
         path, bars = synthetic_slice(args.days, tmp)
         feed = f"replay:{path}"
+        kw: dict = {"broker_mode": args.broker}
+        if args.ticks:
+            feed, kw["feed_kw"] = "synthetic", {"spec": SyntheticSpec(days=args.days)}
         t0 = time.perf_counter()
-        assert wait_exit(fork_trader(feed, tmp / "whole")) == 0
+        assert wait_exit(fork_trader(feed, tmp / "whole", **kw), 3600) == 0
         t_whole = time.perf_counter() - t0
         with Journal(tmp / "whole" / "journal.sqlite", readonly=True) as j:
             whole = j.trades()
         sd = tmp / "crashed"
         t0 = time.perf_counter()
         kills, mid_run = crash_run(feed, sd, bars.index.as_unit("ns").asi8, args.kills, random.Random(args.seed),
-                                   startup_kills=max(3, args.kills // 10))
-        assert wait_exit(fork_trader(feed, sd)) == 0
+                                   startup_kills=max(3, args.kills // 10), **kw)
+        assert wait_exit(fork_trader(feed, sd, **kw), 3600) == 0
         t_crash = time.perf_counter() - t0
         with Journal(sd / "journal.sqlite", readonly=True) as j:
             got = j.trades()
@@ -58,7 +65,7 @@ def main() -> int:
         problems = diff + ([] if len(ids) == len(set(ids)) else ["an order reached the broker twice"]) \
             + ([] if len(filled) == len(set(filled)) else ["an order filled twice"]) \
             + ([] if flat else ["the book is not flat"]) + ([] if same_ids else ["trade ids differ"])
-        print(f"seed {args.seed}: {len(bars):,} bars, {kills} kills ({mid_run} inside the replay, "
+        print(f"seed {args.seed}, feed {feed}, broker {args.broker}: {len(bars):,} bars, {kills} kills ({mid_run} inside the replay, "
               f"{events.count('restart')} restarts journaled), {len(got)} trades vs {len(whole)} uninterrupted, "
               f"{len(ids)} orders, {len(filled)} fills; uninterrupted {t_whole:.1f} s, with kills {t_crash:.1f} s")
         print("OK: the same trades" if not problems else "DIFFERENT:\n  " + "\n  ".join(problems))

@@ -99,9 +99,10 @@ def run_session(feed: str, state_dir: str | Path, params: Params | None = None, 
         trader.journal.close()
 
 
-def fork_trader(feed: str, state_dir: str | Path, mode: str = "paper", broker_mode: str = "bar") -> int:
-    """A trader process (fork of this one) running ``feed`` to its end on ``state_dir``; its pid.
-    Exit status 0 at the replay's end, 3 on a ReconcileError, 4 on anything else."""
+def fork_trader(feed: str, state_dir: str | Path, mode: str = "paper", broker_mode: str = "bar",
+                feed_kw: dict | None = None) -> int:
+    """A trader process (fork of this one) running ``feed`` (``feed_kw`` to its constructor) to its end on
+    ``state_dir``; its pid. Exit status 0 at the replay's end, 3 on a ReconcileError, 4 on anything else."""
     pid = os.fork()
     if pid:
         return pid
@@ -110,7 +111,7 @@ def fork_trader(feed: str, state_dir: str | Path, mode: str = "paper", broker_mo
         from live.trader import ReconcileError
 
         try:
-            _, res = run_session(feed, state_dir, Params.for_mode(mode), broker_mode=broker_mode)
+            _, res = run_session(feed, state_dir, Params.for_mode(mode), broker_mode=broker_mode, feed_kw=feed_kw)
             code = 0 if res.reason == "replay_end" else 4
         except ReconcileError:
             code = 3
@@ -192,11 +193,12 @@ def kill_at(pid: int, sd: str | Path, target_ts: int | None, delay_s: float) -> 
     return None
 
 
-def crash_run(feed: str, sd: str | Path, bar_ts, kills: int, rng, startup_kills: int = 3) -> tuple[int, int]:
+def crash_run(feed: str, sd: str | Path, bar_ts, kills: int, rng, startup_kills: int = 3,
+              **trader_kw: Any) -> tuple[int, int]:
     """Run ``feed`` on ``sd`` with ``kills`` SIGKILLs, each followed by a restart: ``startup_kills`` at
     random delays after a start, the rest at random bar times (``bar_ts``, sorted) plus a few random
     milliseconds, so a kill lands anywhere inside a bar's processing. Returns (kills done, kills after a
-    bar target); the caller runs the last restart to the end. A trader ending before its kill point is
+    bar target); the caller runs the last restart to the end. ``trader_kw`` go to `fork_trader`. A trader ending before its kill point is
     an AssertionError unless it ended well (status 0)."""
     n = len(bar_ts)
     targets = sorted(rng.sample(range(max(n - 20, 1)), kills - startup_kills))
@@ -204,7 +206,7 @@ def crash_run(feed: str, sd: str | Path, bar_ts, kills: int, rng, startup_kills:
     plan += [(int(bar_ts[i]), rng.uniform(0, 0.004)) for i in targets]
     done = mid_run = 0
     for target, delay in plan:
-        code = kill_at(fork_trader(feed, sd), sd, target, delay)
+        code = kill_at(fork_trader(feed, sd, **trader_kw), sd, target, delay)
         if code is None:
             done += 1
             mid_run += target is not None
