@@ -31,8 +31,9 @@ def main() -> int:
     ap.add_argument("--data", default=os.environ.get("NAVALE_SHARED_DATA", str(ROOT.parent / "shared" / "data")))
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--mode", default="paper", choices=("paper", "data_collection"))
+    ap.add_argument("--start-at", default="", metavar="CONTRACT", help="skip the contracts sorted before this one")
     args = ap.parse_args()
-    files = sorted((Path(args.data) / "es-5m").glob("ES*.txt.gz"))
+    files = [f for f in sorted((Path(args.data) / "es-5m").glob("ES*.txt.gz")) if f.name >= args.start_at]
     if not files:
         print(f"no ES 5-minute files in {Path(args.data) / 'es-5m'}")
         return 1

@@ -56,6 +56,10 @@ def synthetic_slice(days: int, path: str | Path) -> tuple[Path, pd.DataFrame]:
 def snapshot_rows(trades: pd.DataFrame) -> pd.DataFrame:
     """Trades as schema-validated snapshot records without run_id/trade_id, for comparing a paper
     session with a backtest."""
+    from research.store.snapshots import names
+
+    if trades.empty and not len(trades.columns):  # RunResult.trades of a session without a trade
+        trades = pd.DataFrame(columns=list(names()))
     return validate(trades, extra="drop").drop(columns=list(IGNORED)).reset_index(drop=True)
 
 
