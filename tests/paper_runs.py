@@ -41,14 +41,15 @@ def trading_dates(frame: pd.DataFrame) -> pd.Index:
     return pd.Index((frame.index.tz_convert(CT) + pd.Timedelta(hours=7)).date)
 
 
-def synthetic_slice(days: int, path: str | Path) -> tuple[Path, pd.DataFrame]:
-    """The first ``days`` trading dates of the default synthetic data set as 5-minute bars, written as
-    ``ESM24-CME.scid_BarData__5m.txt`` in folder ``path``; returns (file, the bars as ``load_bars`` reads it)."""
+def synthetic_slice(days: int, path: str | Path, first: int = 0) -> tuple[Path, pd.DataFrame]:
+    """``days`` trading dates (from the ``first``-th) of the default synthetic data set (10 dates, 2024-03-04
+    to 03-15) as 5-minute bars, written as ``ESM24-CME.scid_BarData__5m.txt`` in folder ``path``; returns
+    (file, the bars as ``load_bars`` reads it)."""
     from research.data import default_dataset, load_bars
 
     bars = load_bars(default_dataset(), bar="5min")
     d = trading_dates(bars)
-    keep = sorted(set(d))[:days]
+    keep = sorted(set(d))[first:first + days]
     f = write_sierra_bars(bars[d.isin(keep)], Path(path) / f"{bars.attrs['symbol']}-CME.scid_BarData__5m.txt")
     return f, load_bars(f)
 

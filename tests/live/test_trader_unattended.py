@@ -1,4 +1,4 @@
-"""A trader process replaying the whole synthetic set (10 trading dates, a weekend between them) while
+"""A trader process replaying four dates of the synthetic set (Thursday to Tuesday, a weekend between) while
 other processes read its journal: a reader polling ``Journal(readonly=True).status()`` and ``.trades()``
 and ``navale status --json`` see no lock error and a view that only moves forward; the journal shows the
 unattended run across days: a ``day_roll`` per new trading date, a ``weekend`` event after the weekend,
@@ -70,7 +70,7 @@ def _poll(sd: Path, trader: int, out: Path) -> None:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, data_dir):
     d = tmp_path_factory.mktemp("unattended")
-    path, bars = synthetic_slice(10, d)
+    path, bars = synthetic_slice(4, d, first=3)  # 2024-03-07, 03-08, 03-11, 03-12
     sd = d / "state"
     trader = fork_trader(f"replay:{path}", sd)
     out = d / "reader.json"
@@ -117,7 +117,7 @@ def _heartbeats(sd: Path) -> list[dict]:
 def test_a_multi_day_replay_rolls_the_trading_date_and_the_weekend(session):
     sd, bars = session["sd"], session["bars"]
     dates = sorted(set(trading_dates(bars)))
-    assert len(dates) == 10
+    assert len(dates) == 4
     with Journal(sd / "journal.sqlite", readonly=True) as j:
         events = j.risk_events()
         trades = j.trades()
@@ -132,7 +132,7 @@ def test_a_multi_day_replay_rolls_the_trading_date_and_the_weekend(session):
         if st.get("bar_ts_ns") is not None:
             per_day.setdefault(trading_date(st["bar_ts_ns"]), []).append(st["trades_today"])
     traded = {trading_date(int(t.value)) for t in trades["exit_ts"]}
-    assert len(traded) >= 3
+    assert len(traded) >= 2
     for day, counts in per_day.items():
         assert counts[0] == 0, f"{day}: trades_today starts at {counts[0]}"
         assert counts == sorted(counts)
