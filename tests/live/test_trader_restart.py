@@ -34,6 +34,7 @@ from live.journal import Journal
 from live.session import open_session
 from live.trader import ReconcileError
 from research.backtest import run as backtest
+from research.data import SyntheticSpec, default_dataset, load_bars
 from strategy import Params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,27 @@ def test_kill9_at_random_points_then_restart_gives_the_uninterrupted_trades(repl
     entries = [f for f in book_fills if f.role == "entry"]
     assert len(entries) == len(whole)
     assert set(orders["order_id"]) >= {f.order_id for f in book_fills if f.role in ("entry", "exit")}
+
+
+def test_kill9_on_a_trades_feed_resumes_the_bar_in_progress(tmp_path, data_dir):
+    """The synthetic trades through the bar builder: a restart resumes from the record that opened the
+    bar in progress (the builder's partial bar is not saved) and ends with the uninterrupted trades."""
+    spec = SyntheticSpec(days=2)
+    kw = {"feed_kw": {"spec": spec}}
+    bars = load_bars(default_dataset(spec), bar="5min")
+    assert wait_exit(fork_trader("synthetic", tmp_path / "whole", **kw)) == 0
+    with Journal(tmp_path / "whole" / "journal.sqlite", readonly=True) as j:
+        whole = j.trades()
+    assert len(whole) >= 3
+    kills, _ = crash_run("synthetic", tmp_path / "state", bars.index.as_unit("ns").asi8, 8, random.Random(7),
+                         startup_kills=1, **kw)
+    assert kills >= 6
+    assert wait_exit(fork_trader("synthetic", tmp_path / "state", **kw)) == 0
+    with Journal(tmp_path / "state" / "journal.sqlite", readonly=True) as j:
+        got = j.trades()
+        fills = j.fills()
+    assert_same_trades(got, whole, f"trades feed after {kills} kill -9 + restarts")
+    assert fills["order_id"].is_unique
 
 
 def _kill_in_position(feed: str, sd: Path) -> None:
