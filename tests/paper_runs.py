@@ -14,7 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from research.store.snapshots import validate
+from live.journal import Journal, JournalError
+from live.session import open_session
+from live.trader import ReconcileError
+from research.store.snapshots import names, validate
 from strategy import Params
 
 CT = "America/Chicago"
@@ -57,8 +60,6 @@ def synthetic_slice(days: int, path: str | Path, first: int = 0) -> tuple[Path, 
 def snapshot_rows(trades: pd.DataFrame) -> pd.DataFrame:
     """Trades as schema-validated snapshot records without run_id/trade_id, for comparing a paper
     session with a backtest."""
-    from research.store.snapshots import names
-
     if trades.empty and not len(trades.columns):  # RunResult.trades of a session without a trade
         trades = pd.DataFrame(columns=list(names()))
     return validate(trades, extra="drop").drop(columns=list(IGNORED)).reset_index(drop=True)
@@ -93,8 +94,6 @@ def _same(x: Any, y: Any) -> bool:
 
 def run_session(feed: str, state_dir: str | Path, params: Params | None = None, **kw: Any):
     """One whole session at full speed: ``(trader, RunResult)``."""
-    from live.session import open_session
-
     params = params or Params.for_mode("paper")
     kw.setdefault("unvalidated", True)
     trader = open_session(params, feed=feed, state_dir=state_dir, speed=None, **kw)
@@ -111,10 +110,8 @@ def fork_trader(feed: str, state_dir: str | Path, mode: str = "paper", broker_mo
     pid = os.fork()
     if pid:
         return pid
-    code = 4
+    code = 4  # everything the child runs is imported already: no import lock taken after the fork
     try:
-        from live.trader import ReconcileError
-
         try:
             _, res = run_session(feed, state_dir, Params.for_mode(mode), broker_mode=broker_mode, feed_kw=feed_kw)
             code = 0 if res.reason == "replay_end" else 4
@@ -163,8 +160,6 @@ def slice_bar_file(src: str | Path, folder: str | Path, start: str, end: str) ->
 
 def open_reader(sd: str | Path):
     """A read-only journal of state dir ``sd``, or None while none exists yet."""
-    from live.journal import Journal, JournalError
-
     try:
         return Journal(Path(sd) / "journal.sqlite", readonly=True)
     except (JournalError, OSError):
