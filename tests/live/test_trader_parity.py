@@ -71,3 +71,4 @@ def test_replay_of_a_stitched_series_equals_the_backtest(tmp_path):
     trader, res = run_session(f"replay:{folder}", tmp_path / "state", params, checkpoint_every=50)
     assert res.reason == "replay_end"
     assert_same_trades(res.trades, want, "+".join(contracts))
+    assert_same_trades(_journal_trades(tmp_path / "state", trader.run_id), want, "+".join(contracts) + " (journal)")
