@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lock clean-venv
+.PHONY: demo test bench soak lock clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY)" || { echo "python3.11+ not found: set PY=/path/to/python3.11"; exit 1; }
@@ -29,6 +29,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_ml.py
+	$(BIN)/python benchmarks/bench_paper.py
+
+# Long proofs of the live loop (minutes): 100 kill -9 + restarts over the whole synthetic replay, and
+# the live loop against the backtest on all 32 real contracts when ../shared/data is there.
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak_restart.py --kills 100
+	$(BIN)/python benchmarks/soak_restart.py --kills 30 --days 3 --ticks
+	@if [ -d ../shared/data/es-5m ]; then $(BIN)/python benchmarks/paper_parity.py; fi
 
 # Re-pin every dependency (needs network and `uv`; commit the new lock and environment.yml).
 lock:

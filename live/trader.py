@@ -92,6 +92,7 @@ class Trader:
         self.cfg = config
         p = config.params
         self.params = p
+        self._params_hash = p.hash()  # saved with the state at every bar
         self.bar_ns = int(bar_ns or parse_bar_spec(config.bar).size)
         self._open_feed = open_feed
         self.broker = broker
@@ -170,7 +171,7 @@ class Trader:
         if st.get("version") != LOOP_STATE_VERSION:
             raise ValueError(f"saved loop state version {st.get('version')} != {LOOP_STATE_VERSION}: start over "
                              "with `navale paper --fresh`")
-        if st.get("params_hash") != self.params.hash():
+        if st.get("params_hash") != self._params_hash:
             raise ValueError(f"the session saved in {self.cfg.state_dir} was run with other parameters: use "
                              "another --state-dir, or `navale paper --fresh` to start over (the old session is "
                              "archived)")
@@ -191,7 +192,7 @@ class Trader:
 
     def _loop_state(self) -> bytes:
         return json.dumps({
-            "version": LOOP_STATE_VERSION, "params_hash": self.params.hash(), "run_id": self.run_id, "seq": self._seq,
+            "version": LOOP_STATE_VERSION, "params_hash": self._params_hash, "run_id": self.run_id, "seq": self._seq,
             "resume": self._resume, "balls": self._balls, "ctx": {str(k): v for k, v in self._ctx.items()},
             "n_trades": self._n_trades, "last_bar": self._last_bar, "prev_day": self._prev_day,
             "restarts": self._restarts, "last_ts": self._last_ts, "reported": list(self._reported),
@@ -201,12 +202,14 @@ class Trader:
     def _reconcile(self) -> None:
         """The broker's position must equal ours plus the fills we have not applied yet."""
         have = int(self.broker.positions().get(self.cfg.symbol, 0))
-        unapplied = self.broker.fills_since(self._seq)
+        # only fills of this run's orders (ids "RUN:kind:ts", bracket legs "RUN:E:ts:stop") are expected;
+        # another's (a flatten from outside while the trader was down) shows as a mismatch
+        unapplied = [f for f in self.broker.fills_since(self._seq) if f.order_id.startswith(f"{self.run_id}:")]
         want = self.eng.side * self.eng.contracts + sum(f.side * f.quantity for f in unapplied)
         if have != want:
             msg = (f"broker holds {have:+d} {self.cfg.symbol}, the trader's state expects {want:+d} "
-                   f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s)): trading "
-                   "stopped; flatten at the broker (`navale stop`) and start over with --fresh, or fix the state")
+                   f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s) of its orders): "
+                   "trading stopped; flatten at the broker (`navale stop`) and start over with --fresh, or fix the state")
             self.journal.record_risk_event("reconcile_mismatch", msg, time.time_ns(), level="critical")
             raise ReconcileError(msg)
 
@@ -574,17 +577,20 @@ class Trader:
         eng = self.eng
         c = self._last_bar["c"] if self._last_bar else 0
         feed = self.feed
+        # the engine's daily counters reset at the first in-session bar of a date: before it (the evening
+        # and overnight of a new trading date) the date's figures are zero, not the previous date's
+        new_day = bar is not None and self._prev_day is not None and self.clock.fields(bar.ts_ns)[0] != self._prev_day
         return {
             "mode": self.params.mode, "symbol": self.cfg.symbol, "run_id": self.run_id,
             "bar_ts_ns": int(bar.ts_ns) if bar is not None else None,
             "position": eng.side * eng.contracts,
             "entry_price": eng.entry_price * self._tick if eng.side else None,
-            "pnl_today_usd": eng.day_pnl,
+            "pnl_today_usd": 0.0 if new_day else eng.day_pnl,
             "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side else 0.0,
             "equity_usd": eng.equity(c) if self._last_bar else self.params.initial_capital_usd,
-            "trades_today": eng.trades_today, "trades": self._n_trades,
+            "trades_today": 0 if new_day else eng.trades_today, "trades": self._n_trades,
             "kill_switches": {
-                "daily_gate": eng.day_stop or False, "halted": eng.halted or False,
+                "daily_gate": False if new_day else (eng.day_stop or False), "halted": eng.halted or False,
                 "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,
                 "drawdown_pct": round(100.0 * (1.0 - eng.equity(c) / eng.peak_equity), 3) if self._last_bar else 0.0,
             },

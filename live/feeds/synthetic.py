@@ -24,7 +24,7 @@ class SyntheticFeed(ArrayFeed):
                  max_wait_seconds: float = 2.0, clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:
         self.spec = spec
-        digest = spec.digest()
+        self.digest = digest = spec.digest()  # asked for at every record (resume_token): computed once
         if resume is not None:
             if not isinstance(resume, dict) or resume.get("spec") != digest:
                 got = resume.get("spec") if isinstance(resume, dict) else resume
@@ -36,4 +36,4 @@ class SyntheticFeed(ArrayFeed):
                          clock=clock, sleep=sleep)
 
     def resume_token(self) -> dict:
-        return {**super().resume_token(), "spec": self.spec.digest()}
+        return {**super().resume_token(), "spec": self.digest}
