@@ -206,6 +206,21 @@ class Trader:
         # another's (a flatten from outside while the trader was down) shows as a mismatch
         unapplied = [f for f in self.broker.fills_since(self._seq) if f.order_id.startswith(f"{self.run_id}:")]
         want = self.eng.side * self.eng.contracts + sum(f.side * f.quantity for f in unapplied)
+        if have != want and have == 0 and not unapplied and self.eng.side != 0:
+            flat = [f for f in self.broker.fills_since(self._seq)
+                    if f.role == "flatten" and (f.extra or {}).get("reason") == "emergency_stop"]
+            if flat and self._last_bar is not None:  # `navale stop` flattened the book while the trader was down
+                f = flat[-1]
+                with self.journal.batch():
+                    self.eng.close_exit(f.ts_ns, int(self._last_bar["c"]), self._ticks(f.price), R_FLATTEN)
+                    self._seq = max(self._seq, int(f.seq))
+                    self.journal.record_fill(f)
+                    self._collect_trades()
+                    self.persist()
+                    self.journal.record_risk_event(
+                        "outside_flatten", f"the book was flattened while the trader was down ({f.order_id} at "
+                        f"{f.price}): the open trade is booked as exit 'flatten'", f.ts_ns, level="warning")
+                want = 0
         if have != want:
             msg = (f"broker holds {have:+d} {self.cfg.symbol}, the trader's state expects {want:+d} "
                    f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s) of its orders): "

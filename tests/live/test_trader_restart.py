@@ -182,3 +182,27 @@ def test_restart_with_a_replaced_book_refuses_to_trade(replay, tmp_path):
         open_session(Params.for_mode("paper"), feed=feed, state_dir=sd, speed=None, unvalidated=True)
     with Journal(sd / "journal.sqlite", readonly=True) as j:
         assert j.risk_events(limit=1)[0]["kind"] == "reconcile_mismatch"
+
+
+def test_restart_after_navale_stop_flattened_the_book_books_the_trade(replay, tmp_path):
+    """`navale stop` with no trader running flattens the book itself; after --clear the restart books the
+    open trade as exit 'flatten' at that fill, then trades on."""
+    from live import control
+
+    feed, _, _ = replay
+    sd = tmp_path / "state"
+    _kill_in_position(feed, sd)
+    control.write_halt(sd, "planted stop", "test")
+    book = PaperBroker.from_state_dir(sd)
+    book.cancel_all()
+    book.flatten("emergency_stop")
+    book.close()
+    control.clear_halt(sd)
+    trader = open_session(Params.for_mode("paper"), feed=feed, state_dir=sd, speed=None, unvalidated=True)
+    trades = trader.journal.trades(trader.run_id)
+    assert trades["exit_reason"].iloc[-1] == "flatten"
+    with Journal(sd / "journal.sqlite", readonly=True) as j:
+        assert "outside_flatten" in [e["kind"] for e in j.risk_events()]
+    res = trader.run()
+    assert res.reason == "replay_end"
+    trader.journal.close()
