@@ -8,7 +8,6 @@ so a restarted process resumes exactly where it stopped.
 
 from __future__ import annotations
 
-import io
 from typing import Any, Mapping
 
 import numpy as np
@@ -29,8 +28,9 @@ from .signals import (
     TIME_COLS,
     pack_params,
 )
+from .state_codec import pack, unpack
 
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 _NF, _NI, _NB = len(L.F_COLS), len(L.I_COLS), len(L.B_COLS)
 _OFF_I = _NF * 8
 _OFF_B = _OFF_I + _NI * 8
@@ -135,6 +135,7 @@ class SignalEngine:
         self.order_flow = bool(order_flow)
         self.bar_ns = int(round(bar_seconds * 1e9))
         self._pv = pack_params(self.params, self.order_flow, self.bar_ns, self.tick_size)
+        self._params_hash = self.params.hash()
         self._state = K.new_state(self._pv)
         self._x = np.zeros((L.N_X, 1), np.int64)
         self._xoff = np.zeros(1)
@@ -195,7 +196,7 @@ class SignalEngine:
         """A deep copy of the whole state (small: a few KiB), restorable with :meth:`restore`."""
         return {
             "version": SNAPSHOT_VERSION,
-            "params_hash": self.params.hash(),
+            "params_hash": self._params_hash,
             "tick_size": self.tick_size,
             "order_flow": self.order_flow,
             "bar_ns": self.bar_ns,
@@ -207,7 +208,7 @@ class SignalEngine:
         """Put back a state from :meth:`snapshot`; refuses one made with other parameters or settings."""
         if snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"engine snapshot version {snap.get('version')} != {SNAPSHOT_VERSION}")
-        mine = (self.params.hash(), self.tick_size, self.order_flow, self.bar_ns)
+        mine = (self._params_hash, self.tick_size, self.order_flow, self.bar_ns)
         theirs = (snap["params_hash"], snap["tick_size"], snap["order_flow"], snap["bar_ns"])
         if mine != theirs:
             raise ValueError(f"snapshot was made with (params, tick, order_flow, bar_ns) = {theirs}, engine has {mine}")
@@ -218,23 +219,15 @@ class SignalEngine:
         self._last_ts = int(snap["last_ts"])
 
     def to_bytes(self) -> bytes:
-        """Serialized snapshot (NumPy ``.npz``) for a file or a database."""
-        s = self.snapshot()
-        buf = io.BytesIO()
-        meta = np.array([s["version"], s["last_ts"], s["bar_ns"], int(s["order_flow"])], np.int64)
-        np.savez(buf, meta=meta, tick=np.array([s["tick_size"]]), params_hash=np.array(s["params_hash"]),
-                 **{f"a{k}": a for k, a in enumerate(s["arrays"])})
-        return buf.getvalue()
+        """Serialized snapshot (`strategy.state_codec`) for a file or a database."""
+        meta = {"version": SNAPSHOT_VERSION, "last_ts": int(self._last_ts), "bar_ns": self.bar_ns,
+                "order_flow": self.order_flow, "tick_size": self.tick_size, "params_hash": self._params_hash}
+        return pack(meta, list(self._state))
 
     def load_bytes(self, data: bytes) -> None:
         """Restore from :meth:`to_bytes` output."""
-        z = np.load(io.BytesIO(data), allow_pickle=False)
-        meta = z["meta"]
-        self.restore({
-            "version": int(meta[0]), "last_ts": int(meta[1]), "bar_ns": int(meta[2]), "order_flow": bool(meta[3]),
-            "tick_size": float(z["tick"][0]), "params_hash": str(z["params_hash"]),
-            "arrays": [z[f"a{k}"] for k in range(6)],
-        })
+        meta, arrays = unpack(data, "signal engine state")
+        self.restore({**meta, "arrays": arrays})
 
 
 # kernels.run (with the rolling helpers, the layouts and the clock constants) is compiled into _engine_step's

@@ -21,16 +21,15 @@ Closed trades accumulate as record rows (`strategy.trade_rules.T_*` / ``TF_*``) 
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from . import trade_rules as R
 from .params import Params
+from .state_codec import pack, unpack
 
 __all__ = ["TradeEngine", "engine_vector"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def engine_vector(params: Params, *, tick_value: float, commission_per_side: float,
@@ -71,6 +70,7 @@ class TradeEngine:
     def __init__(self, params: Params, *, tick_value: float, commission_per_side: float,
                  margin_per_contract: float = 0.0, capacity: int = 64):
         self.params = params
+        self._params_hash = params.hash()
         self.q = engine_vector(params, tick_value=tick_value, commission_per_side=commission_per_side,
                                margin_per_contract=margin_per_contract)
         self.si, self.sf = R.new_state(self.q)
@@ -248,24 +248,22 @@ class TradeEngine:
 
     # -- persistence ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The whole state (params hash, rule vector, state arrays, uncollected trades) as ``.npz``."""
-        buf = io.BytesIO()
-        np.savez(buf, version=np.array([STATE_VERSION]), params_hash=np.array(self.params.hash()), q=self.q,
-                 si=self.si, sf=self.sf, ti=self._ti[:self._nt], tf=self._tf[:self._nt])
-        return buf.getvalue()
+        """The whole state (params hash, rule vector, state arrays, uncollected trades), `strategy.state_codec`."""
+        meta = {"version": STATE_VERSION, "params_hash": self._params_hash}
+        return pack(meta, [self.q, self.si, self.sf, self._ti[:self._nt], self._tf[:self._nt]])
 
     def load_bytes(self, data: bytes) -> None:
         """Restore from :meth:`to_bytes`; refuses a state made with other parameters or instrument."""
-        z = np.load(io.BytesIO(data), allow_pickle=False)
-        if int(z["version"][0]) != STATE_VERSION:
-            raise ValueError(f"trade engine state version {int(z['version'][0])} != {STATE_VERSION}")
-        if str(z["params_hash"]) != self.params.hash() or not np.array_equal(z["q"], self.q):
+        meta, (q, si, sf, ti, tf) = unpack(data, "trade engine state")
+        if meta.get("version") != STATE_VERSION:
+            raise ValueError(f"trade engine state version {meta.get('version')} != {STATE_VERSION}")
+        if meta.get("params_hash") != self._params_hash or not np.array_equal(q, self.q):
             raise ValueError("trade engine state was made with other parameters or instrument settings")
-        if z["si"].shape != self.si.shape or z["sf"].shape != self.sf.shape:
+        if si.shape != self.si.shape or sf.shape != self.sf.shape:
             raise ValueError("trade engine state arrays do not match this engine's layout")
-        self.si[:] = z["si"]
-        self.sf[:] = z["sf"]
-        n = z["ti"].shape[0]
-        self._ti[:n] = z["ti"]
-        self._tf[:n] = z["tf"]
+        self.si[:] = si
+        self.sf[:] = sf
+        n = ti.shape[0]
+        self._ti[:n] = ti
+        self._tf[:n] = tf
         self._nt = n
