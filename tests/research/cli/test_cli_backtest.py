@@ -59,7 +59,7 @@ def test_backtest_all_32_contracts(tmp_path, capsys):
     # the backtest preset (2 contracts, $100,000) falls below the $24,000 ES margin in June 2017 and stops there
     assert trades["entry_ts"].min().year <= 2015 and doc[0]["trading_stopped"]["time"].startswith("2017-06-28")
     assert trades["exit_ts"].max() <= pd.Timestamp(doc[0]["trading_stopped"]["time"])
-    assert "trading stopped 2017-06-23: equity $23,866 below margin $24,000 for 2 contract(s)" in text
+    assert "trading stopped 2017-06-28: equity $23,848 below margin $24,000 for 2 contract(s)" in text
     per_year = pd.read_csv(tmp_path / "bt" / "per_year.csv", index_col=0)
     assert per_year.loc["total", "trades"] == len(trades)
     with RunStore(read_only=True) as store:
