@@ -241,7 +241,37 @@ def claim(directory: str | Path) -> dict[str, Any]:
     if halt is not None:
         raise ControlError(f"{directory} is halted since {halt.get('time') or '?'} ({halt['reason']}); "
                            f"`navale stop --clear --state-dir {directory}` lifts the halt")
+    _lock_dir(Path(directory))
     return write_pid(directory)
+
+
+_LOCKS: dict[str, Any] = {}  # state dir -> the open lock file this process holds (released when it exits)
+
+
+def _lock_dir(directory: Path) -> None:
+    """An exclusive lock (flock) on ``DIR/trader.lock`` for this process's lifetime: two traders started
+    at the same instant cannot both hold a state dir (the pid file alone is check-then-write)."""
+    import fcntl
+
+    key = str(directory.resolve())
+    if key in _LOCKS:
+        return
+    fh = open(directory / "trader.lock", "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        other = trader_pid(directory)
+        raise ControlError(f"another trader{f' (pid {other})' if other else ''} holds the state dir {directory}: "
+                           f"stop it first (navale stop --state-dir {directory})") from None
+    _LOCKS[key] = fh
+
+
+def release(directory: str | Path) -> None:
+    """Give up this process's lock on ``directory`` (a trader that ended)."""
+    fh = _LOCKS.pop(str(Path(directory).resolve()), None)
+    if fh is not None:
+        fh.close()
 
 
 def remove_pid(directory: str | Path, pid: int | None = None) -> bool:

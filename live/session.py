@@ -55,19 +55,20 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     """
     from live.bars import BarBuilder
     from live.brokers.paper import PaperBroker
+    from live.config import ConfigError
     from live.feeds import open_feed
     from live.journal import Journal
+    from research.data.aggregate import parse_bar_spec
 
     sd = control.state_dir(state_dir)
-    sd.mkdir(parents=True, exist_ok=True)
-    control.claim(sd)  # refuses a halted state dir or one another trader holds
-    if fresh:
-        archive_state(sd)
+    if sd.exists() and not sd.is_dir():
+        raise ConfigError(f"state dir {sd} exists and is not a folder")
+    parse_bar_spec(bar)  # every check before anything is created or archived
     kw = dict(feed_kw or {})
-    probe = open_feed(feed, speed=speed, **kw)  # the first open tells the symbol, bar size and order flow
+    if not str(feed).strip().lower().startswith("scid:"):
+        kw["speed"] = speed  # a .scid tail runs at the writer's pace
+    probe = open_feed(feed, **kw)  # the first open tells the symbol, bar size and order flow
     if probe.yields_bars and broker_mode == "tick":
-        from live.config import ConfigError
-
         raise ConfigError(f"feed {feed!r} replays bars: a tick-mode broker needs trades (use --broker bar, or "
                           "replay a .scid, tick text or DBN file)")
     sym = symbol or probe.symbol or "ES"
@@ -80,6 +81,10 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                        margin_per_contract=spec.margin_per_contract, broker_mode=broker_mode, bar=bar,
                        state_dir=sd, unvalidated=unvalidated, promotion_id=promotion_id,
                        checkpoint_every=checkpoint_every)
+    sd.mkdir(parents=True, exist_ok=True)
+    control.claim(sd)  # refuses a halted state dir or one another trader holds
+    if fresh:
+        archive_state(sd)
     journal = Journal(control.journal_path(sd))
     broker = PaperBroker(sym, tick_size=spec.tick_size, mode=broker_mode, slippage_ticks=params.slippage_ticks,
                          book_path=sd / "paper_broker.sqlite")
@@ -89,7 +94,7 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
         if resume is None and first:
             return first.pop()
         first.clear()
-        return open_feed(feed, speed=speed, resume=resume, **kw)
+        return open_feed(feed, resume=resume, **kw)
 
     trader = Trader(cfg, feed_factory, broker, journal,
                     builder=lambda b, g: BarBuilder(b, grace_seconds=g, symbol=sym), order_flow=order_flow,
@@ -104,7 +109,7 @@ def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: st
                 promotion_id: str | None):
     from live.store_sync import StoreSync
 
-    manifest = {"kind": "paper", "mode": params.mode, "feed": feed, "params": params.to_dict(),
+    manifest = {"kind": "paper", "mode": params.mode, "session": params.session, "feed": feed, "params": params.to_dict(),
                 "params_hash": params.hash(), "unvalidated": unvalidated, "promotion_id": promotion_id,
                 "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol}
     sync = StoreSync(store_path, trader.run_id, manifest)

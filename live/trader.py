@@ -45,6 +45,7 @@ __all__ = ["Trader", "ReconcileError", "HaltedError", "RunResult"]
 log = logging.getLogger(__name__)
 STATE_KEYS = ("signals", "trades", "loop")
 REALTIME_NS = 600 * 10**9  # records this close to the wall clock are real time
+HEARTBEAT_S = 5.0  # a waiting trader's heartbeat period
 LOOP_STATE_VERSION = 1
 
 
@@ -122,6 +123,8 @@ class Trader:
         self._restarts = 0
         # live-only switches
         self._watch = control.HaltWatch(config.state_dir)
+        self._terminate = False
+        self._hb_at = 0.0
         self._feed_halted = False
         self._calendar: Any = None
         self._awaiting: dict[str, Any] | None = None
@@ -235,8 +238,13 @@ class Trader:
 
     # ------------------------------------------------------------------------------------- the loop
     def install_signal_handler(self) -> None:
-        """SIGUSR1 (sent by ``navale stop``) requests the emergency stop (the handler only sets a flag)."""
+        """SIGUSR1 (sent by ``navale stop``) requests the emergency stop; SIGTERM ends the session after the
+        record in hand (the state saved at the last bar close is where a restart resumes). The handlers
+        only set flags."""
+        import signal
+
         self._watch.install()
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_terminate", True))
 
     def run(self, *, max_records: int | None = None) -> RunResult:
         """Run until the feed ends (a replay), the emergency stop, or `max_records` records."""
@@ -250,6 +258,9 @@ class Trader:
                 if halt is not None:
                     self.emergency_stop(str(halt.get("reason") or "emergency stop requested"))
                     reason = "halted"
+                    break
+                if self._terminate:
+                    reason = "terminated"
                     break
                 if max_records is not None and self._records >= max_records:
                     reason = "max_records"
@@ -278,6 +289,7 @@ class Trader:
             if self.store_sync is not None:
                 self.store_sync.close(10.0)
             control.remove_pid(self.cfg.state_dir)
+            control.release(self.cfg.state_dir)
         return self.result(reason)
 
     def _on_tick(self, tick: Tick, tok: Any) -> None:
@@ -297,6 +309,9 @@ class Trader:
             bar = self.builder.poll(now)
             if bar is not None:
                 self._close_bar(bar, self.feed.resume_token())
+        if time.monotonic() - self._hb_at > HEARTBEAT_S:  # alive between bars too (status: "running")
+            self._hb_at = time.monotonic()
+            self.journal.heartbeat(now, self.status())
         last = getattr(self.feed, "last_record_wall", None)
         if last is not None and getattr(self.feed, "live", False) and not self._feed_halted:
             quiet = time.monotonic() - last
@@ -583,6 +598,11 @@ class Trader:
             self.eng.finish(0, 0) if self.eng.side == 0 else None
             self._collect_trades()
             self.persist()
+            self.journal.record_position(self.cfg.symbol, 0, time.time_ns())
+            self._position = 0
+            st = self.status()
+            st["halted"] = reason
+            self.journal.heartbeat(time.time_ns(), st)
             self.journal.record_risk_event("emergency_stop", f"flat ({reason}; {(time.time_ns() - t0) / 1e6:.1f} ms)",
                                            time.time_ns(), level="critical")
 
@@ -597,7 +617,7 @@ class Trader:
         new_day = bar is not None and self._prev_day is not None and self.clock.fields(bar.ts_ns)[0] != self._prev_day
         return {
             "mode": self.params.mode, "symbol": self.cfg.symbol, "run_id": self.run_id,
-            "bar_ts_ns": int(bar.ts_ns) if bar is not None else None,
+            "bar_ts_ns": int(bar.ts_ns) if bar is not None else (self._last_ts if self._last_ts >= 0 else None),
             "position": eng.side * eng.contracts,
             "entry_price": eng.entry_price * self._tick if eng.side else None,
             "pnl_today_usd": 0.0 if new_day else eng.day_pnl,

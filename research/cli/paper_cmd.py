@@ -130,9 +130,11 @@ def _params_of(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from live.brokers.base import BrokerError
     from live.config import ConfigError
     from live.control import ControlError
     from live.feeds import FeedError
+    from live.journal import JournalError
     from live.trader import HaltedError, ReconcileError
     from research.data import DataError
     from strategy.params import ParamsError
@@ -146,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
         speed = None if speed == float("inf") else speed
         trader = _open(args, params, promo, speed, console)
-    except (ConfigError, ControlError, FeedError, DataError, ParamsError, HaltedError, ValueError, OSError) as exc:
+    except (ConfigError, ControlError, FeedError, DataError, ParamsError, HaltedError, ValueError, OSError,
+            BrokerError, JournalError) as exc:
         console.print(f"[bold red]error:[/] {_one_line(exc)}", markup=True, highlight=False)
         return 2
     except ReconcileError as exc:
@@ -158,8 +161,6 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"paper session {trader.run_id}: mode {params.mode}, feed {args.feed}, broker {args.broker}, "
                   f"state {trader.cfg.state_dir}" + (", resumed" if trader._restarts else ""), highlight=False)
     t0 = time.perf_counter()
-    from live.brokers.base import BrokerError
-
     try:
         res = trader.run()
     except KeyboardInterrupt:
@@ -243,14 +244,17 @@ def write_session_outputs(out_dir: str, trader, res, params, promo, args) -> Pat
     res.equity.to_parquet(buf)
     atomic_write_bytes(out / "equity.parquet", buf.getvalue())
     stats: dict[str, Any] = {}
-    if len(res.equity):
+    whole = res.restarts == 0
+    if len(res.equity) and whole:
         st = compute_stats(trades, res.equity["equity"], res.equity["position"], params.initial_capital_usd)
         stats = {k: (None if v != v else v) for k, v in st.to_dict().items() if isinstance(v, (int, float))}
     atomic_write_text(out / "stats.json", json.dumps({"run_id": trader.run_id, **stats}, indent=1, default=str))
     manifest = {"run_id": trader.run_id, "kind": "paper", "mode": params.mode, "feed": args.feed,
                 "broker": args.broker, "unvalidated": promo is None, "promotion_id": promo,
                 "params_hash": params.hash(), "ended": res.reason, "records": res.records, "bars": res.bars,
-                "restarts": res.restarts, "symbol": trader.cfg.symbol}
+                "restarts": res.restarts, "symbol": trader.cfg.symbol,
+                "equity_covers": "the whole session" if whole else "the bars since the last restart (trades: the "
+                                 "whole session; stats.json is left empty: run the session again with --fresh)"}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
     atomic_write_text(out / "params.toml", params.to_toml())
     return out

@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.clear:
             result = _clear(directory, t0_ns)
+        elif (not directory.exists() or directory.is_dir()) and not any(
+                (directory / f).exists() for f in ("journal.sqlite", "paper_broker.sqlite", "trader.pid")):
+            raise control.ControlError(f"no trader, journal or paper book in {directory}: nothing was stopped (give "
+                                       "the trader's --state-dir, or set NAVALE_LIVE_DIR as it was)")
         else:
             result = _stop(directory, args.reason, args.timeout, t0, t0_ns)
     except control.ControlError as exc:
@@ -198,7 +202,31 @@ def _flatten_broker(directory: Path, trader: str) -> tuple[str, str, bool]:
         return "broker", f"the paper broker failed to flatten: {' '.join(str(exc).split())}", False
     if left or orders:
         return "broker", f"NOT flat after flatten: positions {left}, {len(orders)} open order(s)", False
+    _journal_flat(directory)
     return "broker", f"flat (navale stop cancelled and flattened the paper book; trader {trader})", True
+
+
+def _journal_flat(directory: Path) -> None:
+    """What `navale status` shows after a flatten the trader did not do: position 0 (positions table and a
+    heartbeat copied from the last one)."""
+    from live import control
+    from live.journal import Journal
+
+    path = control.journal_path(directory)
+    if not path.is_file():
+        return
+    try:
+        with Journal(path) as j:
+            last = j.last_heartbeat()
+            now = time.time_ns()
+            st = dict(last["status"]) if last else {}
+            if st.get("symbol"):
+                j.record_position(str(st["symbol"]), 0, now)
+            st.update(position=0, entry_price=None, pnl_open_usd=0.0, halted="emergency stop (navale stop)",
+                      wall_ns=now)
+            j.heartbeat(last["ts_ns"] if last else now, st)
+    except Exception:  # noqa: BLE001 - the book is flat; a journal that cannot take the note is reported by status
+        pass
 
 
 # ---------------------------------------------------------------- clear

@@ -130,11 +130,12 @@ def test_stop_a_hung_trader_acts_on_the_broker(tmp_path, trader, navale):
 
 
 def test_stop_with_no_trader_and_no_journal(tmp_path, capsys):
+    """A typo'd or unset state dir: nothing is stopped there, and the stop says so instead of "flat"."""
     d = tmp_path / "fresh"
-    assert main(["stop", "--state-dir", str(d)]) == 0
+    assert main(["stop", "--state-dir", str(d)]) == 2
     out = capsys.readouterr().out
-    assert "no trader runs" in out and "time from the command to flat" in out
-    assert control.read_halt(d) is not None and not control.journal_path(d).exists()  # a stop never creates one
+    assert "no trader, journal or paper book" in out and "nothing was stopped" in out
+    assert control.read_halt(d) is None and not d.exists()  # a stop never creates the folder
 
 
 def test_stop_flattens_the_paper_book_itself(tmp_path, navale):
