@@ -158,6 +158,7 @@ class Trader:
         if not self.run_id:
             self.run_id = "paper-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
         self._reconcile()
+        self._warm_up()
         self.feed = self._open_feed(self._resume)
         if not self.feed.yields_bars:
             if self._make_builder is None:
@@ -168,6 +169,20 @@ class Trader:
                                        f"run {self.run_id}, mode {self.params.mode}, broker {self.cfg.broker_mode}"
                                        + (", UNVALIDATED parameters" if self.cfg.unvalidated else ""), now, level="info")
         control.write_pid(self.cfg.state_dir)
+
+    def _warm_up(self) -> None:
+        """Compile (or load from numba's cache) the kernels on throwaway engines, so the first real bar does
+        not wait for it (a fresh clone compiles for about a minute)."""
+        from strategy.fills import bracket_on_bar, market_fill_ticks
+
+        ts = 1_709_562_600_000_000_000  # 2024-03-04 14:30 UTC
+        SignalEngine(self.params, tick_size=self.cfg.tick_size, order_flow=self.order_flow,
+                     bar_seconds=self.bar_ns / 1e9).update_values(ts, 5000.0, 5000.25, 4999.75, 5000.0, 10, 5, 5)
+        eng = TradeEngine(self.params, tick_value=self.cfg.tick_value, commission_per_side=0.0)
+        day, close_min, _ = self.clock.fields(ts)
+        eng.step_model(ts, day, 20000, 20001, 19999, 20000, close_min, 960.0, True, False, *([False] * 6))
+        market_fill_ticks(20000, 1, 1)
+        bracket_on_bar(1, 19990, 20010, 20000, 20001, 19999, True, 1)
 
     def _load(self, blobs: dict[str, bytes]) -> None:
         st = json.loads(blobs["loop"].decode())
@@ -309,9 +324,9 @@ class Trader:
             bar = self.builder.poll(now)
             if bar is not None:
                 self._close_bar(bar, self.feed.resume_token())
-        if time.monotonic() - self._hb_at > HEARTBEAT_S:  # alive between bars too (status: "running")
+        if self._last_ts >= 0 and time.monotonic() - self._hb_at > HEARTBEAT_S:  # alive between bars too
             self._hb_at = time.monotonic()
-            self.journal.heartbeat(now, self.status())
+            self.journal.heartbeat(self._last_ts, self.status())
         last = getattr(self.feed, "last_record_wall", None)
         if last is not None and getattr(self.feed, "live", False) and not self._feed_halted:
             quiet = time.monotonic() - last
