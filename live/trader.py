@@ -610,7 +610,8 @@ class Trader:
                 self.journal.record_fill(f)
                 if f.role == "flatten" and self.eng.side != 0 and self._last_bar is not None:
                     self.eng.close_exit(f.ts_ns, int(self._last_bar["c"]), self._ticks(f.price), R_FLATTEN)
-            self.eng.finish(0, 0) if self.eng.side == 0 else None
+            if self.eng.side == 0:
+                self.eng.finish(0, 0)  # drops a pending entry or exit: nothing may fill after the stop
             self._collect_trades()
             self.persist()
             self.journal.record_position(self.cfg.symbol, 0, time.time_ns())

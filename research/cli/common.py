@@ -94,6 +94,17 @@ def date_arg(value: str) -> str:
     return value
 
 
+def number_arg(value: str, lo: float, hi: float, what: str, *, lo_open: bool = False) -> float:
+    """A float option in [lo, hi] (``(lo, hi]`` with `lo_open`), else ArgumentTypeError naming `what`."""
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number ({what})") from None
+    if not ((lo < v) if lo_open else (lo <= v)) or not v <= hi:
+        raise argparse.ArgumentTypeError(f"{v:g} is out of range: {what} in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+    return v
+
+
 def port_arg(value: str) -> int:
     """argparse type of a TCP port: an integer in [1, 65535]."""
     try:

@@ -10,21 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from .common import console as make_console
+from .common import number_arg
 
 FEED_HELP = "synthetic (default: the embedded generator in accelerated time), replay:PATH (a recorded .scid, tick " \
             "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing)"
 
 
-def _speed(value: str) -> float | None:
+def _speed(value: str) -> float:
+    """N x real time, or 'max' (inf: as fast as possible)."""
     if value.strip().lower() == "max":
         return float("inf")
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: use a factor like 60 (x real time) or 'max'") from None
-    if not 0 < v <= 1e6:
-        raise argparse.ArgumentTypeError(f"{v:g} is out of range: a factor in (0, 1000000], or 'max'")
-    return v
+    return number_arg(value, 0, 1e6, "speed: x real time, or 'max'", lo_open=True)
 
 
 def add_parser(sub: Any, formatter: type) -> None:

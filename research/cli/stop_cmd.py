@@ -10,19 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from .common import console as make_console
+from .common import number_arg
 
 DEFAULT_TIMEOUT_S = 10.0
 POLL_S = 0.01
 
 
 def _seconds(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not 0 <= v <= 3600:
-        raise argparse.ArgumentTypeError(f"{v:g} is out of range: seconds in [0, 3600]")
-    return v
+    return number_arg(value, 0, 3600, "seconds")
 
 
 def add_parser(sub: Any, formatter: type) -> None:
