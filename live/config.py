@@ -8,9 +8,11 @@ from pathlib import Path
 
 from strategy import Params
 
-__all__ = ["TraderConfig", "ConfigError", "PAPER_MODES"]
+__all__ = ["TraderConfig", "ConfigError", "PAPER_MODES", "UNVALIDATED"]
 
 PAPER_MODES = ("paper", "data_collection")
+UNVALIDATED = ("these parameters were not accepted by `navale promote`: pass --from-promotion ID (or --params with a "
+               "ready_for_paper.toml), or --unvalidated to paper trade them anyway")
 
 
 class ConfigError(ValueError):
@@ -52,8 +54,7 @@ class TraderConfig:
         if self.broker_mode not in ("bar", "tick"):
             raise ConfigError(f"broker mode {self.broker_mode!r}: use 'bar' or 'tick'")
         if not self.unvalidated and not self.promotion_id:
-            raise ConfigError("these parameters were not accepted by `navale promote`: pass --from-promotion ID "
-                              "(or --params with a ready_for_paper.toml), or --unvalidated to paper trade them anyway")
+            raise ConfigError(UNVALIDATED)
         self.state_dir = Path(self.state_dir)
         self.checkpoint_every = max(1, int(self.checkpoint_every))
 

@@ -127,7 +127,7 @@ def _params_of(text: str):
 
 def run(args: argparse.Namespace) -> int:
     from live.brokers.base import BrokerError
-    from live.config import ConfigError
+    from live.config import UNVALIDATED, ConfigError
     from live.control import ControlError
     from live.feeds import FeedError
     from live.journal import JournalError
@@ -139,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         params, promo = resolve_params(args)
         if promo is None and not args.unvalidated:
-            raise ConfigError("these parameters were not accepted by `navale promote`: pass --from-promotion ID "
-                              "(or --params with a ready_for_paper.toml), or --unvalidated to paper trade them anyway")
+            raise ConfigError(UNVALIDATED)
         speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
         speed = None if speed == float("inf") else speed
         trader = _open(args, params, promo, speed, console)

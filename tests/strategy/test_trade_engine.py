@@ -148,3 +148,19 @@ def test_incremental_equals_batch_on_all_real_contracts():
     for f in files[::8]:  # the account stops of paper mode, on a sample
         total += assert_same_trades(load_bars(f), Params.for_mode("paper"))
     assert total > 1000
+
+
+@pytest.mark.parametrize("frac", [0.23, 0.5, 0.81])
+def test_trades_do_not_depend_on_later_bars(synthetic_bars, frac):
+    """Prefix invariance of the trade rules: cutting the data at any bar changes no trade closed before
+    the cut (the session end comes from the calendar, not from the data's last bar of a session)."""
+    p = Params.for_mode("data_collection")
+    full = run(synthetic_bars, p).trades
+    k = int(len(synthetic_bars) * frac)
+    cut = synthetic_bars.iloc[:k]
+    part = run(cut, p).trades
+    end = cut.index[-1]
+    a = part.loc[part["exit_ts"] < end, COMPARE].reset_index(drop=True)
+    b = full.loc[full["exit_ts"] < end, COMPARE].reset_index(drop=True)
+    assert len(a) > 0
+    pd.testing.assert_frame_equal(a, b)
