@@ -376,7 +376,11 @@ def bench_d(quick: bool, results: dict) -> None:
     finally:
         S.simulate = real
     args = captured["args"]
-    (q, o, h, l, c, sess, close_min, last, le, se, lc, sc, bullv, bearv, ti, tf, equity, position, _halt) = args
+    (q, _ts, o, h, l, c, sess, close_min, sess_close, _day_ok, last, le, se, lc, sc, bullv, bearv, ti, tf, equity,
+     position, _halt) = args
+    # the rules' session end: the calendar's flat time of each bar's date, or a contract's / the data's last bar
+    flat = np.minimum(q[S.Q_FLAT_MIN], sess_close - (960.0 - q[S.Q_FLAT_MIN]))
+    last = last | ~(close_min < flat)
     n = len(o)
     ntr = len(res.trades)
     tick = res.meta["tick_size"]
