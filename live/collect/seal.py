@@ -141,7 +141,7 @@ def finalize_segment(root: Path, segment: Path, *, source: str | None = None) ->
     if date is None:
         raise SegmentError(f"{segment}: not a segment file name (DATE.seg)")
     buf = segment.read_bytes()
-    data = read_segment(segment)  # raises on a torn or damaged tail
+    data = read_segment(segment, data=buf)  # raises on a torn or damaged tail
     if not data.header:
         raise SegmentError(f"{segment}: byte {len(MAGIC)}: no header record")
     _check_sealed(segment, data, buf)

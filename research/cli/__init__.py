@@ -101,6 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="random seed, 0 to 4294967295 (default 20240304)")
     s.add_argument("--start", default=None, help="first trading date, YYYY-MM-DD, 1990-01-01 to 2099-12-31 (default 2024-03-04)")
 
+    v = dsub.add_parser(
+        "verify",
+        help="re-read the collected segments and partitions and check them; exit code 1 on any error",
+        description=(
+            "Check every segment and Parquet partition of a collection directory: frame checksums, headers, "
+            "SEAL records and manifests (sha256, bytes, counts), the partitions against their manifests and "
+            "(by default) their rows against the segments, that consecutive segments join, and that no tick seq "
+            "or bar time repeats or is missing. Read-only, no lock: it can run while `navale collect` runs "
+            "(the open segment's partial last record is reported, not an error). Nothing is ever repaired."
+        ),
+        epilog="examples:\n  navale data verify\n  navale data verify data/collect/segments/ES\n"
+               "  navale data verify --dir /mnt/collect --json report.json\n",
+        formatter_class=_Formatter,
+    )
+    v.add_argument("path", nargs="?", default=None, metavar="PATH",
+                   help="a collection directory, segments/SYMBOL or one DATE.seg (default: --dir)")
+    v.add_argument("--dir", default=None, help="the collection directory (default $NAVALE_COLLECT_DIR or data/collect)")
+    v.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="also write the result as JSON to FILE (or stdout with no FILE or '-')")
+    v.add_argument("--no-deep", dest="deep", action="store_false",
+                   help="skip comparing each partition's rows with its segment's (sha256 and row counts are still "
+                        "checked; the deep comparison costs about one more decode of every segment)")
+
     from . import (
         backtest_cmd,
         lab_cmd,

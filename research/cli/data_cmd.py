@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from research.data import DataError
 
     console = make_console(stderr=getattr(args, "json", None) == "-")
+    if args.command == "verify":
+        return _verify(args, console)
     if getattr(args, "bar", None) is not None:  # a bad --bar is one line, before any file is read
         from rich.markup import escape
 
@@ -220,3 +222,39 @@ def _synth(args: argparse.Namespace, console) -> int:
     size = path.stat().st_size
     console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]\nwrote {path} ({(size - 56) // 40:,} trades, {size / 1e6:.1f} MB)")
     return 0
+
+
+def _verify(args: argparse.Namespace, console) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from live.collect.layout import collect_dir
+    from live.collect.verify import VerifyInputError, report_json, verify
+
+    try:
+        report = verify(Path(args.path) if args.path else None, root=collect_dir(args.dir), deep=args.deep)
+    except VerifyInputError as exc:
+        make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        return 2
+    colour = {"ok": "green", "open": "cyan", "warning": "yellow", "error": "red"}
+    table = Table(title=f"navale data verify {report.root}" + ("" if report.deep else " (--no-deep)"))
+    for col in ("file", "kind", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in report.rows:
+        table.add_row(escape(r.path), r.kind, f"[{colour[r.status]}]{r.status}[/]", escape(r.detail))
+    console.print(table)
+    for p in report.problems:
+        console.print(f"[{'red' if p.level == 'error' else 'yellow'}]{p.level}:[/] {escape(p.path)}: {escape(p.message)}")
+    segs = sum(r.kind == "segment" for r in report.rows)
+    parts = sum(r.kind == "partition" for r in report.rows)
+    verdict = "[red]ERRORS[/]" if report.errors else ("[yellow]warnings only[/]" if report.warnings else "[green]ok[/]")
+    console.print(f"{segs} segment(s), {parts} partition(s): {report.errors} error(s), {report.warnings} warning(s): {verdict}")
+    if args.json:
+        text = report_json(report)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            from research.store.files import atomic_write_text
+
+            atomic_write_text(Path(args.json), text)
+    return 1 if report.errors else 0

@@ -199,11 +199,12 @@ class SegmentData:
     scan: ScanResult
 
 
-def read_segment(path: str | Path, *, allow_torn: bool = False) -> SegmentData:
-    """Decode a whole segment. A torn or damaged tail raises `SegmentError` naming the offset, unless
-    ``allow_torn`` (then the whole frames before it are returned and ``scan.problem`` says what follows)."""
+def read_segment(path: str | Path, *, allow_torn: bool = False, data: bytes | None = None) -> SegmentData:
+    """Decode a whole segment (``data``: its bytes, already read). A torn or damaged tail raises `SegmentError`
+    naming the offset, unless ``allow_torn`` (then the whole frames before it are returned and ``scan.problem``
+    says what follows)."""
     path = Path(path)
-    buf = path.read_bytes()
+    buf = path.read_bytes() if data is None else data
     sc = scan(path, buf)
     if sc.problem is not None and not allow_torn:
         raise SegmentError(f"{path}: byte {sc.valid_end}: {sc.problem} ({sc.torn_bytes} bytes after the last whole record)")
