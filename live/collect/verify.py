@@ -138,8 +138,8 @@ class _Checker:
             if in_flight:
                 status_detail = f"open, {sc.torn_bytes} bytes in flight"
             else:
-                what = "sealed segment" if closed else "open segment"
-                self.add("error", seg, f"byte {sc.valid_end}: {sc.problem} in a {what} "
+                what = "a sealed segment" if closed else "an open segment, with whole records after it"
+                self.add("error", seg, f"byte {sc.valid_end}: {sc.problem} in {what} "
                                        f"({sc.torn_bytes} bytes after the last whole record)")
         if sc.valid_end > len(MAGIC):
             h = data.header
