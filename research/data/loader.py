@@ -35,7 +35,7 @@ from .validate import screen_bars, screen_ticks
 
 __all__ = ["load_bars", "load_ticks", "detect_format", "symbol_from_path", "Format"]
 
-Format = Literal["sierra_bars", "scid", "tbt_text", "dbn", "csv", "parquet"]
+Format = Literal["sierra_bars", "scid", "tbt_text", "dbn", "csv", "parquet", "collected"]
 OnError = Literal["raise", "quarantine"]
 DEFAULT_TICK_BAR = "1min"
 
@@ -181,6 +181,7 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
 
     With ``validate``, rows that cannot be real (see :mod:`research.data.validate`) raise or are quarantined.
     """
+    from .collected import collected_kind
     from .scid import (
         read_scid_records,
         records_are_trades,
@@ -188,6 +189,12 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
         scid_time_to_ns,
     )
 
+    if collected_kind(path) in ("ticks", "bars"):
+        cols, t, attrs = _load_collected(path, bar=bar, quarantine=quarantine, symbol=symbol, tick_size=tick_size,
+                                         validate=validate)
+        if validate and attrs["records"] == "bars":
+            cols, t = screen_bars(cols, t, attrs, path, _tick_for(attrs["symbol"], tick_size), quarantine)
+        return cols, t, attrs
     fmt = detect_format(path)
     attrs: dict[str, Any] = {"sources": [str(path)], "source_format": fmt, "quarantine": []}
     if fmt == "sierra_bars":
@@ -255,6 +262,34 @@ def _load_one(path: Path, *, bar: BarSpec | None, tz: str | None, quarantine: bo
     if validate and attrs.get("records") != "trades":
         cols, t = screen_bars(cols, t, attrs, path, _tick_for(attrs["symbol"], tick_size), quarantine)
     return cols, t, attrs
+
+
+def _load_collected(path: Path, *, bar: BarSpec | None, quarantine: bool, symbol: str | None,
+                    tick_size: float | None, validate: bool) -> tuple[dict, np.ndarray, dict]:
+    """The collector's Parquet partitions (``ROOT/parquet/bars`` or ``ticks``, a ``symbol=``/``date=`` folder or
+    one file): bars as stored, ticks aggregated like any tick source. ``symbol`` picks the product root."""
+    from .collected import read_collected
+    from .ticks import make_tick_frame
+
+    kind, table, meta = read_collected(path, symbol=root_of(symbol) if symbol else None)
+    attrs: dict[str, Any] = {**meta, "quarantine": [], "sources": [str(path)], "partition_files": meta["sources"]}
+    if table.num_rows == 0:
+        raise DataError(f"the collected {kind} partition(s) hold no rows", path=path)
+    t = table.column("ts").cast("int64").to_numpy()
+    if kind == "bars":
+        cols = {c: table.column(c).to_numpy() for c in ("open", "high", "low", "close", "volume", "num_trades",
+                                                         "bid_volume", "ask_volume")}
+        attrs["records"] = "bars"
+        return cols, t, attrs
+    ticks = make_tick_frame(t, table.column("price").to_numpy(), table.column("size").to_numpy(),
+                            table.column("side").to_numpy(), table.column("seq").to_numpy(), attrs={})
+    ticks["num_trades"] = table.column("num_trades").to_numpy()
+    if validate:
+        ticks = screen_ticks(ticks, path, _tick_for(attrs["symbol"], tick_size), quarantine, attrs)
+    spec = bar or parse_bar_spec(DEFAULT_TICK_BAR)
+    agg = ticks_to_bars(ticks, spec)
+    attrs.update(bar=spec.text, records="trades")
+    return agg, agg.pop("time_ns"), attrs
 
 
 def _resample_if_needed(cols: dict, t: np.ndarray, attrs: dict, bar: BarSpec | None, path: Path) -> tuple[dict, np.ndarray]:
@@ -353,6 +388,20 @@ def _order_quarantine(t: np.ndarray, path: str, lines: np.ndarray | None) -> tup
     return keep, report
 
 
+def _expand_keeping_collected(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """`expand_paths`, except that a collected partition tree (see `research.data.collected`) stays one input."""
+    from .collected import collected_kind
+
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    out: list[Path] = []
+    for p in items:
+        if Path(p).is_dir() and collected_kind(p) is not None:
+            out.append(Path(p))
+        else:
+            out.extend(expand_paths(p))
+    return out
+
+
 def load_bars(
     path_or_paths: str | Path | Sequence[str | Path],
     *,
@@ -370,7 +419,9 @@ def load_bars(
     """Load bars from any supported file(s) into the canonical frame (see ``research.data.frame``).
 
     Formats are detected from content: Sierra bar exports (gz or not), Sierra ``.scid`` (bars or
-    single trades), tick-by-tick text, Databento DBN, generic CSV/Parquet OHLCV.
+    single trades), tick-by-tick text, Databento DBN, generic CSV/Parquet OHLCV, and the collector's
+    Parquet partitions (``ROOT/parquet/bars`` or ``ticks``, a ``symbol=``/``date=`` folder or one file:
+    see :mod:`research.data.collected`).
 
     Args:
         bar: bar size for tick sources or to resample finer bars: ``"1min"``, ``"5min"``,
@@ -396,7 +447,7 @@ def load_bars(
     if on_error not in ("raise", "quarantine"):
         raise ValueError("on_error must be 'raise' or 'quarantine'")
     spec = parse_bar_spec(bar) if bar is not None else None
-    paths = expand_paths(path_or_paths)
+    paths = _expand_keeping_collected(path_or_paths)
     quarantine = on_error == "quarantine"
     parts = []
     for p in paths:
