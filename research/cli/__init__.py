@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import (
         backtest_cmd,
+        collect_cmd,
         lab_cmd,
         ml_cmd,
         paper_cmd,
@@ -114,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
     )
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
+                   collect_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -131,6 +133,7 @@ _COMMANDS = {
     "paper": "paper_cmd",
     "status": "status_cmd",
     "stop": "stop_cmd",
+    "collect": "collect_cmd",
 }
 
 
