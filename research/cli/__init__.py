@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import (
         backtest_cmd,
+        collect_cmd,
         lab_cmd,
         ml_cmd,
         paper_cmd,
@@ -137,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
     )
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
+                   collect_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -154,6 +156,7 @@ _COMMANDS = {
     "paper": "paper_cmd",
     "status": "status_cmd",
     "stop": "stop_cmd",
+    "collect": "collect_cmd",
 }
 
 

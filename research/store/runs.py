@@ -6,6 +6,7 @@ One file (``$NAVALE_DATA_DIR/navale.duckdb`` by default) holds these tables:
   trade count, the manifest and the summary as JSON text);
 - ``trade_snapshots``: the snapshot records (:mod:`research.store.snapshots`), key ``(run_id, trade_id)``;
 - ``promotions``: the promotion gate's decisions (:mod:`research.validation.promotion`), append-only;
+- ``collect_summaries``: the collector's daily summaries (:mod:`live.collect.summary`), key ``(symbol, date)``;
 - ``meta``: the snapshot schema version the file was written with.
 
 A run id is a hash of what determines the result (params, data, mode, session, extra,
@@ -159,10 +160,19 @@ _DDL = (
         promotion_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, created TIMESTAMPTZ NOT NULL, passed BOOLEAN NOT NULL,
         thresholds VARCHAR NOT NULL, figures VARCHAR NOT NULL, params VARCHAR, params_hash VARCHAR,
         reasons VARCHAR NOT NULL)""",
+    # the collector's daily summaries (live.collect.summary): one row per (symbol, trading date), replaced
+    """CREATE TABLE IF NOT EXISTS collect_summaries (
+        symbol VARCHAR NOT NULL, date DATE NOT NULL, ticks BIGINT NOT NULL, bars BIGINT NOT NULL,
+        gaps BIGINT NOT NULL, gap_minutes DOUBLE NOT NULL, findings BIGINT NOT NULL, feed_events BIGINT NOT NULL,
+        trades BIGINT NOT NULL, wins BIGINT NOT NULL, net_usd DOUBLE NOT NULL, disk_bytes BIGINT NOT NULL,
+        first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ, created TIMESTAMPTZ NOT NULL, summary VARCHAR NOT NULL,
+        PRIMARY KEY (symbol, date))""",
 )
-_TABLES = frozenset({"meta", "runs", "trade_snapshots", "promotions"})
+_TABLES = frozenset({"meta", "runs", "trade_snapshots", "promotions", "collect_summaries"})
 PROMOTION_COLUMNS = ("promotion_id", "sweep_id", "created", "passed", "thresholds", "figures", "params",
                      "params_hash", "reasons")
+COLLECT_SUMMARY_COLUMNS = ("symbol", "date", "ticks", "bars", "gaps", "gap_minutes", "findings", "feed_events",
+                           "trades", "wins", "net_usd", "disk_bytes", "first_ts", "last_ts", "created", "summary")
 _VERSION_KEY = "snapshot_schema_version"
 
 
@@ -426,7 +436,33 @@ class RunStore:
         return self.con.execute("SELECT count(*) FROM promotions WHERE promotion_id = ?",
                                 [promotion_id]).fetchone()[0] > 0
 
+    def write_collect_summary(self, row: dict[str, Any]) -> None:
+        """Store one daily summary of the collector (keys :data:`COLLECT_SUMMARY_COLUMNS`; ``summary``: the
+        whole summary as JSON text), replacing the row of the same ``(symbol, date)``, in one transaction."""
+        missing = [c for c in COLLECT_SUMMARY_COLUMNS if c not in row]
+        if missing:
+            raise StoreError(f"collect summary record lacks {', '.join(missing)}")
+        values = [row[c] for c in COLLECT_SUMMARY_COLUMNS]
+        with self._transaction():
+            self.con.execute("DELETE FROM collect_summaries WHERE symbol = ? AND date = ?", [row["symbol"], row["date"]])
+            self.con.execute(f"INSERT INTO collect_summaries ({', '.join(COLLECT_SUMMARY_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(values))})", values)
+
     # -- reading
+
+    def collect_summaries(self, symbol: str | None = None) -> pd.DataFrame:
+        """The collector's daily summaries (of one symbol, or all) by date; times tz-aware UTC. A read-only
+        store written before the table existed has none."""
+        tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "collect_summaries" not in tables:
+            return pd.DataFrame(columns=list(COLLECT_SUMMARY_COLUMNS))
+        sql, args = f"SELECT {', '.join(COLLECT_SUMMARY_COLUMNS)} FROM collect_summaries", []
+        if symbol is not None:
+            sql, args = sql + " WHERE symbol = ?", [symbol]
+        df = self.con.execute(sql + " ORDER BY date, symbol", args).df()
+        for c in ("first_ts", "last_ts", "created"):
+            df[c] = pd.to_datetime(df[c], utc=True).dt.as_unit("ns")
+        return df
 
     def promotions(self, sweep_id: str | None = None) -> pd.DataFrame:
         """Stored promotion decisions (of one sweep, or all), oldest first; ``created`` tz-aware UTC.
