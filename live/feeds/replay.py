@@ -32,15 +32,18 @@ class TickColumns:
     def __init__(self, ticks: pd.DataFrame, contract: str = "") -> None:
         n = len(ticks)
         self.ts = ticks.index.as_unit("ns").asi8.tolist()
+        nan = [float("nan")] * n
         self._cols = (self.ts, ticks["price"].tolist(), ticks["size"].tolist(), ticks["side"].astype(np.int64).tolist(),
-                      [contract] * n, ticks["num_trades"].tolist() if "num_trades" in ticks else [1] * n)
+                      [contract] * n, ticks["num_trades"].tolist() if "num_trades" in ticks else [1] * n,
+                      ticks["bid"].astype(np.float64).tolist() if "bid" in ticks else nan,
+                      ticks["ask"].astype(np.float64).tolist() if "ask" in ticks else nan)
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def __getitem__(self, i: int) -> Tick:
-        t, p, s, d, c, k = self._cols
-        return Tick(t[i], p[i], s[i], d[i], c[i], k[i])
+        t, p, s, d, c, k, b, a = self._cols
+        return Tick(t[i], p[i], s[i], d[i], c[i], k[i], b[i], a[i])
 
 
 class BarColumns:

@@ -304,10 +304,15 @@ class ScidFeed(Feed):
             raise FeedError(f"{self.path}: single-trade record at byte {start + i * REC} {what}")
         side = np.where(ask > 0, 1, np.where(bid > 0, -1, 0)).tolist()
         ntr = np.maximum(rec["num_trades"].astype(np.int64), 1).tolist()
+        # single-trade records: High = ask, Low = bid (a writer that has no quotes leaves them <= 0 or at the price)
+        ask_px = rec["high"].astype(np.float64)
+        bid_px = rec["low"].astype(np.float64)
+        ask_px = np.where(ask_px > 0, ask_px, np.nan).tolist()
+        bid_px = np.where(bid_px > 0, bid_px, np.nan).tolist()
         sym = self.symbol
-        return [Tick(t, p, s, d, sym, n) for t, p, s, d, n in
+        return [Tick(t, p, s, d, sym, n, b, a) for t, p, s, d, n, b, a in
                 zip(scid_time_to_ns(rec["datetime"]).tolist(), price.tolist(), rec["total_volume"].astype(np.int64).tolist(),
-                    side, ntr)]
+                    side, ntr, bid_px, ask_px)]
 
     def _maybe_roll(self) -> None:
         if not self.auto_roll or self._last_read_dt is None:
