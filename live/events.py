@@ -12,7 +12,7 @@ from typing import Literal
 
 NAN = float("nan")
 
-__all__ = ["Tick", "Bar", "Bracket", "Order", "Fill", "OrderPurpose", "FillRole"]
+__all__ = ["NAN", "Tick", "Bar", "Bracket", "Order", "Fill", "OrderPurpose", "FillRole"]
 
 
 @dataclass(slots=True)

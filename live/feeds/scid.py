@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from live.events import Tick
+from live.events import NAN, Tick
 from live.feeds.base import Feed, FeedError
 from research.data import DataError
 from research.data.loader import symbol_from_path
@@ -307,8 +307,8 @@ class ScidFeed(Feed):
         # single-trade records: High = ask, Low = bid (a writer that has no quotes leaves them <= 0 or at the price)
         ask_px = rec["high"].astype(np.float64)
         bid_px = rec["low"].astype(np.float64)
-        ask_px = np.where(ask_px > 0, ask_px, np.nan).tolist()
-        bid_px = np.where(bid_px > 0, bid_px, np.nan).tolist()
+        ask_px = [a if a > 0 else NAN for a in ask_px.tolist()]  # one NaN object: equal Ticks compare equal
+        bid_px = [b if b > 0 else NAN for b in bid_px.tolist()]
         sym = self.symbol
         return [Tick(t, p, s, d, sym, n, b, a) for t, p, s, d, n, b, a in
                 zip(scid_time_to_ns(rec["datetime"]).tolist(), price.tolist(), rec["total_volume"].astype(np.int64).tolist(),
