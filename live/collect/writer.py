@@ -198,7 +198,13 @@ class SegmentWriter:
         if not self._queue:
             return 0
         e = self._queue[-1]
-        on_disk = self._good if self._fd_path == e.path else 0
+        if self._fd_path == e.path:
+            on_disk = self._good
+        else:
+            try:
+                on_disk = e.path.stat().st_size
+            except OSError:
+                on_disk = 0
         return on_disk + len(e.data)
 
     def _report(self, kind: str, level: str, detail: str, ts_ns: int | None = None) -> None:
