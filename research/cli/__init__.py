@@ -30,6 +30,7 @@ EPILOG = f"""examples:
   navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
+  navale collect --feed synthetic --hours 1          # record ticks, bars, events into durable segments
 
 exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
 3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
@@ -169,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return 0
-    if args.group not in ("data", "lab", "status", "stop"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
+    if args.group not in ("data", "lab", "status", "stop", "collect"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
         from research.store.runs import StoreError, lock_timeout
 
         try:

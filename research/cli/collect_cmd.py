@@ -1,9 +1,5 @@
-"""``navale collect``: the data collector (``navale collect --feed ...``, no subcommand word) and its daily
-summary (``navale collect summary DATE``).
-
-The collector run is ``live.collect.run.run_collect(args) -> int`` (imported inside :func:`run`, so
-``research/`` imports ``live/`` only here, lazily); its options are the ones :func:`add_run_options` adds.
-"""
+"""``navale collect``: record every tick, closed bar and feed event into durable segments (see
+docs/data_collection_guide.md); ``navale collect summary DATE``: the daily summary."""
 
 from __future__ import annotations
 
@@ -12,34 +8,69 @@ import json
 from typing import Any
 
 from .common import console as make_console
+from .common import number_arg
 
 NO_DATA = 2
 
+FEED_HELP = ("synthetic (the embedded generator, accelerated), replay:PATH (a recorded .scid, tick text or DBN file, "
+             "as fast as possible), scid:PATH (tail a .scid file Sierra Chart is writing)")
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """The collector's options, on ``navale collect`` itself."""
-    p.add_argument("--feed", metavar="FEED", help="synthetic | replay:PATH | scid:PATH")
-    p.add_argument("--symbols", default="ES", metavar="LIST", help="products collected, comma-separated (default ES)")
-    p.add_argument("--hours", type=float, metavar="N", help="stop after N hours of feed time (default: run until stopped)")
-    p.add_argument("--speed", type=float, metavar="X", help="replay/synthetic speed, times real time")
-    p.add_argument("--dir", metavar="ROOT", help="collection directory (default: $NAVALE_COLLECT_DIR, else data/collect)")
+
+def _speed(value: str) -> float:
+    """N x real time, or 'max' (inf: as fast as possible)."""
+    if value.strip().lower() == "max":
+        return float("inf")
+    return number_arg(value, 0, 1e9, "speed: x real time, or 'max'", lo_open=True)
+
+
+def _hours(value: str) -> float:
+    return number_arg(value, 0, 1e6, "hours of market time", lo_open=True)
 
 
 def add_parser(sub: Any, formatter: type) -> None:
-    """Register ``navale collect`` (run) and ``navale collect summary`` on the top-level subparsers."""
+    """Register ``navale collect`` (the run, and its ``summary`` subcommand)."""
     p = sub.add_parser(
         "collect",
-        help="collect ticks, bars and trade snapshots for days; daily summaries",
+        help="record every tick, bar and feed event into durable segments (and paper trade in data_collection mode)",
         description=(
-            "Collect every tick (with its aggressor side), every closed bar, the feed's events and, in "
-            "data_collection mode, the paper trader's trade snapshots into durable segments under the "
-            "collection directory. `navale collect summary DATE` reports one trading date."
+            "A long-running collector: every trade (time, price, size, aggressor side, bid/ask where the feed has "
+            "them), every closed bar (the live loop's bar builder), feed events, gaps and quality findings go into "
+            "append-only, checksummed segments under --dir (default $NAVALE_COLLECT_DIR, else data/collect), one "
+            "per symbol and CME trading date; a sealed segment is compacted to Parquet (symbol=/date= partitions). "
+            "A restart resumes exactly where the segments end (no duplicate, no hole). In data_collection mode "
+            "(the default) the paper trader runs on the same records and its trade snapshots go to the run store. "
+            "`navale status` shows it while it runs; SIGTERM/Ctrl-C flush, fsync and exit 0."
         ),
-        epilog=("examples:\n  navale collect --feed synthetic --hours 1\n"
-                "  navale collect summary 2024-03-05\n  navale collect summary 2024-03-05 --symbol ES --json\n"),
+        epilog=(
+            "examples:\n"
+            "  navale collect --feed synthetic --hours 1\n"
+            "  navale collect --feed scid:/sierra/Data/ESM26-CME.scid --dir /srv/navale/collect\n"
+            "  navale collect --feed replay:../shared/data/ticks/ESM23_sample.scid --no-trade\n"
+            "  navale collect summary 2024-03-04\n"
+            "\nexit status: 0 done, 1 stopped with records not written (disk full), 2 bad input.\n"
+        ),
         formatter_class=formatter,
     )
-    add_run_options(p)
+    p.add_argument("--feed", default="synthetic", help=FEED_HELP)
+    p.add_argument("--symbols", metavar="ES[,MES]", help="product roots (several: the synthetic feed, one seed each)")
+    p.add_argument("--hours", type=_hours, metavar="N", help="stop after N hours of market time from this run's first record")
+    p.add_argument("--speed", type=_speed, metavar="N|max",
+                   help="synthetic and replay feeds: N x real time or 'max' (default 3600 for synthetic, max for replays)")
+    p.add_argument("--dir", metavar="ROOT", help="collection directory (default $NAVALE_COLLECT_DIR, else data/collect)")
+    p.add_argument("--bar", default="5min", help="bar size built from the trades (default 5min, as the live loop)")
+    p.add_argument("--mode", choices=("data_collection", "paper"), default="data_collection",
+                   help="risk preset of the paper trader run on the same records (default data_collection)")
+    p.add_argument("--no-trade", action="store_true", help="only record: no paper trading")
+    p.add_argument("--no-store", action="store_true", help="do not copy the closed trades into the run store")
+    p.add_argument("--fsync", choices=("interval", "always", "never"), default="interval",
+                   help="fsync policy of the segments (default interval: at most --fsync-seconds lost on power loss)")
+    p.add_argument("--fsync-seconds", type=lambda v: number_arg(v, 0, 3600, "fsync interval, seconds", lo_open=True),
+                   default=1.0, metavar="S", help="the interval of --fsync interval (default 1.0)")
+    p.add_argument("--ml-model", metavar="FILE", help="signal-quality model: every snapshot records its P(win)")
+    p.add_argument("--ml-threshold", type=lambda v: number_arg(v, 0, 1, "probability"), metavar="P",
+                   help="the model's threshold (default: the mode's)")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
     csub = p.add_subparsers(dest="collect_command", metavar="SUBCOMMAND")
     s = csub.add_parser(
         "summary",
@@ -65,17 +96,8 @@ def add_parser(sub: Any, formatter: type) -> None:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "collect_command", None) == "summary":
         return run_summary(args)
-    if not getattr(args, "feed", None):
-        make_console(stderr=True).print("error: navale collect needs --feed (synthetic | replay:PATH | scid:PATH), "
-                                        "or a subcommand: summary")
-        return 2
-    try:
-        from live.collect.run import run_collect
-    except ModuleNotFoundError as exc:  # the stub's place: the collector loop lands in live/collect/run.py
-        if exc.name != "live.collect.run":
-            raise
-        make_console(stderr=True).print("error: the collector (live/collect/run.py) is not part of this build")
-        return 2
+    from live.collect.run import run_collect
+
     return run_collect(args)
 
 
