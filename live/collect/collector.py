@@ -35,23 +35,38 @@ class CollectorError(RuntimeError):
     """The collector cannot start or go on (one line)."""
 
 
-def finalizer() -> Callable[..., Any] | None:
-    """``live.collect.seal.finalize_segment`` where that module is present, else None (a sealed segment then
-    keeps no manifest until a start that has it finalizes it)."""
-    try:
-        from live.collect.seal import finalize_segment
-    except ImportError:
-        return None
-    return finalize_segment
+def finalizer(journal: Any = None, *, summary_store: str | Path | None = None,
+              store: bool = True) -> Callable[..., Any]:
+    """What runs on a sealed segment: ``live.collect.seal.finalize_segment`` (manifest + Parquet partitions),
+    then the trading date's daily summary (``live.collect.summary``: ROOT/reports/SYMBOL/DATE.md/.html and a
+    row in the run store's ``collect_summaries``, unless ``store`` is False). A summary that fails is a
+    journal warning: it never stops the collection (``navale collect summary DATE`` writes it again)."""
+    from live.collect.seal import finalize_segment
+    from live.collect.summary import daily_summary, write_daily_summary
+
+    def finalize(root: Path, segment: Path, *, source: str | None = None) -> dict:
+        manifest = finalize_segment(root, segment, source=source)
+        symbol, date = Path(segment).parent.name, Path(segment).name[:10]
+        try:
+            s = daily_summary(root, symbol, date)
+            paths = write_daily_summary(root, s, store_path=summary_store, store=store)
+            if journal is not None:
+                journal.record_risk_event("daily_summary", f"{symbol} {date}: {s['ticks']:,} ticks, {s['bars']:,} "
+                                          f"bars, {s['gaps']} gaps, {s['trades']} trades -> {paths['md']}",
+                                          time.time_ns(), level="info")
+        except Exception as exc:  # noqa: BLE001 - the report is derived data: never lose the collection for it
+            if journal is not None:
+                journal.record_risk_event("daily_summary_failed", f"{symbol} {date}: {' '.join(str(exc).split())} "
+                                          "(run `navale collect summary DATE`)", time.time_ns(), level="warning")
+        return manifest
+
+    return finalize
 
 
 def quality_monitor(symbol: str, tick_size: float, bar_seconds: float | None) -> Any:
-    """The incremental quality monitor (``live.collect.quality.QualityMonitor``: ``on_tick``/``on_bar``/
-    ``on_idle`` -> a finding or None) where that module is present, else None."""
-    try:
-        from live.collect.quality import QualityMonitor
-    except ImportError:
-        return None
+    """The incremental quality monitor (``live.collect.quality.QualityMonitor``)."""
+    from live.collect.quality import QualityMonitor
+
     return QualityMonitor(symbol, tick_size, bar_seconds)
 
 
@@ -83,7 +98,8 @@ class Collector:
     def __init__(self, root: str | Path, feed_text: str, *, open_feed: Callable[[Any], Any], journal: Any,
                  symbol: str | None = None, hours: float | None = None, bar: str = "5min", tick_size: float = 0.25,
                  stall_seconds: float = 10.0, gap_seconds: float = 300.0, grace_seconds: float = 5.0,
-                 writer_kw: dict[str, Any] | None = None, quality: Any = "auto") -> None:
+                 writer_kw: dict[str, Any] | None = None, quality: Any = "auto",
+                 summary_store: str | Path | None = None, summary_to_store: bool = True) -> None:
         self.root = Path(root)
         self.feed_text = feed_text
         self._open_feed = open_feed
@@ -96,6 +112,8 @@ class Collector:
         self.gap_ns = int(gap_seconds * 1e9)
         self.grace_seconds = grace_seconds
         self.writer_kw = dict(writer_kw or {})
+        self.summary_store = summary_store
+        self.summary_to_store = summary_to_store
         self._quality_arg = quality
         self.quality: Any = None
         self.feed: Any = None
@@ -118,7 +136,8 @@ class Collector:
         """Recover the segments, open the feed at the last checkpoint, rebuild the bar in progress."""
         probe_symbol = self.symbol
         w = SegmentWriter(self.root, probe_symbol or "_", source=self.feed_text, on_event=self._writer_event,
-                          finalize=finalizer(), **self.writer_kw) if probe_symbol else None
+                          finalize=finalizer(self.journal, summary_store=self.summary_store, store=self.summary_to_store),
+                          **self.writer_kw) if probe_symbol else None
         if w is None:
             raise CollectorError("the collector needs a symbol (the product root, e.g. ES)")
         self.writer = w

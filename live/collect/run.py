@@ -244,8 +244,9 @@ def status_line(collectors: Sequence[Collector]) -> str:
     return " | ".join(parts)
 
 
-def run_collect(args: Any) -> int:
-    """The ``navale collect`` run (the CLI's command function calls it; see research/cli/collect_cmd.py)."""
+def run_collect(args: Any, out: Any = None) -> int:
+    """The ``navale collect`` run (the CLI's command function calls it with its console ``out``, where errors and
+    the status line go; see research/cli/collect_cmd.py)."""
     from rich.markup import escape
 
     from live import control
@@ -253,10 +254,12 @@ def run_collect(args: Any) -> int:
     from live.control import ControlError
     from live.feeds import FeedError
     from live.journal import Journal, JournalError
-    from research.cli.common import console as make_console
     from research.data import DataError
 
-    out = make_console(stderr=True)
+    if out is None:
+        from rich.console import Console
+
+        out = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def fail(msg: str, code: int = 2) -> int:
         out.print(f"[bold red]error:[/] {escape(' '.join(str(msg).split()))}", highlight=False)
@@ -295,7 +298,8 @@ def run_collect(args: Any) -> int:
     try:
         journal = Journal(layout.journal_path(root))
         collectors = open_collectors(root, feed_text, symbols, journal=journal, hours=hours, speed=speed,
-                                     bar=args.bar, writer_kw=writer_kw)
+                                     bar=args.bar, writer_kw=writer_kw,
+                                     summary_to_store=not getattr(args, "no_store", False))
     except (CollectorError, FeedError, DataError, JournalError, S.SegmentError, ValueError, OSError) as exc:
         control.remove_pid(root)
         control.release(root)

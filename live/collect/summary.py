@@ -287,12 +287,12 @@ def to_html(summary: dict[str, Any]) -> str:
 
 def write_daily_summary(root: str | Path, summary: dict[str, Any], *, store_path: str | Path | None = None,
                         store: bool = True) -> dict[str, Path]:
-    """Write ``ROOT/reports/DATE.md`` and ``DATE.html`` (atomically) and the summary's row in the run store
+    """Write ``ROOT/reports/SYMBOL/DATE.md`` and ``DATE.html`` (atomically) and the summary's row in the run store
     (``store_path``, default :func:`research.store.runs.default_store_path`; ``store=False``: no row).
     Returns the paths by name (``md``, ``html``, ``store``)."""
     from research.store.runs import RunStore, default_store_path
 
-    reports = layout.reports_dir(Path(root))
+    reports = layout.reports_dir(Path(root)) / summary["symbol"]
     md = atomic_write_text(reports / f"{summary['date']}.md", to_markdown(summary))
     page = atomic_write_text(reports / f"{summary['date']}.html", to_html(summary))
     out = {"md": Path(md), "html": Path(page)}

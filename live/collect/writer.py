@@ -100,16 +100,13 @@ def _zero_counts() -> dict[str, Any]:
 
 
 def seal_payload(counts: dict[str, Any], last_seq: int) -> dict[str, Any]:
-    """The SEAL frame's JSON: ``live.collect.seal.make_seal_payload`` where present (the frames before it by
-    kind, their total, the ticks' first/last seq), else the same shape built here."""
+    """The SEAL frame's JSON (``live.collect.seal.make_seal_payload``): the frames before it by kind, their total,
+    the ticks' first/last seq."""
     kinds = {k: int(counts[k]) for k in S.KIND_NAMES.values() if k != "seal"}
     first = counts["first_seq"]
     last = last_seq if first is not None else None
-    try:
-        from live.collect.seal import make_seal_payload
-    except ImportError:
-        return {"counts": kinds, "records": sum(kinds.values()), "first_seq": first, "last_seq": last,
-                "sealed_ns": time.time_ns()}
+    from live.collect.seal import make_seal_payload
+
     return make_seal_payload(kinds, first, last)
 
 

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return run_summary(args)
     from live.collect.run import run_collect
 
-    return run_collect(args)
+    return run_collect(args, make_console(stderr=True))
 
 
 def run_summary(args: argparse.Namespace) -> int:

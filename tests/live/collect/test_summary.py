@@ -178,7 +178,8 @@ def test_reports_and_store_row(tmp_path):
     paths = write_daily_summary(tmp_path, s, store_path=db)
     md = paths["md"].read_text()
     page = paths["html"].read_text()
-    assert paths["md"] == tmp_path / "reports" / f"{DATE}.md" and paths["html"] == tmp_path / "reports" / f"{DATE}.html"
+    assert paths["md"] == tmp_path / "reports" / "ES" / f"{DATE}.md"
+    assert paths["html"] == tmp_path / "reports" / "ES" / f"{DATE}.html"
     for text in ("| Ticks | 6 |", "| Bars | 3 |", "| Gaps | 2 (2 min) |", "| off_tick | 2 |", "| restart | 1 |",
                  "3, 2 won (67%), net $130.25"):
         assert text in md
@@ -215,5 +216,3 @@ def test_cli_collect_summary(tmp_path, capsys):
     assert main(["collect", "summary", "2024-03-06", "--dir", str(tmp_path), "--no-store"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no data for ES on 2024-03-06") and "\n" not in err
-    assert main(["collect", "--dir", str(tmp_path)]) == 2  # no --feed, no subcommand
-    assert "--feed" in capsys.readouterr().err
