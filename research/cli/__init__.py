@@ -30,6 +30,7 @@ EPILOG = f"""examples:
   navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
+  navale backup run --to s3://bucket/navale          # back up the collected data and the run store; verify, restore
 
 exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
 3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import (
         backtest_cmd,
+        backup_cmd,
         lab_cmd,
         ml_cmd,
         paper_cmd,
@@ -114,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
     )
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
+                   backup_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -131,6 +134,7 @@ _COMMANDS = {
     "paper": "paper_cmd",
     "status": "status_cmd",
     "stop": "stop_cmd",
+    "backup": "backup_cmd",
 }
 
 
