@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Target", "TargetError", "open_target", "default_target_url", "DEFAULT_TARGET", "TARGET_ENV",
+__all__ = ["Target", "TargetError", "TargetMissing", "open_target", "default_target_url", "DEFAULT_TARGET", "TARGET_ENV",
            "ENDPOINT_ENV"]
 
 DEFAULT_TARGET = "data/backups"
@@ -27,6 +27,10 @@ ENDPOINT_ENV = "NAVALE_BACKUP_ENDPOINT_URL"
 
 class TargetError(RuntimeError):
     """The target cannot be opened, read or written (one line: the target and the cause)."""
+
+
+class TargetMissing(TargetError):
+    """The target's folder or bucket does not exist (a wrong URL, most likely)."""
 
 
 def default_target_url(arg: str | None = None) -> str:
@@ -104,11 +108,11 @@ class Target:
                 if create:
                     Path(self.base).mkdir(parents=True, exist_ok=True)
                 elif not Path(self.base).is_dir():
-                    raise TargetError(f"backup target {self.url}: no such folder ({self.base})")
+                    raise TargetMissing(f"backup target {self.url}: no such folder ({self.base})")
             else:
                 bucket = self.base.split("/", 1)[0]
                 if not self.fs.exists(bucket):
-                    raise TargetError(f"backup target {self.url}: bucket {bucket!r} does not exist or is not readable")
+                    raise TargetMissing(f"backup target {self.url}: bucket {bucket!r} does not exist or is not readable")
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001 - any backend error is one line naming the target

@@ -93,7 +93,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from live.backup import ops
-    from live.backup.target import TargetError, open_target
+    from live.backup.target import TargetError, TargetMissing, open_target
 
     json_out = bool(getattr(args, "json", False))
     out = make_console(stderr=json_out)
@@ -105,12 +105,14 @@ def run(args: argparse.Namespace) -> int:
     except TargetError as exc:
         return _error(out, str(exc), 2)
     try:
+        if args.command != "run":
+            target.check(create=False)
         return {"run": _run, "verify": _verify, "restore": _restore, "list": _list, "prune": _prune}[args.command](
             args, target, out, json_out)
     except ops.BackupError as exc:
         return _error(out, str(exc), 2 if exc.bad_input else 1)
     except TargetError as exc:
-        return _error(out, str(exc), 1)
+        return _error(out, str(exc), 2 if isinstance(exc, TargetMissing) else 1)
 
 
 def _error(out, message: str, code: int) -> int:
