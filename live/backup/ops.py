@@ -462,10 +462,10 @@ def restore(target: Target, into: Path, sid: str | None = None, *, store_to: Pat
     if into.exists() and (not into.is_dir() or any(into.iterdir())):
         raise BackupError(f"restore refused: {into} is not an empty directory (restore into a new or empty one)",
                           bad_input=True)
-    if store_to is not None and Path(store_to).exists():
+    snap = load_snapshot(target, sid)
+    if store_to is not None and Path(store_to).exists() and any(e.kind == "store" for e in snap.entries):
         raise BackupError(f"restore refused: the run store {store_to} exists (restore it to a new path: --store)",
                           bad_input=True)
-    snap = load_snapshot(target, sid)
     result = RestoreResult(snap, into)
     store_dest = Path(store_to) if store_to is not None else into / STORE_PATH
     created = not into.exists()

@@ -248,3 +248,28 @@ def test_prune_refuses_during_a_run_and_with_an_unreadable_manifest(world):
     target.write_bytes("snapshots/20240101T000000.000000Z.json", b"{not json")
     with pytest.raises(ops.BackupError, match="cannot be read"):
         ops.prune(target, 1, 0)
+
+
+def test_restore_to_the_collection_dir_and_the_store_path(world, tmp_path, monkeypatch, capsys):
+    """Without --into: the files go to --dir (empty) and the run store to --store (absent), as they were."""
+    root, store, target, _ = world
+    ops.run(root, store, target)
+    new_root, new_store = tmp_path / "new" / "collect", tmp_path / "new" / "navale.duckdb"
+    new_store.parent.mkdir()
+    new_store.write_bytes(b"taken")
+    args = ["backup", "restore", "--from", target.url, "--dir", str(new_root), "--store", str(new_store)]
+    assert cli(args) == 2 and "exists" in capsys.readouterr().out and not new_root.exists()
+    new_store.unlink()
+    assert cli(args) == 0
+    assert (new_root / "segments/ES/2024-03-04.seg").read_bytes() == (root / "segments/ES/2024-03-04.seg").read_bytes()
+    assert not (new_root / "navale.duckdb").exists()
+    pd.testing.assert_frame_equal(_store_view(new_store)[1], _store_view(store)[1])
+
+
+def test_every_backup_subcommand_has_help(capsys):
+    for sub in ("run", "verify", "restore", "list", "prune"):
+        with pytest.raises(SystemExit) as e:
+            cli(["backup", sub, "--help"])
+        assert e.value.code == 0
+        assert f"navale backup {sub}" in capsys.readouterr().out
+    assert cli(["backup"]) == 2
