@@ -74,17 +74,25 @@ def _mb(n: int) -> str:
 
 
 class _HashingWriter:
-    """Pass bytes on to ``out`` while counting them and hashing them (SHA-256)."""
+    """Pass bytes on to ``out`` (the object ``key`` at ``target``) while counting and hashing them (SHA-256);
+    a failed write is a :class:`TargetError` naming the object."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: IO[bytes], target: Target, key: str) -> None:
         self.out = out
+        self.target = target
+        self.key = key
         self.hash = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes) -> int:
         self.hash.update(data)
         self.size += len(data)
-        self.out.write(data)
+        try:
+            self.out.write(data)
+        except OSError as exc:
+            cause = exc.strerror or str(exc) or type(exc).__name__
+            raise TargetError(f"backup target {self.target.url}: cannot write {self.key}: "
+                              f"{cause[:1].lower()}{cause[1:]}") from None
         return len(data)
 
     def flush(self) -> None:
@@ -181,7 +189,7 @@ def _send_file(target: Target, key: str, file: Path, compression: str | None) ->
     src = hashlib.sha256()
     n = 0
     with target.open_write(key) as out:
-        writer = _HashingWriter(out)
+        writer = _HashingWriter(out, target, key)
         sink: Any = gzip.GzipFile(filename="", fileobj=writer, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) \
             if compression == "gzip" else writer
         with open(file, "rb") as fh:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .common import WRITE_FAILED
 from .common import console as make_console
 
 TARGET_HELP = "backup target: a folder, file://PATH or s3://BUCKET/PREFIX (default: $NAVALE_BACKUP_TARGET, else data/backups)"
@@ -37,7 +38,8 @@ def add_parser(sub: Any, formatter: type) -> None:
         epilog=("examples:\n  navale backup run\n  navale backup run --to s3://my-bucket/navale\n"
                 "  navale backup verify --to s3://my-bucket/navale\n  navale backup list\n"
                 "  navale backup restore --into /tmp/drill\n  navale backup prune --keep-daily 7 --keep-weekly 8\n"
-                "\nexit status: 0 done, 1 a problem found (a bad object, something not backed up), 2 bad input.\n"),
+                "\nexit status: 0 done, 1 a problem found (a bad object, something not backed up), 2 bad input,\n"
+                "4 the target could not be read or written (the error line names the object and the cause).\n"),
         formatter_class=formatter,
     )
     bsub = p.add_subparsers(dest="command", metavar="SUBCOMMAND")
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     except ops.BackupError as exc:
         return _error(out, str(exc), 2 if exc.bad_input else 1)
     except TargetError as exc:
-        return _error(out, str(exc), 2 if isinstance(exc, TargetMissing) else 1)
+        return _error(out, str(exc), 2 if isinstance(exc, TargetMissing) else WRITE_FAILED)
 
 
 def _error(out, message: str, code: int) -> int:

@@ -273,3 +273,26 @@ def test_every_backup_subcommand_has_help(capsys):
         assert e.value.code == 0
         assert f"navale backup {sub}" in capsys.readouterr().out
     assert cli(["backup"]) == 2
+
+
+def test_a_full_target_disk_fails_in_one_line_and_the_next_run_completes(world, tmp_path, capsys):
+    from mounts import mount_tmpfs, umount
+
+    root, store, _, _ = world
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "256k")  # the segments alone, gzipped, are ~70 kB; the store copy does not fit beside them
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * 200_000)
+        url = str(disk / "backups")
+        assert cli(["backup", "run", "--dir", str(root), "--store", str(store), "--to", url]) == 4
+        err = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
+        assert len(err) == 1 and "no space left on device" in err[0] and "objects/" in err[0]
+        target = open_target(url)
+        assert target.listing("snapshots") == {} and target.listing("locks") == {}  # no half snapshot, no lock
+        assert not [p for p in (disk / "backups").rglob("*.tmp-*")]
+        filler.unlink()  # space freed
+        assert cli(["backup", "run", "--dir", str(root), "--store", str(store), "--to", url]) == 0
+        assert ops.verify(target).ok
+    finally:
+        umount(disk)
