@@ -296,3 +296,34 @@ def test_a_full_target_disk_fails_in_one_line_and_the_next_run_completes(world, 
         assert ops.verify(target).ok
     finally:
         umount(disk)
+
+
+def test_backups_while_another_process_writes_the_journal(world, tmp_path):
+    """A real writer process keeps committing heartbeats to collector.sqlite (WAL) during two runs: each copy is
+    a consistent state (integrity check, a prefix of the writer's rows), and the later one holds more."""
+    root, _, target, _ = world
+    code = ("import sys, time; sys.path[:0] = sys.argv[2:]; from live.journal import Journal\n"
+            "j = Journal(sys.argv[1]); i = 0; print('writing', flush=True)\n"
+            "while i < 100000:\n"
+            "    j.heartbeat(i, {'mode': 'data_collection', 'symbol': 'ES', 'position': i}); i += 1\n")
+    writer = subprocess.Popen([sys.executable, "-c", code, str(root / "collector.sqlite"), str(REPO)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        first = ops.run(root, None, target, now=datetime(2024, 3, 4, 12, tzinfo=timezone.utc))
+        time.sleep(0.2)
+        second = ops.run(root, None, target, now=datetime(2024, 3, 4, 13, tzinfo=timezone.utc))
+    finally:
+        writer.kill()
+        writer.wait()
+    assert first.ok and second.ok
+    counts = []
+    for snap in (first.snapshot, second.snapshot):
+        into = tmp_path / snap.id
+        assert ops.restore(target, into, snap.id).ok  # restore runs PRAGMA integrity_check on the copy
+        con = sqlite3.connect(into / "collector.sqlite")
+        ts = [r[0] for r in con.execute("SELECT ts_ns FROM heartbeats WHERE ts_ns < 1000000 ORDER BY id")]
+        con.close()
+        assert ts and ts == list(range(ts[0], ts[0] + len(ts)))  # consecutive (the journal prunes old ones)
+        counts.append(ts[-1])
+    assert counts[1] > counts[0]
