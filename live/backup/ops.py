@@ -176,7 +176,7 @@ class RunResult:
     skipped: int = 0
     skipped_bytes: int = 0
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)  # something was not backed up: exit 1
+    warnings: list[str] = field(default_factory=list)  # not backed up, or changed since sealed: exit 1
     lines: list[str] = field(default_factory=list)
 
     @property
@@ -253,14 +253,20 @@ def run(root: Path, store: Path | None, target: Target, *, now: datetime | None 
                 try:
                     entry = _back_up(target, src, Path(tmp), timeout, is_present, known, sent_now, last_store, result)
                 except (StoreBusy, CopyError) as exc:
-                    warnings.append(str(exc))
+                    warnings.append(f"not backed up: {exc}")
                     skipped_files.append({"path": src.rel, "reason": str(exc)})
                     continue
                 except FileNotFoundError as exc:  # removed since the listing (a partition rewritten...)
-                    warnings.append(f"{src.rel}: vanished during the backup ({exc.strerror})")
+                    warnings.append(f"not backed up: {src.rel}: vanished during the backup ({exc.strerror})")
                     skipped_files.append({"path": src.rel, "reason": "vanished during the backup"})
                     continue
                 result.snapshot.entries.append(entry)
+        for e in result.snapshot.entries:
+            want = work.expected.get(e.path)
+            if want is not None and want != e.sha256:
+                warnings.append(f"{e.path}: its sha256 differs from the one its segment manifest records (the file "
+                                "changed after sealing: run navale data verify); backed up as it is now, the "
+                                "earlier snapshots keep the earlier bytes")
         at_target = target.listing(OBJECTS) if result.snapshot.entries else {}
         missing = [e.object for e in result.snapshot.entries if at_target.get(e.object) != e.object_size]
         if missing:
@@ -272,7 +278,7 @@ def run(root: Path, store: Path | None, target: Target, *, now: datetime | None 
                                  "sent": result.sent, "sent_bytes": result.sent_bytes, "skipped": result.skipped,
                                  "skipped_bytes": result.skipped_bytes, "seconds": round(result.seconds, 3)}
         target.write_bytes(snapshot_key(sid), result.snapshot.to_json().encode())
-    result.warnings = warnings
+    result.warnings = warnings = work.warnings + warnings
     snap = result.snapshot
     result.lines = [
         f"snapshot {sid} at {target.url}: {len(snap.entries)} files, {_mb(snap.size)}",
@@ -285,7 +291,7 @@ def run(root: Path, store: Path | None, target: Target, *, now: datetime | None 
                             "they are sealed takes them")
     if store is not None and store_path is None:
         result.lines.append(f"no run store at {store}: not backed up")
-    result.lines += work.warnings + [f"warning: not backed up: {w}" for w in warnings]
+    result.lines += [f"warning: {w}" for w in warnings]
     return result
 
 

@@ -17,6 +17,7 @@ read-only. A writer holds DuckDB's file lock exclusively: the copy waits for it 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class Plan:
     sources: list[Source] = field(default_factory=list)
     open_segments: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    expected: dict[str, str] = field(default_factory=dict)  # rel path -> sha256 a segment manifest gives it
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -77,6 +79,7 @@ def plan(root: Path, store: Path | None) -> Plan:
             if manifest.is_file():
                 out.sources.append(Source(_rel(seg, root), "segment", "gzip", seg))
                 out.sources.append(Source(_rel(manifest, root), "segment-manifest", "raw", manifest))
+                _expect(out, _rel(seg, root), manifest)
             else:
                 out.open_segments.append(_rel(seg, root))
         for torn in sorted(seg_root.glob("*/*.seg.torn-*")):
@@ -99,6 +102,23 @@ def plan(root: Path, store: Path | None) -> Plan:
     if store is not None:
         out.sources.append(Source(STORE_PATH, "store", "duckdb-copy", Path(store)))
     return out
+
+
+def _expect(out: Plan, seg_rel: str, manifest: Path) -> None:
+    """The hashes a sealed segment's manifest gives the segment and its partitions (``sha256``,
+    ``partitions.TABLE.{path, sha256}``); a manifest that cannot be read is a warning (still backed up)."""
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        out.warnings.append(f"{manifest}: the segment manifest cannot be read ({exc}); backed up as it is")
+        return
+    if not isinstance(doc, dict):
+        return
+    if isinstance(doc.get("sha256"), str):
+        out.expected[seg_rel] = doc["sha256"]
+    for part in (doc.get("partitions") or {}).values():
+        if isinstance(part, dict) and isinstance(part.get("path"), str) and isinstance(part.get("sha256"), str):
+            out.expected[part["path"]] = part["sha256"]
 
 
 def file_sha256(path: Path) -> tuple[str, int]:

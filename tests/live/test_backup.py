@@ -327,3 +327,15 @@ def test_backups_while_another_process_writes_the_journal(world, tmp_path):
         assert ts and ts == list(range(ts[0], ts[0] + len(ts)))  # consecutive (the journal prunes old ones)
         counts.append(ts[-1])
     assert counts[1] > counts[0]
+
+
+def test_a_sealed_segment_changed_after_sealing_is_flagged(world, capsys):
+    root, store, target, _ = world
+    seg = root / "segments/ES/2024-03-05.seg"
+    data = bytearray(seg.read_bytes())
+    data[100] ^= 0x10
+    seg.write_bytes(bytes(data))
+    assert cli(["backup", "run", "--dir", str(root), "--store", str(store), "--to", target.url]) == 1
+    warn = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert len(warn) == 1 and "segments/ES/2024-03-05.seg: its sha256 differs" in warn[0]
+    assert "segments/ES/2024-03-05.seg" in {e.path for e in ops.load_snapshot(target).entries}
