@@ -355,9 +355,9 @@ class VerifyResult:
 
 
 def _check_object(target: Target, entry: Entry, sink: IO[bytes] | None = None) -> tuple[str | None, int]:
-    """Read ``entry``'s object back (writing the original bytes to ``sink``): a problem line or None, and the
-    bytes read from the target."""
-    what = f"{entry.path}: object {entry.object}"
+    """Read ``entry``'s object back (writing the original bytes to ``sink``): what is wrong with it
+    (``object KEY is missing``...) or None, and the bytes read from the target."""
+    what = f"object {entry.object}"
     stored = hashlib.sha256()
     original = hashlib.sha256()
     n_stored = n_orig = 0
@@ -396,20 +396,21 @@ def _check_object(target: Target, entry: Entry, sink: IO[bytes] | None = None) -
     return None, n_stored
 
 
-def verify(target: Target, sid: str | None = None) -> VerifyResult:
-    """Read back every object of snapshot ``sid`` (default: the newest) and compare both hashes."""
+def verify(target: Target, sid: str | None = None, *, checked: dict[str, str | None] | None = None) -> VerifyResult:
+    """Read back every object of snapshot ``sid`` (default: the newest) and compare both hashes. ``checked``
+    (object key -> problem or None) carries the objects already read by an earlier call: read once each."""
     t0 = time.perf_counter()
     snap = load_snapshot(target, sid)
     result = VerifyResult(snap)
-    checked: dict[str, str | None] = {}
+    checked = {} if checked is None else checked
     by_kind: dict[str, dict[str, Any]] = {}
     for e in snap.entries:
         if e.object not in checked:
             problem, n = _check_object(target, e)
             checked[e.object] = problem
             result.bytes_read += n
-            if problem:
-                result.problems.append(problem)
+        if checked[e.object]:
+            result.problems.append(f"{e.path}: {checked[e.object]}")
         row = by_kind.setdefault(e.kind, {"kind": e.kind, "files": 0, "bytes": 0, "stored": 0, "bad": 0})
         row["files"] += 1
         row["bytes"] += e.size
@@ -493,6 +494,8 @@ def restore(target: Target, into: Path, sid: str | None = None, *, store_to: Pat
                 problem, _ = _check_object(target, e, out)
                 out.flush()
                 os.fsync(out.fileno())
+            if problem is not None:
+                problem = f"{e.path}: {problem}"
             if problem is None:
                 problem = _check_database(dest, e)
             if problem:

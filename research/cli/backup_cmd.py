@@ -64,6 +64,7 @@ def add_parser(sub: Any, formatter: type) -> None:
                         formatter_class=formatter)
     v.add_argument("--to", metavar="TARGET", help=TARGET_HELP)
     v.add_argument("--snapshot", metavar="ID", help="the snapshot (default: the newest)")
+    v.add_argument("--all", action="store_true", help="every snapshot (each object read once)")
     v.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
     s = bsub.add_parser("restore", help="restore a snapshot into an empty directory (verified first)",
@@ -153,6 +154,24 @@ def _verify(args, target, out, json_out: bool) -> int:
 
     from live.backup import ops
 
+    if args.all:
+        if args.snapshot or json_out:
+            return _error(out, "--all goes with neither --snapshot nor --json", 2)
+        snaps, bad = ops.list_snapshots(target)
+        if not snaps and not bad:
+            return _error(out, f"backup target {target.url}: no snapshot to verify", 2)
+        checked: dict[str, str | None] = {}
+        results = [ops.verify(target, s.id, checked=checked) for s in snaps]
+        for line in bad:
+            out.print(f"[bold red]unreadable:[/] {escape(line)}")
+        for r in results:
+            for line in r.problems:
+                out.print(f"[bold red]bad:[/] {r.snapshot.id}: {escape(line)}")
+        n_bad = sum(not r.ok for r in results)
+        mb = sum(r.bytes_read for r in results) / 1e6
+        out.print(f"{'OK' if not n_bad and not bad else 'FAILED'}: {len(results)} snapshot(s) verified, {n_bad} with "
+                  f"bad objects, {len(bad)} unreadable manifest(s); {len(checked)} objects, {mb:,.1f} MB read")
+        return 0 if not n_bad and not bad else 1
     result = ops.verify(target, args.snapshot)
     if json_out:
         print(json.dumps({"snapshot": result.snapshot.id, "target": target.url, "ok": result.ok,

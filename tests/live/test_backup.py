@@ -234,6 +234,9 @@ def test_prune_keeps_the_newest_of_each_day_and_week(world):
     assert set(left) == needed and result.objects_deleted == 4  # the deleted snapshots' own reports
     for sid in result.kept:
         assert ops.verify(target, sid).ok
+    assert cli(["backup", "verify", "--all", "--to", target.url]) == 0
+    (Path(target.base) / sorted(left)[0]).unlink()
+    assert cli(["backup", "verify", "--all", "--to", target.url]) == 1
     with pytest.raises(ops.BackupError, match="at least one snapshot"):
         ops.prune(target, 0, 0)
 
