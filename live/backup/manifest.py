@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 from typing import Any
 
 __all__ = ["Entry", "Snapshot", "ManifestError", "FORMAT", "VERSION", "STORAGES", "KINDS", "snapshot_id",
@@ -70,6 +71,11 @@ class Entry:
     source_sha256: str | None = None
 
     def __post_init__(self) -> None:
+        parts = PurePosixPath(self.path).parts
+        if not parts or self.path.startswith("/") or any(p in ("..", ".") for p in parts) or "\\" in self.path:
+            raise ValueError(f"unsafe path {self.path!r} (a restore writes only inside its directory)")
+        if not self.object.startswith(f"{OBJECTS}/") or ".." in self.object:
+            raise ValueError(f"object key {self.object!r} is not under {OBJECTS}/")
         if self.storage not in STORAGES:
             raise ValueError(f"unknown storage {self.storage!r}")
         if self.compression not in (None, "gzip"):

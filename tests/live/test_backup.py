@@ -342,3 +342,14 @@ def test_a_sealed_segment_changed_after_sealing_is_flagged(world, capsys):
     warn = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
     assert len(warn) == 1 and "segments/ES/2024-03-05.seg: its sha256 differs" in warn[0]
     assert "segments/ES/2024-03-05.seg" in {e.path for e in ops.load_snapshot(target).entries}
+
+
+def test_a_manifest_naming_a_path_outside_the_restore_dir_is_refused(world, tmp_path):
+    root, store, target, _ = world
+    sid = ops.run(root, store, target).snapshot.id
+    key = f"snapshots/{sid}.json"
+    text = target.read_bytes(key).decode().replace('"path": "reports/2024-03-04.md"', '"path": "../../escaped.md"')
+    target.write_bytes(key, text.encode())
+    with pytest.raises(ops.BackupError, match="unsafe path '../../escaped.md'"):
+        ops.restore(target, tmp_path / "r", sid)
+    assert not (tmp_path / "escaped.md").exists() and not (tmp_path / "r").exists()
