@@ -31,6 +31,7 @@ EPILOG = f"""examples:
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
   navale collect --feed synthetic --hours 1          # record ticks, bars, events into durable segments
+  navale backup run --to s3://bucket/navale          # back up the collected data and the run store; verify, restore
 
 exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
 3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import (
         backtest_cmd,
         collect_cmd,
+        backup_cmd,
         lab_cmd,
         ml_cmd,
         paper_cmd,
@@ -140,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
-                   collect_cmd):
+                   collect_cmd, backup_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -158,6 +160,7 @@ _COMMANDS = {
     "status": "status_cmd",
     "stop": "stop_cmd",
     "collect": "collect_cmd",
+    "backup": "backup_cmd",
 }
 
 
