@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import (
         backtest_cmd,
-        collect_cmd,
         backup_cmd,
+        collect_cmd,
         lab_cmd,
         ml_cmd,
         paper_cmd,
