@@ -23,8 +23,8 @@ SNAPSHOTS = "snapshots"
 OBJECTS = "objects"
 LOCKS = "locks"
 # how a file is stored: as it is, gzip-compressed, or a consistent copy of a database made at backup time
-STORAGES = ("raw", "gzip", "sqlite-copy", "duckdb-copy")
-KINDS = ("segment", "segment-manifest", "torn-tail", "partition", "report", "sqlite", "store")
+STORAGES = ("raw", "gzip", "sqlite-copy", "duckdb-copy", "segment-prefix")
+KINDS = ("segment", "open-segment", "segment-manifest", "torn-tail", "partition", "report", "sqlite", "store")
 _ID_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 
 

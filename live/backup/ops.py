@@ -50,6 +50,7 @@ from .snapshot import (
     duckdb_copy,
     file_sha256,
     plan,
+    segment_prefix_copy,
     sqlite_copy,
 )
 from .target import Target, TargetError
@@ -287,8 +288,8 @@ def run(root: Path, store: Path | None, target: Target, *, now: datetime | None 
     ]
     if work.open_segments:
         shown = ", ".join(work.open_segments[:3]) + (" ..." if len(work.open_segments) > 3 else "")
-        result.lines.append(f"not backed up: {len(work.open_segments)} open segment(s) ({shown}); the run after "
-                            "they are sealed takes them")
+        result.lines.append(f"{len(work.open_segments)} open segment(s) ({shown}) taken up to their last whole "
+                            "record; the run after they are sealed takes the sealed files")
     if store is not None and store_path is None:
         result.lines.append(f"no run store at {store}: not backed up")
     result.lines += [f"warning: {w}" for w in warnings]
@@ -304,6 +305,9 @@ def _back_up(target: Target, src: Source, tmp: Path, timeout: float, is_present:
     if src.storage == "sqlite-copy":
         file = tmp / f"copy-{len(sent_now)}-{src.file.name}"
         sqlite_copy(src.file, file)
+    elif src.storage == "segment-prefix":
+        file = tmp / f"open-{len(sent_now)}-{src.file.name}"
+        segment_prefix_copy(src.file, file)
     elif src.storage == "duckdb-copy":
         file = tmp / "copy-store.duckdb"
 

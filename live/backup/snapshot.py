@@ -4,8 +4,10 @@ databases.
 Taken: sealed segments (those with a manifest) and their manifests, the tails cut off segments at recovery
 (``*.seg.torn-N``), every Parquet partition file, the daily reports, a copy of every SQLite file under the
 directory (the collector's journal, the data-collection trader's journal and paper book) and a copy of the
-DuckDB run store. Left out, and said so: open segments (no manifest: the collector may still append), temp
-files of atomic writes, SQLite's ``-wal``/``-shm`` files (the copy has their content).
+DuckDB run store; an open segment (no manifest: the collector may still append) is taken up to its last whole
+record at the time of the run (``segment-prefix``: what the collector's recovery would keep), so the day being
+written is covered too, and the run after it is sealed takes the sealed file. Left out: temp files of atomic
+writes, SQLite's ``-wal``/``-shm`` files (the copy has their content).
 
 Copies: SQLite through its online backup API (``sqlite3.Connection.backup``), which reads one consistent
 transaction while a writer goes on in WAL mode; DuckDB by attaching the store read-only in an in-memory
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from live.collect.layout import manifest_path
 
-__all__ = ["Source", "Plan", "plan", "sqlite_copy", "duckdb_copy", "StoreBusy", "CopyError", "file_sha256",
+__all__ = ["Source", "Plan", "plan", "sqlite_copy", "segment_prefix_copy", "duckdb_copy", "StoreBusy", "CopyError", "file_sha256",
            "STORE_PATH", "CHUNK"]
 
 STORE_PATH = "navale.duckdb"  # where the run store goes in a snapshot and in a restored directory
@@ -81,6 +83,7 @@ def plan(root: Path, store: Path | None) -> Plan:
                 out.sources.append(Source(_rel(manifest, root), "segment-manifest", "raw", manifest))
                 _expect(out, _rel(seg, root), manifest)
             else:
+                out.sources.append(Source(_rel(seg, root), "open-segment", "segment-prefix", seg))
                 out.open_segments.append(_rel(seg, root))
         for torn in sorted(seg_root.glob("*/*.seg.torn-*")):
             out.sources.append(Source(_rel(torn, root), "torn-tail", "gzip", torn))
@@ -134,6 +137,16 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def segment_prefix_copy(src: Path, dst: Path) -> int:
+    """Copy an open segment up to its last whole record (the collector may be appending); the bytes copied."""
+    from research.data.segments import scan
+
+    data = src.read_bytes()
+    end = scan(src, data).valid_end
+    dst.write_bytes(data[:end])
+    return end
 
 
 def sqlite_copy(src: Path, dst: Path) -> None:
