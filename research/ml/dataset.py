@@ -35,7 +35,8 @@ from research.ml import features as F
 from research.ml.clean import clean_snapshots
 from research.store import snapshots as snap
 
-__all__ = ["MLDataset", "MLDataProcessor", "KEY_COLUMNS", "LABEL_COLUMNS", "OUTCOME_COLUMNS", "FILTER_COLUMNS", "add_labels", "DEFAULT_OOS_FROM"]
+__all__ = ["MLDataset", "MLDataProcessor", "KEY_COLUMNS", "LABEL_COLUMNS", "OUTCOME_COLUMNS", "FILTER_COLUMNS", "add_labels", "live_bar_source",
+           "read_bar_partitions", "load_live_bars", "DEFAULT_OOS_FROM"]
 
 KEY_COLUMNS = ("run_id", "trade_id", "symbol", "contract", "mode", "side", "session_date", "signal_ts",
                "decision_ts", "entry_ts", "exit_ts")
@@ -385,6 +386,17 @@ class MLDataProcessor:
             if rid in out or rid not in manifests:
                 continue
             man = manifests[rid]
+            live = live_bar_source(man)
+            if live is not None:  # a paper / collector run: the bars it traded on
+                key = json.dumps(live, sort_keys=True, default=str)
+                if key not in cache:
+                    cache[key] = load_live_bars(man, rid)
+                out[rid] = cache[key]
+                continue
+            if not man.get("data_files") and man.get("kind") == "paper":
+                raise ValueError(f"run {rid}: a paper run whose bars the manifest does not name (no "
+                                 "bars_partitions, replay path or synthetic spec): pass bars=, or "
+                                 "--no-bar-features")
             key = json.dumps([sorted(f["sha256"] for f in man.get("data_files", [])), man.get("extra", {})],
                              sort_keys=True, default=str)
             if key not in cache:
@@ -483,6 +495,75 @@ def _spec(symbol: str, contracts: pd.Series):
         except KeyError:
             continue
     raise KeyError(f"symbol {symbol!r}: no instrument spec for it or its contract (register it in strategy.market.instruments)")
+
+
+BAR_PARTITION_COLUMNS = ("open", "high", "low", "close", "volume", "bid_volume", "ask_volume", "num_trades", "contract")
+
+
+def live_bar_source(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where a live run's bars are, from its store manifest: ``bars_partitions`` (a collector's hive-partitioned
+    bar Parquet directory), a ``replay:PATH`` feed, or the synthetic feed's spec; None when it names none."""
+    if manifest.get("bars_partitions"):
+        return {"partitions": str(manifest["bars_partitions"]), "symbol": manifest.get("symbol")}
+    feed = str(manifest.get("feed") or "")
+    if feed.lower().startswith("replay:"):
+        return {"replay": feed.split(":", 1)[1], "bar": manifest.get("bar")}
+    if feed.strip() == "synthetic" and manifest.get("synthetic_spec"):
+        return {"synthetic": manifest["synthetic_spec"], "bar": manifest.get("bar")}
+    return None
+
+
+def read_bar_partitions(root: str | Path, symbol: str | None = None) -> pd.DataFrame:
+    """The canonical bar frame (index ``time``: bar start, UTC; OHLCV, bid/ask volume, trades, contract) of a
+    hive-partitioned bar directory ``ROOT/symbol=SYM/date=YYYY-MM-DD/*.parquet`` (the collector's
+    ``parquet/bars``; ``root`` may be the ``symbol=SYM`` folder itself). Raises naming the folder when empty."""
+    import pyarrow.dataset as pads
+
+    root = Path(root)
+    if symbol and (root / f"symbol={symbol}").is_dir():
+        root = root / f"symbol={symbol}"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no bar partitions there")
+    table = pads.dataset(str(root), format="parquet", partitioning="hive").to_table()
+    if table.num_rows == 0:
+        raise ValueError(f"{root}: the bar partitions hold no bars")
+    df = table.to_pandas()
+    missing = [c for c in ("ts", *BAR_PARTITION_COLUMNS) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{root}: bar partitions without column(s) {missing}")
+    idx = pd.DatetimeIndex(df["ts"])
+    idx = (idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")).as_unit("ns")
+    out = df.loc[:, list(BAR_PARTITION_COLUMNS)].copy()
+    out.index = pd.DatetimeIndex(idx, name="time")
+    out = out.sort_index(kind="stable")
+    if out.index.has_duplicates:
+        raise ValueError(f"{root}: bar partitions hold {int(out.index.duplicated().sum())} duplicated bar time(s)")
+    for c in ("open", "high", "low", "close"):
+        out[c] = out[c].astype(np.float64)
+    for c in ("volume", "bid_volume", "ask_volume", "num_trades"):
+        out[c] = out[c].astype(np.int64)
+    out["contract"] = out["contract"].astype(str)
+    return out
+
+
+def load_live_bars(manifest: Mapping[str, Any], run_id: str) -> pd.DataFrame:
+    """The bars of a paper / collector run, from what :func:`live_bar_source` finds in its manifest."""
+    from research.data import load_bars
+
+    src = live_bar_source(manifest)
+    if src is None:
+        raise ValueError(f"run {run_id}: the manifest names no bars (bars_partitions, replay path or synthetic spec)")
+    if "partitions" in src:
+        return read_bar_partitions(src["partitions"], src.get("symbol"))
+    if "replay" in src:
+        p = Path(src["replay"])
+        if not p.exists():
+            raise FileNotFoundError(f"run {run_id}: replayed file {p} is gone; pass the bars explicitly or use "
+                                    "--no-bar-features")
+        return load_bars(p, bar=src.get("bar"))
+    from research.data import SyntheticSpec, default_dataset
+
+    return load_bars(default_dataset(SyntheticSpec(**src["synthetic"])), bar=src.get("bar") or "5min")
 
 
 def _load_manifest_bars(manifest: dict, run_id: str) -> pd.DataFrame:

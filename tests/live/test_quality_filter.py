@@ -1,0 +1,196 @@
+"""The signal-quality filter in the live loop, with a real model trained on a synthetic backtest's snapshots.
+
+- P(win) recorded live for every trade (real and shadow) equals what ``navale ml dataset`` + the model
+  compute on the stored snapshots: same features, same values;
+- skipped signals are followed as shadow trades: real + shadow = the backtest's trades of the same
+  parameters; the journal's ``trades`` table, RunResult.trades and the store's default snapshots are the
+  real ones only; nothing of a shadow trade reaches the real broker;
+- a model that fails skips the signal (shadow) and journals a critical risk event;
+- kill -9 inside a shadow trade resumes right;
+- the bar context of a live run from a collector's bar partitions.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+from paper_runs import assert_same_trades, run_session, synthetic_slice, wait_exit
+
+from live.journal import Journal
+from research.backtest import run as backtest
+from research.data import SyntheticSpec, default_dataset, load_bars
+from research.ml.dataset import MLDataProcessor, read_bar_partitions
+from research.ml.model import SimpleLinearModel
+from research.store import RunStore
+from strategy import Params
+
+MODE = "data_collection"
+THRESHOLD = 0.3  # low enough that some signals are taken, high enough that some are skipped
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, data_dir):
+    """A model trained with the library on a 30-day synthetic backtest (another seed than the session's)."""
+    params = Params.for_mode(MODE)
+    bars = load_bars(default_dataset(SyntheticSpec(days=30, seed=7, start="2024-04-01")), bar="5min")
+    bt = backtest(bars, params)
+    snaps = bt.snapshots().assign(run_id="train")
+    ds = MLDataProcessor(check_causality=False).from_frame(
+        snaps, manifests={"train": {"params": params.to_dict()}}, bars={"train": bars})
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    SimpleLinearModel().train(ds).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, model_file, data_dir):
+    """A replayed 10-day session with the filter, its trades copied into a run store."""
+    root = tmp_path_factory.mktemp("session")
+    (root / "bars").mkdir()
+    path, bars = synthetic_slice(10, root / "bars")
+    store = root / "runs.duckdb"
+    trader, res = run_session(f"replay:{path}", root / "state", Params.for_mode(MODE), ml_model=model_file,
+                              ml_threshold=THRESHOLD, store_path=store)
+    return {"trader": trader, "res": res, "bars": bars, "store": store, "state": root / "state", "path": path}
+
+
+def test_live_p_win_equals_the_dataset(session, model_file):
+    run_id = session["trader"].run_id
+    ds = MLDataProcessor().from_store(run_id, store=session["store"])  # the bars from the replayed file
+    model = SimpleLinearModel.load(model_file)
+    assert ds.frame["shadow"].any() and (~ds.frame["shadow"]).any()
+    assert len(ds) >= 20
+    want = model.predict_signal_quality(ds)
+    np.testing.assert_allclose(ds.frame["quality_p_win"].to_numpy(), want, rtol=0, atol=1e-12)
+    assert (ds.frame["quality_taken"] == (want >= THRESHOLD)).all()
+    assert (ds.frame["shadow"] == ~ds.frame["quality_taken"]).all()
+    assert (ds.frame["quality_threshold"] == THRESHOLD).all()
+    # --no-shadow drops them
+    real = MLDataProcessor().from_store(run_id, store=session["store"], ) if False else None
+    nos = MLDataProcessor(shadow=False).from_store(run_id, store=session["store"])
+    assert len(nos) == int((~ds.frame["shadow"]).sum()) and not nos.frame["shadow"].any()
+    del real
+
+
+def test_shadow_trades_kept_apart(session):
+    trader, res = session["trader"], session["res"]
+    params = Params.for_mode(MODE)
+    want = backtest(session["bars"], params).trades
+    with Journal(session["state"] / "journal.sqlite", readonly=True) as j:
+        real, ghost = j.trades(trader.run_id), j.shadow_trades(trader.run_id)
+        orders = j.orders()
+        status = j.status()
+    assert len(real) and len(ghost)
+    assert not real["shadow"].any() and ghost["shadow"].all()
+    # the engine took every signal: real + shadow = the backtest's trades (the filter fields aside)
+    both = pd.concat([real, ghost]).sort_values("entry_ts", kind="stable").reset_index(drop=True)
+    assert_same_trades(both.drop(columns=["quality_p_win", "quality_threshold", "quality_taken", "shadow"]),
+                       want, "real + shadow")
+    assert_same_trades(res.trades, real, "RunResult.trades = journal trades (real)")
+    assert len(res.shadow_trades) == len(ghost)
+    # no order of a shadow trade reached the real broker's journal
+    entry_ids = {oid.split(":")[2] for oid in orders["order_id"] if oid.split(":")[1] == "E"}
+    ghost_sig = {str(int(t.value)) for t in ghost["signal_ts"]}
+    assert not entry_ids & ghost_sig
+    assert status["trades_total"] == len(real)
+    assert status["pnl_total_usd"] == pytest.approx(float(real["pnl_usd"].sum()))
+    # the store: real by default, shadow on request
+    with RunStore(session["store"], read_only=True) as s:
+        assert len(s.snapshots(trader.run_id)) == len(real)
+        assert len(s.snapshots(trader.run_id, shadow=True)) == len(real) + len(ghost)
+    q = trader.status()["quality"]
+    assert q["taken"] == len(real) and q["skipped"] == len(ghost) and q["threshold"] == THRESHOLD
+    # the real equity excludes the shadow P&L
+    assert res.equity["equity"].iloc[-1] == pytest.approx(params.initial_capital_usd + float(real["pnl_usd"].sum()))
+
+
+def test_model_failure_skips_the_signal(tmp_path, model_file, data_dir, monkeypatch):
+    from live.quality_filter import SignalQualityFilter
+
+    def broken(self, x):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(SimpleLinearModel, "predict_signal_quality", broken)
+    trader, res = run_session("synthetic", tmp_path, Params.for_mode(MODE), ml_model=model_file,
+                              feed_kw={"spec": SyntheticSpec(days=2)})
+    assert res.reason == "replay_end"
+    assert len(res.trades) == 0 and len(res.shadow_trades) >= 3
+    with Journal(tmp_path / "journal.sqlite", readonly=True) as j:
+        ev = j.risk_events()
+    bad = ev[ev["kind"] == "quality_error"]
+    assert len(bad) >= 3 and set(bad["level"]) == {"critical"} and bad["detail"].str.contains("model exploded").all()
+    assert isinstance(trader.quality, SignalQualityFilter)
+
+
+def test_kill_in_a_shadow_trade_resumes_right(tmp_path, model_file, data_dir):
+    """kill -9 while a shadow trade is open, restart: the same trades as one uninterrupted session."""
+    (tmp_path / "bars").mkdir()
+    path, _ = synthetic_slice(3, tmp_path / "bars")
+    feed = f"replay:{path}"
+    params = Params.for_mode(MODE)
+    _, whole = run_session(feed, tmp_path / "whole", params, ml_model=model_file, ml_threshold=1.0)
+    assert len(whole.shadow_trades) >= 3 and len(whole.trades) == 0  # threshold 1: every signal is a shadow
+    first = whole.shadow_trades.iloc[1]
+    stop_at = int(first["entry_ts"].value)  # a bar inside the second shadow trade
+    sd = tmp_path / "crash"
+    pid = os.fork()
+    if pid == 0:  # the child stops itself (SIGKILL) at the first bar after the shadow entry
+        code = 4
+        try:
+            from live.session import open_session
+
+            t = open_session(params, feed=feed, state_dir=sd, speed=None, unvalidated=True, ml_model=model_file,
+                             ml_threshold=1.0)
+            orig = t.persist
+
+            def persist_then_die():
+                orig()
+                if t._last_ts > stop_at and t.eng.side != 0:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            t.persist = persist_then_die
+            t.run()
+            code = 0
+        finally:
+            os._exit(code)
+    assert wait_exit(pid) == -signal.SIGKILL
+    _, res = run_session(feed, sd, params, ml_model=model_file, ml_threshold=1.0)
+    assert res.restarts == 1 and res.reason == "replay_end"
+    with Journal(sd / "journal.sqlite", readonly=True) as j:
+        ghost = j.shadow_trades()
+        assert len(j.trades()) == 0
+        assert not (j.risk_events()["kind"] == "reconcile_mismatch").any()
+    assert_same_trades(ghost, whole.shadow_trades, "shadow trades across a kill -9")
+
+
+def test_bar_context_from_collected_partitions(tmp_path, data_dir):
+    """A run whose manifest names a collector's bars partitions gets its bar context from there."""
+    bars = load_bars(default_dataset(SyntheticSpec(days=3)), bar="5min")
+    root = tmp_path / "parquet" / "bars"
+    from strategy.market.sessions import session_id
+
+    days = session_id(bars.index).astype(str)
+    for d in np.unique(days):
+        part = bars.loc[days == d]
+        folder = root / "symbol=ES" / f"date={d}"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"ts": part.index, **{c: part[c].to_numpy() for c in
+                                           ("open", "high", "low", "close", "volume", "bid_volume", "ask_volume",
+                                            "num_trades")}, "contract": "ESM24"}).to_parquet(folder / "part-0.parquet")
+    got = read_bar_partitions(root, "ES")
+    pd.testing.assert_frame_equal(got.drop(columns=["contract"]), bars.loc[:, got.columns.drop("contract")],
+                                  check_freq=False)
+    params = Params.for_mode(MODE)
+    snaps = backtest(bars, params).snapshots().assign(run_id="coll")
+    man = {"coll": {"kind": "paper", "params": params.to_dict(), "bars_partitions": str(root), "symbol": "ES"}}
+    a = MLDataProcessor(check_causality=False).from_frame(snaps, manifests=man)
+    b = MLDataProcessor(check_causality=False).from_frame(snaps, manifests={"coll": {"params": params.to_dict()}},
+                                                          bars={"coll": bars})
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    with pytest.raises(ValueError, match="does not name"):
+        MLDataProcessor(check_causality=False).from_frame(snaps, manifests={"coll": {"kind": "paper",
+                                                                                     "params": params.to_dict()}})
