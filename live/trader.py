@@ -508,6 +508,7 @@ class Trader:
         if eng.pending_entry != 0:
             ctx = dict(a["ctx"])
             if self.quality is not None:
+                self._collect_trades()  # a trade closed in this bar is known at its close: prior-day history
                 ctx.update(self._quality_of(ctx, a["ts"], eng.pending_entry))
             self._ctx[eng.bar_index - 1] = ctx
             if not self._feed_halted:

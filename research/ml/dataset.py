@@ -543,6 +543,15 @@ def read_bar_partitions(root: str | Path, symbol: str | None = None) -> pd.DataF
     for c in ("volume", "bid_volume", "ask_volume", "num_trades"):
         out[c] = out[c].astype(np.int64)
     out["contract"] = out["contract"].astype(str)
+    sym = symbol or (str(df["symbol"].iat[0]) if "symbol" in df.columns else root.name.removeprefix("symbol="))
+    from strategy.market.instruments import get_spec, root_of
+
+    try:
+        spec = get_spec(root_of(sym))
+    except (KeyError, ValueError):
+        raise ValueError(f"{root}: symbol {sym!r} has no instrument spec (tick size unknown)") from None
+    out.attrs.update(symbol=sym, root=root_of(sym), tick_size=spec.tick_size, order_flow=True,
+                     sources=[str(root)], session="all")
     return out
 
 

@@ -70,10 +70,8 @@ def test_live_p_win_equals_the_dataset(session, model_file):
     assert (ds.frame["shadow"] == ~ds.frame["quality_taken"]).all()
     assert (ds.frame["quality_threshold"] == THRESHOLD).all()
     # --no-shadow drops them
-    real = MLDataProcessor().from_store(run_id, store=session["store"], ) if False else None
     nos = MLDataProcessor(shadow=False).from_store(run_id, store=session["store"])
     assert len(nos) == int((~ds.frame["shadow"]).sum()) and not nos.frame["shadow"].any()
-    del real
 
 
 def test_shadow_trades_kept_apart(session):
@@ -120,7 +118,7 @@ def test_model_failure_skips_the_signal(tmp_path, model_file, data_dir, monkeypa
     assert res.reason == "replay_end"
     assert len(res.trades) == 0 and len(res.shadow_trades) >= 3
     with Journal(tmp_path / "journal.sqlite", readonly=True) as j:
-        ev = j.risk_events()
+        ev = pd.DataFrame(j.risk_events())
     bad = ev[ev["kind"] == "quality_error"]
     assert len(bad) >= 3 and set(bad["level"]) == {"critical"} and bad["detail"].str.contains("model exploded").all()
     assert isinstance(trader.quality, SignalQualityFilter)
@@ -163,7 +161,7 @@ def test_kill_in_a_shadow_trade_resumes_right(tmp_path, model_file, data_dir):
     with Journal(sd / "journal.sqlite", readonly=True) as j:
         ghost = j.shadow_trades()
         assert len(j.trades()) == 0
-        assert not (j.risk_events()["kind"] == "reconcile_mismatch").any()
+        assert "reconcile_mismatch" not in {e["kind"] for e in j.risk_events()}
     assert_same_trades(ghost, whole.shadow_trades, "shadow trades across a kill -9")
 
 
