@@ -78,7 +78,7 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
         try:
             quality = SignalQualityFilter.load(ml_model, params, threshold=ml_threshold)
         except (ModelFileError, FeatureSchemaError, FileNotFoundError, ValueError) as exc:
-            raise ConfigError(f"--ml-model {ml_model}: {exc}") from None
+            raise ConfigError(f"--ml-model: {exc}") from None  # the message names the file
     elif ml_threshold is not None:
         raise ConfigError("--ml-threshold needs --ml-model")
     kw = dict(feed_kw or {})

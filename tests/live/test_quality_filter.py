@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -192,3 +193,39 @@ def test_bar_context_from_collected_partitions(tmp_path, data_dir):
     with pytest.raises(ValueError, match="does not name"):
         MLDataProcessor(check_causality=False).from_frame(snaps, manifests={"coll": {"kind": "paper",
                                                                                      "params": params.to_dict()}})
+
+
+def test_paper_cli_with_a_model_and_ml_dataset_of_the_run(tmp_path, model_file, monkeypatch, capsys):
+    """`navale paper --ml-model` -> stats/status show the filter; `navale ml dataset --run` reads the run with
+    its shadow trades (its bars from the replayed file), `--no-shadow` drops them."""
+    from research.cli import main
+
+    monkeypatch.setenv("NAVALE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NAVALE_LIVE_DIR", str(tmp_path / "live"))
+    (tmp_path / "bars").mkdir()
+    path, _ = synthetic_slice(4, tmp_path / "bars")
+    out = tmp_path / "out"
+    base = ["paper", "--unvalidated", "--mode", MODE, "--feed", f"replay:{path}", "--quiet"]
+    assert main([*base, "--ml-threshold", "0.5"]) == 2
+    assert "--ml-threshold needs --ml-model" in capsys.readouterr().err
+    naked = tmp_path / "naked.joblib"
+    naked.write_bytes(model_file.read_bytes())  # no sidecar: refused before unpickling
+    assert main([*base, "--ml-model", str(naked)]) == 2
+    err = capsys.readouterr().err
+    assert "no metadata sidecar" in err and len(err.strip().splitlines()) == 1  # one line
+    assert main([*base, "--ml-model", str(model_file), "--ml-threshold", str(THRESHOLD), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"signal quality: threshold {THRESHOLD:.2f}" in err
+    stats = json.loads((out / "stats.json").read_text())
+    q = stats["quality"]
+    assert q["threshold"] == THRESHOLD and q["taken"] + q["skipped"] >= 5 and q["shadow_trades"] == q["skipped"]
+    trades = pd.read_parquet(out / "trades.parquet")
+    assert len(trades) == q["taken"] and not trades["shadow"].any()
+    run_id = stats["run_id"]
+    assert main(["ml", "dataset", "--run", run_id, "--out", str(tmp_path / "ds")]) == 0
+    ds = pd.read_parquet(tmp_path / "ds" / "dataset.parquet")
+    assert {"quality_p_win", "quality_threshold", "quality_taken", "shadow"} <= set(ds.columns)
+    assert main(["ml", "dataset", "--run", run_id, "--no-shadow", "--out", str(tmp_path / "ds2")]) == 0
+    ds2 = pd.read_parquet(tmp_path / "ds2" / "dataset.parquet")
+    assert len(ds2) == int((~ds["shadow"]).sum()) and not ds2["shadow"].any()
+    assert ds["shadow"].sum() >= 1
