@@ -264,8 +264,10 @@ class MLDataProcessor:
             meta = pq.read_schema(p).metadata or {}
             version = meta.get(b"navale_snapshot_version")
             if version is not None and int(version) not in snap.READABLE_VERSIONS:
+                older = [v for v in snap.READABLE_VERSIONS if v != snap.SCHEMA_VERSION]
                 raise snap.SnapshotError(f"{p}: snapshot schema version {int(version)}, this code reads "
-                                         f"{', '.join(map(str, snap.READABLE_VERSIONS))}")
+                                         f"{snap.SCHEMA_VERSION} (and {', '.join(map(str, older))}, read as "
+                                         f"{snap.SCHEMA_VERSION})")
             if b"navale_manifests" in meta:  # written by RunStore.export_parquet: sessions, params, synthetic flag
                 try:
                     manifests.update(json.loads(meta[b"navale_manifests"]))
