@@ -129,8 +129,9 @@ class Trader:
         self._seq = 0  # last broker fill applied
         self._shadow_seq = 0  # last shadow-broker fill applied
         self._open_shadow = False  # the open trade is a shadow trade (its orders go to the shadow broker)
+        self._n_shadow = 0  # closed shadow trades (of _n_trades)
         self._shadow_pnl = 0.0  # closed shadow trades' net P&L (the engine's equity holds it; the real book not)
-        self._shadow_day: list[Any] = [None, 0.0]  # trading date, its closed shadow trades' net P&L
+        self._shadow_day: list[Any] = [None, 0.0, 0]  # trading date, its shadow trades' net P&L and entries
         self._resume: Any = None
         self._balls = [0, 0, 0, 0]  # balls of the last four in-session bars, newest first
         self._ctx: dict[int, dict] = {}  # signal bar index -> entry context (pending / open trade)
@@ -230,7 +231,8 @@ class Trader:
         self._shadow_seq = int(st.get("shadow_seq", 0))
         self._open_shadow = bool(st.get("open_shadow", False))
         self._shadow_pnl = float(st.get("shadow_pnl", 0.0))
-        self._shadow_day = list(st.get("shadow_day", [None, 0.0]))
+        self._n_shadow = int(st.get("n_shadow", 0))
+        self._shadow_day = list(st.get("shadow_day", [None, 0.0, 0]))
         if self.quality is not None:
             q = st.get("quality") or {}
             self.quality.load_window(q.get("window"))
@@ -243,7 +245,7 @@ class Trader:
             "n_trades": self._n_trades, "last_bar": self._last_bar, "prev_day": self._prev_day,
             "restarts": self._restarts, "last_ts": self._last_ts, "reported": list(self._reported),
             "position": self._position, "shadow_seq": self._shadow_seq, "open_shadow": self._open_shadow,
-            "shadow_pnl": self._shadow_pnl, "shadow_day": self._shadow_day,
+            "shadow_pnl": self._shadow_pnl, "shadow_day": self._shadow_day, "n_shadow": self._n_shadow,
             "quality": None if self.quality is None else {"window": self.quality.window_state(),
                                                           "taken": self.quality.taken,
                                                           "skipped": self.quality.skipped},
@@ -467,6 +469,8 @@ class Trader:
             elif kind == "E":
                 entry_px = self._ticks(f.price)
                 self._open_shadow = shadow
+                if shadow:
+                    self._shadow_today()[2] += 1
             elif kind in ("X", "F", "H"):
                 exit_px = self._ticks(f.price)
         pending_sig = int(eng.si[R.I_PEND_SIG]) if eng.pending_entry != 0 else -1
@@ -677,12 +681,18 @@ class Trader:
             self.journal.record_shadow_trades(ghost)
             pnl = float(ghost["pnl_usd"].sum())
             self._shadow_pnl += pnl
-            day = self._prev_day
-            self._shadow_day = [day, (self._shadow_day[1] if self._shadow_day[0] == day else 0.0) + pnl]
+            self._n_shadow += len(ghost)
+            self._shadow_today()[1] += pnl
         if self.quality is not None:
             self.quality.add_trades(rows)
         if self.store_sync is not None:
             self.store_sync.push(rows)  # the store keeps both, told apart by the shadow column
+
+    def _shadow_today(self) -> list[Any]:
+        """[trading date, net P&L, entries] of today's shadow trades (what the real book's daily figures omit)."""
+        if self._shadow_day[0] != self._prev_day:
+            self._shadow_day = [self._prev_day, 0.0, 0]
+        return self._shadow_day
 
     # ------------------------------------------------------------------------------ end / stop
     def finish(self) -> None:
@@ -748,7 +758,8 @@ class Trader:
         new_day = bar is not None and self._prev_day is not None and self.clock.fields(bar.ts_ns)[0] != self._prev_day
         # the real book's figures: the engine's (which the account stops read) less the shadow trades'
         shadow_open = (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side and self._open_shadow else 0.0
-        shadow_today = self._shadow_day[1] if self._shadow_day[0] == self._prev_day else 0.0
+        shadow_today, shadow_entries = (self._shadow_day[1], self._shadow_day[2]) \
+            if self._shadow_day[0] == self._prev_day else (0.0, 0)
         real_equity = (eng.equity(c) if self._last_bar else self.params.initial_capital_usd) - self._shadow_pnl \
             - shadow_open
         return {
@@ -759,7 +770,8 @@ class Trader:
             "pnl_today_usd": 0.0 if new_day else eng.day_pnl - shadow_today,
             "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side and not self._open_shadow else 0.0,
             "equity_usd": real_equity,
-            "trades_today": 0 if new_day else eng.trades_today, "trades": self._n_trades,
+            "trades_today": 0 if new_day else eng.trades_today - shadow_entries,
+            "trades": self._n_trades - self._n_shadow,
             "kill_switches": {
                 "daily_gate": False if new_day else (eng.day_stop or False), "halted": eng.halted or False,
                 "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,

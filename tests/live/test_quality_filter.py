@@ -101,7 +101,9 @@ def test_shadow_trades_kept_apart(session):
     with RunStore(session["store"], read_only=True) as s:
         assert len(s.snapshots(trader.run_id)) == len(real)
         assert len(s.snapshots(trader.run_id, shadow=True)) == len(real) + len(ghost)
-    q = trader.status()["quality"]
+    st = trader.status()
+    assert st["trades"] == len(real) and st["position"] == 0
+    q = st["quality"]
     assert q["taken"] == len(real) and q["skipped"] == len(ghost) and q["threshold"] == THRESHOLD
     # the real equity excludes the shadow P&L
     assert res.equity["equity"].iloc[-1] == pytest.approx(params.initial_capital_usd + float(real["pnl_usd"].sum()))
