@@ -88,7 +88,9 @@ class SignalQualityFilter:
         self._prior = bool(names & set(PRIOR_NAMES))
         self._bars = bool({f.name for f in self._feats if set(f.inputs) & set(F.BAR_COLUMNS)})
         self._window: deque[tuple[float, float, str]] = deque(maxlen=WINDOW_BARS)  # close ticks, delta, contract
-        self._history: list[dict[str, Any]] = []  # closed trades of the current session (prior-day features)
+        # closed trades of the current session (prior-day features), by (run id, trade id): a trade closed again
+        # after a restart (bars re-processed since the last checkpoint) replaces its earlier copy
+        self._history: dict[tuple[str, str], dict[str, Any]] = {}
         self.taken = 0
         self.skipped = 0
 
@@ -125,9 +127,10 @@ class SignalQualityFilter:
         dec = pd.DatetimeIndex(frame["signal_ts"]) + pd.Timedelta(self.bar_ns, "ns")
         days = session_id(pd.DatetimeIndex(frame["signal_ts"])).astype(str)
         for i in range(len(frame)):
-            self._history.append({"run_id": str(frame["run_id"].iat[i]), "trade_id": str(frame["trade_id"].iat[i]),
-                                  "session_date": days[i], "decision_ts": dec[i], "exit_ts": frame["exit_ts"].iat[i],
-                                  "y_win": float(frame["y_win"].iat[i]), "y_r": float(frame["y_r"].iat[i])})
+            key = (str(frame["run_id"].iat[i]), str(frame["trade_id"].iat[i]))
+            self._history[key] = {"run_id": key[0], "trade_id": key[1], "session_date": days[i],
+                                  "decision_ts": dec[i], "exit_ts": frame["exit_ts"].iat[i],
+                                  "y_win": float(frame["y_win"].iat[i]), "y_r": float(frame["y_r"].iat[i])}
 
     # ------------------------------------------------------------------ the decision
     def bar_features(self, delta: float) -> dict[str, float]:
@@ -196,8 +199,9 @@ class SignalQualityFilter:
 
     def _prior_day(self, row: pd.DataFrame, run_id: str) -> dict[str, float]:
         day = str(session_id(pd.DatetimeIndex(row["signal_ts"]))[0])
-        self._history = [h for h in self._history if h["session_date"] >= day]  # older sessions never count again
-        hist = [h for h in self._history if h["session_date"] == day and h["run_id"] == run_id]
+        # older sessions never count again
+        self._history = {k: h for k, h in self._history.items() if h["session_date"] >= day}
+        hist = [h for h in self._history.values() if h["session_date"] == day and h["run_id"] == run_id]
         cur = {"run_id": run_id, "trade_id": "~decision", "session_date": day,
                "decision_ts": row["decision_ts"].iat[0], "exit_ts": pd.Timestamp.max.tz_localize("UTC").floor("s"),
                "y_win": math.nan, "y_r": math.nan}

@@ -239,3 +239,29 @@ def test_paper_cli_with_a_model_and_ml_dataset_of_the_run(tmp_path, model_file, 
     ds2 = pd.read_parquet(tmp_path / "ds2" / "dataset.parquet")
     assert len(ds2) == int((~ds["shadow"]).sum()) and not ds2["shadow"].any()
     assert ds["shadow"].sum() >= 1
+
+
+def test_bar_window_equals_research_bar_context(model_file, data_dir):
+    """The filter's bounded bar window gives research's bar features at every in-session bar, across a
+    contract change (the window restarts there as research's per-contract segments do)."""
+    from live.quality_filter import WINDOW_BARS, SignalQualityFilter
+    from research.ml.bars import bar_context_from_signals
+    from strategy import compute_signals
+
+    params = Params.for_mode(MODE)
+    bars = load_bars(default_dataset(SyntheticSpec(days=3)), bar="5min")
+    bars["contract"] = np.where(np.arange(len(bars)) < len(bars) // 2, "ESH24", "ESM24")
+    sig = compute_signals(bars, params)
+    want = bar_context_from_signals(bars, sig)
+    f = SignalQualityFilter.load(model_file, params)
+    got = []
+    for t in want.index:
+        f.observe_bar(bars.at[t, "close"], sig.at[t, "delta"], bars.at[t, "contract"])
+        assert len(f.window_state()) <= WINDOW_BARS
+        got.append(f.bar_features(sig.at[t, "delta"]))
+    got = pd.DataFrame(got, index=want.index)
+    assert want["rv12_ticks"].notna().sum() > 150
+    first_m = int(np.argmax(bars.loc[want.index, "contract"].to_numpy() == "ESM24"))
+    assert want["rv12_ticks"].iloc[first_m:first_m + 12].isna().all()  # the segment restarted there
+    np.testing.assert_allclose(got["rv12_ticks"], want["rv12_ticks"], rtol=0, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(got["delta_z20"], want["delta_z20"], rtol=0, atol=1e-9, equal_nan=True)
