@@ -49,7 +49,7 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                  store_path: str | Path | None = None, checkpoint_every: int = 1, fresh: bool = False,
                  feed_kw: dict[str, Any] | None = None, on_status: Callable[[dict], None] | None = None,
                  latency_capacity: int = 0, ml_model: str | Path | None = None,
-                 ml_threshold: float | None = None) -> Trader:
+                 ml_threshold: float | None = None, store_manifest: dict[str, Any] | None = None) -> Trader:
     """A started `Trader` (state loaded and reconciled, feed open) for ``navale paper``.
 
     ``feed``: ``synthetic``, ``replay:PATH`` or ``scid:PATH`` (`live.feeds.open_feed`); ``speed``:
@@ -58,6 +58,8 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     ``ml_model``: a signal-quality model file (``navale ml train``; its sidecar and sha256 are checked):
     every entry decision gets P(win), and a signal under the threshold (``ml_threshold``, default the
     mode's) is followed as a shadow trade on a bar-mode paper book of its own (``STATE_DIR/SHADOW_BOOK``).
+    ``store_manifest``: keys added to the stored run's manifest (the collector's ``bars_partitions``: where
+    ``navale ml dataset --run`` finds the run's bars).
     """
     from live.bars import BarBuilder
     from live.brokers.paper import PaperBroker
@@ -126,12 +128,13 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     trader.start()
     if store_path is not None:  # the run id is known once the saved state is loaded
         trader.store_sync = _store_sync(store_path, trader, params, feed, unvalidated, promotion_id,
-                                        None if quality is None else quality.summary(), feed_kw)
+                                        None if quality is None else quality.summary(), feed_kw, store_manifest)
     return trader
 
 
 def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: str, unvalidated: bool,
-                promotion_id: str | None, quality: dict | None = None, feed_kw: dict | None = None):
+                promotion_id: str | None, quality: dict | None = None, feed_kw: dict | None = None,
+                extra: dict | None = None):
     import pandas as pd
 
     from live.store_sync import StoreSync
@@ -146,6 +149,7 @@ def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: st
         from dataclasses import asdict
 
         manifest["synthetic_spec"] = asdict(spec)
+    manifest.update(extra or {})
     sync = StoreSync(store_path, trader.run_id, manifest)
     earlier = pd.concat([trader.journal.trades(trader.run_id), trader.journal.shadow_trades(trader.run_id)],
                         ignore_index=True)  # a restarted session: the store gets the whole run

@@ -55,7 +55,7 @@ def session(tmp_path_factory, model_file, data_dir):
     path, bars = synthetic_slice(10, root / "bars")
     store = root / "runs.duckdb"
     trader, res = run_session(f"replay:{path}", root / "state", Params.for_mode(MODE), ml_model=model_file,
-                              ml_threshold=THRESHOLD, store_path=store)
+                              ml_threshold=THRESHOLD, store_path=store, store_manifest={"collector": "test"})
     return {"trader": trader, "res": res, "bars": bars, "store": store, "state": root / "state", "path": path}
 
 
@@ -101,6 +101,8 @@ def test_shadow_trades_kept_apart(session):
     with RunStore(session["store"], read_only=True) as s:
         assert len(s.snapshots(trader.run_id)) == len(real)
         assert len(s.snapshots(trader.run_id, shadow=True)) == len(real) + len(ghost)
+        man = s.manifest(trader.run_id)
+        assert man["collector"] == "test" and man["quality"]["threshold"] == THRESHOLD
     st = trader.status()
     assert st["trades"] == len(real) and st["position"] == 0
     q = st["quality"]
