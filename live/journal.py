@@ -74,6 +74,15 @@ class TraderStatus:
 
 STATUS_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TraderStatus))
 
+# Shadow trades: signals the signal-quality filter skipped, followed as if taken (live.quality_filter); the
+# same records as `trades`, kept apart so that everything reading `trades` (status, P&L, equity) sees real
+# trades only. Added to a journal that lacks it when opened for writing (a compatible addition).
+_SHADOW_DDL = """CREATE TABLE IF NOT EXISTS shadow_trades (
+        run_id TEXT NOT NULL, trade_id TEXT NOT NULL, mode TEXT NOT NULL, symbol TEXT NOT NULL,
+        side INTEGER NOT NULL, entry_ts_ns INTEGER NOT NULL, exit_ts_ns INTEGER NOT NULL,
+        exit_reason TEXT NOT NULL, pnl_usd REAL NOT NULL, wall_ns INTEGER NOT NULL, record TEXT NOT NULL,
+        PRIMARY KEY (run_id, trade_id))"""
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS orders (
@@ -100,6 +109,7 @@ _DDL = (
         exit_reason TEXT NOT NULL, pnl_usd REAL NOT NULL, wall_ns INTEGER NOT NULL, record TEXT NOT NULL,
         PRIMARY KEY (run_id, trade_id))""",
     "CREATE INDEX IF NOT EXISTS trades_exit ON trades (exit_ts_ns)",
+    _SHADOW_DDL,
     """CREATE TABLE IF NOT EXISTS state (
         key TEXT PRIMARY KEY, value BLOB NOT NULL, bar_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL)""",
 )
@@ -181,6 +191,7 @@ class Journal:
                 con.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
                                 [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
                                  ("created_ns", str(time.time_ns()))])
+            self._has_shadow = True
             return
         if not tables:
             raise JournalError(f"{self.path} is an empty journal (a trader creating it right now? try again)")
@@ -202,6 +213,11 @@ class Journal:
         missing = [t for t in _TABLES if t not in tables]
         if missing:
             raise JournalError(f"{self.path}: damaged journal, table(s) missing: {', '.join(missing)}")
+        self._has_shadow = "shadow_trades" in tables
+        if not self._has_shadow and not self.readonly:
+            with self._write():
+                con.execute(_SHADOW_DDL)
+            self._has_shadow = True
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -323,6 +339,14 @@ class Journal:
     def record_trades(self, rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> int:
         """Several closed trades at once (one validation, one transaction: validating costs about the
         same for one row as for many); returns how many were new."""
+        return self._insert_trades(rows, "trades")
+
+    def record_shadow_trades(self, rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> int:
+        """Closed shadow trades (``shadow`` True: skipped by the quality filter, followed as if taken) into
+        the ``shadow_trades`` table, never ``trades``; returns how many were new."""
+        return self._insert_trades(rows, "shadow_trades")
+
+    def _insert_trades(self, rows: Iterable[Mapping[str, Any]] | pd.DataFrame, table: str) -> int:
         import pandas as pd
 
         from research.store import snapshots as snap
@@ -336,9 +360,9 @@ class Journal:
             for i, record in enumerate(_records_json(valid)):
                 r = valid.iloc[i]
                 key = (r["run_id"], r["trade_id"])
-                new += con.execute("SELECT 1 FROM trades WHERE run_id = ? AND trade_id = ?", key).fetchone() is None
+                new += con.execute(f"SELECT 1 FROM {table} WHERE run_id = ? AND trade_id = ?", key).fetchone() is None
                 con.execute(
-                    "INSERT OR REPLACE INTO trades VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (*key, r["mode"], r["symbol"], int(r["side"]), int(r["entry_ts"].value), int(r["exit_ts"].value),
                      r["exit_reason"], float(r["pnl_usd"]), wall, record))
         return new
@@ -367,16 +391,27 @@ class Journal:
             return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _TABLES}
 
     def trades(self, run_id: str | None = None) -> pd.DataFrame:
-        """The closed trades (of one run, or all) as validated trade-snapshot records, by entry time."""
+        """The closed (real) trades (of one run, or all) as validated trade-snapshot records, by entry time."""
+        return self._read_trades("trades", run_id)
+
+    def shadow_trades(self, run_id: str | None = None) -> pd.DataFrame:
+        """The closed shadow trades (of one run, or all), as :meth:`trades`."""
+        return self._read_trades("shadow_trades" if self._has_shadow else None, run_id)
+
+    def _read_trades(self, table: str | None, run_id: str | None) -> pd.DataFrame:
         import pandas as pd
 
         from research.store import snapshots as snap
 
-        sql, args = "SELECT record FROM trades", ()
+        sql, args = f"SELECT record FROM {table}", ()
         if run_id is not None:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
-        with self._read() as con:
-            records = [json.loads(r[0]) for r in con.execute(sql + " ORDER BY entry_ts_ns, trade_id", args)]
+        records = []
+        if table is not None:
+            with self._read() as con:
+                # a record journaled before snapshot schema v2 has no filter fields: their defaults
+                records = [{**snap.FILTER_DEFAULTS, **json.loads(r[0])}
+                           for r in con.execute(sql + " ORDER BY entry_ts_ns, trade_id", args)]
         frame = pd.DataFrame(records, columns=list(snap.names()))
         for f in snap.FIELDS:
             if f.dtype == "timestamp":

@@ -14,10 +14,12 @@ from live.trader import Trader
 from strategy import Params
 from strategy.market.instruments import get_spec, root_of
 
-__all__ = ["open_session", "archive_state", "instrument_of"]
+__all__ = ["open_session", "archive_state", "instrument_of", "SHADOW_BOOK"]
 
+SHADOW_BOOK = "shadow_broker.sqlite"  # the bar-mode paper book of the shadow trades (skipped signals)
 STATE_FILES = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm", "paper_broker.sqlite",
-               "paper_broker.sqlite-wal", "paper_broker.sqlite-shm")
+               "paper_broker.sqlite-wal", "paper_broker.sqlite-shm", SHADOW_BOOK, SHADOW_BOOK + "-wal",
+               SHADOW_BOOK + "-shm")
 
 
 def instrument_of(symbol: str):
@@ -46,15 +48,20 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                  promotion_id: str | None = None, bar: str = "5min", symbol: str | None = None,
                  store_path: str | Path | None = None, checkpoint_every: int = 1, fresh: bool = False,
                  feed_kw: dict[str, Any] | None = None, on_status: Callable[[dict], None] | None = None,
-                 latency_capacity: int = 0,
-                 feed_factory: Callable[..., Any] | None = None, store_manifest: dict[str, Any] | None = None) -> Trader:
+                 latency_capacity: int = 0, ml_model: str | Path | None = None,
+                 ml_threshold: float | None = None, feed_factory: Callable[..., Any] | None = None,
+                 store_manifest: dict[str, Any] | None = None) -> Trader:
     """A started `Trader` (state loaded and reconciled, feed open) for ``navale paper``.
 
     ``feed``: ``synthetic``, ``replay:PATH`` or ``scid:PATH`` (`live.feeds.open_feed`); ``speed``:
     N x real time, None as fast as possible. ``store_path``: the run store the closed trades are
     copied to (None: not copied). ``fresh``: archive the state dir's previous session first.
+    ``ml_model``: a signal-quality model file (``navale ml train``; its sidecar and sha256 are checked):
+    every entry decision gets P(win), and a signal under the threshold (``ml_threshold``, default the
+    mode's) is followed as a shadow trade on a bar-mode paper book of its own (``STATE_DIR/SHADOW_BOOK``).
     ``feed_factory``: ``(feed, resume=None, **kw) -> Feed`` instead of `live.feeds.open_feed` (the collector's
-    records); ``store_manifest``: keys added to the run's store manifest.
+    records). ``store_manifest``: keys added to the stored run's manifest (the collector's ``bars_partitions``: where
+    ``navale ml dataset --run`` finds the run's bars).
     """
     from live.bars import BarBuilder
     from live.brokers.paper import PaperBroker
@@ -67,6 +74,17 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     if sd.exists() and not sd.is_dir():
         raise ConfigError(f"state dir {sd} exists and is not a folder")
     parse_bar_spec(bar)  # every check before anything is created or archived
+    quality = None
+    if ml_model is not None:
+        from live.quality_filter import SignalQualityFilter
+        from research.ml.model import FeatureSchemaError, ModelFileError
+
+        try:
+            quality = SignalQualityFilter.load(ml_model, params, threshold=ml_threshold)
+        except (ModelFileError, FeatureSchemaError, FileNotFoundError, ValueError) as exc:
+            raise ConfigError(f"--ml-model: {exc}") from None  # the message names the file
+    elif ml_threshold is not None:
+        raise ConfigError("--ml-threshold needs --ml-model")
     kw = dict(feed_kw or {})
     if not str(feed).strip().lower().startswith("scid:"):
         kw["speed"] = speed  # a .scid tail runs at the writer's pace
@@ -93,6 +111,12 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     journal = Journal(control.journal_path(sd))
     broker = PaperBroker(sym, tick_size=spec.tick_size, mode=broker_mode, slippage_ticks=params.slippage_ticks,
                          book_path=sd / "paper_broker.sqlite")
+    shadow = None
+    if quality is not None:
+        quality.symbol, quality.tick = sym, float(spec.tick_size)
+        quality.bar_ns = int(bar_ns or parse_bar_spec(bar).size)
+        shadow = PaperBroker(sym, tick_size=spec.tick_size, mode="bar", slippage_ticks=params.slippage_ticks,
+                             book_path=sd / SHADOW_BOOK)
     first = [probe]
 
     def feed_factory(resume: Any):
@@ -103,22 +127,36 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
 
     trader = Trader(cfg, feed_factory, broker, journal,
                     builder=lambda b, g: BarBuilder(b, grace_seconds=g, symbol=sym), order_flow=order_flow,
-                    bar_ns=bar_ns, store_sync=None, on_status=on_status, latency_capacity=latency_capacity)
+                    bar_ns=bar_ns, store_sync=None, on_status=on_status, latency_capacity=latency_capacity,
+                    quality=quality, shadow_broker=shadow)
     trader.start()
     if store_path is not None:  # the run id is known once the saved state is loaded
-        trader.store_sync = _store_sync(store_path, trader, params, feed, unvalidated, promotion_id, store_manifest)
+        trader.store_sync = _store_sync(store_path, trader, params, feed, unvalidated, promotion_id,
+                                        None if quality is None else quality.summary(), feed_kw, store_manifest)
     return trader
 
 
 def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: str, unvalidated: bool,
-                promotion_id: str | None, extra: dict[str, Any] | None = None):
+                promotion_id: str | None, quality: dict | None = None, feed_kw: dict | None = None,
+                extra: dict | None = None):
+    import pandas as pd
+
     from live.store_sync import StoreSync
 
     manifest = {"kind": "paper", "mode": params.mode, "session": params.session, "feed": feed, "params": params.to_dict(),
                 "params_hash": params.hash(), "unvalidated": unvalidated, "promotion_id": promotion_id,
-                "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol, **(extra or {})}
+                "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol, "bar": trader.cfg.bar}
+    if quality is not None:
+        manifest["quality"] = {"model": quality["model"], "threshold": quality["threshold"]}
+    spec = (feed_kw or {}).get("spec")
+    if spec is not None and hasattr(spec, "__dataclass_fields__"):  # the synthetic feed's spec: its bars reload
+        from dataclasses import asdict
+
+        manifest["synthetic_spec"] = asdict(spec)
+    manifest.update(extra or {})
     sync = StoreSync(store_path, trader.run_id, manifest)
-    earlier = trader.journal.trades(trader.run_id)  # a restarted session: the store gets the whole run
+    earlier = pd.concat([trader.journal.trades(trader.run_id), trader.journal.shadow_trades(trader.run_id)],
+                        ignore_index=True)  # a restarted session: the store gets the whole run
     if len(earlier):
         sync.push(earlier)
     return sync

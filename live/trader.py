@@ -33,6 +33,7 @@ from live.config import TraderConfig
 from live.events import Bar, Bracket, Fill, Order, Tick
 from live.feeds.base import Feed
 from research.data.aggregate import parse_bar_spec
+from research.store import snapshots as snap
 from research.store.trade_records import context_row, trade_frame
 from strategy import SignalEngine
 from strategy import trade_rules as R
@@ -68,6 +69,7 @@ class RunResult:
     records: int = 0
     restarts: int = 0
     latency_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per record, processing time
+    shadow_trades: pd.DataFrame | None = None  # the shadow trades this process closed (with a quality filter)
     decision_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # bar close -> order sent
 
 
@@ -84,12 +86,18 @@ class Trader:
         bar_ns: bar length (default from ``config.bar``).
         store_sync: optional `live.store_sync.StoreSync` the closed trades are pushed to.
         on_status: optional callback receiving the status dict after each bar.
+        quality: optional `live.quality_filter.SignalQualityFilter`: every entry decision gets P(win); a
+            skipped signal is followed as a SHADOW trade (the trade engine takes it, so the trade history
+            and the account rules stay those of the backtest; its orders go to ``shadow_broker``, never to
+            ``broker``; it is journaled in ``shadow_trades``, not ``trades``).
+        shadow_broker: the bar-mode `live.brokers.paper.PaperBroker` (its own book file) shadow trades
+            fill on; needed with ``quality``.
     """
 
     def __init__(self, config: TraderConfig, open_feed: Callable[[Any], Feed], broker: Broker, journal: Any, *,
                  builder: Callable[[str, float], Any] | None = None, order_flow: bool = True,
                  bar_ns: int | None = None, store_sync: Any = None, on_status: Callable[[dict], None] | None = None,
-                 latency_capacity: int = 0):
+                 latency_capacity: int = 0, quality: Any = None, shadow_broker: Broker | None = None):
         self.cfg = config
         p = config.params
         self.params = p
@@ -103,6 +111,10 @@ class Trader:
         self.store_sync = store_sync
         self.on_status = on_status
         self.before_persist: Callable[[], Any] | None = None  # e.g. the collector's flush + fsync: never ahead of it
+        if quality is not None and shadow_broker is None:
+            raise ValueError("a signal-quality filter needs a shadow broker for the signals it skips")
+        self.quality = quality
+        self.shadow_broker = shadow_broker
         self.sig = SignalEngine(p, tick_size=config.tick_size, order_flow=self.order_flow,
                                 bar_seconds=self.bar_ns / 1e9)
         self.eng = TradeEngine(p, tick_value=config.tick_value, commission_per_side=config.commission_per_side,
@@ -116,6 +128,11 @@ class Trader:
         self._slip = int(p.slippage_ticks)
         # loop state (persisted)
         self._seq = 0  # last broker fill applied
+        self._shadow_seq = 0  # last shadow-broker fill applied
+        self._open_shadow = False  # the open trade is a shadow trade (its orders go to the shadow broker)
+        self._n_shadow = 0  # closed shadow trades (of _n_trades)
+        self._shadow_pnl = 0.0  # closed shadow trades' net P&L (the engine's equity holds it; the real book not)
+        self._shadow_day: list[Any] = [None, 0.0, 0]  # trading date, its shadow trades' net P&L and entries
         self._resume: Any = None
         self._balls = [0, 0, 0, 0]  # balls of the last four in-session bars, newest first
         self._ctx: dict[int, dict] = {}  # signal bar index -> entry context (pending / open trade)
@@ -136,6 +153,7 @@ class Trader:
         self._prev_day: int | None = None
         # outputs of this process
         self._trades: list[pd.DataFrame] = []
+        self._shadow_trades: list[pd.DataFrame] = []
         self._equity: list[tuple[int, float, int]] = []
         self._bars = 0
         self._records = 0
@@ -159,6 +177,9 @@ class Trader:
         if not self.run_id:
             self.run_id = "paper-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
         self._reconcile()
+        if self.quality is not None and saved is not None:  # the prior-day history of a restarted run
+            self.quality.add_trades(pd.concat([self.journal.trades(self.run_id),
+                                               self.journal.shadow_trades(self.run_id)], ignore_index=True))
         self._warm_up()
         self.feed = self._open_feed(self._resume)
         if not self.feed.yields_bars:
@@ -208,6 +229,15 @@ class Trader:
         self._last_ts = int(st.get("last_ts", -1))
         self._reported = tuple(st.get("reported", ("", "")))
         self._position = int(st.get("position", 0))
+        self._shadow_seq = int(st.get("shadow_seq", 0))
+        self._open_shadow = bool(st.get("open_shadow", False))
+        self._shadow_pnl = float(st.get("shadow_pnl", 0.0))
+        self._n_shadow = int(st.get("n_shadow", 0))
+        self._shadow_day = list(st.get("shadow_day", [None, 0.0, 0]))
+        if self.quality is not None:
+            q = st.get("quality") or {}
+            self.quality.load_window(q.get("window"))
+            self.quality.taken, self.quality.skipped = int(q.get("taken", 0)), int(q.get("skipped", 0))
 
     def _loop_state(self) -> bytes:
         return json.dumps({
@@ -215,17 +245,24 @@ class Trader:
             "resume": self._resume, "balls": self._balls, "ctx": {str(k): v for k, v in self._ctx.items()},
             "n_trades": self._n_trades, "last_bar": self._last_bar, "prev_day": self._prev_day,
             "restarts": self._restarts, "last_ts": self._last_ts, "reported": list(self._reported),
-            "position": self._position,
+            "position": self._position, "shadow_seq": self._shadow_seq, "open_shadow": self._open_shadow,
+            "shadow_pnl": self._shadow_pnl, "shadow_day": self._shadow_day, "n_shadow": self._n_shadow,
+            "quality": None if self.quality is None else {"window": self.quality.window_state(),
+                                                          "taken": self.quality.taken,
+                                                          "skipped": self.quality.skipped},
         }, default=_jsonable).encode()
 
     def _reconcile(self) -> None:
         """The broker's position must equal ours plus the fills we have not applied yet."""
+        own = 0 if self._open_shadow else self.eng.side * self.eng.contracts  # the real book holds real trades only
+        if self.shadow_broker is not None:
+            self._reconcile_shadow()
         have = int(self.broker.positions().get(self.cfg.symbol, 0))
         # only fills of this run's orders (ids "RUN:kind:ts", bracket legs "RUN:E:ts:stop") are expected;
         # another's (a flatten from outside while the trader was down) shows as a mismatch
         unapplied = [f for f in self.broker.fills_since(self._seq) if f.order_id.startswith(f"{self.run_id}:")]
-        want = self.eng.side * self.eng.contracts + sum(f.side * f.quantity for f in unapplied)
-        if have != want and have == 0 and not unapplied and self.eng.side != 0:
+        want = own + sum(f.side * f.quantity for f in unapplied)
+        if have != want and have == 0 and not unapplied and own != 0:
             flat = [f for f in self.broker.fills_since(self._seq)
                     if f.role == "flatten" and (f.extra or {}).get("reason") == "emergency_stop"]
             if flat and self._last_bar is not None:  # `navale stop` flattened the book while the trader was down
@@ -242,8 +279,22 @@ class Trader:
                 want = 0
         if have != want:
             msg = (f"broker holds {have:+d} {self.cfg.symbol}, the trader's state expects {want:+d} "
-                   f"({self.eng.side * self.eng.contracts:+d} plus {len(unapplied)} unapplied fill(s) of its orders): "
+                   f"({own:+d} plus {len(unapplied)} unapplied fill(s) of its orders): "
                    "trading stopped; flatten at the broker (`navale stop`) and start over with --fresh, or fix the state")
+            self.journal.record_risk_event("reconcile_mismatch", msg, time.time_ns(), level="critical")
+            raise ReconcileError(msg)
+
+    def _reconcile_shadow(self) -> None:
+        """The shadow book must hold the open trade when it is a shadow trade (plus its unapplied fills), else
+        nothing: a mismatch stops trading as the real book's does."""
+        own = self.eng.side * self.eng.contracts if self._open_shadow else 0
+        have = int(self.shadow_broker.positions().get(self.cfg.symbol, 0))
+        unapplied = [f for f in self.shadow_broker.fills_since(self._shadow_seq)
+                     if f.order_id.startswith(f"{self.run_id}:")]
+        want = own + sum(f.side * f.quantity for f in unapplied)
+        if have != want:
+            msg = (f"shadow book holds {have:+d} {self.cfg.symbol}, the trader's state expects {want:+d} ({own:+d} "
+                   f"plus {len(unapplied)} unapplied shadow fill(s)): trading stopped; start over with --fresh")
             self.journal.record_risk_event("reconcile_mismatch", msg, time.time_ns(), level="critical")
             raise ReconcileError(msg)
 
@@ -409,18 +460,26 @@ class Trader:
         if day != self._prev_day:
             self._on_new_day(day, ts)
         forced = eng.begin_bar(ts, day)
-        bar_mode = self.cfg.broker_mode == "bar"
+        if self.quality is not None:  # the bar window of the bar features: every in-session bar, in order
+            self.quality.observe_bar(bar.close, float(s["delta"]), bar.contract)
+        # a shadow trade fills on the bar-mode shadow book whatever the real broker's mode
+        bar_mode = self.cfg.broker_mode == "bar" or (eng.side != 0 and self._open_shadow)
         if forced >= 0 and bar_mode:
             self._send_exit("F", ts, R_SESSION, "next_open")
         self.broker.on_bar(bar)
+        if self.shadow_broker is not None:
+            self.shadow_broker.on_bar(bar)
         exit_px = entry_px = None
         bracket: Fill | None = None
-        for f in self._fills_until(ts + self.bar_ns):
+        for f, shadow in self._fills_until(ts + self.bar_ns):
             kind = f.order_id.split(":")[1] if ":" in f.order_id else ""
             if f.role in ("stop", "target"):
                 bracket = f
             elif kind == "E":
                 entry_px = self._ticks(f.price)
+                self._open_shadow = shadow
+                if shadow:
+                    self._shadow_today()[2] += 1
             elif kind in ("X", "F", "H"):
                 exit_px = self._ticks(f.price)
         pending_sig = int(eng.si[R.I_PEND_SIG]) if eng.pending_entry != 0 else -1
@@ -460,14 +519,34 @@ class Trader:
         if eng.pending_exit >= 0:
             self._send_exit("X", a["ts"], eng.pending_exit, "next_open")
         if eng.pending_entry != 0:
-            self._ctx[eng.bar_index - 1] = a["ctx"]
+            ctx = dict(a["ctx"])
+            if self.quality is not None:
+                self._collect_trades()  # a trade closed in this bar is known at its close: prior-day history
+                ctx.update(self._quality_of(ctx, a["ts"], eng.pending_entry))
+            self._ctx[eng.bar_index - 1] = ctx
             if not self._feed_halted:
-                self._send_entry(a["ts"], eng.pending_entry, eng.pending_day)
+                self._send_entry(a["ts"], eng.pending_entry, eng.pending_day, bool(ctx.get("shadow", False)))
         self._balls = [a["ball"]] + self._balls[:3]
         self._journal_changes(a["ts"])
         self._collect_trades()
-        self._equity.append((a["ts"], eq, eng.side * eng.contracts))
+        if self._shadow_pnl or (eng.side and self._open_shadow):  # the real book: shadow trades taken out
+            eq -= self._shadow_pnl + ((eng.equity(a["c"]) - eng.equity(eng.entry_price))
+                                      if eng.side and self._open_shadow else 0.0)
+        self._equity.append((a["ts"], eq, 0 if self._open_shadow else eng.side * eng.contracts))
         self._last_bar = {"ts": a["ts"], "c": a["c"], "close": a["close"]}
+
+    def _quality_of(self, ctx: dict, ts: int, side: int) -> dict[str, Any]:
+        """The filter's decision on the signal of bar ``ts`` as snapshot filter fields; a model failure or an
+        undefined feature skips the signal (a shadow trade) and is journaled."""
+        d = self.quality.decide(ctx, side=int(side), signal_ts_ns=int(ts), run_id=self.run_id)
+        if d.error is not None:
+            self.journal.record_risk_event("quality_error", f"signal-quality model failed ({d.error}): the signal "
+                                           "is skipped (followed as a shadow trade)", ts, level="critical")
+        elif d.undefined is not None:
+            self.journal.record_risk_event("quality_undefined", f"{d.undefined}: the signal is skipped (followed as a "
+                                           "shadow trade)", ts, level="warning")
+        return {"quality_p_win": d.p_win, "quality_threshold": d.threshold, "quality_taken": d.taken,
+                "shadow": not d.taken}
 
     def _journal_changes(self, ts: int) -> None:
         """Risk events when a day gate or an account stop trips or lifts; the position when it changes."""
@@ -483,7 +562,7 @@ class Trader:
                                                f"{eng.equity(eng.entry_price if eng.side else 0):,.2f})", ts,
                                                level="critical")
             self._reported = now
-        pos = eng.side * eng.contracts
+        pos = 0 if self._open_shadow else eng.side * eng.contracts  # the real book's position
         if pos != self._position:
             self.journal.record_position(self.cfg.symbol, pos, ts)
             self._position = pos
@@ -506,17 +585,20 @@ class Trader:
         side = -self.eng.side
         order = Order(order_id=self._oid(kind, ts), symbol=self.cfg.symbol, side=side, quantity=self.eng.contracts,
                       purpose="exit", reason=EXIT_REASONS[reason], decided_ns=ts + self.bar_ns, fill_at=fill_at)
-        self._submit(order)
+        self._submit(order, self._open_shadow and self.eng.side != 0)
         return order.order_id
 
-    def _send_entry(self, ts: int, side: int, day: int) -> None:
+    def _send_entry(self, ts: int, side: int, day: int, shadow: bool = False) -> None:
         p = self.params
         order = Order(order_id=self._oid("E", ts), symbol=self.cfg.symbol, side=side, quantity=self.eng.contracts,
                       purpose="entry", bracket=Bracket(p.stop_ticks, p.target_ticks), decided_ns=ts + self.bar_ns,
                       fill_at="next_open", session_day=day)
-        self._submit(order)
+        self._submit(order, shadow)
 
-    def _submit(self, order: Order) -> None:
+    def _submit(self, order: Order, shadow: bool = False) -> None:
+        if shadow:  # a shadow trade's order: the shadow book only, never the real broker nor its journal rows
+            self.shadow_broker.submit(order)
+            return
         self.broker.submit(order)
         if self._n_dec < self._dec.shape[0] and self._t_record:  # the record that closed the bar -> this order
             self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
@@ -526,29 +608,47 @@ class Trader:
     def _cancel_entries(self) -> None:
         """Cancel a pending entry. The broker cancels all or nothing, so the pending exit of a reversal
         (an entry is pending in a position only with an exit) is sent again on its own (kind ``H``)."""
-        if not any(o.purpose == "entry" for o in self.broker.open_orders()):
-            return
-        self.broker.cancel_all()
-        if self.eng.side != 0 and self.eng.pending_exit >= 0 and self._last_bar is not None:
-            self._send_exit("H", int(self._last_bar["ts"]), self.eng.pending_exit, "next_open")
+        for shadow, broker in self._brokers():
+            if not any(o.purpose == "entry" for o in broker.open_orders()):
+                continue
+            broker.cancel_all()
+            if (self.eng.side != 0 and self._open_shadow == shadow and self.eng.pending_exit >= 0
+                    and self._last_bar is not None):
+                self._send_exit("H", int(self._last_bar["ts"]), self.eng.pending_exit, "next_open")
 
-    def _fills_until(self, end_ns: int) -> list[Fill]:
-        """Broker fills not applied yet that happened before `end_ns` (later ones belong to the next bar)."""
-        out = []
-        for f in self.broker.fills_since(self._seq):
-            if f.ts_ns >= end_ns:
-                break
-            out.append(f)
+    def _brokers(self) -> list[tuple[bool, Broker]]:
+        """(is_shadow, broker) of the real broker and, with a quality filter, the shadow book."""
+        return [(False, self.broker)] + ([(True, self.shadow_broker)] if self.shadow_broker is not None else [])
+
+    def _cursor(self, shadow: bool) -> int:
+        return self._shadow_seq if shadow else self._seq
+
+    def _advance(self, shadow: bool, f: Fill) -> None:
+        """Move the fill cursor of the fill's book past ``f``; a real fill is journaled."""
+        if shadow:
+            self._shadow_seq = max(self._shadow_seq, int(f.seq))
+        else:
             self._seq = max(self._seq, int(f.seq))
             self.journal.record_fill(f)
+
+    def _fills_until(self, end_ns: int) -> list[tuple[Fill, bool]]:
+        """Fills not applied yet that happened before `end_ns` (later ones belong to the next bar), of both
+        books, each with whether it is a shadow fill."""
+        out = []
+        for shadow, broker in self._brokers():
+            for f in broker.fills_since(self._cursor(shadow)):
+                if f.ts_ns >= end_ns:
+                    break
+                out.append((f, shadow))
+                self._advance(shadow, f)
         return out
 
     def _fill_of(self, order_id: str) -> Fill | None:
-        for f in self.broker.fills_since(self._seq):
-            if f.order_id == order_id:
-                self._seq = max(self._seq, int(f.seq))
-                self.journal.record_fill(f)
-                return f
+        for shadow, broker in self._brokers():
+            for f in broker.fills_since(self._cursor(shadow)):
+                if f.order_id == order_id:
+                    self._advance(shadow, f)
+                    return f
         return None
 
     def _check_awaiting(self) -> None:
@@ -576,11 +676,32 @@ class Trader:
         rows = trade_frame(ti, tf, ctx, params=self.params, tick=self._tick, bar_ns=self.bar_ns,
                            symbol=self.cfg.symbol, run_id=self.run_id, order_flow=self.order_flow,
                            first_trade=self._n_trades)
+        for col, default in snap.FILTER_DEFAULTS.items():  # the filter's decision, captured at the entry
+            if col in ctx.columns:
+                rows[col] = ctx[col].where(ctx[col].notna(), default).to_numpy().astype(type(default))
         self._n_trades += len(rows)
-        self._trades.append(rows)
-        self.journal.record_trades(rows)
+        shadow = rows["shadow"].to_numpy(bool)
+        real, ghost = rows.loc[~shadow].reset_index(drop=True), rows.loc[shadow].reset_index(drop=True)
+        self._trades.append(real)
+        if len(real):
+            self.journal.record_trades(real)
+        if len(ghost):
+            self._shadow_trades.append(ghost)
+            self.journal.record_shadow_trades(ghost)
+            pnl = float(ghost["pnl_usd"].sum())
+            self._shadow_pnl += pnl
+            self._n_shadow += len(ghost)
+            self._shadow_today()[1] += pnl
+        if self.quality is not None:
+            self.quality.add_trades(rows)
         if self.store_sync is not None:
-            self.store_sync.push(rows)
+            self.store_sync.push(rows)  # the store keeps both, told apart by the shadow column
+
+    def _shadow_today(self) -> list[Any]:
+        """[trading date, net P&L, entries] of today's shadow trades (what the real book's daily figures omit)."""
+        if self._shadow_day[0] != self._prev_day:
+            self._shadow_day = [self._prev_day, 0.0, 0]
+        return self._shadow_day
 
     # ------------------------------------------------------------------------------ end / stop
     def finish(self) -> None:
@@ -593,14 +714,16 @@ class Trader:
                 if bar is not None:
                     self._close_bar(bar, self.feed.resume_token())
             if self.eng.side != 0 and self._last_bar is not None:
-                self.broker.cancel_all()
+                for _, broker in self._brokers():
+                    broker.cancel_all()
                 oid = self._send_exit("C", int(self._last_bar["ts"]), R_SESSION, "close")
                 f = self._fill_of(oid)
                 px = self._ticks(f.price) if f is not None else None
                 self.eng.finish(int(self._last_bar["ts"]), int(self._last_bar["c"]), px)
                 self._collect_trades()
             else:
-                self.broker.cancel_all()
+                for _, broker in self._brokers():
+                    broker.cancel_all()
                 self.eng.finish(0, 0)
             self.persist()
             self.journal.record_risk_event("replay_end", f"feed ended after {self._records:,} records", time.time_ns(),
@@ -611,14 +734,16 @@ class Trader:
         t0 = time.time_ns()
         if control.read_halt(self.cfg.state_dir) is None:
             control.write_halt(self.cfg.state_dir, reason, "trader")
-        self.broker.cancel_all()
-        self.broker.flatten("emergency_stop")
+        for _, broker in self._brokers():  # the shadow book is flattened too: no trade outlives the stop
+            broker.cancel_all()
+            broker.flatten("emergency_stop")
         with self.journal.batch():
-            for f in self.broker.fills_since(self._seq):
-                self._seq = max(self._seq, int(f.seq))
-                self.journal.record_fill(f)
-                if f.role == "flatten" and self.eng.side != 0 and self._last_bar is not None:
-                    self.eng.close_exit(f.ts_ns, int(self._last_bar["c"]), self._ticks(f.price), R_FLATTEN)
+            for shadow, broker in self._brokers():
+                for f in broker.fills_since(self._cursor(shadow)):
+                    self._advance(shadow, f)
+                    if (f.role == "flatten" and self.eng.side != 0 and self._open_shadow == shadow
+                            and self._last_bar is not None):
+                        self.eng.close_exit(f.ts_ns, int(self._last_bar["c"]), self._ticks(f.price), R_FLATTEN)
             if self.eng.side == 0:
                 self.eng.finish(0, 0)  # drops a pending entry or exit: nothing may fill after the stop
             self._collect_trades()
@@ -640,15 +765,22 @@ class Trader:
         # the engine's daily counters reset at the first in-session bar of a date: before it (the evening
         # and overnight of a new trading date) the date's figures are zero, not the previous date's
         new_day = bar is not None and self._prev_day is not None and self.clock.fields(bar.ts_ns)[0] != self._prev_day
+        # the real book's figures: the engine's (which the account stops read) less the shadow trades'
+        shadow_open = (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side and self._open_shadow else 0.0
+        shadow_today, shadow_entries = (self._shadow_day[1], self._shadow_day[2]) \
+            if self._shadow_day[0] == self._prev_day else (0.0, 0)
+        real_equity = (eng.equity(c) if self._last_bar else self.params.initial_capital_usd) - self._shadow_pnl \
+            - shadow_open
         return {
             "mode": self.params.mode, "symbol": self.cfg.symbol, "run_id": self.run_id,
             "bar_ts_ns": int(bar.ts_ns) if bar is not None else (self._last_ts if self._last_ts >= 0 else None),
-            "position": eng.side * eng.contracts,
-            "entry_price": eng.entry_price * self._tick if eng.side else None,
-            "pnl_today_usd": 0.0 if new_day else eng.day_pnl,
-            "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side else 0.0,
-            "equity_usd": eng.equity(c) if self._last_bar else self.params.initial_capital_usd,
-            "trades_today": 0 if new_day else eng.trades_today, "trades": self._n_trades,
+            "position": 0 if self._open_shadow else eng.side * eng.contracts,
+            "entry_price": eng.entry_price * self._tick if eng.side and not self._open_shadow else None,
+            "pnl_today_usd": 0.0 if new_day else eng.day_pnl - shadow_today,
+            "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side and not self._open_shadow else 0.0,
+            "equity_usd": real_equity,
+            "trades_today": 0 if new_day else eng.trades_today - shadow_entries,
+            "trades": self._n_trades - self._n_shadow,
             "kill_switches": {
                 "daily_gate": False if new_day else (eng.day_stop or False), "halted": eng.halted or False,
                 "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,
@@ -659,13 +791,20 @@ class Trader:
                      if feed is not None and getattr(feed, "last_record_wall", None) else None,
                      "events": len(getattr(feed, "events", []) or [])},
             "halted": None, "unvalidated": self.cfg.unvalidated, "pid": os.getpid(), "wall_ns": time.time_ns(),
+            "quality": None if self.quality is None else {
+                **self.quality.summary(), "shadow_open": bool(eng.side and self._open_shadow),
+                "shadow_position": eng.side * eng.contracts if self._open_shadow else 0,
+                "shadow_pnl_usd": self._shadow_pnl,
+                "account_equity_usd": eng.equity(c) if self._last_bar else self.params.initial_capital_usd},
         }
 
     def result(self, reason: str) -> RunResult:
         trades = pd.concat(self._trades, ignore_index=True) if self._trades else self.journal.trades(self.run_id).iloc[:0]
         eq = pd.DataFrame(self._equity, columns=["ts", "equity", "position"])
         eq.index = pd.DatetimeIndex(eq.pop("ts").to_numpy().astype("datetime64[ns]"), tz="UTC")
+        ghosts = pd.concat(self._shadow_trades, ignore_index=True) if self._shadow_trades else trades.iloc[:0]
         return RunResult(reason=reason, trades=trades, equity=eq, bars=self._bars, records=self._records,
+                         shadow_trades=ghosts,
                          restarts=self._restarts, latency_ns=self._lat[:self._n_lat].copy(),
                          decision_ns=self._dec[:self._n_dec].copy())
 

@@ -17,8 +17,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "research.cli": (),
     "research": ("live", "research.cli"),
 }
-# live/ may import the method and the data layer only
-LIVE_ALLOWED = ("strategy", "research.data", "research.store", "live")
+# live/ may import the method, the data layer, and the ML model with its features (live/quality_filter.py
+# scores every signal with the research model, building its features with research's own code)
+LIVE_ALLOWED = ("strategy", "research.data", "research.store", "research.ml", "live")
 
 
 def _module_name(path: Path, root: Path = ROOT) -> str:

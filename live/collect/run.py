@@ -422,17 +422,10 @@ def _open_trader(args: Any, root: Path, collectors: list[Collector], hb: _Heartb
     def factory(_feed: str, resume: Any = None, **_kw: Any) -> CollectingFeed:
         return CollectingFeed(collectors, 0, resume, on_tick=hb)
 
-    try:
-        trader = open_session(params, feed=feed_text, state_dir=layout.trader_dir(root), broker_mode="bar",
-                              unvalidated=True, bar=args.bar, symbol=main.feed.symbol or main.symbol,
-                              store_path=None if getattr(args, "no_store", False) else default_store_path(),
-                              feed_factory=factory, store_manifest=manifest, **kw)
-    except TypeError as exc:
-        if kw and "ml_" in str(exc):
-            from live.config import ConfigError
-
-            raise ConfigError("--ml-model needs the signal-quality filter in open_session (not in this build)") from None
-        raise
+    trader = open_session(params, feed=feed_text, state_dir=layout.trader_dir(root), broker_mode="bar",
+                          unvalidated=True, bar=args.bar, symbol=main.feed.symbol or main.symbol,
+                          store_path=None if getattr(args, "no_store", False) else default_store_path(),
+                          feed_factory=factory, store_manifest=manifest, **kw)
     trader.before_persist = main.sync
     if isinstance(trader.feed, CollectingFeed):
         trader.feed.trader = trader

@@ -30,6 +30,9 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-bar-features", action="store_true",
                    help="leave out the two bar features (realised volatility, delta z-score)")
     p.add_argument("--no-store", action="store_true", help="do not store the backtest run of DATA")
+    p.add_argument("--no-shadow", action="store_true",
+                   help="drop shadow trades (signals a live quality filter skipped, followed as if taken; kept "
+                        "by default: they are labelled samples like the others)")
 
 def add_validation_options(p: argparse.ArgumentParser) -> None:
     """Options of the ModelValidator."""
@@ -110,7 +113,7 @@ def dataset_from_args(args: argparse.Namespace, console):
         ds = build_dataset(paths=args.paths or None, runs=args.runs, parquet=args.parquet, dataset_dir=args.dataset,
                            params_file=args.params, mode=args.mode, session=args.session, date_from=args.date_from,
                            date_to=args.date_to, bar=args.bar, bar_features=not args.no_bar_features,
-                           store=not args.no_store, status=status, on_file=on_file,
+                           shadow=not getattr(args, "no_shadow", False), store=not args.no_store, status=status, on_file=on_file,
                            on_store_error=store_errors(args).append, allow_data_errors=args.allow_data_errors,
                            on_check=lambda line: console.print(line, markup=False), symbol=args.symbol,
                            fallback_dirs=[pending_fallback(args)])

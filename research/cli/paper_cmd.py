@@ -65,6 +65,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--out", metavar="DIR", help="write trades.parquet/.csv (backtest columns), equity, stats, manifest")
     p.add_argument("--no-store", action="store_true", help="do not copy the closed trades into the run store")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--ml-model", metavar="FILE", help="signal-quality model (navale ml train): P(win) on every "
+                   "signal; one under the threshold is followed as a shadow trade, never sent to the broker")
+    p.add_argument("--ml-threshold", type=float, metavar="P", help="P(win) threshold in [0, 1] (default: the mode's)")
 
 
 def resolve_params(args: argparse.Namespace) -> tuple[Any, str | None]:
@@ -174,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
     net = float(trades["pnl_usd"].sum()) if len(trades) else 0.0
     console.print(f"{res.reason}: {res.records:,} records, {res.bars:,} bars, {len(trades)} trades, net ${net:,.2f} "
                   f"in {wall:.1f} s", highlight=False)
+    if trader.quality is not None:
+        q = trader.quality.summary()
+        console.print(f"signal quality: threshold {q['threshold']:.2f}, {q['taken']} signals taken, {q['skipped']} "
+                      f"skipped (followed as shadow trades)", highlight=False)
     if args.out:
         out = write_session_outputs(args.out, trader, res, params, promo, args)
         console.print(f"wrote {out}", highlight=False)
@@ -188,7 +195,7 @@ def _open(args, params, promo, speed, console):
     return open_session(params, feed=args.feed, state_dir=args.state_dir, broker_mode=args.broker, speed=speed,
                         unvalidated=promo is None, promotion_id=promo, bar=args.bar,
                         store_path=None if args.no_store else default_store_path(), fresh=args.fresh,
-                        on_status=status)
+                        on_status=status, ml_model=args.ml_model, ml_threshold=args.ml_threshold)
 
 
 def _status_line():
@@ -205,8 +212,10 @@ def _status_line():
             "bar_ts_ns") else "-"
         ks = st.get("kill_switches", {})
         tripped = [k for k, v in ks.items() if v is True or (isinstance(v, str) and v)]
+        q = st.get("quality")
+        qs = f"ML >= {q['threshold']:.2f}: {q['taken']} taken / {q['skipped']} shadow  " if q else ""
         sys.stderr.write(f"\r{bar:%Y-%m-%d %H:%M} ET  pos {st['position']:+d}  P&L today ${st['pnl_today_usd']:,.2f}"
-                         f"  open ${st['pnl_open_usd']:,.2f}  trades {st['trades']}  "
+                         f"  open ${st['pnl_open_usd']:,.2f}  trades {st['trades']}  {qs}"
                          f"kill switches: {', '.join(tripped) or 'none'}   " if bar != "-" else "\rwaiting for bars")
         sys.stderr.flush()
 
@@ -243,11 +252,16 @@ def write_session_outputs(out_dir: str, trader, res, params, promo, args) -> Pat
     if len(res.equity) and whole:
         st = compute_stats(trades, res.equity["equity"], res.equity["position"], params.initial_capital_usd)
         stats = {k: (None if v != v else v) for k, v in st.to_dict().items() if isinstance(v, (int, float))}
-    atomic_write_text(out / "stats.json", json.dumps({"run_id": trader.run_id, **stats}, indent=1, default=str))
+    quality = None if trader.quality is None else {**trader.quality.summary(),
+                                                   "shadow_trades": len(trader.journal.shadow_trades(trader.run_id))}
+    atomic_write_text(out / "stats.json", json.dumps({"run_id": trader.run_id, **stats, "quality": quality},
+                                                     indent=1, default=str))
     manifest = {"run_id": trader.run_id, "kind": "paper", "mode": params.mode, "feed": args.feed,
                 "broker": args.broker, "unvalidated": promo is None, "promotion_id": promo,
                 "params_hash": params.hash(), "ended": res.reason, "records": res.records, "bars": res.bars,
-                "restarts": res.restarts, "symbol": trader.cfg.symbol,
+                "restarts": res.restarts, "symbol": trader.cfg.symbol, "quality": quality,
+                "trades_file": "real trades only (shadow trades: the journal's shadow_trades table, and the run "
+                               "store's snapshots with shadow = true)",
                 "equity_covers": "the whole session" if whole else "the bars since the last restart (trades: the "
                                  "whole session; stats.json is left empty: run the session again with --fresh)"}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))

@@ -97,7 +97,7 @@ def _read(args: argparse.Namespace, console) -> int:
         require_writable_dir(Path(args.path).parent, "the export's folder")
         with RunStore(path, read_only=True) as store:
             out = store.export_parquet(args.path, args.run_id)
-            n = len(store.snapshots(args.run_id))
+            n = len(store.snapshots(args.run_id, shadow=True))
         console.print(f"wrote {n:,} trade snapshots to {out}")
         return 0
     return 2

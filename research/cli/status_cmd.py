@@ -190,6 +190,12 @@ def _show(doc: dict[str, Any], out) -> None:
     else:
         t.add_row("feed", "-")
     t.add_row("kill switches", _kill_switches(doc.get("kill_switches") or {}))
+    q = doc.get("quality")
+    if q:
+        t.add_row("signal quality", escape(
+            f"P(win) >= {q.get('threshold')}: {q.get('taken', 0)} taken, {q.get('skipped', 0)} skipped (shadow trades"
+            f", P&L {_usd(q.get('shadow_pnl_usd'))}" + (f", shadow position {q['shadow_position']:+d}"
+                                                       if q.get("shadow_position") else "") + ")"))
     out.print(t)
     if doc["risk_events"]:
         e = Table(title="last risk events", title_justify="left")

@@ -58,6 +58,7 @@ def clean_snapshots(df: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, pd.
 
     Raises ``SnapshotError`` naming ``source`` when a column is missing (no row can be used then).
     """
+    df = snap.upgrade(df)  # a v1 record (no filter columns) is read with their defaults
     missing = [n for n in snap.names() if n not in df.columns]
     if missing:
         raise snap.SnapshotError(f"{source}: missing snapshot column(s): {', '.join(missing)}")

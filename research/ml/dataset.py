@@ -35,13 +35,16 @@ from research.ml import features as F
 from research.ml.clean import clean_snapshots
 from research.store import snapshots as snap
 
-__all__ = ["MLDataset", "MLDataProcessor", "KEY_COLUMNS", "LABEL_COLUMNS", "OUTCOME_COLUMNS", "DEFAULT_OOS_FROM"]
+__all__ = ["MLDataset", "MLDataProcessor", "KEY_COLUMNS", "LABEL_COLUMNS", "OUTCOME_COLUMNS", "FILTER_COLUMNS", "add_labels", "live_bar_source",
+           "read_bar_partitions", "load_live_bars", "DEFAULT_OOS_FROM"]
 
 KEY_COLUMNS = ("run_id", "trade_id", "symbol", "contract", "mode", "side", "session_date", "signal_ts",
                "decision_ts", "entry_ts", "exit_ts")
 LABEL_COLUMNS = ("y_win", "y_r")
 # Kept for the economic test and the report, never features (the model only ever sees MLDataset.X).
 OUTCOME_COLUMNS = ("pnl_usd", "commission_usd", "exit_reason", "r_multiple", "contracts")
+# The signal-quality filter's decision and the shadow flag (snapshot group "filter"), kept, never features.
+FILTER_COLUMNS = tuple(snap.FILTER_DEFAULTS)
 DEFAULT_OOS_FROM = "2021-01-01"
 DEFAULT_HORIZON_BARS = 50  # METHOD.md 7.8: target before the stop within 50 bars
 _WARMUP_FIELDS = ("atr14_ticks", "rel_volume", "ret5_ticks", "ret15_ticks")
@@ -202,11 +205,13 @@ class MLDataProcessor:
     ``features``: the registry to use (default :data:`research.ml.features.FEATURES`; a feature reading an
     outcome is refused). ``bar_features=False`` drops the two bar features (for snapshots without bars: a
     model trained so records it). ``check_causality``: run the as-of prefix-invariance check on ``cuts`` cuts.
+    ``shadow``: keep shadow trades (signals a live quality filter skipped, followed as if taken: labelled
+    samples like the others); False drops them.
     """
 
     def __init__(self, *, features: Iterable[F.Feature] | None = None, bar_features: bool = True,
                  prior_day: bool = True, check_causality: bool = True, cuts: int = 6,
-                 horizon_bars: int | None = None) -> None:
+                 horizon_bars: int | None = None, shadow: bool = True) -> None:
         feats = tuple(F.FEATURES if features is None else features)
         if not bar_features:
             feats = tuple(f for f in feats if not set(f.inputs) & set(F.BAR_COLUMNS))
@@ -218,6 +223,7 @@ class MLDataProcessor:
         self.check_causality = check_causality
         self.cuts = cuts
         self.horizon_bars = horizon_bars
+        self.shadow = bool(shadow)
 
     # -------------------------------------------------------------- sources
     def from_store(self, run_ids: Sequence[str] | str, *, store=None,
@@ -233,7 +239,7 @@ class MLDataProcessor:
         def read(s) -> tuple[pd.DataFrame, dict]:
             frames, mans = [], {}
             for rid in ids:
-                frames.append(s.snapshots(rid))
+                frames.append(s.snapshots(rid, shadow=self.shadow))
                 mans[rid] = s.manifest(rid)
             return pd.concat(frames, ignore_index=True), mans
 
@@ -257,14 +263,17 @@ class MLDataProcessor:
                 raise FileNotFoundError(f"{p}: no such file")
             meta = pq.read_schema(p).metadata or {}
             version = meta.get(b"navale_snapshot_version")
-            if version is not None and int(version) != snap.SCHEMA_VERSION:
-                raise snap.SnapshotError(f"{p}: snapshot schema version {int(version)}, this code reads {snap.SCHEMA_VERSION}")
+            if version is not None and int(version) not in snap.READABLE_VERSIONS:
+                older = [v for v in snap.READABLE_VERSIONS if v != snap.SCHEMA_VERSION]
+                raise snap.SnapshotError(f"{p}: snapshot schema version {int(version)}, this code reads "
+                                         f"{snap.SCHEMA_VERSION} (and {', '.join(map(str, older))}, read as "
+                                         f"{snap.SCHEMA_VERSION})")
             if b"navale_manifests" in meta:  # written by RunStore.export_parquet: sessions, params, synthetic flag
                 try:
                     manifests.update(json.loads(meta[b"navale_manifests"]))
                 except ValueError:
                     raise snap.SnapshotError(f"{p}: the navale_manifests metadata is not valid JSON") from None
-            valid, rej = clean_snapshots(pd.read_parquet(p), source=str(p))
+            valid, rej = clean_snapshots(snap.upgrade(pd.read_parquet(p)), source=str(p))
             frames.append(valid)
             rejected.append(rej)
         snaps = pd.concat(frames, ignore_index=True)
@@ -286,7 +295,7 @@ class MLDataProcessor:
 
     # -------------------------------------------------------------- the pipeline
     def _build(self, snaps: pd.DataFrame, rejected: pd.DataFrame, *, manifests: dict, bars, source: str) -> MLDataset:
-        snaps = snaps.copy()
+        snaps = snaps.copy() if self.shadow else snaps.loc[~snaps["shadow"].to_numpy(bool)].reset_index(drop=True)
         rejected = [rejected] if len(rejected) else []
         runs = list(dict.fromkeys(snaps["run_id"].astype(str)))
         bar_frames = self._bars_by_run(runs, manifests, bars)
@@ -308,7 +317,7 @@ class MLDataProcessor:
         from strategy.market.sessions import session_id
 
         snaps["session_date"] = pd.Series(session_id(pd.DatetimeIndex(snaps["signal_ts"]))).astype(str).to_numpy()
-        self._labels(snaps)
+        add_labels(snaps)
 
         # bar features joined at the signal bar
         if self.bar_features:
@@ -358,26 +367,11 @@ class MLDataProcessor:
             detail = "; ".join(f"{r}: {n}" for r, n in counts.head(5).items())
             raise ValueError(f"{source}: no usable trades ({len(snaps) if len(snaps) else 'no'} snapshot rows"
                              f"{', every row rejected: ' + detail if detail else ''})")
-        cols = [c for c in KEY_COLUMNS] + list(LABEL_COLUMNS) + list(OUTCOME_COLUMNS)
+        cols = [c for c in KEY_COLUMNS] + list(LABEL_COLUMNS) + list(OUTCOME_COLUMNS) + list(FILTER_COLUMNS)
         frame = pd.concat([snaps.loc[keep, cols].reset_index(drop=True), X.loc[keep].reset_index(drop=True)], axis=1)
         rej = pd.concat(rejected, ignore_index=True) if rejected else MLDataset(frame, ()).rejected
         meta = self._meta(frame, manifests, runs, bar_len, source)
         return MLDataset(frame, tuple(X.columns), rej, meta)
-
-    @staticmethod
-    def _labels(snaps: pd.DataFrame) -> None:
-        tick = np.empty(len(snaps))
-        tick_value = np.empty(len(snaps))
-        for sym, rows in snaps.groupby("symbol", sort=False).groups.items():
-            spec = _spec(str(sym), snaps.loc[rows, "contract"])
-            tick[rows] = spec.tick_size
-            tick_value[rows] = spec.tick_size * spec.point_value
-        risk_ticks = np.abs(snaps["entry_price"].to_numpy(np.float64) - snaps["stop_price"].to_numpy(np.float64)) / tick
-        risk_usd = risk_ticks * tick_value * snaps["contracts"].to_numpy(np.float64)
-        pnl = snaps["pnl_usd"].to_numpy(np.float64)
-        snaps["y_win"] = ((snaps["exit_reason"].astype(str) == "target").to_numpy() & (pnl > 0)).astype(np.int64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            snaps["y_r"] = np.where(risk_usd > 0, pnl / risk_usd, np.nan)
 
     def _bars_by_run(self, runs: list[str], manifests: Mapping[str, dict], bars) -> dict[str, pd.DataFrame]:
         """Bars per run: given (one frame for all, or per run id), else reloaded from the manifest when the bar
@@ -394,6 +388,17 @@ class MLDataProcessor:
             if rid in out or rid not in manifests:
                 continue
             man = manifests[rid]
+            live = live_bar_source(man)
+            if live is not None:  # a paper / collector run: the bars it traded on
+                key = json.dumps(live, sort_keys=True, default=str)
+                if key not in cache:
+                    cache[key] = load_live_bars(man, rid)
+                out[rid] = cache[key]
+                continue
+            if not man.get("data_files") and man.get("kind") == "paper":
+                raise ValueError(f"run {rid}: a paper run whose bars the manifest does not name (no "
+                                 "bars_partitions, replay path or synthetic spec): pass bars=, or "
+                                 "--no-bar-features")
             key = json.dumps([sorted(f["sha256"] for f in man.get("data_files", [])), man.get("extra", {})],
                              sort_keys=True, default=str)
             if key not in cache:
@@ -464,6 +469,22 @@ class MLDataProcessor:
         }
 
 
+def add_labels(snaps: pd.DataFrame) -> None:
+    """Add the labels ``y_win`` and ``y_r`` (``RULES["label"]``) to the snapshot frame ``snaps``, in place."""
+    tick = np.empty(len(snaps))
+    tick_value = np.empty(len(snaps))
+    for sym, rows in snaps.groupby("symbol", sort=False).groups.items():
+        spec = _spec(str(sym), snaps.loc[rows, "contract"])
+        tick[rows] = spec.tick_size
+        tick_value[rows] = spec.tick_size * spec.point_value
+    risk_ticks = np.abs(snaps["entry_price"].to_numpy(np.float64) - snaps["stop_price"].to_numpy(np.float64)) / tick
+    risk_usd = risk_ticks * tick_value * snaps["contracts"].to_numpy(np.float64)
+    pnl = snaps["pnl_usd"].to_numpy(np.float64)
+    snaps["y_win"] = ((snaps["exit_reason"].astype(str) == "target").to_numpy() & (pnl > 0)).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snaps["y_r"] = np.where(risk_usd > 0, pnl / risk_usd, np.nan)
+
+
 def _spec(symbol: str, contracts: pd.Series):
     """Instrument spec of a snapshot symbol: the symbol itself, else its traded contract, else the part before a
     dot (continuous names such as ``ES.c``)."""
@@ -476,6 +497,84 @@ def _spec(symbol: str, contracts: pd.Series):
         except KeyError:
             continue
     raise KeyError(f"symbol {symbol!r}: no instrument spec for it or its contract (register it in strategy.market.instruments)")
+
+
+BAR_PARTITION_COLUMNS = ("open", "high", "low", "close", "volume", "bid_volume", "ask_volume", "num_trades", "contract")
+
+
+def live_bar_source(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where a live run's bars are, from its store manifest: ``bars_partitions`` (a collector's hive-partitioned
+    bar Parquet directory), a ``replay:PATH`` feed, or the synthetic feed's spec; None when it names none."""
+    if manifest.get("bars_partitions"):
+        return {"partitions": str(manifest["bars_partitions"]), "symbol": manifest.get("symbol")}
+    feed = str(manifest.get("feed") or "")
+    if feed.lower().startswith("replay:"):
+        return {"replay": feed.split(":", 1)[1], "bar": manifest.get("bar")}
+    if feed.strip() == "synthetic" and manifest.get("synthetic_spec"):
+        return {"synthetic": manifest["synthetic_spec"], "bar": manifest.get("bar")}
+    return None
+
+
+def read_bar_partitions(root: str | Path, symbol: str | None = None) -> pd.DataFrame:
+    """The canonical bar frame (index ``time``: bar start, UTC; OHLCV, bid/ask volume, trades, contract) of a
+    hive-partitioned bar directory ``ROOT/symbol=SYM/date=YYYY-MM-DD/*.parquet`` (the collector's
+    ``parquet/bars``; ``root`` may be the ``symbol=SYM`` folder itself). Raises naming the folder when empty."""
+    import pyarrow.dataset as pads
+
+    root = Path(root)
+    if symbol and (root / f"symbol={symbol}").is_dir():
+        root = root / f"symbol={symbol}"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no bar partitions there")
+    table = pads.dataset(str(root), format="parquet", partitioning="hive").to_table()
+    if table.num_rows == 0:
+        raise ValueError(f"{root}: the bar partitions hold no bars")
+    df = table.to_pandas()
+    missing = [c for c in ("ts", *BAR_PARTITION_COLUMNS) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{root}: bar partitions without column(s) {missing}")
+    idx = pd.DatetimeIndex(df["ts"])
+    idx = (idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")).as_unit("ns")
+    out = df.loc[:, list(BAR_PARTITION_COLUMNS)].copy()
+    out.index = pd.DatetimeIndex(idx, name="time")
+    out = out.sort_index(kind="stable")
+    if out.index.has_duplicates:
+        raise ValueError(f"{root}: bar partitions hold {int(out.index.duplicated().sum())} duplicated bar time(s)")
+    for c in ("open", "high", "low", "close"):
+        out[c] = out[c].astype(np.float64)
+    for c in ("volume", "bid_volume", "ask_volume", "num_trades"):
+        out[c] = out[c].astype(np.int64)
+    out["contract"] = out["contract"].astype(str)
+    sym = symbol or (str(df["symbol"].iat[0]) if "symbol" in df.columns else root.name.removeprefix("symbol="))
+    from strategy.market.instruments import get_spec, root_of
+
+    try:
+        spec = get_spec(root_of(sym))
+    except (KeyError, ValueError):
+        raise ValueError(f"{root}: symbol {sym!r} has no instrument spec (tick size unknown)") from None
+    out.attrs.update(symbol=sym, root=root_of(sym), tick_size=spec.tick_size, order_flow=True,
+                     sources=[str(root)], session="all")
+    return out
+
+
+def load_live_bars(manifest: Mapping[str, Any], run_id: str) -> pd.DataFrame:
+    """The bars of a paper / collector run, from what :func:`live_bar_source` finds in its manifest."""
+    from research.data import load_bars
+
+    src = live_bar_source(manifest)
+    if src is None:
+        raise ValueError(f"run {run_id}: the manifest names no bars (bars_partitions, replay path or synthetic spec)")
+    if "partitions" in src:
+        return read_bar_partitions(src["partitions"], src.get("symbol"))
+    if "replay" in src:
+        p = Path(src["replay"])
+        if not p.exists():
+            raise FileNotFoundError(f"run {run_id}: replayed file {p} is gone; pass the bars explicitly or use "
+                                    "--no-bar-features")
+        return load_bars(p, bar=src.get("bar"))
+    from research.data import SyntheticSpec, default_dataset
+
+    return load_bars(default_dataset(SyntheticSpec(**src["synthetic"])), bar=src.get("bar") or "5min")
 
 
 def _load_manifest_bars(manifest: dict, run_id: str) -> pd.DataFrame:

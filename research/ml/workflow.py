@@ -37,7 +37,7 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
                   parquet: Sequence[str | Path] | None = None, dataset_dir: str | Path | None = None,
                   params_file: str | Path | None = None, mode: str | None = None, session: str | None = None,
                   date_from: str | None = None, date_to: str | None = None, bar: str | None = None,
-                  bar_features: bool = True, store: bool = True,
+                  bar_features: bool = True, store: bool = True, shadow: bool = True,
                   status: Callable[[str], None] | None = None,
                   on_store_error: Callable[[str], None] | None = None,
                   on_file: Callable[[Path], None] | None = None, allow_data_errors: bool = False,
@@ -49,18 +49,18 @@ def build_dataset(*, paths: Sequence[str | Path] | None = None, runs: Sequence[s
     when the store cannot take them they are saved as pending bundles and ``on_store_error`` gets the
     one-line message (without it, the error is raised); a bundle the data folder cannot take goes to the
     first of ``fallback_dirs`` that can (the command's output folder). ``symbol`` names the instrument of
-    files whose names do not say."""
+    files whose names do not say. ``shadow=False`` drops shadow trades (store runs, exports)."""
     say = status or (lambda _msg: None)
     if dataset_dir:
         say(f"reading the data set {dataset_dir}")
         return MLDataset.load(dataset_dir)
     if runs:
         say(f"reading the snapshots of run(s) {', '.join(runs)}")
-        return MLDataProcessor(bar_features=bar_features).from_store(list(runs))
+        return MLDataProcessor(bar_features=bar_features, shadow=shadow).from_store(list(runs))
     if parquet:
         # an export carries no bars: the two bar features are left out (a model trained so records it)
         say(f"reading {len(parquet)} Parquet export(s) (without the bar features: an export has no bars)")
-        return MLDataProcessor(bar_features=False).from_parquet(list(parquet))
+        return MLDataProcessor(bar_features=False, shadow=shadow).from_parquet(list(parquet))
     from research.pipeline import backtest_series, load_params, load_series
 
     params = load_params(params_file, mode, session)

@@ -149,6 +149,12 @@ def _snapshot_ddl() -> str:
     return f"CREATE TABLE IF NOT EXISTS trade_snapshots ({', '.join(cols)}, PRIMARY KEY (run_id, trade_id))"
 
 
+def _legacy_value(column: str) -> str:
+    """The SQL literal a v1 store's absent filter column reads as."""
+    v = snap.FILTER_DEFAULTS[column]
+    return "CAST(NULL AS DOUBLE)" if isinstance(v, float) else str(bool(v)).upper()
+
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     """CREATE TABLE IF NOT EXISTS runs (
@@ -298,17 +304,36 @@ class RunStore:
                 f"{self.path} was written with snapshot schema version {version}, newer than this code's "
                 f"version {snap.SCHEMA_VERSION}: update navale (or use another store)"
             )
-        if version < snap.SCHEMA_VERSION:
+        if version not in snap.READABLE_VERSIONS:
             raise StoreError(
                 f"{self.path} holds snapshot schema version {version}; this code writes version "
                 f"{snap.SCHEMA_VERSION} and has no migration for it"
             )
+        if version < snap.SCHEMA_VERSION and not self.read_only:
+            self._migrate_v1()
+            version = snap.SCHEMA_VERSION
+        self._legacy = version < snap.SCHEMA_VERSION  # read-only v1 store: the filter columns read as defaults
         cols = [r[0] for r in self.con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'trade_snapshots' "
             "ORDER BY ordinal_position"
         ).fetchall()]
-        if cols != list(snap.names()):
+        want = [c for c in snap.names() if not (self._legacy and c in snap.FILTER_DEFAULTS)]
+        if cols != want:
             raise StoreError(f"{self.path}: trade_snapshots columns do not match snapshot schema v{version}")
+
+    def _migrate_v1(self) -> None:
+        """Snapshot schema v1 -> v2 in one transaction: the filter columns added with their defaults (no
+        model, taken, not a shadow trade), nothing else changed."""
+        with self._transaction():
+            for f in snap.FIELDS:
+                if f.name in snap.FILTER_DEFAULTS:
+                    default = snap.FILTER_DEFAULTS[f.name]
+                    sql_default = "NULL" if isinstance(default, float) else str(bool(default)).upper()
+                    self.con.execute(f"ALTER TABLE trade_snapshots ADD COLUMN {f.name} {_DUCKDB_TYPES[f.dtype]} "
+                                     f"DEFAULT {sql_default}")
+                    if not f.nullable:
+                        self.con.execute(f"ALTER TABLE trade_snapshots ALTER COLUMN {f.name} SET NOT NULL")
+            self.con.execute("UPDATE meta SET value = ? WHERE key = ?", [str(snap.SCHEMA_VERSION), _VERSION_KEY])
 
     # -- writing
 
@@ -493,14 +518,21 @@ class RunStore:
         if not self.has_run(run_id):
             raise StoreError(f"no run {run_id!r} in {self.path}")
 
-    def snapshots(self, run_id: str | None = None) -> pd.DataFrame:
-        """Snapshots of one run (or all), ordered by run, entry time, trade id; validated schema dtypes."""
-        sql = f"SELECT {', '.join(snap.names())} FROM trade_snapshots"
+    def snapshots(self, run_id: str | None = None, *, shadow: bool = False) -> pd.DataFrame:
+        """Snapshots of one run (or all), ordered by run, entry time, trade id; validated schema dtypes.
+
+        Shadow trades (signals the quality filter skipped, followed as if taken: ``shadow = true``) are left
+        out unless ``shadow=True``: a run's performance is its real trades."""
+        cols = [(f"{_legacy_value(c)} AS {c}" if self._legacy and c in snap.FILTER_DEFAULTS else c)
+                for c in snap.names()]
+        sql = f"SELECT {', '.join(cols)} FROM trade_snapshots"
         args: list[str] = []
         if run_id is not None:
             self._require(run_id)
             sql += " WHERE run_id = ?"
             args.append(run_id)
+        if not shadow and not self._legacy:
+            sql += (" AND" if args else " WHERE") + " NOT shadow"
         df = self.con.execute(sql + " ORDER BY run_id, entry_ts, trade_id", args).df()
         return snap.validate(df)
 
@@ -521,7 +553,7 @@ class RunStore:
     def export_parquet(self, path: str | Path, run_id: str | None = None) -> Path:
         """Write the snapshots of one run (or all) to Parquet atomically, keeping the schema metadata; the runs'
         manifests travel along as JSON (``navale_manifests`` schema metadata: sessions, params, data files)."""
-        table = snap.to_arrow(self.snapshots(run_id))
+        table = snap.to_arrow(self.snapshots(run_id, shadow=True))  # the shadow column tells them apart
         ids = [run_id] if run_id is not None else sorted(set(table.column("run_id").to_pylist()))
         manifests = {rid: self.manifest(rid) for rid in ids}
         meta = dict(table.schema.metadata or {})

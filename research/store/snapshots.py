@@ -38,9 +38,15 @@ __all__ = [
     "validate",
     "to_arrow",
     "docs_table",
+    "FILTER_DEFAULTS",
+    "READABLE_VERSIONS",
+    "upgrade",
 ]
 
-SCHEMA_VERSION = 1
+# v2 added the ``filter`` group (quality_p_win, quality_threshold, quality_taken, shadow); a v1 record reads
+# as v2 with FILTER_DEFAULTS (see :func:`upgrade` and ``research.store.runs``' migration).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -52,7 +58,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("ns", tz="UTC"),
 }
 UNITS = ("ticks", "USD", "bars", "R", "price", "fraction", "minutes", "contracts", "")
-GROUPS = ("key", "context", "execution", "outcome", "audit")
+GROUPS = ("key", "context", "execution", "outcome", "audit", "filter")
 
 
 class SnapshotError(ValueError):
@@ -151,10 +157,17 @@ FIELDS: tuple[SnapshotField, ...] = (
     F("same_bar_exit", "bool", "", "audit", "entry and exit in the same bar"),
     F("gap_through_stop", "bool", "", "audit", "a bar opened beyond the stop: filled at the open, worse than the stop"),
     F("pnl_usd_optimistic", "float64", "USD", "audit", "pnl_usd had every ambiguous bar resolved in the trade's favour"),
+    # --- filter: the signal-quality filter at the entry decision (never a feature; v2)
+    F("quality_p_win", "float64", "fraction", "filter", "the ML model's P(win) at the entry decision; null (NaN) without a model or when a feature was undefined", nullable=True),
+    F("quality_threshold", "float64", "fraction", "filter", "the P(win) threshold in force; null (NaN) without a model", nullable=True),
+    F("quality_taken", "bool", "", "filter", "the filter takes the signal (P(win) >= threshold); True without a model"),
+    F("shadow", "bool", "", "filter", "a skipped signal followed as if taken (a shadow trade, never sent to the real broker)"),
 )
 del F
 
 _BY_NAME = {f.name: f for f in FIELDS}
+# what a v1 record (no filter group) and a backtest trade hold: no model, taken, not a shadow trade
+FILTER_DEFAULTS = {"quality_p_win": np.nan, "quality_threshold": np.nan, "quality_taken": True, "shadow": False}
 _KEY = ("run_id", "trade_id")
 _INT_RANGES = {k: np.iinfo(k) for k in ("int8", "int32", "int64")}
 
@@ -178,6 +191,18 @@ def arrow_schema() -> pa.Schema:
     )
 
 
+def upgrade(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the v2 ``filter`` columns added (``FILTER_DEFAULTS``) where they are absent: a v1 record
+    read as v2. Columns present are left as they are."""
+    missing = [c for c in FILTER_DEFAULTS if c not in df.columns]
+    if not missing:
+        return df
+    out = df.copy()
+    for c in missing:
+        out[c] = FILTER_DEFAULTS[c]
+    return out
+
+
 # ---------------------------------------------------------------- validation
 
 Where = Callable[[int], str]
@@ -190,10 +215,12 @@ def validate(df: pd.DataFrame, *, extra: Literal["raise", "drop"] = "raise") -> 
     ``datetime64[ns, UTC]``. Raises :class:`SnapshotError` naming the (0-based, positional) row and the
     field for: a missing column, a null in a non-nullable field, a value that cannot be converted,
     a non-finite float, a tz-naive timestamp, an unknown ``exit_reason``, ``side`` not ±1, a duplicate
-    ``(run_id, trade_id)``. Extra columns raise unless ``extra="drop"``.
+    ``(run_id, trade_id)``. Extra columns raise unless ``extra="drop"``. Absent ``filter`` columns (a v1
+    record) are filled with ``FILTER_DEFAULTS``.
     """
     if extra not in ("raise", "drop"):
         raise ValueError(f"extra must be 'raise' or 'drop', not {extra!r}")
+    df = upgrade(df)  # a v1 record (no filter columns) is read with their defaults
     missing = [n for n in names() if n not in df.columns]
     if missing:
         raise SnapshotError(f"snapshot frame: missing column(s): {', '.join(missing)}")

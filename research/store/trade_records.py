@@ -151,6 +151,11 @@ def trade_frame(ti: np.ndarray, tf: np.ndarray, ctx: pd.DataFrame, *, params: Pa
         "same_bar_exit": ti[:, R.T_SAME_BAR].astype(bool),
         "gap_through_stop": ti[:, R.T_GAP].astype(bool),
         "pnl_usd_optimistic": tf[:, R.TF_PNL_OPT],
+        # no filter: the live loop overwrites these four for a run with a signal-quality model
+        "quality_p_win": np.full(nt, np.nan),
+        "quality_threshold": np.full(nt, np.nan),
+        "quality_taken": np.ones(nt, bool),
+        "shadow": np.zeros(nt, bool),
     })
     df.loc[age < 0, "base_age_bars"] = pd.NA
     df.insert(df.columns.get_loc("signal_ts"), "signal_bar", sig_i)

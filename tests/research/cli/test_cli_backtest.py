@@ -79,7 +79,7 @@ def test_runs_list_show_export(tmp_path, capsys):
     import pyarrow.parquet as pq
 
     table = pq.read_table(out)
-    assert table.schema.metadata[b"navale_snapshot_version"] == b"1"
+    assert table.schema.metadata[b"navale_snapshot_version"] == b"2"
     assert table.num_rows == len(pd.read_parquet(tmp_path / "bt" / "trades.parquet"))
     assert main(["runs", "show", "no-such-run"]) == 2
 

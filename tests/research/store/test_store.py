@@ -79,7 +79,7 @@ EXPECTED_ORDER = (
     "cds atr14_ticks rel_volume ret5_ticks ret15_ticks minutes_since_open weekday vix_regime order_flow "
     "entry_price stop_price target_price slippage_ticks contracts commission_usd "
     "exit_price exit_reason pnl_ticks pnl_usd r_multiple mfe_ticks mae_ticks bars_held "
-    "intrabar_ambiguous same_bar_exit gap_through_stop pnl_usd_optimistic"
+    "intrabar_ambiguous same_bar_exit gap_through_stop pnl_usd_optimistic quality_p_win quality_threshold quality_taken shadow"
 ).split()
 
 
@@ -97,14 +97,14 @@ def test_schema_order_types_and_metadata():
     assert schema.names == list(snap.names()) == EXPECTED_ORDER
     assert [f.group for f in snap.FIELDS] == ["key"] * 10 + ["context"] * 31 + ["execution"] * 6 + ["outcome"] * 8 + [
         "audit"
-    ] * 4
+    ] * 4 + ["filter"] * 4
     types = {f.name: f.type for f in schema}
     assert {n for n, t in types.items() if t == pa.int8()} == {
         "side", "ball", "ball_lag1", "ball_lag2", "ball_lag3", "ball_lag4", "ref_side", "weekday"}
     assert {n for n, t in types.items() if t == pa.int32()} == {"base_age_bars", "contracts", "bars_held"}
     assert {n for n, t in types.items() if t == pa.bool_()} == {
         "bull_intact", "bear_intact", "ldu", "lud", "cds", "order_flow", "intrabar_ambiguous", "same_bar_exit",
-        "gap_through_stop"}
+        "gap_through_stop", "quality_taken", "shadow"}
     assert {n for n, t in types.items() if t == pa.string()} == {
         "run_id", "trade_id", "symbol", "contract", "mode", "session", "status", "vix_regime", "exit_reason"}
     assert schema.field("signal_ts").type == pa.timestamp("ns", tz="UTC")
@@ -113,12 +113,12 @@ def test_schema_order_types_and_metadata():
     assert not schema.field("pnl_usd").nullable
     assert schema.field("commission_usd").metadata == {b"unit": b"USD", b"group": b"execution",
                                                        b"doc": snap.FIELDS[snap.names().index("commission_usd")].doc.encode()}
-    assert schema.metadata == {b"navale_snapshot_version": b"1"}
+    assert schema.metadata == {b"navale_snapshot_version": b"2"}
     assert snap.names("key")[-1] == "exit_ts" and snap.names("context")[0] == "delta"
     assert snap.names("context")[-1] == "order_flow" and snap.names("audit")[0] == "intrabar_ambiguous"
     assert {f.name for f in snap.FIELDS if f.nullable} == {
         "contract", "base_width_ticks", "base_age_bars", "dist_base_hi_ticks", "dist_base_lo_ticks",
-        "atr14_ticks", "rel_volume", "ret5_ticks", "ret15_ticks", "vix_regime"}
+        "atr14_ticks", "rel_volume", "ret5_ticks", "ret15_ticks", "vix_regime", "quality_p_win", "quality_threshold"}
     with pytest.raises(ValueError, match="unknown dtype"):
         snap.SnapshotField("x", "float32", "", "key", "")
 
@@ -390,7 +390,7 @@ def test_newer_schema_version_refused(tmp_path):
     path = tmp_path / "v.duckdb"
     with RunStore(path) as s:
         s.con.execute("UPDATE meta SET value = '99' WHERE key = 'snapshot_schema_version'")
-    with pytest.raises(StoreError, match="version 99, newer than this code's version 1"):
+    with pytest.raises(StoreError, match="version 99, newer than this code's version 2"):
         RunStore(path)
 
 
