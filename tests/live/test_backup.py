@@ -45,7 +45,7 @@ def _journal_rows(path: Path) -> dict[str, list]:
 
 def _store_view(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     with RunStore(path, read_only=True, timeout=5) as s:
-        return s.runs(), s.snapshots()
+        return s.runs(), s.snapshots(shadow=True)  # shadow trades too: every stored row
 
 
 def test_round_trip_restores_bytes_and_answers_the_same_queries(world, tmp_path, capsys):
