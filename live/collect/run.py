@@ -130,8 +130,10 @@ class CollectingFeed(Feed):
         return {"seq": self._seq, "feed": self.main.writer.token}
 
 
-def _feed_opener(feed_text: str, symbol_index: int, n_symbols: int, symbol: str | None, speed: float | None):
-    """``(resume) -> Feed`` for one symbol: a synthetic feed gets its own seed and contract per symbol."""
+def _feed_opener(feed_text: str, symbol_index: int, n_symbols: int, symbol: str | None, speed: float | None,
+                 synthetic: dict[str, Any] | None = None):
+    """``(resume) -> Feed`` for one symbol: a synthetic feed gets its own seed and contract per symbol;
+    ``synthetic``: `SyntheticSpec` fields (``days``, ``seed``) of the synthetic feed."""
     from live.feeds import open_feed
 
     text = feed_text.strip()
@@ -139,11 +141,12 @@ def _feed_opener(feed_text: str, symbol_index: int, n_symbols: int, symbol: str 
         from live.feeds.synthetic import SyntheticFeed
         from research.data.synthetic import SyntheticSpec
 
-        base = SyntheticSpec()
+        base = SyntheticSpec(**(synthetic or {}))
         spec = base
         if symbol and symbol != "ES" or symbol_index:
             root = symbol or "ES"
-            spec = SyntheticSpec(seed=base.seed + symbol_index, symbol=root + base.symbol[-3:])
+            spec = SyntheticSpec(**{**(synthetic or {}), "seed": base.seed + symbol_index,
+                                    "symbol": root + base.symbol[-3:]})
 
         def opener(resume: Any) -> Feed:
             return SyntheticFeed(spec, speed=speed, resume=resume)
@@ -157,6 +160,16 @@ def _feed_opener(feed_text: str, symbol_index: int, n_symbols: int, symbol: str 
     return opener
 
 
+def _synthetic_fields(args: Any) -> dict[str, Any]:
+    """The synthetic feed's spec fields given on the command line (``--synthetic-days``, ``--synthetic-seed``)."""
+    out: dict[str, Any] = {}
+    if getattr(args, "synthetic_days", None) is not None:
+        out["days"] = int(args.synthetic_days)
+    if getattr(args, "synthetic_seed", None) is not None:
+        out["seed"] = int(args.synthetic_seed)
+    return out
+
+
 def _product(code: str) -> str:
     from strategy.market.instruments import root_of
 
@@ -168,7 +181,7 @@ def _product(code: str) -> str:
 
 def open_collectors(root: Path, feed_text: str, symbols: Sequence[str] | None, *, journal: Any, hours: float | None,
                     speed: float | None, bar: str = "5min", writer_kw: dict[str, Any] | None = None,
-                    **kw: Any) -> list[Collector]:
+                    synthetic: dict[str, Any] | None = None, **kw: Any) -> list[Collector]:
     """One opened `Collector` per symbol (a tick feed each; a file feed serves one symbol)."""
     from live.feeds import FeedError
 
@@ -178,7 +191,7 @@ def open_collectors(root: Path, feed_text: str, symbols: Sequence[str] | None, *
                              "per file, each with its own --dir)")
     out = []
     for i, sym in enumerate(syms):
-        opener = _feed_opener(feed_text, i, len(syms), sym, speed)
+        opener = _feed_opener(feed_text, i, len(syms), sym, speed, synthetic)
         if sym is None:
             probe = opener(None)
             sym = _product(probe.symbol)
@@ -299,7 +312,8 @@ def run_collect(args: Any, out: Any = None) -> int:
         journal = Journal(layout.journal_path(root))
         collectors = open_collectors(root, feed_text, symbols, journal=journal, hours=hours, speed=speed,
                                      bar=args.bar, writer_kw=writer_kw,
-                                     summary_to_store=not getattr(args, "no_store", False))
+                                     summary_to_store=not getattr(args, "no_store", False),
+                                     synthetic=_synthetic_fields(args))
     except (CollectorError, FeedError, DataError, JournalError, S.SegmentError, ValueError, OSError) as exc:
         control.remove_pid(root)
         control.release(root)

@@ -57,6 +57,10 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--speed", type=_speed, metavar="N|max",
                    help="synthetic and replay feeds: N x real time or 'max' (default 3600 for synthetic, max for replays)")
     p.add_argument("--dir", metavar="ROOT", help="collection directory (default $NAVALE_COLLECT_DIR, else data/collect)")
+    p.add_argument("--synthetic-days", type=lambda v: int(number_arg(v, 1, 65, "trading dates")), metavar="N",
+                   help="synthetic feed: trading dates generated from 2024-03-04 (default 10, at most 65)")
+    p.add_argument("--synthetic-seed", type=lambda v: int(number_arg(v, 0, 2**31 - 1, "seed")), metavar="S",
+                   help="synthetic feed: the generator's seed (another seed, another market)")
     p.add_argument("--bar", default="5min", help="bar size built from the trades (default 5min, as the live loop)")
     p.add_argument("--mode", choices=("data_collection", "paper"), default="data_collection",
                    help="risk preset of the paper trader run on the same records (default data_collection)")
