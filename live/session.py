@@ -153,6 +153,8 @@ def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: st
         from dataclasses import asdict
 
         manifest["synthetic_spec"] = asdict(spec)
+    if str(feed).strip().lower() == "synthetic":  # every reader of the run (reports, ML data sets) says so
+        manifest["extra"] = {"synthetic": True}
     manifest.update(extra or {})
     sync = StoreSync(store_path, trader.run_id, manifest)
     earlier = pd.concat([trader.journal.trades(trader.run_id), trader.journal.shadow_trades(trader.run_id)],

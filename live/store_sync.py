@@ -130,9 +130,12 @@ class StoreSync:
             return None
         trades = pd.concat(frames, ignore_index=True) if frames else snap.validate(pd.DataFrame(columns=list(snap.names())))
         trades = trades.drop_duplicates(subset=["trade_id"], keep="last").sort_values(["entry_ts", "trade_id"])
-        pnl = trades["pnl_usd"].astype(float)
-        summary = {"n_trades": int(len(trades)), "net_pnl_usd": float(pnl.sum()),
-                   "win_rate": float((pnl > 0).mean()) if len(pnl) else None}
+        shadow = trades["shadow"].fillna(False).astype(bool) if "shadow" in trades.columns else pd.Series(False, trades.index)
+        pnl = trades.loc[~shadow, "pnl_usd"].astype(float)  # the real book's; shadow trades are counted apart
+        summary = {"n_trades": int(len(pnl)), "net_pnl_usd": float(pnl.sum()),
+                   "win_rate": float((pnl > 0).mean()) if len(pnl) else None,
+                   "shadow_trades": int(shadow.sum()),
+                   "shadow_net_pnl_usd": float(trades.loc[shadow, "pnl_usd"].astype(float).sum())}
         summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
         return StoredRun(manifest, trades.reset_index(drop=True), summary, self.run_id), version
 

@@ -395,7 +395,9 @@ class RunStore:
         other = set(table.column("run_id").to_pylist()) - {run.run_id}
         if other:
             raise snap.SnapshotError(f"snapshot run_id {sorted(other)[0]!r} differs from the run id {run.run_id!r}")
-        return run.run_id, self._run_row(run.run_id, run.manifest, run.summary, table.num_rows), table
+        shadow = table.column("shadow").to_pylist() if "shadow" in table.column_names else []
+        n_real = table.num_rows - sum(1 for s in shadow if s)  # the run's trades: shadow trades are not its own
+        return run.run_id, self._run_row(run.run_id, run.manifest, run.summary, n_real), table
 
     def _rollback_quietly(self) -> None:
         """Roll back after a failed write; the first error is the one reported (a rollback after a full
