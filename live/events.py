@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Tick", "Bar", "Bracket", "Order", "Fill", "OrderPurpose", "FillRole"]
+NAN = float("nan")
+
+__all__ = ["NAN", "Tick", "Bar", "Bracket", "Order", "Fill", "OrderPurpose", "FillRole"]
 
 
 @dataclass(slots=True)
@@ -18,7 +20,8 @@ class Tick:
     """One trade: time, price, size, aggressor side (+1 buyer lifted the ask, -1 seller hit the bid, 0 unknown).
 
     ``num_trades`` is the count the record stands for (1 for a single trade; a bundled Sierra record may say more);
-    tick:N bars count it, as ``load_bars`` does.
+    tick:N bars count it, as ``load_bars`` does. ``bid``/``ask``: the best quotes at the trade where the feed has
+    them (a Sierra single-trade record's Low/High), NaN otherwise.
     """
 
     ts_ns: int
@@ -27,6 +30,8 @@ class Tick:
     side: int
     contract: str = ""
     num_trades: int = 1
+    bid: float = NAN
+    ask: float = NAN
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from live.events import Bar, Tick
+from live.events import NAN, Bar, Tick
 from live.feeds.base import Feed, FeedError
 from live.feeds.pacing import Pacer
 from research.data import detect_format, expand_paths, load_bars, load_ticks
@@ -32,15 +32,22 @@ class TickColumns:
     def __init__(self, ticks: pd.DataFrame, contract: str = "") -> None:
         n = len(ticks)
         self.ts = ticks.index.as_unit("ns").asi8.tolist()
+        nan = [NAN] * n
         self._cols = (self.ts, ticks["price"].tolist(), ticks["size"].tolist(), ticks["side"].astype(np.int64).tolist(),
-                      [contract] * n, ticks["num_trades"].tolist() if "num_trades" in ticks else [1] * n)
+                      [contract] * n, ticks["num_trades"].tolist() if "num_trades" in ticks else [1] * n,
+                      _quotes(ticks["bid"]) if "bid" in ticks else nan, _quotes(ticks["ask"]) if "ask" in ticks else nan)
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def __getitem__(self, i: int) -> Tick:
-        t, p, s, d, c, k = self._cols
-        return Tick(t[i], p[i], s[i], d[i], c[i], k[i])
+        t, p, s, d, c, k, b, a = self._cols
+        return Tick(t[i], p[i], s[i], d[i], c[i], k[i], b[i], a[i])
+
+
+def _quotes(col: pd.Series) -> list[float]:
+    """A quote column as floats, every missing one the same NaN object (so equal `Tick`s compare equal)."""
+    return [NAN if x != x else x for x in col.astype(np.float64).tolist()]
 
 
 class BarColumns:

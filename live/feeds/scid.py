@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from live.events import Tick
+from live.events import NAN, Tick
 from live.feeds.base import Feed, FeedError
 from research.data import DataError
 from research.data.loader import symbol_from_path
@@ -304,10 +304,15 @@ class ScidFeed(Feed):
             raise FeedError(f"{self.path}: single-trade record at byte {start + i * REC} {what}")
         side = np.where(ask > 0, 1, np.where(bid > 0, -1, 0)).tolist()
         ntr = np.maximum(rec["num_trades"].astype(np.int64), 1).tolist()
+        # single-trade records: High = ask, Low = bid (a writer that has no quotes leaves them <= 0 or at the price)
+        ask_px = rec["high"].astype(np.float64)
+        bid_px = rec["low"].astype(np.float64)
+        ask_px = [a if a > 0 else NAN for a in ask_px.tolist()]  # one NaN object: equal Ticks compare equal
+        bid_px = [b if b > 0 else NAN for b in bid_px.tolist()]
         sym = self.symbol
-        return [Tick(t, p, s, d, sym, n) for t, p, s, d, n in
+        return [Tick(t, p, s, d, sym, n, b, a) for t, p, s, d, n, b, a in
                 zip(scid_time_to_ns(rec["datetime"]).tolist(), price.tolist(), rec["total_volume"].astype(np.int64).tolist(),
-                    side, ntr)]
+                    side, ntr, bid_px, ask_px)]
 
     def _maybe_roll(self) -> None:
         if not self.auto_roll or self._last_read_dt is None:

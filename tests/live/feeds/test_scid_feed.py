@@ -40,8 +40,8 @@ def records(n: int, *, offset_s: float = 0.0) -> np.ndarray:
 
 def expected(rec: np.ndarray, contract: str) -> list[Tick]:
     side = np.where(rec["ask_volume"] > 0, 1, np.where(rec["bid_volume"] > 0, -1, 0))
-    return [Tick(int(t), float(p), int(s), int(d), contract, 1) for t, p, s, d in
-            zip(scid_time_to_ns(rec["datetime"]), rec["close"], rec["total_volume"], side)]
+    return [Tick(int(t), float(p), int(s), int(d), contract, 1, float(b), float(a)) for t, p, s, d, b, a in
+            zip(scid_time_to_ns(rec["datetime"]), rec["close"], rec["total_volume"], side, rec["low"], rec["high"])]
 
 
 def source_file(tmp_path: Path, name: str, rec: np.ndarray) -> Path:
