@@ -121,6 +121,11 @@ class SierraScidWriter:
         return self.start_ns + int((self.clock() - self._t0) * self.speed * NS)
 
     @property
+    def shift_ns(self) -> int:
+        """The clock jumps so far: a trade due at simulated time t is written with DateTime t + shift_ns."""
+        return self._shift_us * 1000
+
+    @property
     def done(self) -> bool:
         return self._i >= len(self._due_ns) and not self._torn_rest
 
