@@ -39,7 +39,7 @@ def main() -> int:
     cfg = SoakConfig(hours=args.hours, faults=args.faults, speed=args.speed, seed=args.seed, start_hour=args.start_hour,
                      collector=STAND_IN if args.collector == "stand-in" else None,
                      collector_args=() if args.trade else ("--no-trade",), log=not args.quiet,
-                     catch_up_seconds=max(90.0, args.hours * 3600 / args.speed / 4))
+                     catch_up_seconds=max(90.0, args.hours * 3600 / args.speed / 4), keep_root=bool(args.keep))
     print(f"soak: {args.hours:g} simulated hours at {args.speed:g}x (~{args.hours * 3600 / args.speed:.0f} s of writing), "
           f"{args.faults} faults, seed {args.seed}, collector {args.collector}", flush=True)
     if args.keep:

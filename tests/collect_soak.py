@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -59,9 +60,9 @@ WEIGHTS = {"kill": 8, "torn_segment": 2, "stall": 3, "tear": 3, "replace": 2, "j
 EVIDENCE = {
     "kill": ("restart",),
     "torn_segment": ("torn_tail",),
-    "stall": ("gap", "stale", "feed_stale", "feed_gap"),
-    "replace": ("replaced",),
-    "jump": ("gap", "clock_jump", "feed_gap"),
+    "stall": ("gap", "feed_stall"),
+    "replace": ("feed_replaced", "replaced"),
+    "jump": ("gap", "clock_jump"),
     "disk_full": ("disk_full",),
     "jump_back": ("time_out_of_order", "out_of_order", "clock_jump"),
     "tear": (),
@@ -87,6 +88,7 @@ class SoakConfig:
     kinds: tuple[str, ...] = KINDS
     catch_up_seconds: float = 90.0  # after the source is done, how long the collector may take to hold it all
     log: bool = False  # print progress lines
+    keep_root: bool = False  # copy ROOT to work/collect-kept before the tmpfs is unmounted (to look at it after)
 
 
 @dataclass
@@ -163,10 +165,12 @@ def plan_faults(cfg: SoakConfig, trade_ns: np.ndarray, kinds: list[str], rng: ra
     lo, hi = int(len(trade_ns) * 0.05), int(len(trade_ns) * 0.9)
     span = int(trade_ns[hi] - trade_ns[lo])
     slots = np.linspace(trade_ns[lo], trade_ns[hi], n + 1)
-    out = []
+    out, prev = [], -1
     for i, kind in enumerate(chosen):
         t = int(slots[i] + rng.uniform(0.1, 0.6) * (slots[i + 1] - slots[i]))
         j = min(int(np.searchsorted(trade_ns, t)), len(trade_ns) - 1)
+        j = max(j, min(prev + 500, len(trade_ns) - 1))  # after a halt, the next faults a few hundred trades apart
+        prev = j
         out.append((int(trade_ns[j]), kind))
     assert span > 0
     return sorted(out)
@@ -439,6 +443,8 @@ def run_soak(cfg: SoakConfig, work: Path) -> SoakResult:
         writer.close()
         filler.free()
         if mounted:
+            if cfg.keep_root:
+                shutil.copytree(root, work / "collect-kept")
             umount(root)
     return res
 

@@ -93,7 +93,7 @@ class StandIn:
             os.close(self.fd)
         p = layout.segment_path(self.root, "ES", date)
         self.fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self.date = date
+        self.date, self.contract = date, None  # a segment names its contract again
         self.buf += sg.header_frame("ES", date, "stand-in", ts, None)
 
     def flush(self) -> None:
