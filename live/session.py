@@ -46,12 +46,15 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                  promotion_id: str | None = None, bar: str = "5min", symbol: str | None = None,
                  store_path: str | Path | None = None, checkpoint_every: int = 1, fresh: bool = False,
                  feed_kw: dict[str, Any] | None = None, on_status: Callable[[dict], None] | None = None,
-                 latency_capacity: int = 0) -> Trader:
+                 latency_capacity: int = 0,
+                 feed_factory: Callable[..., Any] | None = None, store_manifest: dict[str, Any] | None = None) -> Trader:
     """A started `Trader` (state loaded and reconciled, feed open) for ``navale paper``.
 
     ``feed``: ``synthetic``, ``replay:PATH`` or ``scid:PATH`` (`live.feeds.open_feed`); ``speed``:
     N x real time, None as fast as possible. ``store_path``: the run store the closed trades are
     copied to (None: not copied). ``fresh``: archive the state dir's previous session first.
+    ``feed_factory``: ``(feed, resume=None, **kw) -> Feed`` instead of `live.feeds.open_feed` (the collector's
+    records); ``store_manifest``: keys added to the run's store manifest.
     """
     from live.bars import BarBuilder
     from live.brokers.paper import PaperBroker
@@ -67,6 +70,8 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     kw = dict(feed_kw or {})
     if not str(feed).strip().lower().startswith("scid:"):
         kw["speed"] = speed  # a .scid tail runs at the writer's pace
+    if feed_factory is not None:
+        open_feed = feed_factory  # noqa: F811 (the caller's records instead of a feed of its own)
     probe = open_feed(feed, **kw)  # the first open tells the symbol, bar size and order flow
     if probe.yields_bars and broker_mode == "tick":
         raise ConfigError(f"feed {feed!r} replays bars: a tick-mode broker needs trades (use --broker bar, or "
@@ -101,17 +106,17 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                     bar_ns=bar_ns, store_sync=None, on_status=on_status, latency_capacity=latency_capacity)
     trader.start()
     if store_path is not None:  # the run id is known once the saved state is loaded
-        trader.store_sync = _store_sync(store_path, trader, params, feed, unvalidated, promotion_id)
+        trader.store_sync = _store_sync(store_path, trader, params, feed, unvalidated, promotion_id, store_manifest)
     return trader
 
 
 def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: str, unvalidated: bool,
-                promotion_id: str | None):
+                promotion_id: str | None, extra: dict[str, Any] | None = None):
     from live.store_sync import StoreSync
 
     manifest = {"kind": "paper", "mode": params.mode, "session": params.session, "feed": feed, "params": params.to_dict(),
                 "params_hash": params.hash(), "unvalidated": unvalidated, "promotion_id": promotion_id,
-                "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol}
+                "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol, **(extra or {})}
     sync = StoreSync(store_path, trader.run_id, manifest)
     earlier = trader.journal.trades(trader.run_id)  # a restarted session: the store gets the whole run
     if len(earlier):

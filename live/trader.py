@@ -102,6 +102,7 @@ class Trader:
         self.order_flow = bool(order_flow)
         self.store_sync = store_sync
         self.on_status = on_status
+        self.before_persist: Callable[[], Any] | None = None  # e.g. the collector's flush + fsync: never ahead of it
         self.sig = SignalEngine(p, tick_size=config.tick_size, order_flow=self.order_flow,
                                 bar_seconds=self.bar_ns / 1e9)
         self.eng = TradeEngine(p, tick_value=config.tick_value, commission_per_side=config.commission_per_side,
@@ -247,7 +248,10 @@ class Trader:
             raise ReconcileError(msg)
 
     def persist(self) -> None:
-        """Save both engines and the loop state (one transaction with the bar's journal rows)."""
+        """Save both engines and the loop state (one transaction with the bar's journal rows); ``before_persist``
+        runs first."""
+        if self.before_persist is not None:
+            self.before_persist()
         self.journal.save_state({"signals": self.sig.to_bytes(), "trades": self.eng.to_bytes(),
                                  "loop": self._loop_state()}, int(self._last_bar["ts"]) if self._last_bar else 0)
 
@@ -260,6 +264,11 @@ class Trader:
 
         self._watch.install()
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_terminate", True))
+
+    def request_stop(self) -> None:
+        """End the session after the record in hand, as SIGTERM does (the state saved at the last bar close is
+        where a restart resumes)."""
+        self._terminate = True
 
     def run(self, *, max_records: int | None = None) -> RunResult:
         """Run until the feed ends (a replay), the emergency stop, or `max_records` records."""

@@ -30,6 +30,7 @@ EPILOG = f"""examples:
   navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
+  navale collect --feed synthetic --hours 1          # record ticks, bars, events into durable segments
 
 exit status: 0 done, 1 a verdict (data errors found, promotion refused, report failed), 2 bad input,
 3 the store could not take the run (outputs written, run saved as pending), 4 a file or folder could
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import (
         backtest_cmd,
+        collect_cmd,
         lab_cmd,
         ml_cmd,
         paper_cmd,
@@ -114,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
     )
 
-    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd):
+    for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
+                   collect_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -131,6 +134,7 @@ _COMMANDS = {
     "paper": "paper_cmd",
     "status": "status_cmd",
     "stop": "stop_cmd",
+    "collect": "collect_cmd",
 }
 
 
@@ -143,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return 0
-    if args.group not in ("data", "lab", "status", "stop"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
+    if args.group not in ("data", "lab", "status", "stop", "collect"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
         from research.store.runs import StoreError, lock_timeout
 
         try:

@@ -1,4 +1,5 @@
-"""``navale status``: the paper trader's state, read from its journal (read-only, while it runs)."""
+"""``navale status``: the paper trader's state, read from its journal (read-only, while it runs), and the collector's
+(``navale collect``) from its own journal."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def add_parser(sub: Any, formatter: type) -> None:
         formatter_class=formatter,
     )
     p.add_argument("--state-dir", metavar="DIR", help="live state directory (default: $NAVALE_LIVE_DIR, else data/live)")
+    p.add_argument("--collect-dir", metavar="ROOT",
+                   help="the collector's directory (default $NAVALE_COLLECT_DIR, else data/collect): shown when it has a journal")
     p.add_argument("--events", type=int, default=5, metavar="N", help="last risk events shown (default 5)")
     p.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
 
@@ -52,25 +55,91 @@ def collect(directory, events: int = 5) -> dict[str, Any]:
     return {"state": state, "state_dir": str(directory), "trader_pid": pid, "halt": halt, **st}
 
 
+def collector_status(root, events: int = 5) -> dict[str, Any] | None:
+    """The collector of ``root`` (its journal's last heartbeat, running or not, the last events), or None when
+    the folder has no collector journal."""
+    from live import control
+    from live.collect import layout
+    from live.journal import Journal
+
+    path = layout.journal_path(root)
+    if not path.exists():
+        return None
+    with Journal(path, readonly=True) as journal:
+        hb = journal.last_heartbeat()
+        evs = journal.risk_events(limit=events) if events else []
+    pid = control.trader_pid(root)
+    age = None if hb is None else max(0.0, (__import__("time").time_ns() - hb["wall_ns"]) / 1e9)
+    state = "stopped" if pid is None else ("not responding" if age is not None and age > STALE_HEARTBEAT_S else "running")
+    st = hb["status"] if hb is not None else {}
+    return {"state": state, "dir": str(root), "pid": pid, "heartbeat_age_s": age, "symbols": st.get("symbols", []),
+            "feed": st.get("feed"), "mode": st.get("mode"), "fsync": st.get("fsync"), "trading": st.get("trading"),
+            "events": evs}
+
+
 def run(args: argparse.Namespace) -> int:
     from live import control
+    from live.collect import layout
     from live.journal import JournalError
 
     out = make_console(stderr=args.json)
     directory = control.state_dir(args.state_dir)
     try:
+        coll = collector_status(layout.collect_dir(getattr(args, "collect_dir", None)), max(0, args.events))
+    except JournalError as exc:
+        coll = {"state": "unreadable", "error": str(exc), "symbols": [], "events": []}
+    try:
         doc = collect(directory, max(0, args.events))
     except JournalError as exc:
         from rich.markup import escape
 
-        hint = "; start one with `navale paper`, or name the folder with --state-dir" if "no journal" in str(exc) else ""
-        out.print(f"[bold red]error:[/] {escape(str(exc))}{hint}")
-        return NO_JOURNAL
+        if coll is not None:  # a collector alone
+            doc = None
+        else:
+            hint = "; start one with `navale paper`, or name the folder with --state-dir" if "no journal" in str(exc) else ""
+            out.print(f"[bold red]error:[/] {escape(str(exc))}{hint}")
+            return NO_JOURNAL
     if args.json:
-        print(json.dumps(doc, default=str))
+        print(json.dumps({**(doc or {"state": None}), "collector": coll}, default=str))
         return 0
-    _show(doc, out)
+    if doc is not None:
+        _show(doc, out)
+    if coll is not None:
+        _show_collector(coll, out)
     return 0
+
+
+def _show_collector(c: dict[str, Any], out) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    colour = {"running": "green", "stopped": "yellow"}.get(c["state"], "bold red")
+    age = c.get("heartbeat_age_s")
+    head = f"[{colour}]{c['state']}[/]" + (f" (pid {c['pid']})" if c.get("pid") else "") + (
+        "" if age is None else f", last heartbeat {age:.1f} s ago")
+    t = Table(title=f"collector in {escape(c.get('dir', '?'))}: " + head, title_justify="left")
+    for col in ("symbol", "state", "last record", "age", "seq", "ticks", "bars", "gaps", "quality", "segment", "disk free"):
+        t.add_column(col)
+    for s in c.get("symbols") or []:
+        ag = s.get("last_record_age_s")
+        free = s.get("disk_free_bytes")
+        t.add_row(escape(str(s.get("symbol"))), escape(str(s.get("state"))), _ts(s.get("last_record_ns")),
+                  "-" if ag is None else f"{ag:.1f} s", f"{s.get('seq', 0):,}", f"{s.get('ticks', 0):,}",
+                  f"{s.get('bars', 0):,}", str(s.get("gaps", 0)), str(s.get("quality_findings", 0)),
+                  escape(f"{s.get('segment') or '-'} ({(s.get('segment_bytes') or 0) / 1e6:.1f} MB)"),
+                  "-" if free is None else f"{free / 1e9:.1f} GB")
+    out.print(t)
+    extra = ", ".join(f"{k} {v}" for k, v in (("feed", c.get("feed")), ("mode", c.get("mode")), ("fsync", c.get("fsync")))
+                      if v)
+    if extra:
+        out.print(escape(extra), highlight=False)
+    if c.get("events"):
+        e = Table(title="collector's last events", title_justify="left")
+        for col in ("market time", "level", "kind", "detail"):
+            e.add_column(col)
+        for ev in c["events"]:
+            e.add_row(_ts(ev["ts_ns"]), ev["level"], escape(ev["kind"]), escape(ev["detail"]))
+        out.print(e)
 
 
 def _ts(ns: int | None) -> str:

@@ -1,0 +1,91 @@
+"""``navale collect``: record every tick, closed bar and feed event into durable segments (see
+docs/data_collection_guide.md); ``navale collect summary DATE``: the daily summary."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import number_arg
+
+FEED_HELP = ("synthetic (the embedded generator, accelerated), replay:PATH (a recorded .scid, tick text or DBN file, "
+             "as fast as possible), scid:PATH (tail a .scid file Sierra Chart is writing)")
+
+
+def _speed(value: str) -> float:
+    """N x real time, or 'max' (inf: as fast as possible)."""
+    if value.strip().lower() == "max":
+        return float("inf")
+    return number_arg(value, 0, 1e9, "speed: x real time, or 'max'", lo_open=True)
+
+
+def _hours(value: str) -> float:
+    return number_arg(value, 0, 1e6, "hours of market time", lo_open=True)
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    """Register ``navale collect`` (the run, and its ``summary`` subcommand)."""
+    p = sub.add_parser(
+        "collect",
+        help="record every tick, bar and feed event into durable segments (and paper trade in data_collection mode)",
+        description=(
+            "A long-running collector: every trade (time, price, size, aggressor side, bid/ask where the feed has "
+            "them), every closed bar (the live loop's bar builder), feed events, gaps and quality findings go into "
+            "append-only, checksummed segments under --dir (default $NAVALE_COLLECT_DIR, else data/collect), one "
+            "per symbol and CME trading date; a sealed segment is compacted to Parquet (symbol=/date= partitions). "
+            "A restart resumes exactly where the segments end (no duplicate, no hole). In data_collection mode "
+            "(the default) the paper trader runs on the same records and its trade snapshots go to the run store. "
+            "`navale status` shows it while it runs; SIGTERM/Ctrl-C flush, fsync and exit 0."
+        ),
+        epilog=(
+            "examples:\n"
+            "  navale collect --feed synthetic --hours 1\n"
+            "  navale collect --feed scid:/sierra/Data/ESM26-CME.scid --dir /srv/navale/collect\n"
+            "  navale collect --feed replay:../shared/data/ticks/ESM23_sample.scid --no-trade\n"
+            "  navale collect summary 2024-03-04\n"
+            "\nexit status: 0 done, 1 stopped with records not written (disk full), 2 bad input.\n"
+        ),
+        formatter_class=formatter,
+    )
+    p.add_argument("--feed", default="synthetic", help=FEED_HELP)
+    p.add_argument("--symbols", metavar="ES[,MES]", help="product roots (several: the synthetic feed, one seed each)")
+    p.add_argument("--hours", type=_hours, metavar="N", help="stop after N hours of market time from this run's first record")
+    p.add_argument("--speed", type=_speed, metavar="N|max",
+                   help="synthetic and replay feeds: N x real time or 'max' (default 3600 for synthetic, max for replays)")
+    p.add_argument("--dir", metavar="ROOT", help="collection directory (default $NAVALE_COLLECT_DIR, else data/collect)")
+    p.add_argument("--bar", default="5min", help="bar size built from the trades (default 5min, as the live loop)")
+    p.add_argument("--mode", choices=("data_collection", "paper"), default="data_collection",
+                   help="risk preset of the paper trader run on the same records (default data_collection)")
+    p.add_argument("--no-trade", action="store_true", help="only record: no paper trading")
+    p.add_argument("--no-store", action="store_true", help="do not copy the closed trades into the run store")
+    p.add_argument("--fsync", choices=("interval", "always", "never"), default="interval",
+                   help="fsync policy of the segments (default interval: at most --fsync-seconds lost on power loss)")
+    p.add_argument("--fsync-seconds", type=lambda v: number_arg(v, 0, 3600, "fsync interval, seconds", lo_open=True),
+                   default=1.0, metavar="S", help="the interval of --fsync interval (default 1.0)")
+    p.add_argument("--ml-model", metavar="FILE", help="signal-quality model: every snapshot records its P(win)")
+    p.add_argument("--ml-threshold", type=lambda v: number_arg(v, 0, 1, "probability"), metavar="P",
+                   help="the model's threshold (default: the mode's)")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
+    csub = p.add_subparsers(dest="collect_command", metavar="SUBCOMMAND")
+    s = csub.add_parser("summary", help="the daily summary of a trading date (Markdown/HTML report + store row)",
+                        formatter_class=formatter)
+    s.add_argument("date", metavar="DATE", help="trading date YYYY-MM-DD")
+    s.add_argument("--dir", metavar="ROOT", help="collection directory (default $NAVALE_COLLECT_DIR, else data/collect)")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "collect_command", None) == "summary":
+        return run_summary(args)
+    from live.collect.run import run_collect
+
+    return run_collect(args)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """``navale collect summary DATE`` (written on the i14-qsum branch; this placeholder says so)."""
+    from .common import console
+
+    console(stderr=True).print("[bold red]error:[/] navale collect summary is not in this build")
+    return 2
