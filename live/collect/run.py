@@ -249,6 +249,7 @@ def run_collect(args: Any) -> int:
     from rich.markup import escape
 
     from live import control
+    from live.collect.held_journal import HeldJournal
     from live.config import ConfigError
     from live.control import ControlError
     from live.feeds import FeedError
@@ -293,7 +294,7 @@ def run_collect(args: Any) -> int:
     journal = None
     t0 = time.perf_counter()
     try:
-        journal = Journal(layout.journal_path(root))
+        journal = HeldJournal(Journal(layout.journal_path(root)))  # events held while the disk is full
         collectors = open_collectors(root, feed_text, symbols, journal=journal, hours=hours, speed=speed,
                                      bar=args.bar, writer_kw=writer_kw)
     except (CollectorError, FeedError, DataError, JournalError, S.SegmentError, ValueError, OSError) as exc:
