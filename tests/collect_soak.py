@@ -67,6 +67,8 @@ EVIDENCE = {
     "jump_back": ("time_out_of_order", "out_of_order", "clock_jump"),
     "tear": (),
 }
+START_KINDS = ("start", "restart")
+NEEDS_UP = ("kill", "torn_segment", "disk_full")  # faults injected only into a collector that is up
 TICK_COLS = ("ts_ns", "price", "size", "side", "bid", "ask")
 
 
@@ -79,7 +81,7 @@ class SoakConfig:
     start_hour: float = 15.5  # hours after the first session's open (17:00 CT) where the run starts; 15.5 = 08:30 CT
     spec_start: str = "2024-03-04"  # the synthetic data's first trading date
     stall_minutes: tuple[float, float] = (6.0, 15.0)
-    jump_minutes: tuple[float, float] = (5.0, 15.0)
+    jump_minutes: tuple[float, float] = (6.0, 15.0)  # over the collector's 5-minute gap rule
     jump_back_seconds: tuple[float, float] = (20.0, 60.0)
     disk_full_minutes: tuple[float, float] = (5.0, 10.0)
     disk_mb: int = 64  # the tmpfs of ROOT (the disk-full fault)
@@ -98,6 +100,7 @@ class FaultRecord:
     wall_s: float  # wall seconds from the start
     detail: str = ""
     end_ns: int | None = None  # stall / disk full / jump: the span
+    early: bool = False  # a kill of a collector that had not journaled its start yet
 
 
 @dataclass
@@ -116,6 +119,7 @@ class SoakResult:
     segments: list[str] = field(default_factory=list)
     restarts: int = 0
     unplanned_exits: list[str] = field(default_factory=list)
+    exits_started: int = 0  # unplanned exits of a run that had journaled its start
     journal_kinds: dict[str, int] = field(default_factory=dict)
     evidence: dict[str, str] = field(default_factory=dict)  # fault kind -> what made it visible (or MISSING)
     wall_s: float = 0.0
@@ -155,24 +159,39 @@ def window_trades(cfg: SoakConfig) -> pd.DataFrame:
 
 
 def plan_faults(cfg: SoakConfig, trade_ns: np.ndarray, kinds: list[str], rng: random.Random) -> list[tuple[int, str]]:
-    """``cfg.faults`` (time, kind) pairs: every kind once, the rest by `WEIGHTS`; times are trades' times (so a
-    fault falls inside a session), spread over 5-90 % of the run, at least 1/(2n) of it apart."""
+    """``cfg.faults`` (time, kind) pairs: every kind once, the rest by `WEIGHTS`; at random points of even slots
+    over 5-85 % of the run, each moved to the next trade (so inside a session) and at least half a slot after
+    the one before. A stall or a clock step shows as a gap only while Globex is open on both sides of it and
+    before the run ends: those kinds take the slots where that holds (the others take the rest)."""
+    from strategy.market.calendar import SessionCalendar
+
     n = cfg.faults
     chosen = list(kinds[:n])
     pool = [k for k in kinds for _ in range(WEIGHTS[k])]
     chosen += [rng.choice(pool) for _ in range(n - len(chosen))]
     rng.shuffle(chosen)
-    lo, hi = int(len(trade_ns) * 0.05), int(len(trade_ns) * 0.9)
-    span = int(trade_ns[hi] - trade_ns[lo])
-    slots = np.linspace(trade_ns[lo], trade_ns[hi], n + 1)
-    out, prev = [], -1
-    for i, kind in enumerate(chosen):
-        t = int(slots[i] + rng.uniform(0.1, 0.6) * (slots[i + 1] - slots[i]))
-        j = min(int(np.searchsorted(trade_ns, t)), len(trade_ns) - 1)
-        j = max(j, min(prev + 500, len(trade_ns) - 1))  # after a halt, the next faults a few hundred trades apart
-        prev = j
-        out.append((int(trade_ns[j]), kind))
-    assert span > 0
+    t0, t1 = int(trade_ns[0]), int(trade_ns[-1])
+    lo, hi = t0 + (t1 - t0) * 0.05, t0 + (t1 - t0) * 0.85
+    slot = (hi - lo) / n
+    times, prev = [], -(1 << 62)
+    for i in range(n):
+        t = max(int(lo + (i + rng.uniform(0.1, 0.6)) * slot), prev + int(slot / 2))
+        prev = int(trade_ns[min(int(np.searchsorted(trade_ns, t)), len(trade_ns) - 1)])
+        times.append(prev)
+    cal = SessionCalendar()
+    span = int((max(cfg.stall_minutes[1], cfg.jump_minutes[1]) + 10) * 60 * NS)
+
+    def observable(at: int) -> bool:
+        return at + span < t1 and all(cal.is_open(at + q * span // 4) for q in range(5))
+
+    free = list(range(n))
+    good = [i for i in free if observable(times[i])]
+    out = []
+    for kind in sorted(chosen, key=lambda k: k not in ("stall", "jump")):  # those first: they pick their slots
+        cand = [i for i in good if i in free] if kind in ("stall", "jump") else []
+        i = rng.choice(cand) if cand else rng.choice(free)
+        free.remove(i)
+        out.append((times[i], kind))
     return sorted(out)
 
 
@@ -218,19 +237,28 @@ class DiskFiller:
 class Collector:
     """The collector as a subprocess: start, SIGKILL, SIGTERM; each run's output in ``logs/run-N.{out,err}``."""
 
-    def __init__(self, cmd: list[str], logs: Path, env: dict[str, str]) -> None:
-        self.cmd, self.logs, self.env = cmd, logs, env
+    def __init__(self, cmd: list[str], logs: Path, env: dict[str, str], root: Path) -> None:
+        self.cmd, self.logs, self.env, self.root = cmd, logs, env, root
+        self.starts_at_launch = 0
+        self._started_run = -1
         logs.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
         self.runs = 0
 
     def start(self) -> None:
+        self.starts_at_launch = starts_journaled(self.root)
         self.runs += 1
         out = open(self.logs / f"run-{self.runs}.out", "wb")
         err = open(self.logs / f"run-{self.runs}.err", "wb")
         self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, env=self.env, cwd=str(ROOT_DIR))
         out.close()
         err.close()
+
+    def started(self) -> bool:
+        """Whether this run has journaled its start (a kill before that is a kill during start-up)."""
+        if self._started_run != self.runs and starts_journaled(self.root) > self.starts_at_launch:
+            self._started_run = self.runs
+        return self._started_run == self.runs
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -259,6 +287,11 @@ class Collector:
 
 
 STAND_IN = (sys.executable, str(Path(__file__).with_name("stand_in_collector.py")))
+
+
+def starts_journaled(root: Path) -> int:
+    """How many start/restart events the collector's journal holds."""
+    return sum(1 for e in journal_events(root) if e["kind"] in START_KINDS)
 
 
 def collector_command(scid: Path, root: Path, cfg: SoakConfig) -> list[str]:
@@ -397,20 +430,35 @@ def run_soak(cfg: SoakConfig, work: Path) -> SoakResult:
     writer = SierraScidWriter(sierra, trades, speed=cfg.speed, roll_at_ns=int(ns[len(ns) // 2]))
     env = {**os.environ, "PYTHONPATH": str(ROOT_DIR) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "NAVALE_COLLECT_DIR": str(root)}
-    col = Collector(collector_command(writer.open(), root, cfg), work / "logs", env)
+    col = Collector(collector_command(writer.open(start=False), root, cfg), work / "logs", env, root)
     res = SoakResult(cfg, [], skipped)
     filler = DiskFiller(root)
     pending: list[tuple[int, str]] = []  # follow-ups: (sim ns, "free_disk")
     try:
         col.start()
-        last_restart = time.monotonic()
+        deadline = time.monotonic() + 120
+        while not col.started() and col.exited() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not col.started():
+            res.problems.append(f"the collector did not start: {col.last_error()}")
+            return res
+        writer.start()  # the source begins once the collector runs: no fault lands in its first start-up
+        last_restart, next_check = time.monotonic(), 0.0
+        ready = True
         while not writer.done:
             now = writer.sim_ns()
-            while plan and plan[0][0] <= now:
-                _, kind = plan.pop(0)
+            if plan and plan[0][0] <= now and not ready and time.monotonic() >= next_check:
+                ready = col.started()  # a restarted collector must be up again (checked every 50 ms)
+                next_check = time.monotonic() + 0.05
+            for item in [p for p in plan if p[0] <= now]:
+                kind = item[1]
+                if kind in NEEDS_UP and not ready:  # it waits; the source's own faults do not
+                    continue
+                plan.remove(item)
                 rec = inject(kind, writer, col, root, filler, rng, cfg, pending)
                 rec.wall_s = time.monotonic() - t_start
                 res.faults.append(rec)
+                ready = ready and kind not in ("kill", "torn_segment")
                 if cfg.log:
                     print(f"  {rec.wall_s:7.1f} s  {kind:12s} {rec.detail}", flush=True)
             while pending and pending[0][0] <= now:
@@ -419,12 +467,16 @@ def run_soak(cfg: SoakConfig, work: Path) -> SoakResult:
             code = col.exited()
             if code is not None and time.monotonic() - last_restart > 0.5:
                 res.unplanned_exits.append(f"exit {code} at {pd.Timestamp(now, tz='UTC')}: {col.last_error()}")
+                res.exits_started += int(col.started())
                 col.start()
                 last_restart = time.monotonic()
             writer.step()
             time.sleep(0.002)
         filler.free()
         writer.finish()
+        if plan:
+            res.problems.append(f"{len(plan)} faults not injected before the source ended (waiting for the collector"
+                                f" to be up): {', '.join(k for _, k in plan)}")
         res.source, res.dropped_at_source = writer.written, writer.dropped
         deadline = time.monotonic() + cfg.catch_up_seconds
         while time.monotonic() < deadline and count_ticks(root) < res.source:
@@ -453,10 +505,13 @@ def inject(kind: str, writer: SierraScidWriter, col: Collector, root: Path, fill
            cfg: SoakConfig, pending: list) -> FaultRecord:
     now = writer.sim_ns() + writer.shift_ns  # fault times are on the source's clock (DateTime written)
     if kind == "kill":
+        early = not col.started()
         col.kill9()
         col.start()
-        return FaultRecord(kind, now, 0.0, f"SIGKILL, restart (run {col.runs})")
+        return FaultRecord(kind, now, 0.0, f"SIGKILL{' during start-up' if early else ''}, restart (run {col.runs})",
+                           early=early)
     if kind == "torn_segment":
+        early = not col.started()
         col.kill9()
         seg = open_segment(root)
         try:
@@ -464,7 +519,8 @@ def inject(kind: str, writer: SierraScidWriter, col: Collector, root: Path, fill
         except OSError as exc:  # the disk is full at that moment
             n = f"0 ({exc.strerror})"
         col.start()
-        return FaultRecord(kind, now, 0.0, f"SIGKILL, {n} bytes of a frame appended to {seg.name if seg else '(none)'}")
+        return FaultRecord(kind, now, 0.0, f"SIGKILL, {n} bytes of a frame appended to {seg.name if seg else '(none)'}",
+                           early=early)
     if kind == "stall":
         s0, s1 = writer.stall(rng.uniform(*cfg.stall_minutes) * 60)
         sh = writer.shift_ns
@@ -538,11 +594,17 @@ def evidence(res: SoakResult, events: list[dict], datas: list[sg.SegmentData]) -
         if kind == "tear":
             res.evidence[kind] = f"{n} injected; none needed (a reader leaves a partial record for its next poll)"
             continue
-        if kind in ("kill", "torn_segment"):
-            need = by.get("kill", 0) + by.get("torn_segment", 0) + len(res.unplanned_exits) if kind == "kill" else n
-            have = sum(kinds[k] for k in EVIDENCE[kind])
+        if kind == "kill":  # every stop of a run that had started is followed by a journaled restart
+            early = sum(1 for f in res.faults if f.early)
+            need = sum(1 for f in res.faults if f.kind in ("kill", "torn_segment") and not f.early) + res.exits_started
+            have = kinds["restart"]
             ok = have >= need
-            res.evidence[kind] = f"{have} {'/'.join(EVIDENCE[kind])} events for {need} {'restarts' if kind == 'kill' else 'torn tails'}"
+            res.evidence[kind] = (f"{have} restart events for {need} stops of a started collector ({early} kills "
+                                  "during start-up, before it journaled anything)")
+        elif kind == "torn_segment":
+            have = kinds["torn_tail"]
+            ok = have >= n
+            res.evidence[kind] = f"{have} torn_tail events for {n} torn tails"
         elif kind in ("stall", "jump"):
             covered = sum(1 for f in res.faults if f.kind == kind and any(
                 a <= f.at_ns + 60 * NS and b >= (f.end_ns or f.at_ns) - 60 * NS for a, b in spans))

@@ -108,16 +108,23 @@ class SierraScidWriter:
 
     # ---- running ------------------------------------------------------------------------------------------
 
-    def open(self) -> Path:
-        """Create the first contract's file (the header only) and start the simulated clock."""
+    def open(self, *, start: bool = True) -> Path:
+        """Create the first contract's file (the header only) and, unless ``start=False``, start the simulated
+        clock (:meth:`start`)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._new_file(self.path)
-        self._t0 = self.clock()
+        if start:
+            self.start()
         return self.path
 
+    def start(self) -> None:
+        """Start the simulated clock at ``start_ns`` now."""
+        self._t0 = self.clock()
+
     def sim_ns(self) -> int:
-        """The simulated time now."""
-        assert self._t0 is not None, "open() first"
+        """The simulated time now (``start_ns`` until the clock starts)."""
+        if self._t0 is None:
+            return self.start_ns
         return self.start_ns + int((self.clock() - self._t0) * self.speed * NS)
 
     @property

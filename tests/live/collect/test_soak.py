@@ -1,4 +1,5 @@
-"""The collector soak, short version (2 simulated hours, 10 faults): `navale collect --feed scid:PATH` as a real
+"""The collector soak, short version (10 faults over 2 busy simulated hours, 14:00-16:00 CT, and the next session's
+first 30 minutes, so that the day's segment is sealed and compacted to Parquet): `navale collect --feed scid:PATH` as a real
 subprocess tailing a .scid written as Sierra Chart writes it, killed with SIGKILL and restarted, its segment torn, the
 source stalled, torn, replaced and its clock stepped, ROOT's disk filled (a tmpfs; root only, else that fault is left
 out and said); the collected ticks must equal the source exactly and every fault be in the journal.
@@ -20,7 +21,8 @@ def collector_available() -> None:
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory, data_dir):
     collector_available()
-    return run_soak(SoakConfig(hours=2.0, faults=10, speed=500.0, seed=14), tmp_path_factory.mktemp("soak"))
+    return run_soak(SoakConfig(hours=3.5, start_hour=21.0, faults=10, speed=500.0, seed=14),
+                    tmp_path_factory.mktemp("soak"))
 
 
 def test_no_tick_lost_or_duplicated(soak):
@@ -28,6 +30,14 @@ def test_no_tick_lost_or_duplicated(soak):
     assert soak.collected == soak.source
     assert (soak.lost, soak.duplicated, soak.mismatched) == (0, 0, 0), soak.summary()
     assert not [p for p in soak.problems if "differ" in p or "seq" in p or "torn" in p], soak.summary()
+
+
+def test_the_sealed_day_is_in_parquet_as_in_its_segment(soak):
+    assert soak.segments[0] == "2024-03-04 (sealed)", soak.segments
+    if importlib.util.find_spec("live.collect.seal") is None:
+        pytest.skip("no Parquet compaction here (live/collect/seal.py: the sealing branch)")
+    assert soak.parquet_dates == ["2024-03-04"] and soak.parquet_rows > 5000, soak.summary()
+    assert not [p for p in soak.problems if "Parquet" in p], soak.summary()
 
 
 def test_every_fault_was_injected_and_is_in_the_journal(soak):
