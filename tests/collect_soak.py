@@ -64,7 +64,7 @@ EVIDENCE = {
     "replace": ("feed_replaced", "replaced"),
     "jump": ("gap", "clock_jump"),
     "disk_full": ("disk_full",),
-    "jump_back": ("time_out_of_order", "out_of_order", "clock_jump"),
+    "jump_back": ("feed_out_of_order", "time_out_of_order", "out_of_order", "clock_jump"),
     "tear": (),
 }
 START_KINDS = ("start", "restart")

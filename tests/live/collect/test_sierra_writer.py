@@ -127,3 +127,23 @@ def test_a_backward_jump_writes_records_out_of_order(tmp_path, trades):
     t = w.records()["datetime"]
     assert (np.diff(t) < 0).sum() == 1
     assert len(w.on_disk()) == len(trades)
+
+
+def test_the_feed_yields_records_that_go_back_in_time_and_says_so(tmp_path, trades):
+    clk = FakeClock()
+    w = SierraScidWriter(tmp_path, trades, speed=600.0, clock=clk)
+    w.open()
+    feed = ScidFeed(w.path, poll_interval=0.05, clock=clk, sleep=clk.sleep)
+    got: list = []
+    for step in range(1, 400):
+        clk.t += 0.01
+        if step in (50, 120):
+            w.jump(-30)
+        w.step()
+        drain(feed, got)
+    w.finish()
+    for _ in range(20):
+        clk.t += 0.2
+        drain(feed, got)
+    assert got == expected(w)
+    assert [k for k, _ in feed.events].count("out_of_order") == 2

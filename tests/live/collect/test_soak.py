@@ -52,7 +52,7 @@ def test_every_fault_was_injected_and_is_in_the_journal(soak):
 def test_a_backward_clock_jump_is_flagged_and_nothing_lost(tmp_path, data_dir):
     """The source's clock steps back (records out of order): a quality finding in the journal, no record lost."""
     collector_available()
-    res = run_soak(SoakConfig(hours=0.5, faults=1, kinds=("jump_back",), seed=3), tmp_path)
+    res = run_soak(SoakConfig(hours=0.5, faults=1, kinds=("jump_back",), seed=3, catch_up_seconds=30), tmp_path)
     assert res.faults_by_kind() == {"jump_back": 1}
     assert (res.collected, res.lost, res.duplicated) == (res.source, 0, 0), res.summary()
     assert not res.problems, res.summary()
