@@ -90,6 +90,7 @@ class SoakConfig:
     kinds: tuple[str, ...] = KINDS
     catch_up_seconds: float = 90.0  # after the source is done, how long the collector may take to hold it all
     log: bool = False  # print progress lines
+    startup_kill_share: float = 0.3  # kills followed by a second SIGKILL 0.1-1.5 s later (during start-up)
     keep_root: bool = False  # copy ROOT to work/collect-kept before the tmpfs is unmounted (to look at it after)
 
 
@@ -121,6 +122,7 @@ class SoakResult:
     segments: list[str] = field(default_factory=list)
     restarts: int = 0
     unplanned_exits: list[str] = field(default_factory=list)
+    startup_kills: int = 0  # extra SIGKILLs of a collector still starting (part of a kill fault)
     exits_started: int = 0  # unplanned exits of a run that had journaled its start
     journal_kinds: dict[str, int] = field(default_factory=dict)
     evidence: dict[str, str] = field(default_factory=dict)  # fault kind -> what made it visible (or MISSING)
@@ -142,7 +144,8 @@ class SoakResult:
             f"bars: {self.bars:,} collected, {self.bars_differ} differ from one uninterrupted bar builder on the source",
             f"segments: {', '.join(self.segments)}; parquet: {self.parquet_rows:,} tick rows in "
             f"{len(self.parquet_dates)} sealed date(s)",
-            f"collector: {self.restarts} restarts, {len(self.unplanned_exits)} exits of its own",
+            f"collector: {self.restarts} restarts ({self.startup_kills} extra kills during a start-up), "
+            f"{len(self.unplanned_exits)} exits of its own",
             "journal: " + ", ".join(f"{k} {n}" for k, n in sorted(self.journal_kinds.items())),
             "evidence: " + "; ".join(f"{k}: {v}" for k, v in self.evidence.items()),
         ]
@@ -454,7 +457,7 @@ def run_soak(cfg: SoakConfig, work: Path) -> SoakResult:
     col = Collector(collector_command(writer.open(start=False), root, cfg), work / "logs", env, root)
     res = SoakResult(cfg, [], skipped)
     filler = DiskFiller(root)
-    pending: list[tuple[int, str]] = []  # follow-ups: (sim ns, "free_disk")
+    pending: list[tuple[int, str]] = []  # follow-ups: (sim ns, "free_disk" | "kill_startup")
     try:
         col.start()
         deadline = time.monotonic() + 120
@@ -483,8 +486,15 @@ def run_soak(cfg: SoakConfig, work: Path) -> SoakResult:
                 if cfg.log:
                     print(f"  {rec.wall_s:7.1f} s  {kind:12s} {rec.detail}", flush=True)
             while pending and pending[0][0] <= now:
-                pending.pop(0)
-                filler.free()
+                _, action = pending.pop(0)
+                if action == "free_disk":
+                    filler.free()
+                elif not col.started():  # "kill_startup": again, while the restarted collector recovers
+                    col.kill9()
+                    col.start()
+                    res.startup_kills += 1
+                    if cfg.log:
+                        print(f"  {time.monotonic() - t_start:7.1f} s  kill         again during start-up", flush=True)
             code = col.exited()
             if code is not None and time.monotonic() - last_restart > 0.5:
                 res.unplanned_exits.append(f"exit {code} at {pd.Timestamp(now, tz='UTC')}: {col.last_error()}")
@@ -529,6 +539,9 @@ def inject(kind: str, writer: SierraScidWriter, col: Collector, root: Path, fill
         early = not col.started()
         col.kill9()
         col.start()
+        if rng.random() < cfg.startup_kill_share:  # and once more soon, while it starts and recovers
+            pending.append((writer.sim_ns() + int(rng.uniform(0.1, 1.5) * cfg.speed * NS), "kill_startup"))
+            pending.sort()
         return FaultRecord(kind, now, 0.0, f"SIGKILL{' during start-up' if early else ''}, restart (run {col.runs})",
                            early=early)
     if kind == "torn_segment":
