@@ -1,6 +1,6 @@
-"""The collector soak, short version (10 faults over 2 busy simulated hours, 14:00-16:00 CT, and the next session's
-first 30 minutes, so that the day's segment is sealed and compacted to Parquet): `navale collect --feed scid:PATH` as a real
-subprocess tailing a .scid written as Sierra Chart writes it, killed with SIGKILL and restarted, its segment torn, the
+"""The collector soak, short version (10 faults over 2 busy simulated hours, 14:00-16:00 CT, and the next
+session's first 30 minutes, so that the day's segment is sealed and compacted to Parquet): `navale collect --feed
+scid:PATH` as a real subprocess tailing a .scid written as Sierra Chart writes it, killed with SIGKILL and restarted, its segment torn, the
 source stalled, torn, replaced and its clock stepped, ROOT's disk filled (a tmpfs; root only, else that fault is left
 out and said); the collected ticks must equal the source exactly and every fault be in the journal.
 The full soak (48 simulated hours, 50 faults) is `make soak` / benchmarks/soak_collect.py."""
@@ -50,7 +50,8 @@ def test_every_fault_was_injected_and_is_in_the_journal(soak):
 
 
 def test_a_backward_clock_jump_is_flagged_and_nothing_lost(tmp_path, data_dir):
-    """The source's clock steps back (records out of order): a quality finding in the journal, no record lost."""
+    """The source's clock steps back (records out of order): recorded as they are, in file order, and flagged in
+    the journal (the feed's out_of_order event), no record lost."""
     collector_available()
     res = run_soak(SoakConfig(hours=0.5, faults=1, kinds=("jump_back",), seed=3, catch_up_seconds=30), tmp_path)
     assert res.faults_by_kind() == {"jump_back": 1}

@@ -141,6 +141,7 @@ def test_stop_with_no_trader_and_no_journal(tmp_path, capsys):
 def test_stop_flattens_the_paper_book_itself(tmp_path, navale):
     pytest.importorskip("live.brokers.paper", reason="live.brokers.paper (the paper broker) is not in this tree")
     from live.brokers.paper import PaperBroker
+
     from live.events import Bar, Bracket, Order
 
     d = tmp_path / "live"
