@@ -634,8 +634,8 @@ def evidence(res: SoakResult, events: list[dict], datas: list[sg.SegmentData]) -
             need = sum(1 for f in res.faults if f.kind in ("kill", "torn_segment") and not f.early) + res.exits_started
             have = kinds["restart"]
             ok = have >= need
-            res.evidence[kind] = (f"{have} restart events for {need} stops of a started collector ({early} kills "
-                                  "during start-up, before it journaled anything)")
+            res.evidence[kind] = (f"{have} restart events for {need} stops of a started collector ({early + res.startup_kills}"
+                                  " kills during a start-up, before it journaled anything, need none)")
         elif kind == "torn_segment":
             have = kinds["torn_tail"]
             ok = have >= n
