@@ -117,6 +117,7 @@ class SoakResult:
     mismatched: int = 0
     bars: int = 0  # closed bars in the segments
     bars_differ: int = 0  # of those (and missing), not as one uninterrupted BarBuilder makes them from the source
+    verify: str = ""  # what navale data verify said
     parquet_rows: int = 0
     parquet_dates: list[str] = field(default_factory=list)
     segments: list[str] = field(default_factory=list)
@@ -144,6 +145,7 @@ class SoakResult:
             f"bars: {self.bars:,} collected, {self.bars_differ} differ from one uninterrupted bar builder on the source",
             f"segments: {', '.join(self.segments)}; parquet: {self.parquet_rows:,} tick rows in "
             f"{len(self.parquet_dates)} sealed date(s)",
+            f"navale data verify: {self.verify}",
             f"collector: {self.restarts} restarts ({self.startup_kills} extra kills during a start-up), "
             f"{len(self.unplanned_exits)} exits of its own",
             "journal: " + ", ".join(f"{k} {n}" for k, n in sorted(self.journal_kinds.items())),
@@ -382,6 +384,22 @@ def compare(source: pd.DataFrame, got: pd.DataFrame) -> tuple[int, int, int]:
     return lost, dup, int((~eq).sum()) + abs(len(s) - len(g))
 
 
+def verify_root(res: SoakResult, root: Path) -> None:
+    """``navale data verify --dir ROOT`` where it exists (live/collect/verify.py): exit 0 or a problem."""
+    import importlib.util
+
+    if importlib.util.find_spec("live.collect.verify") is None:
+        res.verify = "not run (no navale data verify here)"
+        return
+    env = {**os.environ, "PYTHONPATH": str(ROOT_DIR) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.run([sys.executable, "-m", "research.cli", "data", "verify", "--dir", str(root)],
+                       capture_output=True, text=True, env=env, cwd=str(ROOT_DIR))
+    lines = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+    res.verify = f"exit {p.returncode}: {lines[-1] if lines else ''}"
+    if p.returncode != 0:
+        res.problems.append(f"navale data verify --dir ROOT {res.verify}; " + " | ".join(lines[-6:]))
+
+
 def compare_bars(source: pd.DataFrame, datas: list[sg.SegmentData], bar: str = "5min") -> tuple[int, int]:
     """(bars collected, bars that differ or are missing) against `live.bars.BarBuilder` run once over the source
     ticks (the collector's default bar; the last bar, still open at the stop, is left out). Reported, not a
@@ -615,6 +633,7 @@ def check(res: SoakResult, writer: SierraScidWriter, root: Path) -> None:
             res.problems.append(f"Parquet ticks of the sealed dates differ from their segments: {pl} missing, "
                                 f"{pd_} extra, {pm} different")
     res.bars, res.bars_differ = compare_bars(src, datas)
+    verify_root(res, root)
     events = journal_events(root)
     res.journal_kinds = dict(Counter(e["kind"] for e in events))
     evidence(res, events, datas)
