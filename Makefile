@@ -31,10 +31,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ml.py
 	$(BIN)/python benchmarks/bench_paper.py
 
-# Long proofs of the live loop (minutes): 100 kill -9 + restarts over the whole synthetic replay, and
-# the live loop against the backtest on all 32 real contracts when ../shared/data is there.
+# Long proofs of the live loop (minutes): 100 kill -9 + restarts over the whole synthetic replay, the
+# collector tailing a .scid for 48 simulated hours through 50 faults, and the live loop against the
+# backtest on all 32 real contracts when ../shared/data is there.
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak_restart.py --kills 100
+	$(BIN)/python benchmarks/soak_collect.py --hours 48 --faults 50 --speed 500 --quiet
 	$(BIN)/python benchmarks/soak_restart.py --kills 30 --days 3 --ticks
 	@if [ -d ../shared/data/es-5m ]; then $(BIN)/python benchmarks/paper_parity.py; fi
 

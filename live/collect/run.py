@@ -263,6 +263,7 @@ def run_collect(args: Any, out: Any = None) -> int:
     from rich.markup import escape
 
     from live import control
+    from live.collect.held_journal import HeldJournal
     from live.config import ConfigError
     from live.control import ControlError
     from live.feeds import FeedError
@@ -309,7 +310,7 @@ def run_collect(args: Any, out: Any = None) -> int:
     journal = None
     t0 = time.perf_counter()
     try:
-        journal = Journal(layout.journal_path(root))
+        journal = HeldJournal(Journal(layout.journal_path(root)))  # events held while the disk is full
         collectors = open_collectors(root, feed_text, symbols, journal=journal, hours=hours, speed=speed,
                                      bar=args.bar, writer_kw=writer_kw,
                                      summary_to_store=not getattr(args, "no_store", False),

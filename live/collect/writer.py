@@ -236,6 +236,10 @@ class SegmentWriter:
         if unsealed and unsealed[-1] == segs[-1]:
             seg = segs[-1]
             buf = self._cut_tail(seg, seg.read_bytes(), rec)
+            if not buf:  # not even the magic whole (a first write cut short): the segment starts again
+                seg.unlink(missing_ok=True)
+                _fsync_dir(seg.parent)
+                self._dates.discard(S.parse_segment_name(seg))
             if seg.exists():
                 rec.open_segment = seg
                 self._adopt_open(seg, buf, list(S.iter_frames(buf)), rec)

@@ -11,7 +11,8 @@
   one read. Records of the new file at or before that time (its history) are skipped.
 
 ``events`` lists what happened as ``(kind, detail)`` for the journal: ``replaced``, ``truncated``,
-``rewritten``, ``roll``, ``missing``, ``resumed``. ``last_record_wall`` is the monotonic time new records
+``rewritten``, ``roll``, ``missing``, ``resumed``, ``out_of_order`` (records whose DateTime goes back: yielded as
+they are, in file order; the skip after a reopen assumes ordered times). ``last_record_wall`` is the monotonic time new records
 last arrived (the loop's feed-halt kill switch). The resume token is the byte offset of the next record
 plus what the duplicate check needs (see docs/feeds.md).
 """
@@ -246,7 +247,7 @@ class ScidFeed(Feed):
         start = self._tail.offset or SCID_HEADER_SIZE
         prev = self._last_read_dt if start > SCID_HEADER_SIZE else None
         try:
-            rec = self._tail.read_new(max_records=self.chunk)
+            rec = self._tail.read_new(max_records=self.chunk, ordered=False)
         except FileNotFoundError:
             self._reopen(self.path, "replaced")
             return
@@ -267,6 +268,7 @@ class ScidFeed(Feed):
             self._maybe_roll()
             return
         self.last_record_wall = self.clock()
+        self._note_out_of_order(rec, start, prev)
         self._last_read_dt = int(rec["datetime"][-1])
         if self._skip is not None:
             rec, start, prev = self._apply_skip(rec, start, prev)
@@ -274,6 +276,18 @@ class ScidFeed(Feed):
         self._bi = 0
         self._buf_offset = start
         self._before_buf_dt = prev
+
+    def _note_out_of_order(self, rec: np.ndarray, start: int, prev: int | None) -> None:
+        """An ``out_of_order`` event for records earlier than the one before them (the source's clock stepped
+        back): they are yielded as they are, in file order, for the collector to record and flag."""
+        dts = rec["datetime"]
+        back = np.flatnonzero(np.diff(np.concatenate(([prev if prev is not None else dts[0]], dts))) < 0)
+        if back.size:
+            i = int(back[0])
+            before = int(dts[i - 1]) if i else int(prev)
+            self.events.append(("out_of_order", f"{self.path.name}: {back.size} record(s) earlier than the one "
+                                f"before, first at byte {start + i * REC} ({(before - int(dts[i])) / 1e6:.3f} s "
+                                "back): the source's clock stepped back? Yielded as they are"))
 
     def _apply_skip(self, rec: np.ndarray, start: int, prev: int | None) -> tuple[np.ndarray, int, int | None]:
         dt_skip, left = self._skip

@@ -94,7 +94,7 @@ def _check_header(buf: bytes, path: Path) -> None:
         )
 
 
-def _validate_records(rec: np.ndarray, path: Path, first_index: int = 0) -> None:
+def _validate_records(rec: np.ndarray, path: Path, first_index: int = 0, *, ordered: bool = True) -> None:
     if rec.size == 0:
         return
     t = rec["datetime"]
@@ -102,7 +102,7 @@ def _validate_records(rec: np.ndarray, path: Path, first_index: int = 0) -> None
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"DateTime {int(t[i])} is outside 1980..2100 (corrupt record?)", path=path, row=first_index + i, field="DateTime", row_kind="record")
-    back = np.diff(t) < 0
+    back = np.diff(t) < 0 if ordered else np.zeros(0, bool)
     if back.any():
         i = int(np.flatnonzero(back)[0]) + 1
         raise DataError("DateTime goes backwards", path=path, row=first_index + i, field="DateTime", row_kind="record")
@@ -197,8 +197,10 @@ class ScidTail:
     def records_read(self) -> int:
         return 0 if self.offset is None else (self.offset - SCID_HEADER_SIZE) // SCID_RECORD_DTYPE.itemsize
 
-    def read_new(self, max_records: int | None = None) -> np.ndarray:
-        """New whole records since the last call (possibly none)."""
+    def read_new(self, max_records: int | None = None, *, ordered: bool = True) -> np.ndarray:
+        """New whole records since the last call (possibly none). ``ordered=False`` returns records whose
+        DateTime goes back too (a live source whose clock stepped back; the caller reports them) instead of
+        raising."""
         with open(self.path, "rb") as fh:
             if self.offset is None:
                 head = fh.read(SCID_HEADER_SIZE)
@@ -223,8 +225,8 @@ class ScidTail:
             fh.seek(self.offset)
             buf = fh.read(n * SCID_RECORD_DTYPE.itemsize)
         rec = np.frombuffer(buf, dtype=SCID_RECORD_DTYPE).copy()
-        _validate_records(rec, self.path, first_index=self.records_read)
-        if self._last_time is not None and rec["datetime"][0] < self._last_time:
+        _validate_records(rec, self.path, first_index=self.records_read, ordered=ordered)
+        if ordered and self._last_time is not None and rec["datetime"][0] < self._last_time:
             raise DataError("DateTime goes backwards", path=self.path, row=self.records_read, field="DateTime", row_kind="record")
         self._last_time = int(rec["datetime"][-1])
         self.offset += n * SCID_RECORD_DTYPE.itemsize
