@@ -3,7 +3,7 @@
 Checks (docs/data_collection_guide.md, "Integrity"): every frame's checksum; the header; a SEAL frame iff a
 manifest, the SEAL the last frame and its counts those of the records; the manifest's sha256, bytes, counts and
 first/last seq and time; each partition's sha256 and row count against the manifest and (``deep``) its rows
-against the segment's; within a segment tick ``seq`` strictly +1 and bar times increasing; consecutive segments
+against the segment's; within a segment tick ``seq`` strictly +1 and bar times increasing (a repeat only at a contract roll: the key is contract + time); consecutive segments
 of a symbol join (the header's ``prev`` names the previous segment, its last seq and, in the manifest, its
 sha256; the next first seq is the previous last + 1; no bar time repeats). A torn tail of a sealed segment is an
 error; a partial last frame of the open segment (the collector mid-write) is reported, not an error. Files cut
@@ -218,7 +218,11 @@ class _Checker:
                                        f"({bad.size} such place(s))")
         bt = data.bars["ts_ns"]
         if len(bt) > 1:
-            bad = np.flatnonzero(np.diff(bt) <= 0)
+            # the key of a bar is (contract, start): at a roll inside a bar the old contract's bar and the new
+            # one's first bar share a start time; any other repeat, or a time going back, is an error
+            c = np.asarray(data.bar_contracts, dtype=object)
+            d = np.diff(bt)
+            bad = np.flatnonzero((d < 0) | ((d == 0) & (c[1:] == c[:-1])))
             if bad.size:
                 i = int(bad[0]) + 1
                 self.add("error", seg, f"bar {i}: time {int(bt[i])} is not after the bar before it "

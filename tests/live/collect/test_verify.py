@@ -199,3 +199,20 @@ def test_verify_while_a_writer_process_appends_to_the_open_segment(tmp_path):
     # the segment stopped mid-frame or not: still open, never an error
     assert verify(tmp_path).errors == 0
     assert sg.read_segment(paths[2], allow_torn=True).ticks["seq"][-1] > 181
+
+
+@pytest.mark.parametrize("contracts, error", [(("ESM24", "ESU24"), False), (("ESM24", "ESM24"), True)])
+def test_a_bar_key_is_contract_and_start(tmp_path, contracts, error):
+    """At a roll inside a bar the old and the new contract each close a bar of the same start: not a duplicate;
+    the same start twice for one contract is."""
+    seg = tmp_path / "segments" / "ES" / "2024-03-04.seg"
+    seg.parent.mkdir(parents=True)
+    t = 1_709_560_800_000_000_000
+    frames = [sg.header_frame("ES", "2024-03-04", "test", 1, None)]
+    for i, c in enumerate(contracts):
+        frames += [sg.json_frame(sg.CONTRACT, {"contract": c}),
+                   sg.tick_frame(t + i, 5000.0, 1, 1, 1, 4999.75, 5000.0, i + 1),
+                   sg.bar_frame(t, 5000.0, 5000.0, 5000.0, 5000.0, 1, 0, 1, 1)]
+    seg.write_bytes(b"".join(frames))
+    errs = _errors(tmp_path)
+    assert any("a duplicate" in e and "bar 1" in e for e in errs) == error, errs
