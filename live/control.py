@@ -241,16 +241,17 @@ def claim(directory: str | Path) -> dict[str, Any]:
     if halt is not None:
         raise ControlError(f"{directory} is halted since {halt.get('time') or '?'} ({halt['reason']}); "
                            f"`navale stop --clear --state-dir {directory}` lifts the halt")
-    _lock_dir(Path(directory))
+    lock_dir(Path(directory))
     return write_pid(directory)
 
 
 _LOCKS: dict[str, Any] = {}  # state dir -> the open lock file this process holds (released when it exits)
 
 
-def _lock_dir(directory: Path) -> None:
-    """An exclusive lock (flock) on ``DIR/trader.lock`` for this process's lifetime: two traders started
-    at the same instant cannot both hold a state dir (the pid file alone is check-then-write)."""
+def lock_dir(directory: Path, *, holder: str = "trader", hint: str | None = None) -> None:
+    """An exclusive lock (flock) on ``DIR/trader.lock`` for this process's lifetime: two traders (or two
+    collectors: ``holder``) started at the same instant cannot both hold a dir (the pid file alone is
+    check-then-write). ``hint``: how to stop the other one, for the refusal's message."""
     import fcntl
 
     key = str(directory.resolve())
@@ -262,8 +263,11 @@ def _lock_dir(directory: Path) -> None:
     except OSError:
         fh.close()
         other = trader_pid(directory)
-        raise ControlError(f"another trader{f' (pid {other})' if other else ''} holds the state dir {directory}: "
-                           f"stop it first (navale stop --state-dir {directory})") from None
+        how = hint or f"navale stop --state-dir {directory}"
+        if other:
+            how = how.replace("PID", str(other))
+        raise ControlError(f"another {holder}{f' (pid {other})' if other else ''} holds {directory}: "
+                           f"stop it first ({how})") from None
     _LOCKS[key] = fh
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -159,6 +160,10 @@ class Journal:
                                    f"{exc.strerror or _one_line(exc)}") from None
         try:
             uri = f"{self.path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+            if readonly and not os.access(self.path.parent, os.W_OK):
+                # a read-only folder (a mounted backup, a restore drill): SQLite cannot create the WAL index
+                # there, so the file is read as immutable (nobody can be writing it)
+                uri += "&immutable=1"
             self._con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                                         timeout=busy_timeout_ms / 1000)
             self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

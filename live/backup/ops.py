@@ -133,7 +133,18 @@ def load_snapshot(target: Target, sid: str | None = None) -> Snapshot:
     if not snaps:
         extra = f" ({len(bad)} unreadable manifest(s): {bad[0]})" if bad else ""
         raise BackupError(f"backup target {target.url}: no snapshot to use{extra}", bad_input=not bad)
-    return snaps[-1]
+    newest = snaps[-1]
+    newer_bad = [k for k in _manifest_keys(target) if k > snapshot_key(newest.id) and k not in
+                 {snapshot_key(s.id) for s in snaps}]
+    if newer_bad:  # never fall back to an older snapshot without being told to
+        raise BackupError(f"backup target {target.url}: the newest snapshot manifest {newer_bad[-1]} cannot be read "
+                          f"({bad[-1] if bad else 'unreadable'}); use an older one only on purpose: --snapshot "
+                          f"{newest.id}")
+    return newest
+
+
+def _manifest_keys(target: Target) -> list[str]:
+    return sorted(k for k in target.listing(SNAPSHOTS) if k.endswith(".json"))
 
 
 def _locks(target: Target, kind: str, now: float) -> list[str]:

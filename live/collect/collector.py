@@ -292,7 +292,12 @@ class Collector:
     def _idle(self) -> None:
         feed = self.feed
         w = self.writer
-        if feed.exhausted():
+        if feed.exhausted():  # a replay's or the synthetic feed's end: its last date is complete, seal it
+            bar = self.builder.flush()
+            if bar is not None:
+                w.append_bar(bar)
+                self.bars += 1
+            w.seal_open()
             self.done = "replay_end"
             return
         now = time.time_ns()

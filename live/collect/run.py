@@ -304,11 +304,24 @@ def run_collect(args: Any, out: Any = None) -> int:
 
         parse_bar_spec(args.bar)
         root.mkdir(parents=True, exist_ok=True)
-        control.claim(root)  # one collector per directory (pid file + flock)
+        # one collector per directory (flock + pid file); a HALT file is the trader's business (ROOT/trader)
+        control.lock_dir(root, holder="collector", hint=f"kill -TERM PID: it flushes, fsyncs and exits; `navale stop "
+                         f"--state-dir {layout.trader_dir(root)}` stops only its paper trading")
+        control.write_pid(root)
     except (ControlError, ValueError, OSError) as exc:
         return fail(str(exc))
     journal = None
     t0 = time.perf_counter()
+    stop = {"flag": None}
+    trader = None
+
+    def on_signal(signum, _frame):
+        stop["flag"] = "terminated" if signum == signal.SIGTERM else "interrupted"
+        if trader is not None:
+            trader.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)  # from the start: a stop during start-up ends cleanly too
+    signal.signal(signal.SIGINT, on_signal)
     try:
         journal = HeldJournal(Journal(layout.journal_path(root)))  # events held while the disk is full
         collectors = open_collectors(root, feed_text, symbols, journal=journal, hours=hours, speed=speed,
@@ -323,8 +336,6 @@ def run_collect(args: Any, out: Any = None) -> int:
     info = {"feed": feed_text, "dir": str(root), "fsync": writer_kw["fsync"], "fsync_seconds": writer_kw["fsync_seconds"],
             "mode": "record only" if args.no_trade else args.mode, "hours": hours, "speed": speed}
     hb = _Heartbeat(journal, collectors, info, line)
-    stop = {"flag": None}
-    trader = None
     trader_note = None
     if not args.no_trade:
         try:
@@ -344,11 +355,6 @@ def run_collect(args: Any, out: Any = None) -> int:
                 return fail(trader_note)
         hb.trader = trader
 
-    def on_signal(signum, _frame):
-        stop["flag"] = "terminated" if signum == signal.SIGTERM else "interrupted"
-        if trader is not None:
-            trader.request_stop()
-
     if trader is not None:
         trader.install_signal_handler()
     signal.signal(signal.SIGTERM, on_signal)
@@ -358,6 +364,8 @@ def run_collect(args: Any, out: Any = None) -> int:
               + (f", {hours:g} h of market time" if hours else "") + f", fsync {writer_kw['fsync']}", highlight=False)
     reason = "stopped"
     n_trades = 0
+    if stop["flag"] and trader is not None:  # stopped while starting
+        trader.request_stop()
     try:
         if trader is not None:
             res = trader.run()

@@ -568,6 +568,13 @@ class SegmentWriter:
                                                  "nothing lost"})
                 e.counts["event"] += 1
 
+    def seal_open(self) -> bool:
+        """Seal the open segment now (the feed has ended: no record will ever come for it) and flush: manifest,
+        Parquet partitions and the daily summary follow as at a date's end. False: the disk is full."""
+        if self._queue and not self._queue[-1].sealed:
+            self._seal(self._queue[-1])
+        return self.flush(fsync=True)
+
     def close(self) -> bool:
         """Flush and fsync everything (the segment stays open: the next run appends to it). False: the disk is
         full and the buffer could not be written (it is re-read from the source from the last checkpoint)."""

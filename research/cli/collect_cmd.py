@@ -116,18 +116,22 @@ def run_summary(args: argparse.Namespace) -> int:
         summary_rows,
         write_daily_summary,
     )
+    from live.journal import JournalError
     from research.store.runs import StoreError
 
     err = make_console(stderr=True)
     root = layout.collect_dir(getattr(args, "dir", None))
+    if root.exists() and not root.is_dir():
+        err.print(f"[bold red]error:[/] collection dir {escape(str(root))} is not a folder")
+        return NO_DATA
     try:
         summary = daily_summary(root, args.symbol, args.date)
-    except SummaryError as exc:
+    except (SummaryError, JournalError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return NO_DATA
     try:
         paths = write_daily_summary(root, summary, store_path=args.store, store=not args.no_store)
-    except StoreError as exc:
+    except (StoreError, OSError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 1
     if args.json:

@@ -350,3 +350,19 @@ def test_a_manifest_naming_a_path_outside_the_restore_dir_is_refused(world, tmp_
     with pytest.raises(ops.BackupError, match="unsafe path '../../escaped.md'"):
         ops.restore(target, tmp_path / "r", sid)
     assert not (tmp_path / "escaped.md").exists() and not (tmp_path / "r").exists()
+
+
+def test_an_unreadable_newest_manifest_is_never_passed_over_silently(world, tmp_path, capsys):
+    root, store, target, _ = world
+    old = ops.run(root, store, target).snapshot
+    write_segment(root / "segments/ES/2024-03-07.seg", "2024-03-07", 10, 9_001, sealed=False)
+    new = ops.run(root, store, target).snapshot
+    assert new.id > old.id
+    target.write_bytes(f"snapshots/{new.id}.json", b"{")
+    assert cli(["backup", "verify", "--to", target.url]) == 1
+    err = capsys.readouterr()
+    assert f"snapshots/{new.id}.json cannot be read" in err.out + err.err
+    assert cli(["backup", "restore", "--from", target.url, "--into", str(tmp_path / "r")]) == 1
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    # the older snapshot on purpose
+    assert cli(["backup", "verify", "--to", target.url, "--snapshot", old.id]) == 0

@@ -221,3 +221,19 @@ def test_kill_9_in_the_middle_loses_no_committed_batch(tmp_path):
             assert state[1] == T0 + (c["orders"] - 1) * BAR
             assert state[0]["signal"] == (c["orders"] - 1).to_bytes(8, "little") * 64
             assert len(j.trades()) == c["trades"] == (c["orders"] + 99) // 100
+
+
+def test_a_journal_on_a_read_only_mount_reads(tmp_path):
+    """A restore drill or a mounted backup: the folder cannot take SQLite's WAL index, the readers still read."""
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here (needs root)")
+    try:
+        with J.Journal(mnt / "journal.sqlite") as j:
+            j.record_risk_event("start", "hello", 1, level="info")
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True).returncode == 0
+        with J.Journal(mnt / "journal.sqlite", readonly=True) as j:
+            assert [e["detail"] for e in j.risk_events()] == ["hello"]
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)

@@ -43,3 +43,31 @@ def test_a_root_that_is_a_file_is_bad_input(tmp_path, capsys):
     f.write_text("x")
     assert main(["collect", "--dir", str(f)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_a_second_collector_on_one_dir_is_refused_and_told_how_to_stop_the_first(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = tmp_path / "c"
+    repo = Path(__file__).resolve().parents[3]
+    first = subprocess.Popen([sys.executable, "-m", "research.cli", "collect", "--feed", "synthetic", "--speed", "1",
+                              "--no-trade", "--quiet", "--dir", str(root)], cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):  # until it holds the dir (its pid file names it)
+            if (root / "trader.pid").exists() and (root / "segments").exists():
+                break
+            time.sleep(0.1)
+        assert main(["collect", "--feed", "synthetic", "--no-trade", "--dir", str(root)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"another collector (pid {first.pid}) holds {root}" in err and f"kill -TERM {first.pid}" in err
+        assert len(err.splitlines()) == 1
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(60) == 0, first.stderr.read()
