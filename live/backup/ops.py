@@ -238,9 +238,7 @@ def run(root: Path, store: Path | None, target: Target, *, now: datetime | None 
     if store_path is not None and not store_path.is_file():
         skipped_files.append({"path": STORE_PATH, "reason": f"no run store at {store_path}"})
         store_path = None
-    work = plan(root, store_path)
-    for seg in work.open_segments:
-        skipped_files.append({"path": seg, "reason": "open segment (no manifest yet)"})
+    work = plan(root, store_path)  # open segments are in it (up to their last whole record): none skipped
 
     with _lock(target, "run", sid, "prune"):
         previous, _ = list_snapshots(target)

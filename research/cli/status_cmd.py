@@ -72,7 +72,13 @@ def collector_status(root, events: int = 5) -> dict[str, Any] | None:
     age = None if hb is None else max(0.0, (__import__("time").time_ns() - hb["wall_ns"]) / 1e9)
     state = "stopped" if pid is None else ("not responding" if age is not None and age > STALE_HEARTBEAT_S else "running")
     st = hb["status"] if hb is not None else {}
-    return {"state": state, "dir": str(root), "pid": pid, "heartbeat_age_s": age, "symbols": st.get("symbols", []),
+    symbols = [dict(s) for s in st.get("symbols", [])]
+    if state != "running":  # the last heartbeat's "running" and record ages are the dead process's, not now
+        for s in symbols:
+            if s.get("state") == "running":
+                s["state"] = state
+            s["last_record_age_s"] = None
+    return {"state": state, "dir": str(root), "pid": pid, "heartbeat_age_s": age, "symbols": symbols,
             "feed": st.get("feed"), "mode": st.get("mode"), "fsync": st.get("fsync"), "trading": st.get("trading"),
             "events": evs}
 
@@ -135,7 +141,7 @@ def _show_collector(c: dict[str, Any], out) -> None:
         out.print(escape(extra), highlight=False)
     if c.get("events"):
         e = Table(title="collector's last events", title_justify="left")
-        for col in ("market time", "level", "kind", "detail"):
+        for col in ("time (of the record, or wall time)", "level", "kind", "detail"):
             e.add_column(col)
         for ev in c["events"]:
             e.add_row(_ts(ev["ts_ns"]), ev["level"], escape(ev["kind"]), escape(ev["detail"]))
