@@ -30,6 +30,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_ml.py
 	$(BIN)/python benchmarks/bench_paper.py
+	$(BIN)/python benchmarks/bench_collect.py
+	$(BIN)/python benchmarks/bench_quality_monitor.py
+	$(BIN)/python benchmarks/bench_backup.py
 
 # Long proofs of the live loop (minutes): 100 kill -9 + restarts over the whole synthetic replay, the
 # collector tailing a .scid for 48 simulated hours through 50 faults, and the live loop against the
