@@ -196,6 +196,8 @@ class Collector:
             return
         ts = self.writer.last_ts or time.time_ns()
         for kind, detail in evs[self._n_feed_events:]:
+            # warnings, not outages: out_of_order, and backfill / history_changed (a reopened file holding more
+            # or fewer records than were read before the last one collected; the backfilled ones are not recorded)
             level = "info" if kind in ("resumed", "roll") else "warning"
             self._event(ts, f"feed_{kind}", level, detail)
             if kind in ("missing", "replaced", "truncated", "rewritten") and self._outage is None \

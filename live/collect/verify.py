@@ -9,6 +9,11 @@ sha256; the next first seq is the previous last + 1; no bar time repeats). A tor
 error; a partial last frame of the open segment (the collector mid-write) is reported, not an error. Files cut
 off at recovery (``*.seg.torn-N``) are listed as warnings.
 
+A damaged segment (its frames stop before its end, not a write in flight) gets one root-cause line and only the
+facts it implies (its bytes/sha256 against the manifest); what cannot be read whole is not judged again (no SEAL
+or count checks, no partition-content comparison), and the next segment's chain check takes the damaged one's
+end from its manifest, so an intact successor is not blamed.
+
 Read-only, no lock taken, nothing repaired: it can run while the collector runs.
 """
 
@@ -112,8 +117,9 @@ class _Checker:
         self.report.problems.append(Problem(level, self.rel(p), message))
 
     # --- one segment -------------------------------------------------------------------------------------
-    def segment(self, seg: Path, newest: bool) -> tuple[SegmentData | None, dict | None]:
-        """Check one segment on its own; returns its data and manifest (None when unreadable)."""
+    def segment(self, seg: Path, newest: bool) -> tuple[SegmentData | None, dict | None, bool]:
+        """Check one segment on its own; returns its data and manifest (None when unreadable) and whether it
+        is damaged (its whole records stop before its end: ``data`` is only what precedes the damage)."""
         at = len(self.report.rows)
         mpath = manifest_path(seg)
         manifest = None
@@ -128,16 +134,20 @@ class _Checker:
         except SegmentError as exc:
             self.add("error", seg, str(exc).split(": ", 1)[-1])
             self._row(seg, at, "unreadable")
-            return None, manifest
+            return None, manifest, True
         sc = data.scan
         sealed = data.seal is not None
         closed = sealed or mpath.exists()
         status_detail = ""
+        damaged = False
         if sc.problem is not None:
             in_flight = not closed and self._in_flight(buf, sc.valid_end, sc.problem)
             if in_flight:
                 status_detail = f"open, {sc.torn_bytes} bytes in flight"
             else:
+                damaged = True
+                status_detail = (f"damaged at byte {sc.valid_end} ({'sealed' if closed else 'open'}), "
+                                 "readable before it:")
                 what = "a sealed segment" if closed else "an open segment, with whole records after it"
                 self.add("error", seg, f"byte {sc.valid_end}: {sc.problem} in {what} "
                                        f"({sc.torn_bytes} bytes after the last whole record)")
@@ -151,9 +161,11 @@ class _Checker:
             if h.get("symbol") != seg.parent.name:
                 self.add("error", seg, f"byte {len(MAGIC) + FRAME.size}: header symbol {h.get('symbol')} is not "
                                        f"its folder's {seg.parent.name}")
-        elif closed:
+        elif closed and not damaged:
             self.add("error", seg, f"byte {len(MAGIC)}: no header record")
-        if sealed:
+        if damaged:
+            pass  # the SEAL and the counts lie in (or after) what cannot be read: not judged on them
+        elif sealed:
             if last_frame_kind(buf[:sc.valid_end]) != SEAL:
                 self.add("error", seg, "records follow the SEAL record")
             exp = data.seal.get("counts")
@@ -172,15 +184,16 @@ class _Checker:
             self.add("warning", seg, "not sealed, and a later segment exists (the collector seals it at its next start)")
         self._within(seg, data)
         if manifest is not None:
-            self._manifest(seg, mpath, manifest, data, buf)
+            self._manifest(seg, mpath, manifest, data, buf, damaged)
         ticks = data.ticks
         if not status_detail:
             status_detail = "sealed" if mpath.exists() and sealed else ("open" if not closed else "sealed, no manifest")
-        status_detail += f", {len(ticks):,} ticks, {len(data.bars):,} bars"
+        counts = f"{len(ticks):,} ticks, {len(data.bars):,} bars"
         if len(ticks):
-            status_detail += f", seq {int(ticks['seq'][0])}-{int(ticks['seq'][-1])}"
+            counts += f", seq {int(ticks['seq'][0])}-{int(ticks['seq'][-1])}"
+        status_detail += (" " if damaged else ", ") + counts
         self._row(seg, at, status_detail, open_=not closed)
-        return data, manifest
+        return data, manifest, damaged
 
     @staticmethod
     def _in_flight(buf: bytes, end: int, problem: str) -> bool:
@@ -228,7 +241,9 @@ class _Checker:
                 self.add("error", seg, f"bar {i}: time {int(bt[i])} is not after the bar before it "
                                        f"({'a duplicate' if bt[i] == bt[i - 1] else 'out of order'})")
 
-    def _manifest(self, seg: Path, mpath: Path, m: dict, data: SegmentData, buf: bytes) -> None:
+    def _manifest(self, seg: Path, mpath: Path, m: dict, data: SegmentData, buf: bytes, damaged: bool) -> None:
+        """The manifest against its segment and partitions; for a ``damaged`` segment only its bytes and sha256
+        (the rest would restate the damage) and the partitions against the manifest alone."""
         if m.get("format") != MANIFEST_FORMAT or m.get("segment") != seg.name:
             self.add("error", mpath, f"names segment {m.get('segment')!r}, not {seg.name}")
         sha = hashlib.sha256(buf).hexdigest()
@@ -236,6 +251,11 @@ class _Checker:
             self.add("error", mpath, f"bytes {m.get('bytes')}, the segment has {len(buf)}")
         if m.get("sha256") != sha:
             self.add("error", mpath, "sha256 differs from the segment's (the segment or the manifest was changed)")
+        parts = m.get("partitions") or {}
+        if damaged:
+            for table in TABLES:
+                self._partition(mpath, table, parts.get(table), None)
+            return
         counts = frame_counts(data)
         diff = [f"{k} {v} (segment {counts.get(k, 0)})" for k, v in sorted((m.get("counts") or {}).items())
                 if counts.get(k, 0) != v]
@@ -248,7 +268,6 @@ class _Checker:
         for k, v in facts.items():
             if m.get(k) != v:
                 self.add("error", mpath, f"{k} {m.get(k)}, the segment's ticks give {v}")
-        parts = m.get("partitions") or {}
         tables = segment_tables(data) if self.deep else None
         for table in TABLES:
             self._partition(mpath, table, parts.get(table), tables[table] if tables else None)
@@ -284,6 +303,8 @@ class _Checker:
 
     # --- chains -----------------------------------------------------------------------------------------
     def link_of(self, seg: Path, data: SegmentData | None, m: dict | None, carried: int | None) -> _Link:
+        """What ``seg``'s successor must join: from its records when read whole (``data``), else from its
+        manifest ``m`` (None: unknown)."""
         if data is not None:
             own = int(data.ticks["seq"][-1]) if len(data.ticks) else None
             bars = data.bars["ts_ns"]
@@ -376,13 +397,16 @@ def verify(path: Path | None = None, *, root: Path | None = None, deep: bool = T
                 mp = manifest_path(before)
                 pm = _quiet_manifest(mp)
                 prev = ck.link_of(before, None, pm, None) if pm else None
-            data, m = ck.segment(seg, newest=i == len(segs) - 1)
-            if data is None:
-                prev = None
-                continue
-            hp = data.header.get("prev") if data.header else None
-            named = (hp or {}).get("segment") or (hp or {}).get("name")
-            ck.join(seg, data, m, prev, prev_exists=bool(named) and named in names)
+            data, m, damaged = ck.segment(seg, newest=i == len(segs) - 1)
+            if data is not None:
+                hp = data.header.get("prev") if data.header else None
+                named = (hp or {}).get("segment") or (hp or {}).get("name")
+                ck.join(seg, data, m, prev, prev_exists=bool(named) and named in names)
+            if damaged:  # its successor joins the end its manifest records; without one, it cannot be judged
+                if m is None:
+                    prev = None
+                    continue
+                data = None
             link = ck.link_of(seg, data, m, carried if prev is None else prev.last_seq)
             carried = link.last_seq
             prev = link

@@ -4,14 +4,19 @@
 - The file replaced (a new inode), truncated (smaller than the read offset) or rewritten (the last record
   read is not there any more): the feed reopens it from the start and skips every record up to the last
   one it yielded (same DateTime, and as many records of that DateTime as it yielded), so nothing is yielded
-  twice; an event says so.
+  twice; an event says so. The records of the old file up to that point are known by count (the read offset);
+  once the skip is done, a new file holding more of them (a re-download with backfilled trades) gives a
+  ``backfill`` event, fewer a ``history_changed`` event, each with both counts and the time span of the new
+  file's records up to that point. Backfilled records are not yielded: they are older than records already
+  yielded (out of order for a bar builder and a trader); collect them from the file with a replay feed
+  (docs/feeds.md).
 - Contract roll: :meth:`ScidFeed.roll_to` switches to another file; with ``auto_roll`` the feed also looks,
   while the current file is quiet, for the next contract's file by Sierra's naming in the same folder
   (``ESM24-CME.scid`` -> ``ESU24-CME.scid``) and switches once that file holds a record later than the last
   one read. Records of the new file at or before that time (its history) are skipped.
 
 ``events`` lists what happened as ``(kind, detail)`` for the journal: ``replaced``, ``truncated``,
-``rewritten``, ``roll``, ``missing``, ``resumed``, ``out_of_order`` (records whose DateTime goes back: yielded as
+``rewritten``, ``roll``, ``missing``, ``resumed``, ``backfill``, ``history_changed``, ``out_of_order`` (records whose DateTime goes back: yielded as
 they are, in file order; the skip after a reopen assumes ordered times). ``last_record_wall`` is the monotonic time new records
 last arrived (the loop's feed-halt kill switch). The resume token is the byte offset of the next record
 plus what the duplicate check needs (see docs/feeds.md).
@@ -23,6 +28,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +104,10 @@ class ScidFeed(Feed):
         self._same = 0  # records yielded with that DateTime
         self._last_read_dt: int | None = None
         self._skip: list[int] | None = None  # [DateTime, count]: drop records before it, and `count` of it
+        # a skip after a reopen: {"expected": records the old file held up to the skip point, "dropped": records
+        # of the new file dropped so far, "first_dt"/"last_dt": their DateTimes}; None: no count to compare
+        self._skip_check: dict | None = None
+        self._reopen_had: int | None = None  # the old file's count, kept while a reopen waits for the file
         self._pending_roll: Path | None = None
         self._reopen_why: str | None = None  # a reopen waiting for the file to come back
         self._next_poll = 0.0
@@ -135,17 +145,19 @@ class ScidFeed(Feed):
     def resume_token(self) -> dict:
         """``offset``: the next record's byte offset; ``prev_dt``: the DateTime of the record before it (checked
         on resume: a file rewritten since is reopened); ``last_dt``/``same``: the last record yielded and how
-        many of its DateTime were yielded (the duplicate check); ``skip``: a skip under way."""
+        many of its DateTime were yielded (the duplicate check); ``skip``: a skip under way; ``skip_check``: its
+        record counts (optional on resume: a token without it resumes, with no count check for that skip)."""
         if self._bi < len(self._buf):
             offset = self._buf_offset + REC * self._bi
             prev = self._buf_dt[self._bi - 1] if self._bi else self._before_buf_dt
-            skip = None
+            skip = check = None
         else:
             offset = self._tail.offset
             prev = self._last_read_dt if offset and offset > SCID_HEADER_SIZE else None
             skip = self._skip
+            check = dict(self._skip_check) if self._skip is not None and self._skip_check else None
         return {"path": str(self.path), "inode": self._ino, "offset": offset, "prev_dt": prev,
-                "last_dt": self._last_dt, "same": self._same, "skip": skip}
+                "last_dt": self._last_dt, "same": self._same, "skip": skip, "skip_check": check}
 
     def roll_to(self, path: str | Path) -> None:
         """Switch to another contract's file (once the records already read are yielded); its records at or
@@ -163,6 +175,7 @@ class ScidFeed(Feed):
         self.events.append(("roll", f"{self.path.name} -> {new.name} (its records up to the last one yielded skipped)"))
         self._buf, self._buf_dt, self._bi = [], [], 0
         self._start(new, offset=None)
+        self._skip_check = None  # another contract's history: nothing to compare
         if self._last_dt is not None:
             self._same = _ALL  # every record of that DateTime counts as yielded: it was the old contract's
             self._skip = [self._last_dt, _ALL]
@@ -188,6 +201,8 @@ class ScidFeed(Feed):
         offset, self._last_dt, self._same = token["offset"], token["last_dt"], int(token["same"])
         self._last_read_dt = token["prev_dt"] if token["prev_dt"] is not None else self._last_dt
         self._skip = list(token["skip"]) if token["skip"] else None
+        check = token.get("skip_check")
+        self._skip_check = dict(check) if self._skip and isinstance(check, dict) else None
         if not path.exists():
             raise FeedError(f"{path}: no such .scid file (the resume token names it)")
         why = self._changed(path, token["inode"], offset, token["prev_dt"])
@@ -195,7 +210,14 @@ class ScidFeed(Feed):
             self._start(path, offset=offset if offset and offset > SCID_HEADER_SIZE else None)
             self.events.append(("resumed", f"{path.name} at byte {offset}"))
         else:
-            self._reopen(path, why)
+            self._reopen(path, why, self._had_records(offset))
+
+    def _had_records(self, offset: int | None) -> int | None:
+        """Records of the file being read up to the skip point a reopen now would set, the read position being
+        ``offset`` with every record before it yielded or skipped (None: not known)."""
+        if self._skip is not None:  # a skip under way: its own file's count
+            return self._skip_check["expected"] if self._skip_check else None
+        return (offset - SCID_HEADER_SIZE) // REC if offset and offset > SCID_HEADER_SIZE else 0
 
     def _changed(self, path: Path, inode: int | None, offset: int | None, prev_dt: int | None) -> str | None:
         """Why the file at ``path`` is not the one read up to ``offset`` (the record before it of DateTime
@@ -218,11 +240,14 @@ class ScidFeed(Feed):
                 return "rewritten"
         return None
 
-    def _reopen(self, path: Path, why: str) -> None:
-        """Read ``path`` again from its start, skipping what was yielded; wait for it if it is gone."""
+    def _reopen(self, path: Path, why: str, had: int | None) -> None:
+        """Read ``path`` again from its start, skipping what was yielded (``had`` records of the old file lie up
+        to that point: checked once the skip is done); wait for it if it is gone."""
         self._buf, self._buf_dt, self._bi = [], [], 0
         self.path = path
         if not path.exists():
+            if self._reopen_why is None:
+                self._reopen_had = had
             self._reopen_why = self._reopen_why or why
             if not self.events or self.events[-1][0] != "missing":
                 self.events.append(("missing", f"{path.name} is gone (being replaced?); waiting for it"))
@@ -231,29 +256,32 @@ class ScidFeed(Feed):
         self._start(path, offset=None)
         if self._last_dt is not None:
             self._skip = [self._last_dt, self._same]
+            self._skip_check = None if had is None else {"expected": int(had), "dropped": 0, "first_dt": None,
+                                                         "last_dt": None}
         self.events.append((why, f"{path.name}: reopened from the start; records up to the last one yielded skipped"))
 
     def _poll(self) -> None:
         if self._reopen_why is not None:
-            self._reopen(self.path, self._reopen_why)
+            self._reopen(self.path, self._reopen_why, self._reopen_had)
             if self._reopen_why is not None:
                 return
         offset = self._tail.offset
         why = self._changed(self.path, self._ino, offset, self._last_read_dt if offset and offset > SCID_HEADER_SIZE else None)
         if why is not None:
-            self._reopen(self.path, why)
+            self._reopen(self.path, why, self._had_records(offset))
             if self._reopen_why is not None:
                 return
         start = self._tail.offset or SCID_HEADER_SIZE
+        had = self._had_records(start)
         prev = self._last_read_dt if start > SCID_HEADER_SIZE else None
         try:
             rec = self._tail.read_new(max_records=self.chunk, ordered=False)
         except FileNotFoundError:
-            self._reopen(self.path, "replaced")
+            self._reopen(self.path, "replaced", had)
             return
         except DataError as exc:
             if "shrank" in str(exc):
-                self._reopen(self.path, "truncated")
+                self._reopen(self.path, "truncated", had)
                 return
             raise FeedError(str(exc)) from None
         try:
@@ -261,7 +289,7 @@ class ScidFeed(Feed):
         except FileNotFoundError:
             same_file = False
         if not same_file:  # replaced while it was read: what was read may come from either file
-            self._reopen(self.path, "replaced")
+            self._reopen(self.path, "replaced", had)
             return
         self._full_chunk = rec.size == self.chunk
         if rec.size == 0:
@@ -295,11 +323,35 @@ class ScidFeed(Feed):
         k = int(np.searchsorted(dts, dt_skip, side="left"))
         same = int(np.searchsorted(dts, dt_skip, side="right")) - k
         drop = k + min(same, left)
-        if drop < rec.size:
+        c = self._skip_check
+        if c is not None and drop:
+            c["dropped"] += drop
+            c["first_dt"] = int(dts[0]) if c["first_dt"] is None else c["first_dt"]
+            c["last_dt"] = int(dts[drop - 1])
+        if drop < rec.size or (same and same >= left):  # a record after the skip point, or the last one of it
             self._skip = None
+            self._compare_skipped()
         else:
             self._skip = [dt_skip, left - same]
         return rec[drop:], start + drop * REC, int(dts[drop - 1]) if drop else prev
+
+    def _compare_skipped(self) -> None:
+        """A ``backfill`` or ``history_changed`` event when the reopened file held more or fewer records up to
+        the skip point than the file read before it."""
+        c, self._skip_check = self._skip_check, None
+        if c is None or c["dropped"] == c["expected"]:
+            return
+        had, now = int(c["expected"]), int(c["dropped"])
+        span = f"from {_dt_text(c['first_dt'])} to {_dt_text(c['last_dt'])}" if now else "none"
+        head = (f"{self.path.name}: the reopened file holds {now:,} records up to the last one yielded ({span}); "
+                f"the file read before held {had:,}: ")
+        if now > had:
+            self.events.append(("backfill", head + f"{now - had:,} more (backfilled), not yielded: older than what was "
+                                "already yielded; to collect them: navale collect --feed replay:"
+                                f"{self.path} --dir OTHER_DIR --no-trade"))
+        else:
+            self.events.append(("history_changed", head + f"{had - now:,} fewer (history removed or rewritten); "
+                                "what was yielded stands"))
 
     def _ticks(self, rec: np.ndarray, start: int) -> list[Tick]:
         trades = records_are_trades(rec)
@@ -341,6 +393,14 @@ class ScidFeed(Feed):
         last = _last_record_time(nxt)
         if last is not None and last > self._last_read_dt:
             self.roll_to(nxt)
+
+
+def _dt_text(dt: int | None) -> str:
+    """A Sierra DateTime (µs) as UTC ISO text."""
+    if dt is None:
+        return "?"
+    ns = int(scid_time_to_ns(np.array([dt], dtype=np.int64))[0])
+    return datetime.fromtimestamp(ns // 1000 / 1e6, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def _last_record_time(path: Path) -> int | None:

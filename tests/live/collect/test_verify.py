@@ -149,6 +149,28 @@ def test_a_manifest_without_seal_and_damage_inside_the_open_segment_are_errors(t
     assert any("2024-03-06.seg: byte" in e and "checksum mismatch in an open segment" in e for e in _errors(tmp_path))
 
 
+@pytest.mark.parametrize("where", ["middle", "seal"])
+def test_one_flipped_byte_in_a_sealed_segment_gives_its_root_cause_only(tmp_path, where):
+    """The damaged segment: one root-cause line and the sha256 its manifest no longer matches; no SEAL or count
+    complaints about what cannot be read; its partitions checked against the manifest; the next, intact segment
+    joins the damaged one's end as its manifest records, so it is not blamed."""
+    paths = write_chain(tmp_path)
+    size = paths[1].stat().st_size
+    _flip(paths[1], size // 2 if where == "middle" else size - 3)
+    rep = verify(tmp_path)
+    errors = [p.line() for p in rep.problems if p.level == "error"]
+    assert len(errors) == 2, errors
+    assert "2024-03-05.seg: byte" in errors[0] and "checksum mismatch in a sealed segment" in errors[0]
+    assert "2024-03-05.manifest.json: sha256 differs" in errors[1]
+    assert rep.warnings == 0, [p.line() for p in rep.problems]
+    rows = {r.path: r for r in rep.rows}
+    damaged = rows["segments/ES/2024-03-05.seg"]
+    assert damaged.status == "error" and damaged.detail.startswith("damaged at byte") and "(sealed)" in damaged.detail
+    assert "no manifest" not in damaged.detail
+    assert rows["segments/ES/2024-03-06.seg"].status == "ok"
+    assert all(r.status == "ok" for r in rep.rows if r.kind == "partition")
+
+
 def test_bad_input_exits_2(tmp_path, capsys):
     with pytest.raises(VerifyInputError):
         verify(tmp_path / "nope")

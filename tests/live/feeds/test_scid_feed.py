@@ -4,6 +4,7 @@ from the resume token and a contract roll to the next file, with every record yi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -122,7 +123,9 @@ def test_a_file_rewritten_in_place_before_a_restart_is_reread_without_duplicates
         fh.write(write_scid(tmp_path / "x.scid", redone).read_bytes())
     b = ScidFeed(path, poll_interval=0.001, resume=token)
     assert head + list(_drain(b)) == expected(rec, "ESM24")
-    assert [k for k, _ in b.events] == ["rewritten"]
+    assert [k for k, _ in b.events] == ["rewritten", "history_changed"]
+    assert "holds 290 records up to the last one yielded" in b.events[1][1] and "held 300" in b.events[1][1]
+    assert "10 fewer" in b.events[1][1]
 
 
 def test_a_partial_trailing_record_waits_for_its_end(tmp_path):
@@ -167,3 +170,75 @@ def test_bad_resume_tokens_are_refused_in_one_line(tmp_path):
         ScidFeed(path, resume={"offset": 96})
     with pytest.raises(FeedError, match="bad resume offset"):
         ScidFeed(path, resume={**good, "offset": SCID_HEADER_SIZE + 7, "prev_dt": None})
+
+
+REOPENED = ("replaced", "truncated", "rewritten")
+
+
+def _replace(path: Path, rec: np.ndarray) -> None:
+    tmp = write_scid(path.with_name(path.name + ".new"), rec)
+    os.replace(tmp, path)  # a re-download written whole, then renamed over the file
+
+
+def _gapped(n: int) -> tuple[np.ndarray, np.ndarray]:
+    full = records(n)
+    return full, np.concatenate([full[:1000], full[1050:3000]])  # records 1000-1049 missing
+
+
+def test_a_replacement_with_backfilled_records_is_reported_with_counts_and_not_yielded(tmp_path):
+    full, gapped = _gapped(3100)
+    path = write_scid(tmp_path / "ESM24-CME.scid", gapped)
+    feed = ScidFeed(path, poll_interval=0.001)
+    head = list(_drain(feed))
+    assert len(head) == 2950
+    _replace(path, full[:3000])
+    assert list(_drain(feed)) == []  # older than what was yielded: reported, not yielded
+    kinds = [k for k, _ in feed.events]
+    assert kinds == ["replaced", "backfill"], feed.events
+    detail = feed.events[1][1]
+    assert "holds 3,000 records" in detail and "held 2,950" in detail and "50 more" in detail
+    assert "navale collect --feed replay:" in detail and " UTC" in detail
+    with open(path, "ab") as fh:  # trading goes on: the records after the skip point come through once
+        fh.write(full[3000:].tobytes())
+    assert head + list(_drain(feed)) == expected(np.concatenate([gapped, full[3000:]]), "ESM24")
+
+
+def test_the_record_count_survives_a_restart_and_an_old_token_still_resumes(tmp_path):
+    full, gapped = _gapped(3100)
+    path = write_scid(tmp_path / "ESM24-CME.scid", gapped)
+    a = ScidFeed(path, poll_interval=0.001)
+    head = list(_drain(a))
+    before = json.loads(json.dumps(a.resume_token()))
+
+    # replaced while the collector is down: the count comes from the token's offset (an old token too)
+    _replace(path, full[:3000])
+    old_token = {k: v for k, v in before.items() if k != "skip_check"}
+    for token in (before, old_token):
+        b = ScidFeed(path, poll_interval=0.001, resume=token)
+        assert list(_drain(b)) == [] and [k for k, _ in b.events][1:] == ["backfill"], b.events
+        assert b.events[0][0] in REOPENED
+
+    # replaced by a re-download still under way (it does not reach the skip point), restarted mid-skip
+    _replace(path, full[:2000])
+    c = ScidFeed(path, poll_interval=0.001, resume=before)
+    assert list(_drain(c)) == [] and len(c.events) == 1 and c.events[0][0] in REOPENED  # inodes get reused
+    mid = json.loads(json.dumps(c.resume_token()))
+    assert mid["skip"] and mid["skip_check"]["expected"] == 2950 and mid["skip_check"]["dropped"] == 2000
+    with open(path, "ab") as fh:
+        fh.write(full[2000:].tobytes())
+    d = ScidFeed(path, poll_interval=0.001, resume=mid)
+    assert head + list(_drain(d)) == expected(np.concatenate([gapped, full[3000:]]), "ESM24")
+    assert [k for k, _ in d.events] == ["resumed", "backfill"] and "50 more" in d.events[1][1]
+    e = ScidFeed(path, poll_interval=0.001, resume={k: v for k, v in mid.items() if k != "skip_check"})
+    assert len(list(_drain(e))) == 100 and [k for k, _ in e.events] == ["resumed"]  # no count: no check
+
+
+def test_a_replacement_with_fewer_records_is_reported_as_history_changed(tmp_path):
+    full, gapped = _gapped(3100)
+    path = write_scid(tmp_path / "ESM24-CME.scid", full[:3000])
+    feed = ScidFeed(path, poll_interval=0.001)
+    list(_drain(feed))
+    _replace(path, gapped)
+    assert list(_drain(feed)) == []
+    assert [k for k, _ in feed.events] == ["replaced", "history_changed"]
+    assert "held 3,000" in feed.events[1][1] and "50 fewer" in feed.events[1][1]
