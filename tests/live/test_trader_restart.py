@@ -70,8 +70,8 @@ def test_kill9_at_random_points_then_restart_gives_the_uninterrupted_trades(repl
         fills = j.fills()
         orders = j.orders()
         events = [e["kind"] for e in j.risk_events()]
-    # a kill can land in a restart's start-up, before its "restart" event
-    assert events.count("restart") >= mid_run // 2 and events[-1] == "replay_end"
+    # every process killed after a bar it reached itself had journaled its start (kills in a start-up may not)
+    assert events.count("restart") + events.count("start") >= mid_run and events[-1] == "replay_end"
     assert_same_trades(got, whole, f"after {kills} kill -9 + restarts")
     run_id = got["run_id"].iloc[0]
     assert (got["run_id"] == run_id).all()
