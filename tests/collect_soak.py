@@ -425,6 +425,10 @@ def journal_events(root: Path) -> list[dict]:
     con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
     try:
         rows = con.execute("SELECT kind, level, detail, ts_ns, wall_ns FROM risk_events ORDER BY id").fetchall()
+    except sqlite3.OperationalError as exc:  # a collector starting: the file is there, its tables not yet
+        if "no such table" not in str(exc):
+            raise
+        return []
     finally:
         con.close()
     return [dict(zip(("kind", "level", "detail", "ts_ns", "wall_ns"), r)) for r in rows]
