@@ -121,13 +121,30 @@ def fork_trader(feed: str, state_dir: str | Path, mode: str = "paper", broker_mo
         os._exit(code)
 
 
+_REAPED: dict[int, int] = {}  # pid -> exit status of a child already collected (by exited or wait_exit)
+
+
+def _reap(pid: int) -> int | None:
+    """The exit status of child ``pid`` once it has ended (collected once, remembered after), else None."""
+    try:
+        got, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # collected by an earlier call (the OS first: a pid can be reused by a new child)
+        if pid in _REAPED:
+            return _REAPED[pid]
+        raise
+    if not got:
+        return None
+    _REAPED[pid] = os.waitstatus_to_exitcode(status)
+    return _REAPED[pid]
+
+
 def wait_exit(pid: int, timeout: float = 120.0) -> int:
     """Wait for a forked trader; its exit status (-N when killed by signal N)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got, status = os.waitpid(pid, os.WNOHANG)
-        if got:
-            return os.waitstatus_to_exitcode(status)
+        code = _reap(pid)
+        if code is not None:
+            return code
         time.sleep(0.005)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
@@ -136,8 +153,7 @@ def wait_exit(pid: int, timeout: float = 120.0) -> int:
 
 def exited(pid: int) -> int | None:
     """The exit status of a forked trader that has ended, else None."""
-    got, status = os.waitpid(pid, os.WNOHANG)
-    return os.waitstatus_to_exitcode(status) if got else None
+    return _reap(pid)
 
 
 def last_bar_ts(journal) -> int | None:
