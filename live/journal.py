@@ -500,6 +500,12 @@ class Journal:
                 frame[f.name] = pd.to_datetime(frame[f.name].astype("Int64"), unit="ns", utc=True)
         return snap.validate(frame)
 
+    def trade_pnls(self) -> list[tuple[int, float]]:
+        """``(exit_ts_ns, pnl_usd)`` of every closed (real) trade by exit time, without pandas."""
+        with self._read() as con:
+            return [(int(t), float(p)) for t, p in
+                    con.execute("SELECT exit_ts_ns, pnl_usd FROM trades ORDER BY exit_ts_ns, trade_id")]
+
     def orders(self) -> pd.DataFrame:
         """Every order event, oldest first."""
         return self._frame("SELECT * FROM orders ORDER BY id")

@@ -33,13 +33,20 @@ def add_parser(sub: Any, formatter: type) -> None:
                 "no channel configured).\n"),
         formatter_class=formatter,
     )
-    p.add_argument("action", nargs="?", choices=("list", "test"), default="list",
-                   help="list (default) or test: send a test notification to every channel")
+    p.add_argument("action", nargs="?", choices=("list", "test", "check"), default="list",
+                   help="list (default); test: send a test notification to every channel; check: evaluate the "
+                        "rules on the journal now (last heartbeat, last hour's risk events, this machine) and "
+                        "print what fires (with --notify: record and send it, cooldown and dedup applied)")
     p.add_argument("--state-dir", metavar="DIR", help="live state directory (default: $NAVALE_LIVE_DIR, else data/live)")
     p.add_argument("--journal", metavar="FILE", help="another journal file (e.g. the collector's collector.sqlite)")
     p.add_argument("--since", type=_since, metavar="ISO", help="only alerts fired at or after this time (with its zone, "
                    "e.g. 2026-01-05T09:30-05:00 or ...Z)")
     p.add_argument("--ack", type=int, metavar="ID", help="acknowledge alert ID (by $USER@host, now)")
+    p.add_argument("--alerts-config", metavar="FILE", help="thresholds TOML for check (docs/alerts.md; default: "
+                   "METHOD.md's, with the daily loss limit of --mode)")
+    p.add_argument("--mode", choices=("backtest", "data_collection", "paper", "live"), default=None,
+                   help="mode whose limits give the defaults for check (default: the file's, else paper)")
+    p.add_argument("--notify", action="store_true", help="check: record the alerts and send them to the channels")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -67,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from live.journal import Journal, JournalError
 
     path = args.journal or control.journal_path(control.state_dir(args.state_dir))
+    if args.action == "check":
+        return _check(args, out, path)
     try:
         if args.ack is not None:
             with Journal(path) if _exists(path) else Journal(path, readonly=True) as journal:
@@ -137,3 +146,42 @@ def _test(args: argparse.Namespace, out) -> int:
         for r in results:
             out.print(escape(f"{r['channel']}: " + ("delivered" if r["delivered"] else f"FAILED: {r['error']}")))
     return 0 if all(r["delivered"] for r in results) else 1
+
+
+def _check(args: argparse.Namespace, out, path) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    from live.alerts.channels import ChannelConfigError, configured_urls
+    from live.alerts.config import AlertConfig, AlertConfigError
+    from live.alerts.watch import check_journal
+    from live.journal import Journal, JournalError
+
+    try:
+        cfg = (AlertConfig.from_toml(args.alerts_config, mode=args.mode) if args.alerts_config
+               else AlertConfig.for_mode(args.mode or "paper"))
+        urls = configured_urls()[0] if args.notify else []
+        with Journal(path, readonly=not args.notify) as journal:
+            alerts = check_journal(journal, cfg, disk_path=Path(path).parent)
+            ids: list[int | None] = [None] * len(alerts)
+            if args.notify:
+                from live.alerts.delivery import AlertSystem
+
+                system = AlertSystem(journal, urls, cooldown_s=cfg.cooldown_s)
+                ids = [system.submit(a) for a in alerts]
+                system.close(30.0)
+    except (AlertConfigError, ChannelConfigError, JournalError) as exc:
+        out.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return 2
+    rows = [{**asdict(a), "id": i} for a, i in zip(alerts, ids)]
+    if args.json:
+        print(json.dumps({"journal": str(path), "mode": cfg.mode, "alerts": rows}))
+        return 0
+    if not rows:
+        out.print(f"no alert fires on {escape(str(path))}")
+    for r in rows:
+        sent = "" if not args.notify else (f" -> alert #{r['id']}" if r["id"] is not None else " (cooldown/duplicate)")
+        out.print(escape(f"{r['severity'].upper()} {r['kind']}: {r['detail']}{sent}"))
+    return 0

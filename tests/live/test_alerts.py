@@ -238,3 +238,24 @@ def test_an_older_journal_gains_the_alerts_table(tmp_path):
     with Journal(path) as j:
         aid = j.record_alert("cpu", "warning", 91.0, 80.0, "cpu planted", 1)
         assert j.alerts()[0]["id"] == aid
+
+
+def test_check_journal_reads_a_collector_heartbeat_and_ages_a_trader_one(tmp_path):
+    from live.alerts.watch import check_journal, daily_pnl
+
+    idle = {"cpu_pct": 1.0, "memory_pct": 1.0, "disk_pct": 1.0}
+    with Journal(tmp_path / "collector.sqlite") as j:
+        j.heartbeat(1, {"kind": "collector", "symbols": [{"symbol": "ES", "lag_s": 120.0}]})
+        assert [a.kind for a in check_journal(j, AlertConfig(), usage=idle)] == ["collector_lag:ES"]
+    with Journal(tmp_path / "journal.sqlite") as j:
+        j.heartbeat(1, {"feed": {"last_record_age_s": 10.0}, "kill_switches": {}})
+        wall = j.last_heartbeat()["wall_ns"]
+        # ten minutes after the heartbeat, inside the session: the record is 10 s + 600 s old
+        got = check_journal(j, AlertConfig(), now_ns=wall + 600 * S, usage=idle, calendar=_Open())
+        assert [(a.kind, round(a.value)) for a in got] == [("feed_silent", 610)]
+        assert daily_pnl(j) == []
+
+
+class _Open:
+    def is_open(self, ts_ns: int) -> bool:
+        return True

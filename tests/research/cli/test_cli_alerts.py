@@ -77,3 +77,28 @@ def test_alerts_test_per_channel(receiver, monkeypatch, tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["source"] == "$NAVALE_ALERT_URLS"
     assert [c["delivered"] for c in doc["channels"]] == [True, False] and doc["channels"][1]["error"]
+
+
+def test_check_evaluates_the_journal_and_notifies(tmp_path, receiver, monkeypatch, capsys):
+    d = tmp_path / "live"
+    with Journal(d / "journal.sqlite") as j:
+        j.heartbeat(1, {"mode": "paper", "pnl_today_usd": -550.0,
+                        "kill_switches": {"drawdown_pct": 1.0, "losses_in_a_row": 2, "feed_halt": False},
+                        "feed": {"last_record_age_s": 1.0}})
+        j.record_risk_event("account_stop", "drawdown 3 %: trading stopped", 1, level="critical")
+    cfg = tmp_path / "alerts.toml"
+    cfg.write_text("cpu_pct = 100\nmemory_pct = 100\ndisk_pct = 100\nno_record_minutes = 100000\n")
+    base = ["alerts", "check", "--state-dir", str(d), "--alerts-config", str(cfg)]
+    assert main([*base, "--json"]) == 0
+    kinds = [a["kind"] for a in json.loads(capsys.readouterr().out)["alerts"]]
+    assert kinds == ["daily_loss", "kill_switch:account_stop"]
+    monkeypatch.setenv("NAVALE_ALERT_URLS", receiver.url("hook"))
+    assert main([*base, "--notify"]) == 0
+    assert capsys.readouterr().out.count("-> alert #") == 2
+    assert sorted(p["title"] for p in receiver.payloads) == ["navale CRITICAL: kill_switch:account_stop",
+                                                             "navale WARNING: daily_loss"]
+    assert main([*base, "--notify"]) == 0  # again at once: cooldown and dedup, nothing sent
+    assert capsys.readouterr().out.count("(cooldown/duplicate)") == 2 and len(receiver.payloads) == 2
+    cfg.write_text("cpu_pct = 0\n")
+    assert main(base) == 2
+    assert "cpu_pct must be a percentage" in capsys.readouterr().out
