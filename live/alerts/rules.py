@@ -21,8 +21,9 @@ from .config import AlertConfig
 __all__ = ["Alert", "KILL_SWITCH_EVENTS", "RECONNECT_EVENTS", "status_alerts", "machine_alerts", "machine_usage",
            "event_alerts", "collector_alerts", "silence_alert", "sharpe_alert", "rolling_sharpe", "evaluate"]
 
-# risk events journaled when a kill switch fires (live/trader.py, navale stop)
-KILL_SWITCH_EVENTS = ("feed_halt", "account_stop", "day_gate", "emergency_stop", "weekend", "disk_full")
+# risk events journaled when a kill switch fires (live/trader.py, navale stop, the collector); the weekend halt
+# journals only its end, so it has no alert
+KILL_SWITCH_EVENTS = ("feed_halt", "account_stop", "day_gate", "emergency_stop", "disk_full")
 RECONNECT_EVENTS = ("feed_resumed", "restart")
 NS = 1_000_000_000
 
