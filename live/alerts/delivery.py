@@ -34,7 +34,7 @@ def message(alert: Alert, alert_id: int) -> tuple[str, str]:
     body = alert.detail
     if alert.value is not None:
         body += f"\nvalue {alert.value:g}" + ("" if alert.threshold is None else f", threshold {alert.threshold:g}")
-    body += f"\nat {_iso(alert.ts_ns)} (alert #{alert_id}; navale alerts --ack {alert_id})"
+    body += f"\nat {_iso(alert.ts_ns)}" + (f" (alert #{alert_id}; navale alerts --ack {alert_id})" if alert_id else "")
     return title, body
 
 
@@ -57,12 +57,13 @@ class AlertSystem:
         self.queue_size, self.retries = int(queue_size), int(retries)
         self.backoff_s, self.backoff_max_s = float(backoff_s), float(backoff_max_s)
         self.stats = {"submitted": 0, "recorded": 0, "deduplicated": 0, "cooled_down": 0, "dropped": 0,
-                      "delivered": 0, "failed": 0}
+                      "delivered": 0, "failed": 0, "journal_errors": 0}
+        self._submit_lock = threading.Lock()
         self._keys: set[str] = set()
         now = clock()
         # the cooldown survives a restart: the last alert of each kind still inside it
         self._last: dict[str, tuple[int, int]] = {
-            a["kind"]: (a["id"], a["wall_ns"]) for a in journal.alerts(since_ns=now - self.cooldown_ns)}
+            a["kind"]: (a["id"], a["wall_ns"]) for a in self._note(journal.alerts, since_ns=now - self.cooldown_ns) or []}
         self._queue: collections.deque[tuple[int, Alert]] = collections.deque()
         self._cv = threading.Condition()
         self._closing = False
@@ -73,45 +74,64 @@ class AlertSystem:
 
     # ------------------------------------------------------------------ submitting
     def submit(self, alert: Alert) -> int | None:
-        """Record ``alert`` and queue its notification; its history id, or None when deduplicated or inside
-        its kind's cooldown. Never waits for a channel."""
-        self.stats["submitted"] += 1
-        key = alert.dedup_key
-        if key is not None and (key in self._keys or self.journal.alerts(dedup_key=key, limit=1)):
-            self._keys.add(key)
-            self.stats["deduplicated"] += 1
-            return None
-        now = self.clock()
-        last = self._last.get(alert.kind)
-        if last is not None and now - last[1] < self.cooldown_ns:
-            self.journal.count_alert_repeat(last[0])
-            self.stats["cooled_down"] += 1
+        """Record ``alert`` and queue its notification; its history id, or None when deduplicated, inside its
+        kind's cooldown, or when the journal could not take the row (the notification still goes out). Never
+        waits for a channel, never raises for a journal error."""
+        with self._submit_lock:
+            self.stats["submitted"] += 1
+            key = alert.dedup_key
+            if key is not None and (key in self._keys or self._seen_key(key)):
+                self._keys.add(key)
+                self.stats["deduplicated"] += 1
+                return None
             if key is not None:
                 self._keys.add(key)
+            now = self.clock()
+            last = self._last.get(alert.kind)
+            if last is not None and now - last[1] < self.cooldown_ns:
+                self.stats["cooled_down"] += 1
+                if last[0]:
+                    self._note(self.journal.count_alert_repeat, last[0])
+                return None
+            alert_id = self._note(self.journal.record_alert, alert.kind, alert.severity, alert.value,
+                                  alert.threshold, alert.detail, alert.ts_ns, key) or 0
+            self.stats["recorded"] += bool(alert_id)
+            self._last[alert.kind] = (alert_id, now)
+            if not self.channels:
+                self._delivery(alert_id, False, "no alert channel configured", 0)
+                return alert_id or None
+            dropped = None
+            with self._cv:
+                if self._closing:
+                    dropped = (alert_id, "not delivered: the alert system was closed")
+                else:
+                    if len(self._queue) >= self.queue_size:
+                        old = self._queue.popleft()[0]
+                        dropped = (old, f"dropped: the delivery queue was full ({self.queue_size}) behind a slow "
+                                        "channel")
+                    self._queue.append((alert_id, alert))
+                    self._cv.notify()
+            if dropped is not None:
+                self.stats["dropped"] += 1
+                self._delivery(dropped[0], False, dropped[1], 0)
+            return alert_id or None
+
+    def _seen_key(self, key: str) -> bool:
+        return bool(self._note(self.journal.alerts, dedup_key=key, limit=1))
+
+    def _note(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A journal call whose failure (a locked or full disk) is counted, never raised: alerts never stop
+        the caller."""
+        try:
+            return write(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - counted in stats["journal_errors"]
+            self.stats["journal_errors"] += 1
             return None
-        alert_id = self.journal.record_alert(alert.kind, alert.severity, alert.value, alert.threshold, alert.detail,
-                                             alert.ts_ns, key)
-        self.stats["recorded"] += 1
-        if key is not None:
-            self._keys.add(key)
-        self._last[alert.kind] = (alert_id, now)
-        if not self.channels:
-            self.journal.record_alert_delivery(alert_id, False, "no alert channel configured", 0)
-            return alert_id
-        dropped = None
-        with self._cv:
-            if self._closing:
-                dropped = (alert_id, "not delivered: the alert system was closed")
-            else:
-                if len(self._queue) >= self.queue_size:
-                    old = self._queue.popleft()[0]
-                    dropped = (old, f"dropped: the delivery queue was full ({self.queue_size}) behind a slow channel")
-                self._queue.append((alert_id, alert))
-                self._cv.notify()
-        if dropped is not None:
-            self.stats["dropped"] += 1
-            self.journal.record_alert_delivery(dropped[0], False, dropped[1], 0)
-        return alert_id
+
+    def _delivery(self, alert_id: int, delivered: bool, error: str | None, attempts: int,
+                  delivered_ns: int | None = None) -> None:
+        if alert_id:  # 0: the row could not be written
+            self._note(self.journal.record_alert_delivery, alert_id, delivered, error, attempts, delivered_ns)
 
     def submit_all(self, alerts: Sequence[Alert]) -> list[int]:
         """:meth:`submit` each; the ids of those recorded."""
@@ -134,8 +154,8 @@ class AlertSystem:
                 self._busy = True
             try:
                 self._deliver(alert_id, alert)
-            except Exception:  # noqa: BLE001 - the journal refusing a write must not end delivery
-                pass
+            except Exception:  # noqa: BLE001 - a channel plugin failing must not end delivery
+                self.stats["failed"] += 1
             finally:
                 with self._cv:
                     self._busy = False
@@ -155,17 +175,17 @@ class AlertSystem:
             pending = [ch for ch in pending if ch in errors]
             if not pending:
                 self.stats["delivered"] += 1
-                self.journal.record_alert_delivery(alert_id, True, None, attempts, time.time_ns())
+                self._delivery(alert_id, True, None, attempts, time.time_ns())
                 return
             error = "; ".join(f"{ch.name}: {e}" for ch, e in errors.items())
             final = attempts >= self.retries or self._abort.is_set()
-            self.journal.record_alert_delivery(alert_id, False, error if final else f"retrying: {error}", attempts)
+            self._delivery(alert_id, False, error if final else f"retrying: {error}", attempts)
             if final:
                 self.stats["failed"] += 1
                 return
             if self._abort.wait(min(self.backoff_s * 2 ** (attempts - 1), self.backoff_max_s)):
                 self.stats["failed"] += 1
-                self.journal.record_alert_delivery(alert_id, False, f"not delivered before close: {error}", attempts)
+                self._delivery(alert_id, False, f"not delivered before close: {error}", attempts)
                 return
 
     # ------------------------------------------------------------------ closing
@@ -182,7 +202,7 @@ class AlertSystem:
             with self._cv:
                 left, self._queue = list(self._queue), collections.deque()
             for alert_id, _ in left:
-                self.journal.record_alert_delivery(alert_id, False, "not delivered before close", 0)
+                self._delivery(alert_id, False, "not delivered before close", 0)
         return done
 
     def __enter__(self) -> AlertSystem:

@@ -259,3 +259,22 @@ def test_check_journal_reads_a_collector_heartbeat_and_ages_a_trader_one(tmp_pat
 class _Open:
     def is_open(self, ts_ns: int) -> bool:
         return True
+
+
+class _FullJournal(Journal):
+    """A journal whose disk refuses the alert rows."""
+
+    def record_alert(self, *a, **k):
+        from live.journal import JournalError
+
+        raise JournalError("cannot write the journal: database or disk is full")
+
+
+def test_a_journal_refusing_the_row_neither_raises_nor_stops_the_notification(tmp_path, receiver):
+    with _FullJournal(tmp_path / "journal.sqlite") as j:
+        system = AlertSystem(j, [receiver.url()])
+        assert system.submit(alert()) is None
+        wait_for(lambda: system.pending() == 0)
+        system.close()
+        assert system.stats["journal_errors"] == 1 and [p["title"] for p in receiver.payloads] == \
+            ["navale CRITICAL: drawdown"]
