@@ -84,6 +84,17 @@ _SHADOW_DDL = """CREATE TABLE IF NOT EXISTS shadow_trades (
         exit_reason TEXT NOT NULL, pnl_usd REAL NOT NULL, wall_ns INTEGER NOT NULL, record TEXT NOT NULL,
         PRIMARY KEY (run_id, trade_id))"""
 
+# Alert history (live.alerts): what fired, when, its value, whether and when it was delivered, when and by whom
+# it was acknowledged; ``repeats`` counts the same kind again inside its cooldown (not notified). Added to a
+# journal that lacks it when opened for writing (a compatible addition, as ``shadow_trades``).
+_ALERTS_DDL = """CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, severity TEXT NOT NULL, value REAL, threshold REAL,
+        detail TEXT NOT NULL, ts_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL, dedup_key TEXT,
+        repeats INTEGER NOT NULL DEFAULT 0, delivered INTEGER NOT NULL DEFAULT 0, delivery_error TEXT,
+        delivered_ns INTEGER, attempts INTEGER NOT NULL DEFAULT 0, acked_ns INTEGER, ack_by TEXT)"""
+_ALERT_KEYS = ("id", "kind", "severity", "value", "threshold", "detail", "ts_ns", "wall_ns", "dedup_key", "repeats",
+               "delivered", "delivery_error", "delivered_ns", "attempts", "acked_ns", "ack_by")
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS orders (
@@ -111,6 +122,8 @@ _DDL = (
         PRIMARY KEY (run_id, trade_id))""",
     "CREATE INDEX IF NOT EXISTS trades_exit ON trades (exit_ts_ns)",
     _SHADOW_DDL,
+    _ALERTS_DDL,
+    "CREATE INDEX IF NOT EXISTS alerts_dedup ON alerts (dedup_key)",
     """CREATE TABLE IF NOT EXISTS state (
         key TEXT PRIMARY KEY, value BLOB NOT NULL, bar_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL)""",
 )
@@ -196,7 +209,7 @@ class Journal:
                 con.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
                                 [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
                                  ("created_ns", str(time.time_ns()))])
-            self._has_shadow = True
+            self._has_shadow = self._has_alerts = True
             return
         if not tables:
             raise JournalError(f"{self.path} is an empty journal (a trader creating it right now? try again)")
@@ -223,6 +236,12 @@ class Journal:
             with self._write():
                 con.execute(_SHADOW_DDL)
             self._has_shadow = True
+        self._has_alerts = "alerts" in tables
+        if not self._has_alerts and not self.readonly:
+            with self._write():
+                con.execute(_ALERTS_DDL)
+                con.execute("CREATE INDEX IF NOT EXISTS alerts_dedup ON alerts (dedup_key)")
+            self._has_alerts = True
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -380,6 +399,64 @@ class Journal:
             con.executemany("INSERT INTO state VALUES (?,?,?,?)",
                             [(str(k), sqlite3.Binary(bytes(v)), int(bar_ns), wall) for k, v in blobs.items()])
 
+    def record_alert(self, kind: str, severity: str, value: float | None, threshold: float | None, detail: str,
+                     ts_ns: int, dedup_key: str | None = None) -> int:
+        """One alert that fired (not yet delivered); returns its id."""
+        if severity not in RISK_LEVELS:
+            raise ValueError(f"alert severity must be one of {'|'.join(RISK_LEVELS)}, not {severity!r}")
+        with self._write() as con:
+            cur = con.execute("INSERT INTO alerts (kind, severity, value, threshold, detail, ts_ns, wall_ns, dedup_key) "
+                              "VALUES (?,?,?,?,?,?,?,?)",
+                              (kind, severity, _real(value), _real(threshold), detail, int(ts_ns), time.time_ns(),
+                               dedup_key))
+            return int(cur.lastrowid)
+
+    def count_alert_repeat(self, alert_id: int) -> None:
+        """The alert ``alert_id``'s kind fired again inside its cooldown (not notified)."""
+        with self._write() as con:
+            con.execute("UPDATE alerts SET repeats = repeats + 1 WHERE id = ?", (int(alert_id),))
+
+    def record_alert_delivery(self, alert_id: int, delivered: bool, error: str | None, attempts: int,
+                              delivered_ns: int | None = None) -> None:
+        """The outcome of notifying alert ``alert_id`` so far (``error`` None when delivered)."""
+        with self._write() as con:
+            con.execute("UPDATE alerts SET delivered = ?, delivery_error = ?, attempts = ?, delivered_ns = ? "
+                        "WHERE id = ?", (int(bool(delivered)), error, int(attempts),
+                                         None if delivered_ns is None else int(delivered_ns), int(alert_id)))
+
+    def ack_alert(self, alert_id: int, by: str, ts_ns: int | None = None) -> dict[str, Any] | None:
+        """Acknowledge alert ``alert_id`` (kept as it was when already acknowledged); the alert after it,
+        or None when there is no such alert."""
+        with self._write() as con:
+            con.execute("UPDATE alerts SET acked_ns = ?, ack_by = ? WHERE id = ? AND acked_ns IS NULL",
+                        (time.time_ns() if ts_ns is None else int(ts_ns), by, int(alert_id)))
+            return self.alert(alert_id)
+
+    def alert(self, alert_id: int) -> dict[str, Any] | None:
+        """One alert of the history, or None."""
+        if not self._has_alerts:
+            return None
+        with self._read() as con:
+            row = con.execute(f"SELECT {', '.join(_ALERT_KEYS)} FROM alerts WHERE id = ?", (int(alert_id),)).fetchone()
+        return None if row is None else _alert_row(row)
+
+    def alerts(self, since_ns: int | None = None, *, kind: str | None = None, dedup_key: str | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        """The alert history oldest first: fired at ``wall_ns >= since_ns``, of ``kind``, with ``dedup_key``,
+        the last ``limit``. Empty for a journal written before the table existed (opened read-only)."""
+        if not self._has_alerts:
+            return []
+        sql, args = f"SELECT {', '.join(_ALERT_KEYS)} FROM alerts WHERE 1=1", []
+        for col, v in (("wall_ns >=", since_ns), ("kind =", kind), ("dedup_key =", dedup_key)):
+            if v is not None:
+                sql, args = sql + f" AND {col} ?", [*args, v]
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, int(limit)]
+        with self._read() as con:
+            rows = con.execute(sql, args).fetchall()
+        return [_alert_row(r) for r in reversed(rows)]
+
     # -- reading
 
     def load_state(self) -> tuple[dict[str, bytes], int] | None:
@@ -422,6 +499,12 @@ class Journal:
             if f.dtype == "timestamp":
                 frame[f.name] = pd.to_datetime(frame[f.name].astype("Int64"), unit="ns", utc=True)
         return snap.validate(frame)
+
+    def trade_pnls(self) -> list[tuple[int, float]]:
+        """``(exit_ts_ns, pnl_usd)`` of every closed (real) trade by exit time, without pandas."""
+        with self._read() as con:
+            return [(int(t), float(p)) for t, p in
+                    con.execute("SELECT exit_ts_ns, pnl_usd FROM trades ORDER BY exit_ts_ns, trade_id")]
 
     def orders(self) -> pd.DataFrame:
         """Every order event, oldest first."""
@@ -522,6 +605,16 @@ class Journal:
             cur = con.execute(sql)
             rows, cols = cur.fetchall(), [d[0] for d in cur.description]
         return pd.DataFrame(rows, columns=cols)
+
+
+def _real(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+
+def _alert_row(row: tuple) -> dict[str, Any]:
+    out = dict(zip(_ALERT_KEYS, row))
+    out["delivered"] = bool(out["delivered"])
+    return out
 
 
 def _json_default(v: Any) -> Any:

@@ -30,6 +30,7 @@ EPILOG = f"""examples:
   navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
+  navale alerts                                      # the alert history; --ack ID; `navale alerts test` tries every channel
   navale collect --feed synthetic --hours 1          # record ticks, bars, events into durable segments
   navale backup run --to s3://bucket/navale          # back up the collected data and the run store; verify, restore
 
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "checked; the deep comparison costs about one more decode of every segment)")
 
     from . import (
+        alerts_cmd,
         backtest_cmd,
         backup_cmd,
         collect_cmd,
@@ -142,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
-                   collect_cmd, backup_cmd):
+                   collect_cmd, backup_cmd, alerts_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -161,6 +163,7 @@ _COMMANDS = {
     "stop": "stop_cmd",
     "collect": "collect_cmd",
     "backup": "backup_cmd",
+    "alerts": "alerts_cmd",
 }
 
 
@@ -173,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return 0
-    if args.group not in ("data", "lab", "status", "stop", "collect"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
+    if args.group not in ("data", "lab", "status", "stop", "collect", "alerts"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
         from research.store.runs import StoreError, lock_timeout
 
         try:
