@@ -160,3 +160,18 @@ def test_cli(paper, tmp_path, capsys):
     assert main(["metrics", "--state-dir", str(tmp_path / "a"), "--collect-dir", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no journal at ") and err.count("\n") == 1
+
+
+def test_the_grafana_dashboard_uses_the_metrics_that_exist():
+    import json
+    import re
+    from pathlib import Path
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana_dashboard.json").read_text())
+    used = {n for p in doc["panels"] for t in p["targets"] for n in re.findall(r"navale_\w+", t["expr"])}
+    for name in ("navale_pnl_today_usd", "navale_position_contracts", "navale_feed_up", "navale_alerts_total",
+                 "navale_collector_lag_seconds", "navale_tick_to_order_latency_seconds_bucket"):
+        assert name in used
+    declared = {fam.name + suffix for fam in Metrics().registry.collect()
+                for suffix in ("", "_total", "_bucket", "_count", "_sum")}
+    assert used <= declared, used - declared
