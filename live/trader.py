@@ -436,6 +436,7 @@ class Trader:
                 self.persist()
                 self._since_ckpt = 0
             st = self.status(bar)
+            st["in_session"] = bool(s["in_session"])  # the bar is a point of the session's equity curve
             self.journal.heartbeat(time.time_ns(), st)
         if self.on_status is not None:
             self.on_status(st)
