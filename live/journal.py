@@ -550,6 +550,16 @@ class Journal:
             row = con.execute("SELECT ts_ns, wall_ns, status FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else {"ts_ns": row[0], "wall_ns": row[1], "status": json.loads(row[2])}
 
+    def heartbeats(self, *, after_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """The kept heartbeats with ``id > after_id``, oldest first (the first ``limit``): ``id``, ``ts_ns``,
+        ``wall_ns`` and the ``status`` dict."""
+        sql, args = "SELECT id, ts_ns, wall_ns, status FROM heartbeats WHERE id > ? ORDER BY id", [int(after_id)]
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, int(limit)]
+        with self._read() as con:
+            rows = con.execute(sql, args).fetchall()
+        return [{"id": r[0], "ts_ns": r[1], "wall_ns": r[2], "status": json.loads(r[3])} for r in rows]
+
     def status(self, *, events: int = 5) -> dict[str, Any]:
         """The trader's state as the journal knows it (one consistent snapshot): the last heartbeat's
         :class:`TraderStatus` keys (None when none was written), plus ``heartbeat_age_s``, ``positions``

@@ -161,6 +161,8 @@ class Trader:
         self._lat = np.zeros(latency_capacity, np.int64)
         self._dec = np.zeros(max(latency_capacity // 10, 16) if latency_capacity else 0, np.int64)
         self._n_lat = self._n_dec = 0
+        self._decisions = 0  # orders sent on a record's arrival, and the last one's latency (into the heartbeat)
+        self._decision_last_ns = 0
         self._t_record = 0
 
     # ------------------------------------------------------------------------------ start / state
@@ -434,6 +436,7 @@ class Trader:
                 self.persist()
                 self._since_ckpt = 0
             st = self.status(bar)
+            st["in_session"] = bool(s["in_session"])  # the bar is a point of the session's equity curve
             self.journal.heartbeat(time.time_ns(), st)
         if self.on_status is not None:
             self.on_status(st)
@@ -600,9 +603,13 @@ class Trader:
             self.shadow_broker.submit(order)
             return
         self.broker.submit(order)
-        if self._n_dec < self._dec.shape[0] and self._t_record:  # the record that closed the bar -> this order
-            self._dec[self._n_dec] = time.perf_counter_ns() - self._t_record
-            self._n_dec += 1
+        if self._t_record:  # the record that closed the bar -> this order
+            d = time.perf_counter_ns() - self._t_record
+            self._decisions += 1
+            self._decision_last_ns = d
+            if self._n_dec < self._dec.shape[0]:
+                self._dec[self._n_dec] = d
+                self._n_dec += 1
         self.journal.record_order(order, time.time_ns(), "submitted")
 
     def _cancel_entries(self) -> None:
@@ -781,6 +788,8 @@ class Trader:
             "equity_usd": real_equity,
             "trades_today": 0 if new_day else eng.trades_today - shadow_entries,
             "trades": self._n_trades - self._n_shadow,
+            "bars": self._bars,
+            "latency": {"decisions": self._decisions, "last_decision_ns": self._decision_last_ns},
             "kill_switches": {
                 "daily_gate": False if new_day else (eng.day_stop or False), "halted": eng.halted or False,
                 "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,

@@ -162,6 +162,38 @@ class PerformanceTracker:
         kw.setdefault("meta", {**meta, "run_id": run_id})
         return cls(snaps, **kw)
 
+    @classmethod
+    def from_journal(cls, journal: Any, run_id: str | None = None, **kw: Any) -> PerformanceTracker:
+        """From a paper session's journal, running or finished: an open ``live.journal.Journal`` (read-only;
+        research/ does not import live/, so the caller opens it), or anything with its ``trades(run_id)``
+        and ``heartbeats()``. Its closed trades, and the equity and position of each bar from the trader's
+        heartbeats (one per bar close) when the journal still holds them all (the oldest are pruned past
+        ``live.journal.HEARTBEATS_KEPT``: then trades only, said in ``meta["equity"]``). ``run_id``: that
+        run's trades and heartbeats (default: the last heartbeat's run). Capital: the first bar's equity
+        (no trade can be open at the first bar close) unless given."""
+        beats = journal.heartbeats()
+        if run_id is None:
+            run_id = next((b["status"].get("run_id") for b in reversed(beats) if b["status"].get("run_id")), None)
+        trades = journal.trades(run_id)
+        complete = bool(beats) and beats[0]["id"] == 1
+        rows = {}  # bar start -> (equity, position): the last heartbeat of each bar
+        for b in beats:
+            st = b["status"]
+            if st.get("run_id") == run_id and st.get("in_session") and st.get("equity_usd") is not None:
+                rows[int(st["bar_ts_ns"])] = (float(st["equity_usd"]), int(st.get("position") or 0))
+        meta = {"run_id": run_id, "mode": "paper", "journal": str(getattr(journal, "path", ""))}
+        if complete and rows:
+            idx = pd.DatetimeIndex(pd.to_datetime(list(rows), unit="ns", utc=True))
+            equity = pd.Series([v[0] for v in rows.values()], index=idx).sort_index()
+            position = pd.Series([v[1] for v in rows.values()], index=idx).sort_index()
+            kw.setdefault("capital", float(equity.iloc[0]))
+            meta["equity"] = "per bar, from the trader's heartbeats"
+        else:
+            equity = position = None
+            meta["equity"] = "trades only: " + ("no in-session bar heartbeat" if not rows else "the oldest heartbeats were pruned")
+        kw.setdefault("meta", meta)
+        return cls(trades, equity, position, **kw)
+
     # ------------------------------------------------------------------ series
     @cached_property
     def _exit_session(self) -> pd.DatetimeIndex:
