@@ -640,11 +640,13 @@ def check(res: SoakResult, writer: SierraScidWriter, root: Path) -> None:
     verify_root(res, root)
     events = journal_events(root)
     res.journal_kinds = dict(Counter(e["kind"] for e in events))
-    evidence(res, events, datas)
+    evidence(res, events, datas, np.sort(src["ts_ns"].to_numpy()))
 
 
-def evidence(res: SoakResult, events: list[dict], datas: list[sg.SegmentData]) -> None:
-    """For each kind of fault injected, what in the journal (or the segments) shows it; a missing one is a problem."""
+def evidence(res: SoakResult, events: list[dict], datas: list[sg.SegmentData], src_ns: np.ndarray | None = None) -> None:
+    """For each kind of fault injected, what in the journal (or the segments) shows it; a missing one is a problem.
+    A full disk shows only when the collector writes: an episode with no source trade inside it (the daily halt,
+    a stall) needs no event (``src_ns``: the source's trade times, sorted)."""
     by = Counter(f.kind for f in res.faults)
     kinds = Counter(e["kind"] for e in events)
     spans = gap_spans(datas, events)
@@ -668,6 +670,19 @@ def evidence(res: SoakResult, events: list[dict], datas: list[sg.SegmentData]) -
                 a <= f.at_ns + 60 * NS and b >= (f.end_ns or f.at_ns) - 60 * NS for a, b in spans))
             ok = covered == n
             res.evidence[kind] = f"{covered} of {n} covered by a reported gap ({len(spans)} gaps reported)"
+        elif kind == "disk_full" and src_ns is not None:
+            episodes: list[list[int]] = []  # overlapping fills are one full disk for the collector
+            for f in sorted((f for f in res.faults if f.kind == kind), key=lambda f: f.at_ns):
+                end = f.end_ns or f.at_ns
+                if episodes and f.at_ns <= episodes[-1][1]:
+                    episodes[-1][1] = max(episodes[-1][1], end)
+                else:
+                    episodes.append([f.at_ns, end])
+            need = sum(1 for a, b in episodes if np.searchsorted(src_ns, b) > np.searchsorted(src_ns, a))
+            have = kinds["disk_full"]
+            ok = have >= need
+            res.evidence[kind] = (f"{have} disk_full events for {n} faults ({len(episodes)} episode(s), {need} with "
+                                  "trades to write while the disk was full)")
         else:
             have = sum(kinds[k] for k in EVIDENCE[kind])
             ok = have >= n
