@@ -59,7 +59,8 @@ def test_parsers_cost_no_numerical_stack():
 
 
 def test_status_without_a_journal_is_one_line_and_exit_2(tmp_path, capsys):
-    assert main(["status", "--state-dir", str(tmp_path / "none")]) == 2
+    # no collector either (a collection dir in the cwd would be shown on its own)
+    assert main(["status", "--state-dir", str(tmp_path / "none"), "--collect-dir", str(tmp_path / "nc")]) == 2
     out = capsys.readouterr().out.strip()
     assert len(out.splitlines()) == 1 and "no journal at" in out and "navale paper" in out
 
