@@ -50,7 +50,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
     r = bsub.add_parser("run", help="back up: sealed segments, partitions, reports, SQLite and DuckDB copies",
                         description="Take a snapshot: send what the target does not hold yet, then write the "
-                                    "snapshot's manifest. Open segments (no manifest) are left for a later run.",
+                                    "snapshot's manifest. An open segment (no manifest) is taken up to its last whole record.",
                         formatter_class=formatter)
     r.add_argument("--to", metavar="TARGET", help=TARGET_HELP)
     dirs(r, "to back up")

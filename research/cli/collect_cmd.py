@@ -8,19 +8,13 @@ import json
 from typing import Any
 
 from .common import console as make_console
-from .common import number_arg
+from .common import number_arg, speed_arg
 
 NO_DATA = 2
 
 FEED_HELP = ("synthetic (the embedded generator, accelerated), replay:PATH (a recorded .scid, tick text or DBN file, "
              "as fast as possible), scid:PATH (tail a .scid file Sierra Chart is writing)")
 
-
-def _speed(value: str) -> float:
-    """N x real time, or 'max' (inf: as fast as possible)."""
-    if value.strip().lower() == "max":
-        return float("inf")
-    return number_arg(value, 0, 1e9, "speed: x real time, or 'max'", lo_open=True)
 
 
 def _hours(value: str) -> float:
@@ -54,7 +48,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--feed", default="synthetic", help=FEED_HELP)
     p.add_argument("--symbols", metavar="ES[,MES]", help="product roots (several: the synthetic feed, one seed each)")
     p.add_argument("--hours", type=_hours, metavar="N", help="stop after N hours of market time from this run's first record")
-    p.add_argument("--speed", type=_speed, metavar="N|max",
+    p.add_argument("--speed", type=speed_arg(1e9), metavar="N|max",
                    help="synthetic and replay feeds: N x real time or 'max' (default 3600 for synthetic, max for replays)")
     p.add_argument("--dir", metavar="ROOT", help="collection directory (default $NAVALE_COLLECT_DIR, else data/collect)")
     p.add_argument("--synthetic-days", type=lambda v: int(number_arg(v, 1, 65, "trading dates")), metavar="N",

@@ -166,3 +166,12 @@ def add_params_options(p: argparse.ArgumentParser, what: str = "parameters TOML 
                    help="risk preset (docs/method.md, 'Modes'; default: the file's mode, else backtest)")
     p.add_argument("--session", choices=SESSIONS, default=None,
                    help="bars the signals run on (default rth)")
+
+
+def speed_arg(hi: float):
+    """An argparse type for ``--speed``: N x real time in (0, hi], or 'max' (inf: as fast as possible)."""
+    def parse(value: str) -> float:
+        if value.strip().lower() == "max":
+            return float("inf")
+        return number_arg(value, 0, hi, "speed: x real time, or 'max'", lo_open=True)
+    return parse

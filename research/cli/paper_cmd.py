@@ -10,17 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .common import console as make_console
-from .common import number_arg
+from .common import speed_arg
 
 FEED_HELP = "synthetic (default: the embedded generator in accelerated time), replay:PATH (a recorded .scid, tick " \
             "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing)"
 
-
-def _speed(value: str) -> float:
-    """N x real time, or 'max' (inf: as fast as possible)."""
-    if value.strip().lower() == "max":
-        return float("inf")
-    return number_arg(value, 0, 1e6, "speed: x real time, or 'max'", lo_open=True)
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -54,7 +48,7 @@ def add_parser(sub: Any, formatter: type) -> None:
                    help="trade parameters the promotion gate has not accepted (marked in every output)")
     p.add_argument("--mode", choices=("paper", "data_collection", "live"), default=None,
                    help="risk preset (default: the parameters' mode, else paper)")
-    p.add_argument("--speed", type=_speed, default=None, metavar="N|max",
+    p.add_argument("--speed", type=speed_arg(1e6), default=None, metavar="N|max",
                    help="replay and synthetic feeds: N x real time or 'max' (default: 300 for synthetic (a 5-minute bar a second), max for replays)")
     p.add_argument("--broker", choices=("bar", "tick"), default="bar",
                    help="paper fills: bar (the backtest's fill model, compares exactly) or tick (fills on trades)")
