@@ -84,6 +84,7 @@ class SoakConfig:
     jump_minutes: tuple[float, float] = (6.0, 15.0)  # over the collector's 5-minute gap rule
     jump_back_seconds: tuple[float, float] = (20.0, 60.0)
     disk_full_minutes: tuple[float, float] = (5.0, 10.0)
+    disk_full_wait_seconds: float = 30.0  # a full disk is freed no sooner than the collector has seen it (or this)
     disk_mb: int = 64  # the tmpfs of ROOT (the disk-full fault)
     collector_args: tuple[str, ...] = ("--no-trade",)
     collector: tuple[str, ...] | None = None  # the command before --feed; None: navale collect (STAND_IN: the stand-in)
@@ -218,13 +219,39 @@ def umount(where: Path) -> None:
 
 
 class DiskFiller:
-    """Fills the file system of ``folder`` to the last block with one file, then frees it."""
+    """Fills the file system of ``folder`` to the last block with one file, then frees it. A collector lagging its
+    source (a loaded machine) may reach the trades of the full span only after it was meant to end: `seen` says
+    when the disk may be freed, so that every episode is one the collector met."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.path = folder / "soak-filler.bin"
         self.bytes = 0
+        self._at: tuple[float, int, int] | None = None  # (wall, source trades written, evidence) at the fill
+        self._next_look = 0.0
 
-    def fill(self) -> int:
+    @staticmethod
+    def evidence(folder: Path, col: Collector) -> int:
+        """disk_full events journaled, plus the critical lines the collector printed for them."""
+        printed = sum(p.read_text(errors="replace").count("critical: disk_full") for p in col.logs.glob("run-*.err"))
+        return printed + sum(1 for e in journal_events(folder) if e["kind"] == "disk_full")
+
+    def seen(self, writer: SierraScidWriter, col: Collector, cfg: SoakConfig) -> bool:
+        """True when the disk may be freed: the collector reported it full, no trade was written since the fill,
+        or ``cfg.disk_full_wait_seconds`` of wall time have passed (then the evidence check names it)."""
+        if self._at is None:
+            return True
+        wall, written, base = self._at
+        if writer.written == written or time.monotonic() - wall >= cfg.disk_full_wait_seconds:
+            return True
+        if time.monotonic() < self._next_look:
+            return False
+        self._next_look = time.monotonic() + 0.2
+        return self.evidence(self.folder, col) > base
+
+    def fill(self, writer: SierraScidWriter | None = None, col: Collector | None = None) -> int:
+        if writer is not None and col is not None:
+            self._at = (time.monotonic(), writer.written, self.evidence(self.folder, col))
         chunk = 1 << 20
         with open(self.path, "ab", buffering=0) as fh:
             while chunk >= 512:
@@ -238,6 +265,7 @@ class DiskFiller:
     def free(self) -> None:
         self.path.unlink(missing_ok=True)
         self.bytes = 0
+        self._at = None
 
 
 # ---- the collector process ---------------------------------------------------------------------------------
@@ -508,9 +536,14 @@ def run_soak(cfg: SoakConfig, work: Path) -> SoakResult:
                 if cfg.log:
                     print(f"  {rec.wall_s:7.1f} s  {kind:12s} {rec.detail}", flush=True)
             while pending and pending[0][0] <= now:
+                if pending[0][1] == "free_disk" and not filler.seen(writer, col, cfg):
+                    break  # a collector behind its source has not reached the full disk yet: it stays full
                 _, action = pending.pop(0)
                 if action == "free_disk":
                     filler.free()
+                    full = [f for f in res.faults if f.kind == "disk_full"]
+                    if full:  # the episode lasted until now on the source's clock
+                        full[-1].end_ns = max(full[-1].end_ns or 0, writer.sim_ns() + writer.shift_ns)
                 elif not col.started():  # "kill_startup": again, while the restarted collector recovers
                     col.kill9()
                     col.start()
@@ -596,7 +629,7 @@ def inject(kind: str, writer: SierraScidWriter, col: Collector, root: Path, fill
         writer.jump(-s)
         return FaultRecord(kind, now, 0.0, f"source clock -{s:.0f} s (records out of order)", now - int(s * NS))
     if kind == "disk_full":
-        n = filler.fill()
+        n = filler.fill(writer, col)
         hold = int(rng.uniform(*cfg.disk_full_minutes) * 60 * NS)
         pending.append((writer.sim_ns() + hold, "free_disk"))  # the loop's clock: simulated, without the jumps
         pending.sort()

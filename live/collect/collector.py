@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,15 @@ from live.collect.writer import Recovery, SegmentWriter
 from live.events import Bar, Tick
 
 __all__ = ["Collector", "CollectorError", "quality_monitor", "finalizer"]
+
+
+def _print_critical(kind: str, detail: str) -> None:
+    """One line on stderr for a critical event (starting a line of its own after a status line)."""
+    try:
+        sys.stderr.write(f"\nnavale collect: critical: {kind}: {' '.join(detail.split())}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 REALTIME_NS = 600 * 10**9  # records this close to the wall clock are real time (bars then close on the clock too)
 
@@ -99,8 +109,11 @@ class Collector:
                  symbol: str | None = None, hours: float | None = None, bar: str = "5min", tick_size: float = 0.25,
                  stall_seconds: float = 10.0, gap_seconds: float = 300.0, grace_seconds: float = 5.0,
                  writer_kw: dict[str, Any] | None = None, quality: Any = "auto",
-                 summary_store: str | Path | None = None, summary_to_store: bool = True) -> None:
+                 summary_store: str | Path | None = None, summary_to_store: bool = True,
+                 on_critical: Callable[[str, str], None] | None = None) -> None:
         self.root = Path(root)
+        # critical events also go to stderr: the journal may be the thing that cannot be written (a full disk)
+        self.on_critical = on_critical if on_critical is not None else _print_critical
         self.feed_text = feed_text
         self._open_feed = open_feed
         self.journal = journal
@@ -183,11 +196,15 @@ class Collector:
         self.events += 1
         if segment:
             self.writer.append_event(int(ts_ns), kind, level, detail)
-        self.journal.record_risk_event(kind, f"{self.symbol}: {detail}" if not detail.startswith(self.symbol + ":")
-                                       else detail, int(ts_ns), level=level)
+        text = f"{self.symbol}: {detail}" if not detail.startswith(f"{self.symbol}:") else detail
+        if level == "critical":
+            self.on_critical(kind, text)
+        self.journal.record_risk_event(kind, text, int(ts_ns), level=level)
 
     def _writer_event(self, kind: str, level: str, detail: str, ts_ns: int) -> None:
         self.events += 1
+        if level == "critical":
+            self.on_critical(kind, f"{self.symbol}: {detail}")
         self.journal.record_risk_event(kind, f"{self.symbol}: {detail}", ts_ns, level=level)
 
     def _drain_feed_events(self) -> None:
