@@ -1,10 +1,12 @@
 """The collector of one symbol: feed -> every trade, closed bar, feed event and gap into its segments.
 
 One `Collector` owns one feed and one `live.collect.writer.SegmentWriter`. :meth:`Collector.step` reads one
-record: the trade goes to the segment with its running ``seq`` and the feed's resume token, the bar it closes
-(the live loop's `live.bars.BarBuilder`) goes before it, the feed's events go to the journal and the segment.
+record: the trade goes to the segment with its running ``seq`` and the feed's resume token, a bar its arrival
+closes (the live loop's `live.bars.BarBuilder`) goes right after the bar's last trade (before the trade that
+closed it; after the trade that filled a volume/tick bar), the feed's events go to the journal and the segment.
 A restart resumes the feed from the last checkpoint's token and rebuilds the bar in progress from the ticks
-after the open segment's last BAR, so ``seq`` continues with no duplicate and no hole, and bars do not change.
+after the open segment's last BAR (those the builder found late, marked by their ``late_record`` EVENT, left
+out), so ``seq`` continues with no duplicate and no hole, and bars do not change.
 
 Gaps (GAP frames, start = the last record's time, end = the next record's; nothing is invented):
 - a live feed silent for ``stall_seconds`` of wall time, or a feed event that loses the source (missing,
@@ -162,9 +164,11 @@ class Collector:
                                  ".scid, tick text or DBN file, or tail a .scid)")
         self.builder = BarBuilder(self.bar, grace_seconds=self.grace_seconds, symbol=self.symbol)
         if rec.last_bar is not None:
-            self.builder.restore(self._builder_floor(rec.last_bar[0]))
-        for t in rec.tail_ticks:  # the bar in progress at the checkpoint: the same ticks give the same bar
-            self.builder.add(t)
+            opened = bool(rec.tail_late) and not rec.tail_late[0]  # the trade after the BAR opened the next bar
+            self.builder.restore(self._builder_floor(rec.last_bar[0], next_opened=opened))
+        for t, late in zip(rec.tail_ticks, rec.tail_late):  # the bar in progress: the same ticks give the same bar
+            if not late:
+                self.builder.add(t)
         self._n_builder_events = len(self.builder.events)
         spec = self.builder.spec
         self.quality = quality_monitor(self.symbol, self.tick_size, spec.size / 1e9 if spec.kind == "time" else None) \
@@ -179,14 +183,18 @@ class Collector:
         self._event(rec.last_ts or now, kind, "info", detail)
         return rec
 
-    def _builder_floor(self, last_bar_ts: int) -> dict:
-        """The builder's state right after the bar of ``last_bar_ts`` closed (time bars: trades before its end
-        are late)."""
+    def _builder_floor(self, last_bar_ts: int, *, next_opened: bool) -> dict:
+        """The builder's state right after the bar of ``last_bar_ts`` closed: the time before which trades are
+        late. Time bars: the bar's end when the clock closed it (``next_opened`` False: no trade came after it, or
+        the one that came was late); its start when the next trade closed it by opening the next bar, since that
+        trade may be of the same bar time (a contract roll inside the bar: the new contract's bar has the same
+        start) and replaying it from the bar's start gives the builder's floor again. Volume/tick bars: the
+        bar's first trade (the trades after it in the segment are the bar in progress)."""
         from research.data.aggregate import session_bounds_ns
 
         spec = self.builder.spec
         floor = last_bar_ts
-        if spec.kind == "time":
+        if spec.kind == "time" and not next_opened:
             floor = min(last_bar_ts + spec.size, int(session_bounds_ns(last_bar_ts)[1]))
         return {"version": 1, "bar": spec.text, "grace_ns": self.builder.grace_ns, "symbol": self.symbol,
                 "late_records": 0, "late_volume": 0, "floor": floor, "open_bar": None}
@@ -272,13 +280,12 @@ class Collector:
         else:
             self._outage, self._stalled = None, False
         bar = self.builder.add(rec)
-        if bar is not None:
-            w.append_bar(bar)
-            self.bars += 1
-            if self.quality is not None:
-                self._quality(self.quality.on_bar(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume,
-                                                  bar.bid_volume, bar.ask_volume, bar.num_trades))
+        filled = bar is not None and self.builder.open_bar_start is None  # the trade is the bar's last one
+        if bar is not None and not filled:
+            self._record_bar(bar)
         w.append_tick(rec, tok)
+        if filled:  # after its trade: a restart rebuilds the bar in progress from the ticks after the last BAR
+            self._record_bar(bar)
         self.records += 1
         self.ticks += 1
         if self.builder.events and len(self.builder.events) != self._n_builder_events:
@@ -293,6 +300,13 @@ class Collector:
             self.done = "hours"
         w.maybe_flush()
         return rec
+
+    def _record_bar(self, bar: Bar) -> None:
+        self.writer.append_bar(bar)
+        self.bars += 1
+        if self.quality is not None:
+            self._quality(self.quality.on_bar(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                                              bar.bid_volume, bar.ask_volume, bar.num_trades))
 
     def _gap(self, start: int, end: int, reason: str) -> None:
         self.writer.append_gap(start, end, reason)

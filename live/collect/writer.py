@@ -73,6 +73,7 @@ class Recovery:
     last_ts: int | None = None  # market time of the last record
     open_segment: Path | None = None  # the unsealed segment appended to, or None
     tail_ticks: list[Tick] = field(default_factory=list)  # ticks after the open segment's last BAR (the bar in progress)
+    tail_late: list[bool] = field(default_factory=list)  # per tail tick: a late record (its late_record EVENT follows it)
     last_bar: tuple[int, str] | None = None  # (ts_ns, contract) of the last BAR of the open segment
     torn: list[dict[str, Any]] = field(default_factory=list)  # {segment, torn_file, bytes, frames, problem}
     finalized: list[str] = field(default_factory=list)  # sealed segments finalized again
@@ -313,6 +314,8 @@ class SegmentWriter:
         c = e.counts
         contract = ""
         tail: list[Tick] = []
+        late: list[bool] = []
+        prev = None
         for _, kind, payload in frames:
             c[S.KIND_NAMES[kind]] += 1
             if kind == S.TICK:
@@ -321,12 +324,18 @@ class SegmentWriter:
                     c["first_ts"], c["first_seq"] = ts, seq
                 c["last_ts"] = ts
                 tail.append(Tick(ts, price, size, side, contract, ntr, bid, ask))
+                late.append(False)
             elif kind == S.BAR:
                 rec.last_bar = (S.BAR_STRUCT.unpack(payload)[0], contract)
-                tail = []
+                tail, late = [], []
             elif kind == S.CONTRACT:
                 contract = str(json.loads(bytes(payload)).get("contract", ""))
-        rec.tail_ticks = tail
+            elif kind == S.EVENT and prev == S.TICK and late:
+                # the collector writes a trade's late_record EVENT right after it: that trade is in no bar
+                event = bytes(payload)
+                late[-1] = b"late_record" in event and json.loads(event).get("kind") == "late_record"
+            prev = kind
+        rec.tail_ticks, rec.tail_late = tail, late
         self.contract = contract or None
         self._queue = [e]
         self._open_fd(seg, len(buf))
