@@ -13,8 +13,9 @@
    renamed over, a new inode), ``jump`` (the source's clock steps forward minutes), ``disk_full`` (ROOT is a small
    tmpfs: it is filled, then freed minutes later; needs root, else that kind is left out and the reason said);
 4. at the end the collector is stopped (SIGTERM) and the collected ticks (segments; Parquet partitions of the
-   sealed ones) are compared with what reached the .scid files, record by record, and every fault is looked
-   up in the collector's journal (ROOT/collector.sqlite risk_events) and segments (GAP/EVENT records).
+   sealed ones) are compared with what reached the .scid files, record by record, the collected bars with one
+   uninterrupted bar builder over those records, and every fault is looked up in the collector's journal
+   (ROOT/collector.sqlite risk_events) and segments (GAP/EVENT records).
 
 A collector that exits by itself is restarted (a supervisor's job, like systemd ``Restart=always``) and the exit is
 reported as a problem. `SoakResult.problems` lists every failed check (empty: the soak passed).
@@ -117,7 +118,7 @@ class SoakResult:
     duplicated: int = 0
     mismatched: int = 0
     bars: int = 0  # closed bars in the segments
-    bars_differ: int = 0  # of those (and missing), not as one uninterrupted BarBuilder makes them from the source
+    bars_differ: int = 0  # of those (and missing), not as one uninterrupted BarBuilder makes them from the source (a problem)
     verify: str = ""  # what navale data verify said
     parquet_rows: int = 0
     parquet_dates: list[str] = field(default_factory=list)
@@ -430,8 +431,9 @@ def verify_root(res: SoakResult, root: Path) -> None:
 
 def compare_bars(source: pd.DataFrame, datas: list[sg.SegmentData], bar: str = "5min") -> tuple[int, int]:
     """(bars collected, bars that differ or are missing) against `live.bars.BarBuilder` run once over the source
-    ticks (the collector's default bar; the last bar, still open at the stop, is left out). Reported, not a
-    check of the soak: the ticks are the record."""
+    ticks (the collector's default bar; the last bar, still open at the stop, is left out), each bar with its
+    contract (at a roll inside a bar both contracts have a bar of that start). The source is what reached the
+    files (a stall's trades never did), so no difference is legitimate: restarts must not change a bar."""
     from live.bars import BarBuilder
     from live.events import Tick
 
@@ -441,8 +443,9 @@ def compare_bars(source: pd.DataFrame, datas: list[sg.SegmentData], bar: str = "
         out = b.add(Tick(int(r.ts_ns), float(r.price), int(r.size), int(r.side), r.contract, 1, float(r.bid),
                          float(r.ask)))
         if out is not None:
-            ref.append((out.ts_ns, out.open, out.high, out.low, out.close, out.volume, out.bid_volume, out.ask_volume))
-    got = [tuple(x.item() for x in row)[:8] for d in datas for row in d.bars]
+            ref.append((out.ts_ns, out.open, out.high, out.low, out.close, out.volume, out.bid_volume, out.ask_volume,
+                        out.contract))
+    got = [(*[x.item() for x in row][:8], c) for d in datas for row, c in zip(d.bars, d.bar_contracts)]
     return len(got), len(Counter(ref) - Counter(got)) + len(Counter(got) - Counter(ref))
 
 
@@ -670,6 +673,9 @@ def check(res: SoakResult, writer: SierraScidWriter, root: Path) -> None:
             res.problems.append(f"Parquet ticks of the sealed dates differ from their segments: {pl} missing, "
                                 f"{pd_} extra, {pm} different")
     res.bars, res.bars_differ = compare_bars(src, datas)
+    if res.bars_differ:
+        res.problems.append(f"bars not as one uninterrupted bar builder makes them from the source: {res.bars_differ} "
+                            "(changed or missing)")
     verify_root(res, root)
     events = journal_events(root)
     res.journal_kinds = dict(Counter(e["kind"] for e in events))

@@ -32,6 +32,12 @@ def test_no_tick_lost_or_duplicated(soak):
     assert not [p for p in soak.problems if "differ" in p or "seq" in p or "torn" in p], soak.summary()
 
 
+def test_restarts_do_not_change_a_bar(soak):
+    """The bars collected through every kill, torn segment and reopened feed are the bars one uninterrupted builder
+    makes from the ticks that reached the files (a stall's trades never did: no bar has them on either side)."""
+    assert soak.bars > 25 and soak.bars_differ == 0, soak.summary()
+
+
 def test_the_sealed_day_is_in_parquet_as_in_its_segment(soak):
     assert soak.segments[0] == "2024-03-04 (sealed)", soak.segments
     if importlib.util.find_spec("live.collect.seal") is None:
