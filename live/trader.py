@@ -437,6 +437,7 @@ class Trader:
                 self._since_ckpt = 0
             st = self.status(bar)
             st["in_session"] = bool(s["in_session"])  # the bar is a point of the session's equity curve
+            st["signals"] = _bar_signals(bar, s)  # the dashboard's last bars
             self.journal.heartbeat(time.time_ns(), st)
         if self.on_status is not None:
             self.on_status(st)
@@ -816,6 +817,21 @@ class Trader:
                          shadow_trades=ghosts,
                          restarts=self._restarts, latency_ns=self._lat[:self._n_lat].copy(),
                          decision_ns=self._dec[:self._n_dec].copy())
+
+
+SIGNAL_FIELDS = ("bn_score", "confidence", "base_lo", "base_hi", "green_lo", "green_hi", "red_lo", "red_hi",
+                 "delta", "long_entry", "short_entry")
+
+
+def _bar_signals(bar: Bar, s: Any) -> dict[str, Any]:
+    """The closed bar and its signal columns (status as its label), JSON-able, for the heartbeat."""
+    out: dict[str, Any] = {"ts_ns": int(bar.ts_ns), "open": bar.open, "high": bar.high, "low": bar.low,
+                           "close": bar.close, "volume": int(bar.volume)}
+    for k in SIGNAL_FIELDS:
+        v = s[k]
+        out[k] = bool(v) if isinstance(v, (bool, np.bool_)) else (None if v != v else float(v))
+    out["status"] = str(s["status"])
+    return out
 
 
 def _empty_context() -> dict[str, Any]:

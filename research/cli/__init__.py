@@ -30,6 +30,7 @@ EPILOG = f"""examples:
   navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale metrics                                     # the same as Prometheus metrics (navale_*)
+  navale dashboard                                   # live monitoring page on 127.0.0.1 (token), emergency stop
   navale stop                                        # emergency stop: cancel, flatten, halt until --clear
   navale alerts                                      # the alert history; --ack ID; `navale alerts test` tries every channel
   navale collect --feed synthetic --hours 1          # record ticks, bars, events into durable segments
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         backtest_cmd,
         backup_cmd,
         collect_cmd,
+        dashboard_cmd,
         lab_cmd,
         metrics_cmd,
         ml_cmd,
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
-                   collect_cmd, backup_cmd, alerts_cmd, metrics_cmd):
+                   collect_cmd, backup_cmd, alerts_cmd, metrics_cmd, dashboard_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -167,6 +169,7 @@ _COMMANDS = {
     "backup": "backup_cmd",
     "alerts": "alerts_cmd",
     "metrics": "metrics_cmd",
+    "dashboard": "dashboard_cmd",
 }
 
 
@@ -179,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return 0
-    if args.group not in ("data", "lab", "status", "stop", "collect", "alerts", "metrics"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
+    if args.group not in ("data", "lab", "status", "stop", "collect", "alerts", "metrics", "dashboard"):  # a bad $NAVALE_STORE_TIMEOUT fails before any work, not after it
         from research.store.runs import StoreError, lock_timeout
 
         try:

@@ -79,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- stop
 
 
+def emergency_stop(directory: str | Path, reason: str = "emergency stop", timeout: float = 10.0) -> dict[str, Any]:
+    """What `navale stop` does (halt, signal the trader, wait for flat, else flatten the paper book): the
+    result dict (``flat``, ``path``, ``detail``, ``lines``...). Raises ``live.control.ControlError``."""
+    return _stop(Path(directory), reason, timeout, time.perf_counter(), time.time_ns())
+
+
 def _stop(directory: Path, reason: str, timeout: float, t0: float, t0_ns: int) -> dict[str, Any]:
     from live import control
 
