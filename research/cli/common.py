@@ -10,6 +10,7 @@ import errno
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from research.pipeline import SYNTHETIC_BANNER
 from strategy.modes import MODES, SESSIONS
@@ -175,3 +176,38 @@ def speed_arg(hi: float):
             return float("inf")
         return number_arg(value, 0, hi, "speed: x real time, or 'max'", lo_open=True)
     return parse
+
+
+def add_alert_options(p: argparse.ArgumentParser) -> None:
+    """``--alerts-config``, ``--alerts-interval`` and ``--no-alerts`` (navale paper, navale collect)."""
+    p.add_argument("--alerts-config", metavar="FILE",
+                   help="alert thresholds TOML (docs/alerts.md; default: the mode's defaults)")
+    p.add_argument("--alerts-interval", type=float, default=5.0, metavar="SECONDS",
+                   help="how often the alert rules look at the journal, on their own thread (default 5 s)")
+    p.add_argument("--no-alerts", action="store_true",
+                   help="do not run the alert rules beside this process (`navale alerts check` still can)")
+
+
+def check_alert_options(args: argparse.Namespace, mode: str) -> None:
+    """Refuse a bad alerts config or channel file now (ValueError, one line)."""
+    if getattr(args, "no_alerts", True):
+        return
+    from live.alerts.channels import configured_urls
+    from live.alerts.config import AlertConfig
+
+    if not 0.05 <= args.alerts_interval <= 3600:
+        raise ValueError(f"--alerts-interval {args.alerts_interval:g}: give 0.05 to 3600 seconds")
+    if args.alerts_config:
+        AlertConfig.from_toml(args.alerts_config, mode=mode)
+    configured_urls()
+
+
+def start_alerts(args: argparse.Namespace, journal_path: Any, mode: str, console: Any) -> Any:
+    """The started `live.alerts.watcher.AlertWatcher` on ``journal_path`` (None with --no-alerts)."""
+    if getattr(args, "no_alerts", True):
+        return None
+    from live.alerts.watcher import start_watcher
+
+    watcher, line = start_watcher(journal_path, mode, args.alerts_config, args.alerts_interval)
+    console.print(line, highlight=False)
+    return watcher

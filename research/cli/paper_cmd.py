@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import console as make_console
-from .common import speed_arg
+from .common import add_alert_options, check_alert_options, speed_arg, start_alerts
 
 FEED_HELP = "synthetic (default: the embedded generator in accelerated time), replay:PATH (a recorded .scid, tick " \
             "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing)"
@@ -59,6 +59,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--out", metavar="DIR", help="write trades.parquet/.csv (backtest columns), equity, stats, manifest")
     p.add_argument("--no-store", action="store_true", help="do not copy the closed trades into the run store")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    add_alert_options(p)
     p.add_argument("--ml-model", metavar="FILE", help="signal-quality model (navale ml train): P(win) on every "
                    "signal; one under the threshold is followed as a shadow trade, never sent to the broker")
     p.add_argument("--ml-threshold", type=float, metavar="P", help="P(win) threshold in [0, 1] (default: the mode's)")
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         params, promo = resolve_params(args)
         if promo is None and not args.unvalidated:
             raise ConfigError(UNVALIDATED)
+        check_alert_options(args, params.mode)  # a bad alerts config or channel file: before the state is claimed
         speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
         speed = None if speed == float("inf") else speed
         trader = _open(args, params, promo, speed, console)
@@ -149,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.unvalidated and promo is None:
         console.print("[yellow]UNVALIDATED parameters[/]: not accepted by `navale promote`; marked in every output")
+    watcher = start_alerts(args, trader.journal.path, params.mode, console)
     trader.install_signal_handler()
     console.print(f"paper session {trader.run_id}: mode {params.mode}, feed {args.feed}, broker {args.broker}, "
                   f"state {trader.cfg.state_dir}" + (", resumed" if trader._restarts else ""), highlight=False)
@@ -164,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
                       "status`)", highlight=False)
         return 1
     finally:
+        if watcher is not None:
+            watcher.close(5.0)
         if not args.quiet:
             sys.stderr.write("\n")
     wall = time.perf_counter() - t0
