@@ -91,11 +91,16 @@ class AlertWatcher:
                         pass
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread and the delivery (each waits at most ``timeout`` s; undelivered alerts stay in the
-        history with delivered = 0)."""
+        """Look a last time, then stop the thread and the delivery (each waits at most ``timeout`` s;
+        undelivered alerts stay in the history with delivered = 0)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self._thread.is_alive():  # one last look: what the end of a short run fired is recorded too
+                try:
+                    self.look()
+                except Exception:  # noqa: BLE001
+                    self.errors += 1
         if self._system is not None:
             try:
                 self._system.close(timeout)

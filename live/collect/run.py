@@ -311,6 +311,7 @@ def run_collect(args: Any, out: Any = None) -> int:
     except (ControlError, ValueError, OSError) as exc:
         return fail(str(exc))
     journal = None
+    watcher = alert_line = None
     t0 = time.perf_counter()
     stop = {"flag": None}
     trader = None
@@ -328,6 +329,11 @@ def run_collect(args: Any, out: Any = None) -> int:
                                      bar=args.bar, writer_kw=writer_kw,
                                      summary_to_store=not getattr(args, "no_store", False),
                                      synthetic=_synthetic_fields(args))
+        if not getattr(args, "no_alerts", True):  # the alert rules on their own thread (live.alerts.watcher)
+            from live.alerts.watcher import start_watcher
+
+            watcher, alert_line = start_watcher(layout.journal_path(root), getattr(args, "mode", None) or
+                                                "data_collection", args.alerts_config, args.alerts_interval)
     except (CollectorError, FeedError, DataError, JournalError, S.SegmentError, ValueError, OSError) as exc:
         control.remove_pid(root)
         control.release(root)
@@ -362,6 +368,8 @@ def run_collect(args: Any, out: Any = None) -> int:
     out.print(f"collecting {', '.join(c.symbol for c in collectors)} from {feed_text} into {root}"
               + (f", paper trading {trader.run_id} ({trader.params.mode})" if trader is not None else ", recording only")
               + (f", {hours:g} h of market time" if hours else "") + f", fsync {writer_kw['fsync']}", highlight=False)
+    if alert_line:
+        out.print(alert_line, highlight=False)
     reason = "stopped"
     n_trades = 0
     if stop["flag"] and trader is not None:  # stopped while starting
@@ -383,6 +391,8 @@ def run_collect(args: Any, out: Any = None) -> int:
             reason = _record_loop(collectors, hb, stop) if not (stop["flag"] or all(c.done for c in collectors)) \
                 else (stop["flag"] or collectors[0].done or reason)
     finally:
+        if watcher is not None:
+            watcher.close(5.0)
         ok = _close_all(collectors)
         hb(force=True)
         if line:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from .common import console as make_console
-from .common import number_arg, speed_arg
+from .common import add_alert_options, number_arg, speed_arg
 
 NO_DATA = 2
 
@@ -68,6 +68,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--ml-threshold", type=lambda v: number_arg(v, 0, 1, "probability"), metavar="P",
                    help="the model's threshold (default: the mode's)")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    add_alert_options(p)
     p.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
     csub = p.add_subparsers(dest="collect_command", metavar="SUBCOMMAND")
     s = csub.add_parser(

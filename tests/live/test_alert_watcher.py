@@ -121,3 +121,29 @@ def test_a_bad_alerts_config_is_refused_before_the_session_starts(tmp_path):
     r = paper(tmp_path / "live", "--alerts-config", str(tmp_path / "bad.toml"), cwd=tmp_path)
     assert r.returncode == 2 and "bad.toml" in r.stderr and "drawdown_pct" in r.stderr
     assert not control.journal_path(tmp_path / "live").exists()
+
+
+def collect(root: Path, *extra: str, urls: str = "", cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "NAVALE_ALERT_URLS": urls, "HOME": str(cwd)}
+    return subprocess.run([sys.executable, "-m", "research.cli", "collect", "--feed", "synthetic", "--hours", "1",
+                           "--speed", "max", "--dir", str(root), "--no-trade", "--quiet", *extra],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_collector_with_a_blackholed_endpoint_collects_the_same_records(tmp_path):
+    (tmp_path / "alerts.toml").write_text("disk_pct = 0.001\ncooldown_s = 0.0\n")  # fires on any disk
+    plain = collect(tmp_path / "a", "--no-alerts", cwd=tmp_path)
+    hole = Blackhole()
+    try:
+        watched = collect(tmp_path / "b", "--alerts-config", str(tmp_path / "alerts.toml"), "--alerts-interval",
+                          "0.05", urls=f"json://127.0.0.1:{hole.port}/hook?rto=30&cto=5", cwd=tmp_path)
+    finally:
+        hole.close()
+    assert plain.returncode == 0 and watched.returncode == 0, watched.stderr
+    line = re.compile(r"hours: ([\d,]+) records .*seq [\d,]+\)")
+    assert line.search(watched.stderr).group(0) == line.search(plain.stderr).group(0)
+    with Journal(tmp_path / "b" / "collector.sqlite", readonly=True) as j:
+        alerts = j.alerts()
+    assert any(a["kind"] == "disk" for a in alerts), alerts
+    assert not any(a["delivered"] for a in alerts)
