@@ -19,12 +19,15 @@ from typing import Any
 from .config import AlertConfig
 
 __all__ = ["Alert", "KILL_SWITCH_EVENTS", "RECONNECT_EVENTS", "status_alerts", "machine_alerts", "machine_usage",
-           "event_alerts", "collector_alerts", "silence_alert", "sharpe_alert", "rolling_sharpe", "evaluate"]
+           "event_alerts", "collector_alerts", "band_alert", "OUT_OF_ORDER_EVENTS", "silence_alert", "sharpe_alert", "rolling_sharpe", "evaluate"]
 
 # risk events journaled when a kill switch fires (live/trader.py, navale stop, the collector); the weekend halt
 # journals only its end, so it has no alert
 KILL_SWITCH_EVENTS = ("feed_halt", "account_stop", "day_gate", "emergency_stop", "disk_full")
 RECONNECT_EVENTS = ("feed_resumed", "restart")
+# records or bars out of order: the bar builder's late trades, the .scid feed's DateTime going back, the
+# collector's quality finding, a bar fed again to the trader after a restart
+OUT_OF_ORDER_EVENTS = ("late_record", "feed_out_of_order", "quality.out_of_order", "bar_skipped")
 NS = 1_000_000_000
 
 
@@ -175,6 +178,10 @@ def event_alerts(events: Iterable[Mapping[str, Any]], cfg: AlertConfig, now_ns: 
             out.append(Alert("position_mismatch", "critical", None, None,
                              f"position disagrees with the broker: {e.get('detail', '')}", int(e.get("ts_ns") or now_ns),
                              dedup_key=f"risk_event:{eid}"))
+        elif kind in OUT_OF_ORDER_EVENTS:
+            out.append(Alert("bars_out_of_order", "warning", None, None,
+                             f"records or bars out of order ({kind}): {e.get('detail', '')}",
+                             int(e.get("ts_ns") or now_ns), dedup_key=f"risk_event:{eid}"))
         elif kind in RECONNECT_EVENTS and now_ns - int(e.get("wall_ns") or 0) <= window_ns:
             reconnects.append(e)
     if len(reconnects) >= cfg.reconnect_storm_count:
@@ -198,16 +205,29 @@ def collector_alerts(collector_status: Mapping[str, Any], cfg: AlertConfig, ts_n
     return out
 
 
+def band_alert(status: Mapping[str, Any], band: Any, ts_ns: int) -> list[Alert]:
+    """The day's P&L (``pnl_today_usd`` of the heartbeat) outside the band the backtest of the same configuration
+    predicts (``live.pnl_band.PnlBand``: below its 5 % or above its 95 % daily quantile)."""
+    pnl = _num(status.get("pnl_today_usd"))
+    if band is None or pnl is None or not band.outside(pnl):
+        return []
+    side = "below" if pnl < band.q05_day else "above"
+    edge = band.q05_day if pnl < band.q05_day else band.q95_day
+    return [Alert("pnl_band", "warning", pnl, edge, f"P&L today {pnl:,.2f} $ is {side} the backtest's daily band "
+                  f"[{band.q05_day:,.2f}, {band.q95_day:,.2f}] $ ({band.source})", ts_ns)]
+
+
 def evaluate(cfg: AlertConfig, now_ns: int, *, status: Mapping[str, Any] | None = None,
              events: Iterable[Mapping[str, Any]] = (), collector: Mapping[str, Any] | None = None,
              usage: Mapping[str, float | None] | None = None, daily_pnl: Sequence[float] | None = None,
-             calendar: Any = None) -> list[Alert]:
+             calendar: Any = None, band: Any = None) -> list[Alert]:
     """Every rule on what is given: a trader ``status``, risk ``events``, a ``collector`` heartbeat status, the
     machine's ``usage`` (:func:`machine_usage`), the ``daily_pnl`` series (rolling Sharpe)."""
     out: list[Alert] = []
     if status is not None:
         out += status_alerts(status, cfg, now_ns)
         out += silence_alert((status.get("feed") or {}).get("last_record_age_s"), now_ns, cfg, calendar)
+        out += band_alert(status, band, now_ns)
     out += event_alerts(events, cfg, now_ns)
     if collector is not None:
         out += collector_alerts(collector, cfg, now_ns)

@@ -48,4 +48,10 @@ def check_journal(journal: Any, cfg: AlertConfig, *, now_ns: int | None = None, 
     events = [e for e in journal.risk_events(limit=1000) if now - int(e["wall_ns"]) <= EVENTS_WINDOW_S * 1e9]
     return evaluate(cfg, now, status=status, events=events, collector=collector,
                     usage=machine_usage(disk_path) if usage is None else usage,
-                    daily_pnl=daily_pnl(journal), calendar=calendar)
+                    daily_pnl=daily_pnl(journal), calendar=calendar, band=_band(journal))
+
+
+def _band(journal: Any) -> Any:
+    from live.pnl_band import read_band
+
+    return read_band(journal) if getattr(journal, "path", None) is not None else None

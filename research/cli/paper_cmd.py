@@ -60,6 +60,8 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--no-store", action="store_true", help="do not copy the closed trades into the run store")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     add_alert_options(p)
+    p.add_argument("--no-band", action="store_true", help="do not backtest the parameters at start for the expected "
+                   "daily P&L band (the dashboard's band and the pnl_band alert)")
     p.add_argument("--ml-model", metavar="FILE", help="signal-quality model (navale ml train): P(win) on every "
                    "signal; one under the threshold is followed as a shadow trade, never sent to the broker")
     p.add_argument("--ml-threshold", type=float, metavar="P", help="P(win) threshold in [0, 1] (default: the mode's)")
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.unvalidated and promo is None:
         console.print("[yellow]UNVALIDATED parameters[/]: not accepted by `navale promote`; marked in every output")
+    _store_band(params, args, trader, console)
     watcher = start_alerts(args, trader.journal.path, params.mode, console)
     trader.install_signal_handler()
     console.print(f"paper session {trader.run_id}: mode {params.mode}, feed {args.feed}, broker {args.broker}, "
@@ -184,6 +187,38 @@ def run(args: argparse.Namespace) -> int:
         out = write_session_outputs(args.out, trader, res, params, promo, args)
         console.print(f"wrote {out}", highlight=False)
     return 1 if res.reason == "halted" else 0
+
+
+def _store_band(params, args, trader, console) -> None:
+    """Write the expected daily P&L band (the backtest of the same parameters, a few seconds) beside the journal,
+    on a daemon thread: the session never waits for it. A failure is journaled, never fatal (no band: the
+    dashboard and the P&L-band alert do without)."""
+    if getattr(args, "no_band", False):
+        return
+    import threading
+
+    from live.pnl_band import write_band
+
+    from .paper_band import session_band
+
+    state_dir, feed, bar, journal_path = trader.cfg.state_dir, args.feed, args.bar, trader.journal.path
+
+    def work() -> None:
+        try:
+            band = session_band(params, feed, bar)
+            if band is not None:
+                write_band(state_dir, band)
+        except Exception as exc:  # noqa: BLE001 - a band is a convenience, the session goes on
+            from live.journal import Journal
+
+            try:
+                with Journal(journal_path) as j:
+                    j.record_risk_event("band_unavailable", f"no expected P&L band: {_one_line(exc)}", time.time_ns(),
+                                        level="info")
+            except Exception:  # noqa: BLE001
+                pass
+
+    threading.Thread(target=work, name="navale-band", daemon=True).start()
 
 
 def _open(args, params, promo, speed, console):
