@@ -14,6 +14,7 @@ __all__ = ["Sources", "read_snapshot", "equity_points"]
 LAST_BARS = 12
 LAST_TRADES = 10
 LAST_ALERTS = 15
+MAX_POINTS = 20_000  # equity points kept for the curve (in-session bars: months of 5-minute bars)
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,37 @@ def equity_points(beats: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return out
 
 
+class _Beats:
+    """The equity points and last bars of one journal's heartbeats, read incrementally (only the heartbeats
+    after the last one read; a journal whose ids went back, a new session's, is read again)."""
+
+    def __init__(self) -> None:
+        self.last_id = 0
+        self.equity: list[tuple[int, float]] = []
+        self.bars: list[dict[str, Any]] = []
+
+    def update(self, j: Any) -> None:
+        new = j.heartbeats(after_id=self.last_id)
+        if not new and self.last_id and not j.heartbeats(after_id=self.last_id - 1, limit=1):
+            self.__init__()  # the heartbeat ids went back: another session's journal at this path
+            new = j.heartbeats()
+        for b in new:
+            self.last_id = max(self.last_id, int(b["id"]))
+        self.equity = (self.equity + equity_points(new))[-MAX_POINTS:]
+        self.bars = (self.bars + [b["status"]["signals"] for b in new
+                                  if isinstance(b["status"].get("signals"), dict)])[-LAST_BARS:]
+
+
+_BEATS: dict[str, _Beats] = {}
+
+
 def _trader(path: Path) -> dict[str, Any]:
     from live.journal import Journal
 
     with Journal(path, readonly=True) as j:
         st = j.status(events=8)
-        beats = j.heartbeats()
+        cache = _BEATS.setdefault(str(path.resolve()), _Beats())
+        cache.update(j)
         trades = j.trades()
         orders = j.orders()
         fills = j.fills()
@@ -76,12 +102,12 @@ def _trader(path: Path) -> dict[str, Any]:
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in orders[~orders["order_id"].isin(filled)][["order_id", "side", "quantity", "purpose", "reason",
                                                                "stop_ticks", "target_ticks"]].to_dict("records")]
-    bars = [b["status"]["signals"] for b in beats if isinstance(b["status"].get("signals"), dict)][-LAST_BARS:]
+    bars = list(cache.bars)
     cols = [c for c in ("trade_id", "side", "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason",
                         "pnl_usd", "bn_score", "base_type", "status", "quality_p_win") if c in trades.columns]
     last_trades = [] if trades.empty else [{k: (str(v) if hasattr(v, "isoformat") else v) for k, v in r.items()}
                                            for r in trades[cols].tail(LAST_TRADES).iloc[::-1].to_dict("records")]
-    return {"status": st, "equity": equity_points(beats), "bars": bars[::-1], "trades": last_trades,
+    return {"status": st, "equity": list(cache.equity), "bars": bars[::-1], "trades": last_trades,
             "open_orders": open_orders, "alerts": alerts[::-1], "band": None if band is None else band.__dict__}
 
 

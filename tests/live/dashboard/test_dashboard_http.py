@@ -146,3 +146,22 @@ def test_metrics_are_the_navale_metrics_of_the_journal(session):
     assert status == 200 and headers["content-type"].startswith("text/plain")
     names = set(re.findall(r"^(navale_[a-z_]+)", text, re.M))
     assert {"navale_bars_total", "navale_position_contracts"} <= names or len(names) > 8, sorted(names)
+
+
+def test_the_heartbeats_are_read_incrementally_and_a_new_journal_is_read_again(tmp_path):
+    from live.dashboard.snapshot import Sources, read_snapshot
+
+    sd = tmp_path / "live"
+    with Journal(control.journal_path(sd)) as j:
+        for i in range(3):
+            j.heartbeat(i, {"in_session": True, "equity_usd": 100.0 + i, "bar_ts_ns": 10 + i})
+    src = Sources(sd, None)
+    assert [v for _, v in read_snapshot(src)["trader"]["equity"]] == [100.0, 101.0, 102.0]
+    with Journal(control.journal_path(sd)) as j:
+        j.heartbeat(3, {"in_session": True, "equity_usd": 103.0, "bar_ts_ns": 13})
+    assert [v for _, v in read_snapshot(src)["trader"]["equity"]] == [100.0, 101.0, 102.0, 103.0]
+    for f in sd.glob("journal.sqlite*"):
+        f.unlink()
+    with Journal(control.journal_path(sd)) as j:
+        j.heartbeat(0, {"in_session": True, "equity_usd": 50.0, "bar_ts_ns": 1})
+    assert [v for _, v in read_snapshot(src)["trader"]["equity"]] == [50.0]
