@@ -92,7 +92,9 @@ def _trader(path: Path) -> dict[str, Any]:
         alerts = j.alerts(limit=LAST_ALERTS)
         band = None
         try:
-            from live.pnl_band import read_band  # the backtest's expected band, where the session stored one
+            from live.pnl_band import (
+                read_band,  # the backtest's expected band, where the session stored one
+            )
 
             band = read_band(j)
         except ImportError:

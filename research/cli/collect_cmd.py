@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from .common import console as make_console
 from .common import add_alert_options, number_arg, speed_arg
+from .common import console as make_console
 
 NO_DATA = 2
 

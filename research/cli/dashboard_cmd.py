@@ -41,8 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from live import control
     from live.collect import layout
     from live.dashboard.app import create_app
+    from live.dashboard.server import (
+        LOOPBACK,
+        TOKEN_ENV,
+        dashboard_token,
+        free_port,
+        serve,
+    )
     from live.dashboard.snapshot import Sources
-    from live.dashboard.server import LOOPBACK, TOKEN_ENV, dashboard_token, free_port, serve
 
     from .stop_cmd import emergency_stop
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import console as make_console
 from .common import add_alert_options, check_alert_options, speed_arg, start_alerts
+from .common import console as make_console
 
 FEED_HELP = "synthetic (default: the embedded generator in accelerated time), replay:PATH (a recorded .scid, tick " \
             "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing)"
