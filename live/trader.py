@@ -791,6 +791,7 @@ class Trader:
             "trades": self._n_trades - self._n_shadow,
             "bars": self._bars,
             "latency": {"decisions": self._decisions, "last_decision_ns": self._decision_last_ns},
+            "latency_ms": self._decision_last_ns / 1e6 if self._decisions else None,  # the last record -> order
             "kill_switches": {
                 "daily_gate": False if new_day else (eng.day_stop or False), "halted": eng.halted or False,
                 "losses_in_a_row": eng.losses_in_a_row, "feed_halt": self._feed_halted,
