@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,17 +76,9 @@ def band_path(state_dir: str | Path) -> Path:
 
 def write_band(state_dir: str | Path, band: PnlBand) -> Path:
     """Write ``band`` atomically to ``STATE_DIR/expected_band.json``."""
-    path = band_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".expected_band.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(band.to_json())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from research.store.files import atomic_write_text
+
+    return atomic_write_text(band_path(state_dir), band.to_json())
 
 
 def read_band(journal_or_dir: Any) -> PnlBand | None:

@@ -60,9 +60,13 @@ class Channel:
     def __init__(self, url: str) -> None:
         import apprise
 
-        self._apprise = apprise.Apprise()
+        # sent in the caller's thread (the alert system's daemon delivery thread), bounded by the URL's own
+        # timeouts (cto=, rto=): apprise's default dispatch uses worker threads that the interpreter joins at
+        # exit, so an endpoint that never answers would hold the process's exit for its read timeout
+        asset = apprise.AppriseAsset(async_mode=False)
+        self._apprise = apprise.Apprise(asset=asset)
         self.valid = bool(self._apprise.add(url))
-        plugin = apprise.Apprise.instantiate(url) if self.valid else None
+        plugin = apprise.Apprise.instantiate(url, asset=asset) if self.valid else None
         # the URL with its secrets masked by apprise, without the query's many defaults
         self.name = plugin.url(privacy=True).split("?", 1)[0] if plugin is not None else url.split(":", 1)[0] + "://…"
 

@@ -145,7 +145,11 @@ def test_metrics_are_the_navale_metrics_of_the_journal(session):
         status, text, headers = get(url + "metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     names = set(re.findall(r"^(navale_[a-z_]+)", text, re.M))
-    assert {"navale_bars_total", "navale_position_contracts"} <= names or len(names) > 8, sorted(names)
+    assert {"navale_bars_total", "navale_ticks_total", "navale_position_contracts", "navale_pnl_today_usd",
+            "navale_tick_to_order_latency_seconds_bucket", "navale_feed_up"} <= names, sorted(names)
+    with Journal(control.journal_path(sd), readonly=True) as j:
+        bars = j.last_heartbeat()["status"]["bars"]
+    assert re.search(rf"^navale_bars_total{{[^}}]*}} {bars}(\.0)?$", text, re.M), "bars differ from the journal"
 
 
 def test_the_heartbeats_are_read_incrementally_and_a_new_journal_is_read_again(tmp_path):
