@@ -61,9 +61,10 @@ class Channel:
         import apprise
 
         # sent in the caller's thread (the alert system's daemon delivery thread), bounded by the URL's own
-        # timeouts (cto=, rto=): apprise's default dispatch uses worker threads that the interpreter joins at
-        # exit, so an endpoint that never answers would hold the process's exit for its read timeout
-        asset = apprise.AppriseAsset(async_mode=False)
+        # timeouts (cto=, rto=): apprise's default dispatch, and its service_timeout guard, run the call in a
+        # shared thread pool that the interpreter joins at exit, so an endpoint that never answers would hold
+        # the process's exit for its read timeout
+        asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
         self._apprise = apprise.Apprise(asset=asset)
         self.valid = bool(self._apprise.add(url))
         plugin = apprise.Apprise.instantiate(url, asset=asset) if self.valid else None
