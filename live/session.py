@@ -148,12 +148,17 @@ def _store_sync(store_path: str | Path, trader: Trader, params: Params, feed: st
                 "broker": trader.cfg.broker_mode, "symbol": trader.cfg.symbol, "bar": trader.cfg.bar}
     if quality is not None:
         manifest["quality"] = {"model": quality["model"], "threshold": quality["threshold"]}
+    synthetic = str(feed).strip().lower() == "synthetic"
     spec = (feed_kw or {}).get("spec")
+    if spec is None and synthetic:  # the feed's default generator
+        from research.data.synthetic import SyntheticSpec
+
+        spec = SyntheticSpec()
     if spec is not None and hasattr(spec, "__dataclass_fields__"):  # the synthetic feed's spec: its bars reload
         from dataclasses import asdict
 
         manifest["synthetic_spec"] = asdict(spec)
-    if str(feed).strip().lower() == "synthetic":  # every reader of the run (reports, ML data sets) says so
+    if synthetic:  # every reader of the run (reports, ML data sets) says so
         manifest["extra"] = {"synthetic": True}
     manifest.update(extra or {})
     sync = StoreSync(store_path, trader.run_id, manifest)

@@ -34,14 +34,18 @@ store = False  # write the run to the run store, as `navale backtest` does (the 
 trials_from = None  # sweep these parameters were chosen from (folder or id): deflates the DSR by its trials
 allow_data_errors = False  # run even when the data check finds errors (recorded in the manifest)
 symbol = None  # instrument or contract of the files (ES, ESH20), when their names do not say
+paper_dir = None  # a paper session exported by `navale report performance --run`: report it instead of a backtest
 
 # %%
 from research.reports import display, plots
 from research.reports import performance as report
 
 display.setup()
-ctx = report.performance_context(data, params_file, mode, session, date_from, date_to, bar, run_id, store=store,
-                                 trials_from=trials_from, allow_data_errors=allow_data_errors, symbol=symbol)
+if paper_dir:
+    ctx = report.paper_context(paper_dir)
+else:
+    ctx = report.performance_context(data, params_file, mode, session, date_from, date_to, bar, run_id, store=store,
+                                     trials_from=trials_from, allow_data_errors=allow_data_errors, symbol=symbol)
 res, tracker, trades, params = ctx.result, ctx.tracker, ctx.result.trades, ctx.params
 display.heading(title, 1, anchor="report-title")
 display.banner(ctx.synthetic)

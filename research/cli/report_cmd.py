@@ -49,6 +49,7 @@ def add_parser(sub: Any, formatter: type) -> None:
             "  navale report performance                                   # the embedded synthetic data\n"
             "  navale report performance ../shared/data/es-5m/ESH20-CME.scid_BarData__5m.txt.gz\n"
             "  navale report performance ../shared/data/es-5m/*.gz --mode paper --from 2019-01-01\n"
+            "  navale report performance --run paper-20240304-143000-1a2b3c     # a paper session\n"
         ),
         formatter_class=formatter,
     )
@@ -59,6 +60,13 @@ def add_parser(sub: Any, formatter: type) -> None:
     p.add_argument("--title", default="Battle Navale performance report", help="report title")
     p.add_argument("--examples", type=int, default=3, metavar="N", help="trades drawn in 'Signal examples' (default 3)")
     p.add_argument("--no-store", action="store_true", help="do not write the run to the store")
+    p.add_argument("--run", metavar="RUN_ID", dest="paper_run", type=run_id_arg,
+                   help="report this paper session (a run id of `navale runs` / `navale status`) instead of a "
+                        "backtest: its trades, its per-bar equity from the journal in --state-dir when it still "
+                        "holds the run, and the bars it ran on")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="with --run: the live state directory whose journal holds the session (default: "
+                        "$NAVALE_LIVE_DIR, else data/live)")
     p.add_argument("--trials-from", metavar="SWEEP", default=None,
                    help="the sweep (folder or id under reports/sweeps) these parameters were chosen from: the DSR is "
                         "deflated by its trial count and Sharpe dispersion (default: 1 trial, DSR = PSR)")
@@ -135,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command in ("performance", "sweep", "ml"):  # an output folder that cannot be written: before any work
         require_writable_dir(Path(args.out) if args.out else DEFAULT_OUT, "--out" if args.out else "the reports folder")
     try:
+        if args.command == "performance" and args.paper_run:
+            return _paper_performance(args, console)
         if args.command == "performance":
             return _performance(args, console)
         if args.command == "sweep":
@@ -246,6 +256,96 @@ def _performance(args: argparse.Namespace, console) -> int:
 
         console.print(f"[bold red]error:[/] {escape(str(store_error))}", soft_wrap=True)
         return STORE_FAILED
+    return 0
+
+
+def export_paper_run(run_id: str, out_dir: Path, state_dir: str | None = None) -> dict[str, Any]:
+    """Write paper session ``run_id`` to ``out_dir`` as the performance notebook's ``paper_dir`` reads it
+    (:data:`research.reports.performance.PAPER_FILES`): its run-store manifest, its closed trades (the journal's
+    when the journal in ``state_dir`` holds the run: it has them all, even those not synced yet; else the
+    store's) and the per-bar equity and position of the trader's heartbeats when the journal still holds them
+    all. Returns what was found (``trades``, ``equity``, ``journal``). Raises ValueError naming what is missing."""
+    import json
+
+    from live import control
+    from live.journal import Journal
+    from research.performance import PerformanceTracker
+    from research.reports.performance import PAPER_FILES
+    from research.store import RunStore, default_store_path
+    from research.store.files import atomic_write_bytes, atomic_write_text
+    from research.store.runs import StoreError
+
+    manifest = trades = None
+    store = default_store_path()
+    if store.exists():
+        with RunStore(store, read_only=True) as rs:
+            try:
+                manifest = rs.manifest(run_id)
+            except StoreError:
+                manifest = None
+            if manifest is not None:
+                trades = rs.snapshots(run_id)
+    if manifest is not None and str(manifest.get("kind") or manifest.get("mode")) not in ("paper", "data_collection",
+                                                                                          "live"):
+        raise ValueError(f"run {run_id} in the store {store} is not a paper session (kind "
+                         f"{manifest.get('kind') or manifest.get('mode')!r}): `navale report performance` without "
+                         "--run reports backtests")
+    jpath = control.journal_path(control.state_dir(state_dir))
+    equity = None
+    found_journal = False
+    if jpath.exists():
+        with Journal(jpath, readonly=True) as j:
+            jt = j.trades(run_id)
+            if len(jt) or manifest is None:
+                tracker = PerformanceTracker.from_journal(j, run_id)
+                if len(jt) or tracker.equity is not None:
+                    found_journal = True
+                    trades = jt if len(jt) or trades is None else trades
+                    if tracker.equity is not None:
+                        equity = tracker.equity.to_frame("equity").assign(position=tracker.position)
+    if manifest is None:
+        where = f"the journal {jpath}" if found_journal else f"the run store {store} nor the journal {jpath}"
+        raise ValueError(f"paper run {run_id!r} is not in the run store {store} (sessions run with --no-store are "
+                         f"not): its parameters and bars are unknown" if found_journal else
+                         f"no paper run {run_id!r} in {where} (see `navale runs`, or give --state-dir)")
+    import io
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / PAPER_FILES["manifest"], json.dumps({**manifest, "run_id": run_id}, default=str))
+    buf = io.BytesIO()
+    trades.to_parquet(buf, index=False)
+    atomic_write_bytes(out_dir / PAPER_FILES["trades"], buf.getvalue())
+    if equity is not None:
+        buf = io.BytesIO()
+        equity.to_parquet(buf)
+        atomic_write_bytes(out_dir / PAPER_FILES["equity"], buf.getvalue())
+    return {"trades": len(trades), "equity": equity is not None, "journal": str(jpath) if found_journal else None}
+
+
+def _paper_performance(args: argparse.Namespace, console) -> int:
+    from research.reports.render import render_notebook, template_path
+    from research.store.files import ensure_dir
+
+    given = [opt for opt, v in (("DATA", args.paths), ("--params", args.params), ("--mode", args.mode),
+                                 ("--run-id", args.run_id), ("--trials-from", args.trials_from)) if v]
+    if given:
+        raise ValueError(f"--run reports a paper session with its own parameters and bars: do not also give "
+                         f"{', '.join(given)}")
+    run_id = args.paper_run
+    root = ensure_dir((Path(args.out) if args.out else DEFAULT_OUT) / "performance")
+    final = root / run_id
+    with tempfile.TemporaryDirectory(prefix=".paper-", dir=root) as tmp:
+        found = export_paper_run(run_id, Path(tmp), args.state_dir)
+        console.print(f"paper session {run_id}: {found['trades']} trades, "
+                      + ("per-bar equity from the journal" if found["equity"] else "equity from the trades only"))
+        console.print("rendering the performance report of the paper session...")
+        paths = render_notebook(template_path("performance_report"), {"paper_dir": tmp, "title": args.title,
+                                                                      "examples": args.examples},
+                                final, name="performance_report", progress=not args.no_progress, title=args.title)
+    if paths.info.get("synthetic"):
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    console.print(f"executed notebook: {paths.ipynb}")
+    console.print(f"[bold]report:[/] {paths.html}")
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PerformanceContext", "performance_context", "ATTRIBUTION_FORMATS", "summary_line", "drawdown_table",
+__all__ = ["PerformanceContext", "performance_context", "paper_context", "PAPER_FILES", "ATTRIBUTION_FORMATS", "summary_line", "drawdown_table",
            "audit_trades", "manifest_tables", "fill_audit_summary"]
 
 
@@ -99,6 +99,84 @@ def performance_context(data: Sequence[str | Path] | str | None = None, params_f
                               warnings=warnings, store_error=store_error)
 
 
+PAPER_FILES = {"manifest": "manifest.json", "trades": "trades.parquet", "equity": "equity.parquet"}
+
+
+def paper_context(paper_dir: str | Path, tracker_kw: Mapping[str, Any] | None = None) -> PerformanceContext:
+    """A paper session's context, from the folder ``navale report performance --run`` exports it to
+    (:data:`PAPER_FILES`: the run's store manifest, its closed trades and, when the journal still holds
+    them, the equity and position of each bar). Its bars are those the session ran on
+    (:func:`research.ml.dataset.load_live_bars`: the collector's bar partitions, the replayed file or the
+    synthetic feed's spec), cut to the session's trading dates; the signal columns are computed on them
+    with the session's parameters (the trader's own kernel), for the charts. Without the per-bar equity,
+    the curve is the trades' cumulative P&L at their exits."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from research.backtest.run import BacktestResult
+    from research.ml.dataset import load_live_bars
+    from research.performance import PerformanceTracker
+    from strategy import Params
+    from strategy.signals import compute_signals
+
+    d = Path(paper_dir)
+    manifest = json.loads((d / PAPER_FILES["manifest"]).read_text(encoding="utf-8"))
+    run_id = str(manifest.get("run_id") or d.name)
+    params = Params.from_dict(dict(manifest.get("params") or {}))
+    trades = pd.read_parquet(d / PAPER_FILES["trades"])
+    if "shadow" in trades.columns:  # the real book's trades (shadow trades never reached the broker)
+        trades = trades.loc[~trades["shadow"].astype(bool)].reset_index(drop=True)
+    trades = trades.sort_values("exit_ts", kind="stable").reset_index(drop=True)
+    bar_td = pd.Timedelta(str(manifest.get("bar") or "5min"))
+    for alias, col, shift in (("signal_time", "signal_ts", bar_td), ("entry_time", "entry_ts", None),
+                              ("exit_time", "exit_ts", None)):
+        if alias not in trades.columns and col in trades.columns:
+            trades[alias] = trades[col] + shift if shift is not None else trades[col]
+    warnings: list[str] = []
+    eq_file = d / PAPER_FILES["equity"]
+    if eq_file.exists():
+        eqf = pd.read_parquet(eq_file)
+        equity, position = eqf["equity"].astype(np.float64), eqf["position"].astype(np.int64)
+    else:  # trades only: the account value after each exit
+        idx = pd.DatetimeIndex(trades["exit_ts"]) if len(trades) else pd.DatetimeIndex([], tz="UTC")
+        equity = pd.Series(params.initial_capital_usd + trades["pnl_usd"].cumsum().to_numpy(), index=idx)
+        position = pd.Series(np.zeros(len(idx), np.int64), index=idx)
+        warnings.append("The journal no longer holds this session's per-bar equity: the equity curve is the "
+                        "account value after each trade's exit, and exposure is unknown.")
+    bars = load_live_bars(manifest, run_id)
+    span = equity.index if len(equity) else pd.DatetimeIndex(trades["entry_ts"]) if len(trades) else None
+    if span is not None and len(span):  # the session's trading dates, a day of warm-up before
+        lo, hi = span.min() - pd.Timedelta(days=1), span.max() + bar_td
+        bars = bars.loc[(bars.index >= lo) & (bars.index <= hi)]
+    signals = compute_signals(bars, params)
+    synthetic = bool((manifest.get("extra") or {}).get("synthetic"))
+    meta = {"session_bars": int(len(equity)), "order_flow_mode": signals.attrs.get("order_flow_mode", signals.attrs.get("order_flow", "-")),
+            "paper": True, "synthetic": synthetic}
+    symbol = str(manifest.get("symbol") or bars.attrs.get("symbol") or "ES")
+    result = BacktestResult(params=params, symbol=symbol, trades=trades, equity=equity, position=position,
+                            signals=signals, meta=meta)
+    kw = dict(tracker_kw or {})
+    kw.setdefault("capital", params.initial_capital_usd)
+    kw.setdefault("stop_ticks", params.stop_ticks)
+    if manifest.get("sessions"):
+        kw.setdefault("sessions", manifest["sessions"])
+    kw.setdefault("meta", {"run_id": run_id, "mode": params.mode, "paper": True})
+    tracker = PerformanceTracker(trades, equity if eq_file.exists() else None,
+                                 position if eq_file.exists() else None, **kw)
+    if manifest.get("unvalidated"):
+        warnings.insert(0, "UNVALIDATED parameters: this paper session traded parameters `navale promote` had not "
+                           "accepted.")
+    if trades.empty:
+        warnings.append("No closed trade in this paper session yet.")
+    kind = manifest.get("kind") or "paper"
+    series = f"{symbol} {kind} session ({manifest.get('feed') or 'feed unknown'})"
+    return PerformanceContext(result=result, tracker=tracker, manifest={"run_id": run_id, **manifest}, run_id=run_id,
+                              synthetic=synthetic, series=series, bars=bars, params=params, stored=True,
+                              warnings=warnings)
+
+
 ATTRIBUTION_FORMATS = {"pnl_usd": "{:,.0f}", "trades": "{:,.0f}", "win_rate": "{:.1%}", "expectancy_usd": "{:,.1f}",
                        "expectancy_r": "{:+.3f}", "profit_factor": "{:.2f}", "share_of_pnl": "{:.1%}"}
 
@@ -113,7 +191,8 @@ def summary_line(ctx: PerformanceContext) -> None:
     idx = r.equity.index
     span = f"{to_et(idx[0]):%Y-%m-%d} to {to_et(idx[-1]):%Y-%m-%d}" if len(idx) else "no in-session bars"
     files = len(ctx.manifest.get("data_files") or [])
-    text = (f"Series <b>{_html.escape(ctx.series)}</b> ({files} file{'s' if files != 1 else ''}, {span}, "
+    source = ("from the journal" if r.meta.get("paper") else f"{files} file{'s' if files != 1 else ''}")
+    text = (f"Series <b>{_html.escape(ctx.series)}</b> ({source}, {span}, "
             f"{r.meta.get('session_bars', 0):,} in-session bars), mode <b>{_html.escape(ctx.params.mode)}</b>, "
             f"session <b>{_html.escape(ctx.params.session)}</b>, order flow <b>{r.meta.get('order_flow_mode')}</b>, "
             f"{ctx.params.contracts} contract(s), {len(r.trades):,} trades. Run id <code>{ctx.run_id}</code>"
