@@ -59,6 +59,7 @@ class TraderStatus:
     bar_ts_ns: int | None = None  # start of the last closed bar
     position: int = 0
     entry_price: float | None = None  # of the open position
+    bracket: dict[str, float | None] | None = None  # the open position's stop and target prices (None: flat)
     pnl_today_usd: float = 0.0  # closed trades of the current trading date, net
     pnl_open_usd: float = 0.0  # the open position marked at the last price
     trades_today: int = 0

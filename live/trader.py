@@ -734,6 +734,11 @@ class Trader:
                     broker.cancel_all()
                 self.eng.finish(0, 0)
             self.persist()
+            if self._position != 0:  # the close at the last bar: the journal's position and heartbeat say flat
+                self.journal.record_position(self.cfg.symbol, 0, int(self._last_bar["ts"]))
+                self._position = 0
+            if self._last_ts >= 0:
+                self.journal.heartbeat(self._last_ts, self.status())
             self.journal.record_risk_event("replay_end", f"feed ended after {self._records:,} records", time.time_ns(),
                                            level="info")
 
@@ -784,6 +789,9 @@ class Trader:
             "bar_ts_ns": int(bar.ts_ns) if bar is not None else (self._last_ts if self._last_ts >= 0 else None),
             "position": 0 if self._open_shadow else eng.side * eng.contracts,
             "entry_price": eng.entry_price * self._tick if eng.side and not self._open_shadow else None,
+            "bracket": {"stop": eng.stop_price * self._tick,  # the open trade's stop and target at the broker
+                        "target": eng.target_price * self._tick if eng.target_price > 0 else None}
+            if eng.side and not self._open_shadow else None,
             "pnl_today_usd": 0.0 if new_day else eng.day_pnl - shadow_today,
             "pnl_open_usd": (eng.equity(c) - eng.equity(eng.entry_price)) if eng.side and not self._open_shadow else 0.0,
             "equity_usd": real_equity,

@@ -79,6 +79,19 @@ class _Beats:
 _BEATS: dict[str, _Beats] = {}
 
 
+def bracket_orders(status: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The open trade's bracket legs (a stop and a limit target working at the broker), from the trader's
+    last heartbeat; none when flat."""
+    if not status or not status.get("bracket") or not status.get("position"):
+        return []
+    pos, legs = int(status["position"]), status["bracket"]
+    side, qty = ("sell" if pos > 0 else "buy"), abs(pos)
+    return [{"order_id": "bracket", "side": side, "quantity": qty, "purpose": purpose, "type": kind,
+             "price": legs.get(key)} for key, kind, purpose in (("stop", "stop", "stop loss"),
+                                                                 ("target", "limit", "target"))
+            if legs.get(key) is not None]
+
+
 def _trader(path: Path) -> dict[str, Any]:
     from live.journal import Journal
 
@@ -104,6 +117,7 @@ def _trader(path: Path) -> dict[str, Any]:
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in orders[~orders["order_id"].isin(filled)][["order_id", "side", "quantity", "purpose", "reason",
                                                                "stop_ticks", "target_ticks"]].to_dict("records")]
+    open_orders += bracket_orders(st)
     bars = list(cache.bars)
     cols = [c for c in ("trade_id", "side", "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason",
                         "pnl_usd", "bn_score", "base_type", "status", "quality_p_win") if c in trades.columns]

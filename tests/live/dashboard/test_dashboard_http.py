@@ -169,3 +169,60 @@ def test_the_heartbeats_are_read_incrementally_and_a_new_journal_is_read_again(t
     with Journal(control.journal_path(sd)) as j:
         j.heartbeat(0, {"in_session": True, "equity_usd": 50.0, "bar_ts_ns": 1})
     assert [v for _, v in read_snapshot(src)["trader"]["equity"]] == [50.0]
+
+
+def test_open_orders_list_the_open_trades_bracket_at_the_brokers_prices(tmp_path):
+    """A session stopped with a trade open: the page's open orders are its stop and limit target, at the
+    prices the paper broker's book holds."""
+    import pandas as pd
+    from paper_runs import synthetic_slice
+
+    from live.brokers.paper import PaperBroker
+    from live.session import open_session
+    from strategy.params import Params
+
+    f, bars = synthetic_slice(1, tmp_path)
+    _, whole = run_session(f"replay:{f}", tmp_path / "whole")
+    long_trades = whole.trades[whole.trades["exit_ts"] - whole.trades["entry_ts"] > pd.Timedelta("20min")]
+    first = long_trades.iloc[0]
+    sd = tmp_path / "live"
+    trader = open_session(Params.for_mode("paper"), feed=f"replay:{f}", state_dir=sd, speed=None, unvalidated=True)
+    try:
+        res = trader.run(max_records=int((bars.index <= first["entry_ts"] + pd.Timedelta("10min")).sum()))
+    finally:
+        trader.journal.close()
+    assert res.reason == "max_records"
+    broker = PaperBroker.from_state_dir(sd)
+    try:
+        stop, target = broker.bracket_prices()
+        pos = broker.positions()
+    finally:
+        broker.close()
+    assert list(pos.values()) == [int(first["side"])]
+    with served(sd) as url:
+        status, html, _ = get(url)
+    assert status == 200
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr data-order="([^"]+)">(.*?)</tr>', html, re.S)}
+    exit_side = "buy" if first["side"] < 0 else "sell"
+    assert set(rows) == {"stop loss", "target"}, rows
+    assert exit_side in rows["stop loss"] and f"<td>{stop:.2f}</td>" in rows["stop loss"]
+    assert f"<td>{target:.2f}</td>" in rows["target"] and "<td>limit</td>" in rows["target"]
+
+
+def test_a_replay_that_ends_in_a_trade_leaves_the_journal_flat(tmp_path):
+    """The end-of-data close: the journal's last position and the trader's last heartbeat say flat."""
+    import pandas as pd
+    from paper_runs import synthetic_slice, write_sierra_bars
+
+    f, bars = synthetic_slice(1, tmp_path)
+    _, whole = run_session(f"replay:{f}", tmp_path / "whole")
+    first = whole.trades[whole.trades["exit_ts"] - whole.trades["entry_ts"] > pd.Timedelta("20min")].iloc[0]
+    (tmp_path / "cut").mkdir()
+    cut = write_sierra_bars(bars.loc[:first["entry_ts"] + pd.Timedelta("10min")], tmp_path / "cut" / f.name)
+    sd = tmp_path / "live"
+    _, res = run_session(f"replay:{cut}", sd)
+    assert res.reason == "replay_end" and len(res.trades) == int((whole.trades["entry_ts"] <= first["entry_ts"]).sum())
+    with Journal(control.journal_path(sd)) as j:
+        st, positions = j.status(), j.positions()
+    assert st["position"] == 0 and st["bracket"] is None
+    assert positions and set(positions.values()) == {0}
