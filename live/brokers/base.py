@@ -30,6 +30,17 @@ class Broker(ABC):
     def cancel_all(self) -> None:
         """Cancel every working order (pending market orders and brackets)."""
 
+    def cancel(self, order_id: str) -> bool:
+        """Cancel one working order: a pending market order by its id, or the bracket of entry ``order_id``
+        (either leg's id ``ENTRY:stop`` / ``ENTRY:target`` cancels both: they are one OCO group). True when
+        something was cancelled, False when nothing with that id is working."""
+        raise BrokerError(f"{type(self).__name__} cannot cancel a single order")
+
+    @property
+    def ready(self) -> bool:
+        """True when orders can be sent now (a venue broker: connected and reconciled)."""
+        return True
+
     @abstractmethod
     def flatten(self, reason: str = "flatten") -> None:
         """Cancel everything and close every position at market."""

@@ -162,6 +162,19 @@ class PaperBroker(Broker):
         with self._book.transaction():
             self._cancel_all("cancel_all")
 
+    def cancel(self, order_id: str) -> bool:
+        """Cancel the pending market order ``order_id``, or the bracket of entry ``order_id`` (or of a leg's id)."""
+        with self._book.transaction():
+            for o in list(self._book.state.pending):
+                if o.order_id == order_id:
+                    self._book.set_status(o, "cancelled", "cancel")
+                    return True
+            b = self._book.state.bracket
+            if b is not None and order_id in (b.parent_id, f"{b.parent_id}:stop", f"{b.parent_id}:target"):
+                self._book.set_bracket(None)
+                return True
+        return False
+
     def _cancel_all(self, note: str) -> None:
         for o in list(self._book.state.pending):
             self._book.set_status(o, "cancelled", note)
