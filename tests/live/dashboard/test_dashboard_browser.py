@@ -107,10 +107,15 @@ def test_the_page_follows_a_session_live_and_its_emergency_stop_flattens_the_tra
             wait_for(lambda: int(text(page, "bars")) > first_bars, "the bar count to move on the page", 60)
             assert page.locator("#conn").inner_text() == "live"
             # a moment with a position open, when the session gives one in time
-            t_end = time.monotonic() + 30
+            t_end = time.monotonic() + 90
             while time.monotonic() < t_end and text(page, "position") in ("0", "") and proc.poll() is None:
                 time.sleep(0.1)
             pos_before = text(page, "position")
+            # one synchronous read of the DOM: the position and the working orders of the same rendering
+            shown = page.evaluate("""() => ({pos: document.querySelector('[data-field="position"]').innerText.trim(),
+                legs: document.querySelectorAll('tr[data-order="stop loss"], tr[data-order="target"]').length})""")
+            if shown["pos"] not in ("0", ""):  # an open trade: its stop and target are listed as working orders
+                assert shown["legs"] == 2, shown
             st = journal_status(sd)
             assert text(page, "trades_total") in {str(st["trades_total"]), str(st["trades_total"] - 1),
                                                   str(st["trades_total"] + 1)}  # one refresh apart at most
