@@ -99,10 +99,10 @@ def load_settings(venue: Venue, *, live: bool = False, live_config: str | Path |
     env = os.environ if env is None else env
     s, sources = _defaults(venue), []
     values: dict[str, Any] = {}
-    path = Path(live_config) if live else Path(secrets or SECRETS_FILE)
     if live and live_config is None:
         raise SettingsError("live trading needs --live-config FILE (a separate, git-ignored file with "
                             f"[{venue}] live = true): the paper settings are never used for live")
+    path = Path(live_config) if live else Path(secrets or SECRETS_FILE)
     if path.is_file():
         for k, v in _read_toml(path, venue).items():
             if k not in VenueSettings.__dataclass_fields__ or k in ("venue", "source"):

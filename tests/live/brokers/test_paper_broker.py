@@ -174,6 +174,19 @@ def test_flatten_and_cancel_all():
     assert len(b.fills_since(0)) == 2
 
 
+def test_cancel_one_order_or_the_bracket_as_its_oco_group():
+    b = PaperBroker("ES", slippage_ticks=1)
+    long_open(b)
+    assert {o.order_id for o in b.open_orders()} == {"e0:stop", "e0:target"}
+    b.submit(exit_("x2"))
+    assert b.cancel("x2") is True and b.cancel("x2") is False
+    assert {o.order_id for o in b.open_orders()} == {"e0:stop", "e0:target"}
+    assert b.cancel("e0:target") is True  # one leg cancels both: they are one OCO group
+    assert b.open_orders() == [] and b.positions() == {"ES": 1} and b.cancel("e0") is False
+    b.on_bar(bar(2, 3990, 3991, 3980, 3985))  # through the old stop: nothing fills
+    assert b.poll_fills()[-1].role == "entry"
+
+
 @pytest.mark.parametrize("order, words", [
     (Order("a", "ES", 1, 0, "entry"), "quantity"),
     (Order("a", "ES", 2, 1, "entry"), "side"),
