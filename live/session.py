@@ -50,7 +50,8 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                  feed_kw: dict[str, Any] | None = None, on_status: Callable[[dict], None] | None = None,
                  latency_capacity: int = 0, ml_model: str | Path | None = None,
                  ml_threshold: float | None = None, feed_factory: Callable[..., Any] | None = None,
-                 store_manifest: dict[str, Any] | None = None) -> Trader:
+                 store_manifest: dict[str, Any] | None = None,
+                 broker_factory: Callable[[str, float, Path], Any] | None = None) -> Trader:
     """A started `Trader` (state loaded and reconciled, feed open) for ``navale paper``.
 
     ``feed``: ``synthetic``, ``replay:PATH`` or ``scid:PATH`` (`live.feeds.open_feed`); ``speed``:
@@ -61,7 +62,9 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     mode's) is followed as a shadow trade on a bar-mode paper book of its own (``STATE_DIR/SHADOW_BOOK``).
     ``feed_factory``: ``(feed, resume=None, **kw) -> Feed`` instead of `live.feeds.open_feed` (the collector's
     records). ``store_manifest``: keys added to the stored run's manifest (the collector's ``bars_partitions``: where
-    ``navale ml dataset --run`` finds the run's bars).
+    ``navale ml dataset --run`` finds the run's bars). ``broker_factory``: ``(symbol, tick_size, state_dir) ->
+    Broker`` instead of the paper broker (a venue's: IB, DTC); it fills on trades, so ``broker_mode`` must be
+    ``"tick"``.
     """
     from live.bars import BarBuilder
     from live.brokers.paper import PaperBroker
@@ -90,6 +93,8 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
         kw["speed"] = speed  # a .scid tail runs at the writer's pace
     if feed_factory is not None:
         open_feed = feed_factory  # noqa: F811 (the caller's records instead of a feed of its own)
+    if broker_factory is not None and broker_mode != "tick":
+        raise ConfigError("a venue broker fills on the market's trades: it runs with broker_mode 'tick'")
     probe = open_feed(feed, **kw)  # the first open tells the symbol, bar size and order flow
     if probe.yields_bars and broker_mode == "tick":
         raise ConfigError(f"feed {feed!r} replays bars: a tick-mode broker needs trades (use --broker bar, or "
@@ -109,8 +114,11 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     if fresh:
         archive_state(sd)
     journal = Journal(control.journal_path(sd))
-    broker = PaperBroker(sym, tick_size=spec.tick_size, mode=broker_mode, slippage_ticks=params.slippage_ticks,
-                         book_path=sd / "paper_broker.sqlite")
+    if broker_factory is not None:
+        broker = broker_factory(sym, spec.tick_size, sd)
+    else:
+        broker = PaperBroker(sym, tick_size=spec.tick_size, mode=broker_mode, slippage_ticks=params.slippage_ticks,
+                             book_path=sd / "paper_broker.sqlite")
     shadow = None
     if quality is not None:
         quality.symbol, quality.tick = sym, float(spec.tick_size)

@@ -164,6 +164,7 @@ class Trader:
         self._decisions = 0  # orders sent on a record's arrival, and the last one's latency (into the heartbeat)
         self._decision_last_ns = 0
         self._t_record = 0
+        self._n_feed_events = 0  # of feed.events journaled
 
     # ------------------------------------------------------------------------------ start / state
     def start(self) -> None:
@@ -389,6 +390,8 @@ class Trader:
         if self._last_ts >= 0 and time.monotonic() - self._hb_at > HEARTBEAT_S:  # alive between bars too
             self._hb_at = time.monotonic()
             self.journal.heartbeat(self._last_ts, self.status())
+        if self._n_feed_events != len(getattr(self.feed, "events", ()) or ()):
+            self._journal_feed_events()
         last = getattr(self.feed, "last_record_wall", None)
         if last is not None and getattr(self.feed, "live", False) and not self._feed_halted:
             quiet = time.monotonic() - last
@@ -400,6 +403,16 @@ class Trader:
                                                level="critical")
                 self._cancel_entries()
         time.sleep(0.01)
+
+    def _journal_feed_events(self) -> None:
+        """The feed's new ``events`` (a dropped link, a reconnect, a replaced file...) as risk events."""
+        evs = self.feed.events
+        for kind, detail in evs[self._n_feed_events:]:
+            if kind == "resumed":  # the feed reopened at the saved offset: the trader's own restart event says it
+                continue
+            level = "info" if kind in ("roll", "reconnected") else "critical" if kind == "disconnected" else "warning"
+            self.journal.record_risk_event(f"feed_{kind}", str(detail), time.time_ns(), level=level)
+        self._n_feed_events = len(evs)
 
     def _globex_open(self, now_ns: int) -> bool:
         """Globex trades at wall time `now_ns` (a live feed is expected to be quiet outside)."""
@@ -423,6 +436,8 @@ class Trader:
             return
         if self._awaiting is not None:  # a close exit never filled before the next bar: book the model's price
             self._resolve_awaiting(None)
+        if self._n_feed_events != len(getattr(self.feed, "events", ()) or ()):
+            self._journal_feed_events()
         s = self.sig.update_values(bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid_volume,
                                    bar.ask_volume, bar.roll_offset, copy=False)
         self._bars += 1
@@ -528,8 +543,12 @@ class Trader:
                 self._collect_trades()  # a trade closed in this bar is known at its close: prior-day history
                 ctx.update(self._quality_of(ctx, a["ts"], eng.pending_entry))
             self._ctx[eng.bar_index - 1] = ctx
-            if not self._feed_halted:
-                self._send_entry(a["ts"], eng.pending_entry, eng.pending_day, bool(ctx.get("shadow", False)))
+            shadow = bool(ctx.get("shadow", False))
+            if not self._feed_halted and (shadow or self.broker.ready):
+                self._send_entry(a["ts"], eng.pending_entry, eng.pending_day, shadow)
+            elif not self._feed_halted:  # a venue link down or reconciling: no new exposure (exits are held)
+                self.journal.record_risk_event("entry_skipped", f"entry signal of bar {a['ts']} not sent: the "
+                                               "broker link is not ready", a["ts"], level="warning")
         self._balls = [a["ball"]] + self._balls[:3]
         self._journal_changes(a["ts"])
         self._collect_trades()

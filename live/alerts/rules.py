@@ -24,7 +24,7 @@ __all__ = ["Alert", "KILL_SWITCH_EVENTS", "RECONNECT_EVENTS", "status_alerts", "
 # risk events journaled when a kill switch fires (live/trader.py, navale stop, the collector); the weekend halt
 # journals only its end, so it has no alert
 KILL_SWITCH_EVENTS = ("feed_halt", "account_stop", "day_gate", "emergency_stop", "disk_full")
-RECONNECT_EVENTS = ("feed_resumed", "restart")
+RECONNECT_EVENTS = ("feed_resumed", "feed_reconnected", "restart")
 # records or bars out of order: the bar builder's late trades, the .scid feed's DateTime going back, the
 # collector's quality finding, a bar fed again to the trader after a restart
 OUT_OF_ORDER_EVENTS = ("late_record", "feed_out_of_order", "quality.out_of_order", "bar_skipped")
@@ -173,6 +173,9 @@ def event_alerts(events: Iterable[Mapping[str, Any]], cfg: AlertConfig, now_ns: 
             sev = "critical" if e.get("level") == "critical" or kind in ("account_stop", "emergency_stop",
                                                                           "feed_halt", "disk_full") else "warning"
             out.append(Alert(f"kill_switch:{kind}", sev, None, None, f"kill switch {kind}: {e.get('detail', '')}",
+                             int(e.get("ts_ns") or now_ns), dedup_key=f"risk_event:{eid}"))
+        elif kind == "feed_disconnected":  # a venue link dropped (IB, DTC): critical at once, not after the halt delay
+            out.append(Alert("feed_disconnected", "critical", None, None, f"feed disconnected: {e.get('detail', '')}",
                              int(e.get("ts_ns") or now_ns), dedup_key=f"risk_event:{eid}"))
         elif kind == "reconcile_mismatch":
             out.append(Alert("position_mismatch", "critical", None, None,

@@ -43,6 +43,9 @@ def _print_critical(kind: str, detail: str) -> None:
 REALTIME_NS = 600 * 10**9  # records this close to the wall clock are real time (bars then close on the clock too)
 
 
+OUTAGE_KINDS = ("missing", "replaced", "truncated", "rewritten", "disconnected")  # feed events that open a gap
+
+
 class CollectorError(RuntimeError):
     """The collector cannot start or go on (one line)."""
 
@@ -223,9 +226,9 @@ class Collector:
         for kind, detail in evs[self._n_feed_events:]:
             # warnings, not outages: out_of_order, and backfill / history_changed (a reopened file holding more
             # or fewer records than were read before the last one collected; the backfilled ones are not recorded)
-            level = "info" if kind in ("resumed", "roll") else "warning"
+            level = "info" if kind in ("resumed", "roll", "reconnected") else "warning"
             self._event(ts, f"feed_{kind}", level, detail)
-            if kind in ("missing", "replaced", "truncated", "rewritten") and self._outage is None \
+            if kind in OUTAGE_KINDS and self._outage is None \
                     and self.writer.last_ts is not None:
                 self._outage = (self.writer.last_ts, f"feed {kind}")
         self._n_feed_events = len(evs)

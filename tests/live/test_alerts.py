@@ -95,6 +95,21 @@ def test_event_rules_kill_switches_mismatch_storm_and_collector(journal):
     assert [a.kind for a in evaluate(AlertConfig(), now, collector=collector)] == ["collector_lag:ES"]
 
 
+def test_a_dropped_venue_link_alerts_at_once_and_its_reconnects_count_toward_a_storm(journal):
+    cfg = AlertConfig(reconnect_storm_count=4, reconnect_storm_minutes=10)
+    for _ in range(2):
+        journal.record_risk_event("feed_disconnected", "ib: socket dropped", WED_1500_UTC, level="critical")
+        journal.record_risk_event("feed_reconnected", "ib: resubscribed", WED_1500_UTC, level="info")
+    journal.record_risk_event("restart", "run r1", WED_1500_UTC, level="info")
+    got = evaluate(cfg, time.time_ns(), events=journal.risk_events())
+    drops = [a for a in got if a.kind == "feed_disconnected"]
+    assert len(drops) == 2 and all(a.severity == "critical" and "socket dropped" in a.detail for a in drops)
+    assert len({a.dedup_key for a in drops}) == 2  # each drop once
+    assert "reconnect_storm" not in {a.kind for a in got}  # 3 < 4
+    journal.record_risk_event("feed_reconnected", "ib: resubscribed", WED_1500_UTC, level="info")
+    assert "reconnect_storm" in {a.kind for a in evaluate(cfg, time.time_ns(), events=journal.risk_events())}
+
+
 def test_config_from_toml_defaults_from_the_mode_and_bad_values(tmp_path):
     assert AlertConfig.for_mode("data_collection").daily_loss_limit_usd == 1000.0
     f = tmp_path / "alerts.toml"
