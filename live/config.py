@@ -44,12 +44,21 @@ class TraderConfig:
     unvalidated: bool = False
     promotion_id: str | None = None
     checkpoint_every: int = 1
+    live: bool = False  # a real-money session: set by `navale live` after its opt-in (settings file + confirmation)
 
     def __post_init__(self) -> None:
-        if self.params.mode not in PAPER_MODES:
+        if self.live:
+            if self.params.mode != "live":
+                raise ConfigError(f"a live session trades mode live, not {self.params.mode!r}")
+            if self.unvalidated or not self.promotion_id:
+                raise ConfigError("live trading needs parameters `navale promote` accepted (--from-promotion ID): "
+                                  "unvalidated parameters are paper traded only")
+            if self.broker_mode != "tick":
+                raise ConfigError("live trading goes through a venue broker (IB or DTC), never the paper broker")
+        elif self.params.mode not in PAPER_MODES:
             if self.params.mode == "live":
-                raise ConfigError("mode live is not available yet: it arrives with the real brokers (IBKR, DTC); "
-                                  "paper trade with --mode paper or data_collection")
+                raise ConfigError("mode live needs `navale live` (a venue broker, --live-config FILE and the typed "
+                                  "confirmation); paper trade with --mode paper or data_collection")
             raise ConfigError(f"mode {self.params.mode!r} cannot be paper traded: use one of {', '.join(PAPER_MODES)}")
         if self.broker_mode not in ("bar", "tick"):
             raise ConfigError(f"broker mode {self.broker_mode!r}: use 'bar' or 'tick'")

@@ -51,7 +51,7 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                  latency_capacity: int = 0, ml_model: str | Path | None = None,
                  ml_threshold: float | None = None, feed_factory: Callable[..., Any] | None = None,
                  store_manifest: dict[str, Any] | None = None,
-                 broker_factory: Callable[[str, float, Path], Any] | None = None) -> Trader:
+                 broker_factory: Callable[[str, float, Path], Any] | None = None, live: bool = False) -> Trader:
     """A started `Trader` (state loaded and reconciled, feed open) for ``navale paper``.
 
     ``feed``: ``synthetic``, ``replay:PATH`` or ``scid:PATH`` (`live.feeds.open_feed`); ``speed``:
@@ -64,7 +64,8 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
     records). ``store_manifest``: keys added to the stored run's manifest (the collector's ``bars_partitions``: where
     ``navale ml dataset --run`` finds the run's bars). ``broker_factory``: ``(symbol, tick_size, state_dir) ->
     Broker`` instead of the paper broker (a venue's: IB, DTC); it fills on trades, so ``broker_mode`` must be
-    ``"tick"``.
+    ``"tick"``. ``live``: a real-money session (`navale live`, after its opt-in): mode live, a promoted
+    configuration and a venue broker are required.
     """
     from live.bars import BarBuilder
     from live.brokers.paper import PaperBroker
@@ -108,7 +109,9 @@ def open_session(params: Params, *, feed: str = "synthetic", state_dir: str | Pa
                                             else params.commission_per_side_usd),
                        margin_per_contract=spec.margin_per_contract, broker_mode=broker_mode, bar=bar,
                        state_dir=sd, unvalidated=unvalidated, promotion_id=promotion_id,
-                       checkpoint_every=checkpoint_every)
+                       checkpoint_every=checkpoint_every, live=live)
+    if live and broker_factory is None:
+        raise ConfigError("live trading goes through a venue broker (IB or DTC), never the paper broker")
     sd.mkdir(parents=True, exist_ok=True)
     control.claim(sd)  # refuses a halted state dir or one another trader holds
     if fresh:

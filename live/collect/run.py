@@ -131,12 +131,30 @@ class CollectingFeed(Feed):
 
 
 def _feed_opener(feed_text: str, symbol_index: int, n_symbols: int, symbol: str | None, speed: float | None,
-                 synthetic: dict[str, Any] | None = None):
+                 synthetic: dict[str, Any] | None = None, venue: dict[str, Any] | None = None,
+                 state_dir: Path | None = None):
     """``(resume) -> Feed`` for one symbol: a synthetic feed gets its own seed and contract per symbol;
-    ``synthetic``: `SyntheticSpec` fields (``days``, ``seed``) of the synthetic feed."""
+    ``synthetic``: `SyntheticSpec` fields (``days``, ``seed``) of the synthetic feed; ``venue``: the overrides of
+    an ``ib`` / ``dtc`` feed's settings (``host``, ``port``, ``client_id``), ``state_dir`` its files."""
     from live.feeds import open_feed
 
     text = feed_text.strip()
+    if text.lower() in ("ib", "dtc"):  # a venue's live stream: one connection, closed when the process exits
+        import atexit
+
+        from live.session import instrument_of
+        from live.venues.settings import load_settings
+        from live.venues.wiring import VenueSet
+
+        settings = load_settings(text.lower(), **(venue or {}))
+        venues = VenueSet(lambda v: settings, feed=text, broker="paper")
+        atexit.register(venues.close)
+        sym = symbol or settings.symbol
+        make = venues.feed_factory(Path(state_dir or ".") / f"venue_{text.lower()}", sym, instrument_of(sym).tick_size)
+
+        def opener(resume: Any) -> Feed:
+            return make(text, resume)
+        return opener
     if text.lower() == "synthetic":
         from live.feeds.synthetic import SyntheticFeed
         from research.data.synthetic import SyntheticSpec
@@ -181,7 +199,8 @@ def _product(code: str) -> str:
 
 def open_collectors(root: Path, feed_text: str, symbols: Sequence[str] | None, *, journal: Any, hours: float | None,
                     speed: float | None, bar: str = "5min", writer_kw: dict[str, Any] | None = None,
-                    synthetic: dict[str, Any] | None = None, **kw: Any) -> list[Collector]:
+                    synthetic: dict[str, Any] | None = None, venue: dict[str, Any] | None = None,
+                    **kw: Any) -> list[Collector]:
     """One opened `Collector` per symbol (a tick feed each; a file feed serves one symbol)."""
     from live.feeds import FeedError
 
@@ -191,7 +210,11 @@ def open_collectors(root: Path, feed_text: str, symbols: Sequence[str] | None, *
                              "per file, each with its own --dir)")
     out = []
     for i, sym in enumerate(syms):
-        opener = _feed_opener(feed_text, i, len(syms), sym, speed, synthetic)
+        opener = _feed_opener(feed_text, i, len(syms), sym, speed, synthetic, venue, root)
+        if sym is None and feed_text.strip().lower() in ("ib", "dtc"):
+            from live.venues.settings import load_settings
+
+            sym = load_settings(feed_text.strip().lower(), **(venue or {})).symbol
         if sym is None:
             probe = opener(None)
             sym = _product(probe.symbol)
@@ -284,9 +307,18 @@ def run_collect(args: Any, out: Any = None) -> int:
         return fail(f"collection dir {root} exists and is not a folder")
     feed_text = str(args.feed).strip()
     kind = feed_text.split(":", 1)[0].lower()
-    if kind not in ("synthetic", "replay", "scid") or (kind == "synthetic" and ":" in feed_text) or (
-            kind != "synthetic" and not feed_text.partition(":")[2].strip()):
-        return fail(f"unknown feed {feed_text!r}: use synthetic, replay:PATH or scid:PATH")
+    venue_feed = kind in ("ib", "dtc") and ":" not in feed_text
+    if not venue_feed and (kind not in ("synthetic", "replay", "scid") or (kind == "synthetic" and ":" in feed_text)
+                           or (kind != "synthetic" and not feed_text.partition(":")[2].strip())):
+        return fail(f"unknown feed {feed_text!r}: use synthetic, replay:PATH, scid:PATH, ib or dtc")
+    venue = {k: getattr(args, k, None) for k in ("host", "port", "client_id")} if venue_feed else None
+    if venue_feed:
+        from live.venues.settings import SettingsError, load_settings
+
+        try:
+            load_settings(kind, **venue)  # a bad setting before anything is created
+        except SettingsError as exc:
+            return fail(str(exc))
     if kind in ("replay", "scid") and not Path(feed_text.partition(":")[2].strip()).exists():
         return fail(f"{feed_text.partition(':')[2].strip()}: no such file (feed {feed_text})")
     hours = getattr(args, "hours", None)
@@ -328,7 +360,7 @@ def run_collect(args: Any, out: Any = None) -> int:
         collectors = open_collectors(root, feed_text, symbols, journal=journal, hours=hours, speed=speed,
                                      bar=args.bar, writer_kw=writer_kw,
                                      summary_to_store=not getattr(args, "no_store", False),
-                                     synthetic=_synthetic_fields(args))
+                                     synthetic=_synthetic_fields(args), venue=venue)
         if not getattr(args, "no_alerts", True):  # the alert rules on their own thread (live.alerts.watcher)
             from live.alerts.watcher import start_watcher
 

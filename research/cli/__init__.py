@@ -28,6 +28,8 @@ EPILOG = f"""examples:
   navale runs                                        # stored runs; `navale runs export FILE` for ML
   navale lab                                         # JupyterLab in notebooks/
   navale paper --unvalidated                         # paper trading on the synthetic feed (300x real time)
+  navale paper --from-promotion ID --feed ib --broker ib   # an IB paper account (TWS / IB Gateway)
+  navale doctor ib                                   # connectivity, account, contract, market data, permissions
   navale status                                      # the paper trader: position, P&L today, feed, kill switches
   navale metrics                                     # the same as Prometheus metrics (navale_*)
   navale dashboard                                   # live monitoring page on 127.0.0.1 (token), emergency stop
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         backup_cmd,
         collect_cmd,
         dashboard_cmd,
+        doctor_cmd,
         lab_cmd,
         metrics_cmd,
         ml_cmd,
@@ -148,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     for module in (backtest_cmd, report_cmd, sweep_cmd, promote_cmd, ml_cmd, runs_cmd, lab_cmd, paper_cmd, status_cmd, stop_cmd,
-                   collect_cmd, backup_cmd, alerts_cmd, metrics_cmd, dashboard_cmd):
+                   collect_cmd, backup_cmd, alerts_cmd, metrics_cmd, dashboard_cmd, doctor_cmd):
         module.add_parser(sub, _Formatter)
     return p
 
@@ -163,6 +166,7 @@ _COMMANDS = {
     "runs": "runs_cmd",
     "lab": "lab_cmd",
     "paper": "paper_cmd",
+    "live": "paper_cmd",
     "status": "status_cmd",
     "stop": "stop_cmd",
     "collect": "collect_cmd",
@@ -170,6 +174,7 @@ _COMMANDS = {
     "alerts": "alerts_cmd",
     "metrics": "metrics_cmd",
     "dashboard": "dashboard_cmd",
+    "doctor": "doctor_cmd",
 }
 
 

@@ -13,7 +13,8 @@ from .common import console as make_console
 NO_DATA = 2
 
 FEED_HELP = ("synthetic (the embedded generator, accelerated), replay:PATH (a recorded .scid, tick text or DBN file, "
-             "as fast as possible), scid:PATH (tail a .scid file Sierra Chart is writing)")
+             "as fast as possible), scid:PATH (tail a .scid file Sierra Chart is writing), ib (Interactive Brokers "
+             "tick-by-tick, TWS / IB Gateway), dtc (Sierra Chart's DTC server)")
 
 
 
@@ -40,12 +41,17 @@ def add_parser(sub: Any, formatter: type) -> None:
             "  navale collect --feed synthetic --hours 1\n"
             "  navale collect --feed scid:/sierra/Data/ESM26-CME.scid --dir /srv/navale/collect\n"
             "  navale collect --feed replay:../shared/data/ticks/ESM23_sample.scid --no-trade\n"
+            "  navale collect --feed ib --port 4002 --no-trade             # IB Gateway (paper login)\n"
             "  navale collect summary 2024-03-04\n"
             "\nexit status: 0 done, 1 stopped with records not written (disk full), 2 bad input.\n"
         ),
         formatter_class=formatter,
     )
     p.add_argument("--feed", default="synthetic", help=FEED_HELP)
+    p.add_argument("--host", help="ib / dtc feed: the venue host (default: $NAVALE_IB_HOST / $NAVALE_DTC_HOST, "
+                   "./navale.secrets.toml, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="ib / dtc feed: the port (IB paper 7497 / 4002; DTC 11099)")
+    p.add_argument("--client-id", type=int, help="ib feed: the API client id (default 17)")
     p.add_argument("--symbols", metavar="ES[,MES]", help="product roots (several: the synthetic feed, one seed each)")
     p.add_argument("--hours", type=_hours, metavar="N", help="stop after N hours of market time from this run's first record")
     p.add_argument("--speed", type=speed_arg(1e9), metavar="N|max",

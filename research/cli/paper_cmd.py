@@ -13,13 +13,45 @@ from .common import add_alert_options, check_alert_options, speed_arg, start_ale
 from .common import console as make_console
 
 FEED_HELP = "synthetic (default: the embedded generator in accelerated time), replay:PATH (a recorded .scid, tick " \
-            "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing)"
+            "text, DBN or bar file), scid:PATH (tail a .scid file Sierra Chart is writing), ib (Interactive " \
+            "Brokers tick-by-tick through TWS or IB Gateway), dtc (Sierra Chart's DTC server)"
+BROKER_HELP = "bar (default: the paper broker with the backtest's fill model, compares exactly), tick (the paper " \
+              "broker filling on trades), paper (= bar), ib (orders to TWS / IB Gateway: a paper account unless " \
+              "`navale live`), dtc (orders through Sierra Chart's DTC server)"
+LIVE_CONFIRM = "LIVE"  # typed with the account: "LIVE U1234567"
 
 
 
 def add_parser(sub: Any, formatter: type) -> None:
-    """Register ``navale paper`` on the top-level subparsers."""
-    p = sub.add_parser(
+    """Register ``navale paper`` and ``navale live`` on the top-level subparsers."""
+    _session_options(_paper_parser(sub, formatter), live=False)
+    _session_options(_live_parser(sub, formatter), live=True)
+
+
+def _live_parser(sub: Any, formatter: type) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        "live",
+        help="trade a live account (IB or DTC broker): needs --live-config and a typed confirmation",
+        description=(
+            "The same live loop as `navale paper`, on a real-money account. It needs a promoted configuration "
+            "(--from-promotion ID or its ready_for_paper.toml: never --unvalidated), a venue broker (--broker ib "
+            "or dtc), a separate git-ignored settings file (--live-config FILE with [ib] or [dtc] live = true, "
+            "the account and a live port) and a typed confirmation 'LIVE ACCOUNT' (asked on the terminal, or "
+            "--confirm 'LIVE ACCOUNT'). Mode live's risk preset applies. Read the go-live checklist in "
+            "docs/automation_guide.md first."
+        ),
+        epilog=(
+            "example:\n"
+            "  navale live --from-promotion PROMO_ID --feed ib --broker ib --live-config ~/navale.live.toml\n"
+            "\nexit status: 0 done, 1 stopped by a kill switch / emergency stop / reconcile mismatch, 2 bad input "
+            "or no confirmation.\n"
+        ),
+        formatter_class=formatter,
+    )
+
+
+def _paper_parser(sub: Any, formatter: type) -> argparse.ArgumentParser:
+    return sub.add_parser(
         "paper",
         help="paper trade a promoted configuration: the backtest's signals and trade rules, bar by bar",
         description=(
@@ -29,7 +61,9 @@ def add_parser(sub: Any, formatter: type) -> None:
             "broker's book live in --state-dir (default $NAVALE_LIVE_DIR, else data/live); a restarted session "
             "resumes where it stopped after reconciling with the broker. `navale status` reads it while it runs; "
             "`navale stop` is the emergency stop. With a replay feed it ends when the replay ends. "
-            "Mode live is refused until the real brokers arrive."
+            "--feed ib / dtc and --broker ib / dtc connect to TWS / IB Gateway (a paper account: ports 7497 or "
+            "4002) or Sierra Chart's DTC server; their settings come from the environment or the git-ignored "
+            "./navale.secrets.toml (docs/automation_guide.md). Real money needs `navale live`."
         ),
         epilog=(
             "examples:\n"
@@ -37,21 +71,39 @@ def add_parser(sub: Any, formatter: type) -> None:
             "  navale paper --unvalidated --speed max --out reports/paper/demo\n"
             "  navale paper --from-promotion PROMO_ID --feed replay:../shared/data/es-5m/ESH20-CME.scid_BarData__5m.txt.gz\n"
             "  navale paper --params reports/sweeps/ID/ready_for_paper.toml --feed scid:/sierra/Data/ESZ26-CME.scid\n"
+            "  navale paper --from-promotion PROMO_ID --feed ib --broker ib     # IB Gateway paper account, port 4002\n"
+            "  navale paper --from-promotion PROMO_ID --feed dtc --broker dtc   # Sierra Chart's DTC server\n"
             "\nexit status: 0 done, 1 stopped by a kill switch / emergency stop / reconcile mismatch, 2 bad input.\n"
         ),
         formatter_class=formatter,
     )
-    p.add_argument("--feed", default="synthetic", help=FEED_HELP)
+
+
+def _session_options(p: argparse.ArgumentParser, *, live: bool) -> None:
+    p.set_defaults(live_session=live)
+    p.add_argument("--feed", default="ib" if live else "synthetic", help=FEED_HELP)
     p.add_argument("--params", metavar="FILE", help="parameters TOML (a promoted ready_for_paper.toml is validated)")
     p.add_argument("--from-promotion", metavar="ID", help="the parameters of this accepted `navale promote` decision")
-    p.add_argument("--unvalidated", action="store_true",
-                   help="trade parameters the promotion gate has not accepted (marked in every output)")
-    p.add_argument("--mode", choices=("paper", "data_collection", "live"), default=None,
-                   help="risk preset (default: the parameters' mode, else paper)")
+    if not live:
+        p.add_argument("--unvalidated", action="store_true",
+                       help="trade parameters the promotion gate has not accepted (marked in every output)")
+        p.add_argument("--mode", choices=("paper", "data_collection"), default=None,
+                       help="risk preset (default: the parameters' mode, else paper)")
+    else:
+        p.set_defaults(unvalidated=False, mode="live")
+        p.add_argument("--live-config", metavar="FILE", required=True,
+                       help="the live settings file ([ib] or [dtc] with live = true, the account, a live port); "
+                            "git-ignored, never the paper settings")
+        p.add_argument("--confirm", metavar="TEXT", help="the typed confirmation 'LIVE ACCOUNT' (else asked on the "
+                       "terminal)")
     p.add_argument("--speed", type=speed_arg(1e6), default=None, metavar="N|max",
                    help="replay and synthetic feeds: N x real time or 'max' (default: 300 for synthetic (a 5-minute bar a second), max for replays)")
-    p.add_argument("--broker", choices=("bar", "tick"), default="bar",
-                   help="paper fills: bar (the backtest's fill model, compares exactly) or tick (fills on trades)")
+    p.add_argument("--broker", choices=("ib", "dtc") if live else ("bar", "tick", "paper", "ib", "dtc"),
+                   default="ib" if live else "bar", help=BROKER_HELP)
+    p.add_argument("--host", help="venue host (default: $NAVALE_IB_HOST / $NAVALE_DTC_HOST, the settings file, "
+                   "127.0.0.1)")
+    p.add_argument("--port", type=int, help="venue port (IB paper: 7497 TWS, 4002 Gateway; DTC: 11099)")
+    p.add_argument("--client-id", type=int, help="IB API client id (default 17; the next ids are tried when in use)")
     p.add_argument("--bar", default="5min", help="bar size built from trades (default 5min)")
     p.add_argument("--state-dir", metavar="DIR", help="live state directory (default: $NAVALE_LIVE_DIR, else data/live)")
     p.add_argument("--fresh", action="store_true",
@@ -135,28 +187,109 @@ def run(args: argparse.Namespace) -> int:
     from research.data import DataError
     from strategy.params import ParamsError
 
+    from live.venues.settings import SettingsError
+
     console = make_console(stderr=True)
+    venues = None
     try:
         params, promo = resolve_params(args)
         if promo is None and not args.unvalidated:
             raise ConfigError(UNVALIDATED)
+        if args.live_session:
+            params = live_params(params)
+        venues = _venues(args, console)
         check_alert_options(args, params.mode)  # a bad alerts config or channel file: before the state is claimed
         speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
         speed = None if speed == float("inf") else speed
-        trader = _open(args, params, promo, speed, console)
+        trader = _open(args, params, promo, speed, console, venues)
     except (ConfigError, ControlError, FeedError, DataError, ParamsError, HaltedError, ValueError, OSError,
-            BrokerError, JournalError) as exc:
+            BrokerError, JournalError, SettingsError) as exc:
         console.print(f"[bold red]error:[/] {_one_line(exc)}", markup=True, highlight=False)
+        if venues is not None:
+            venues.close()
         return 2
     except ReconcileError as exc:
         console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+        if venues is not None:
+            venues.close()
         return 1
+    try:
+        return _session(args, params, promo, trader, console)
+    finally:
+        if venues is not None:
+            venues.close()
+
+
+def live_params(params):
+    """The promoted parameters as a live session trades them: mode ``live``, and the live preset's size, trade
+    count and loss / profit / drawdown limits (the stricter of the two for each); the tested signal values stay."""
+    from strategy.modes import MODE_PRESETS
+
+    live = MODE_PRESETS["live"]
+    stricter = {"contracts": min, "max_trades_per_day": min, "daily_loss_limit_usd": min,
+                "daily_profit_target_usd": min, "max_drawdown_pct": min, "max_consecutive_losses": min}
+    changes = {k: (live[k] if getattr(params, k) is None else pick(getattr(params, k), live[k]))
+               for k, pick in stricter.items()}
+    return params.replace(mode="live", **changes)
+
+
+def _venues(args, console):
+    """The venues of ``--feed`` / ``--broker`` (None when both are local), with the live opt-in checked."""
+    from live.venues.settings import SettingsError, load_settings
+    from live.venues.wiring import VenueSet, is_venue
+
+    if args.live_session and not is_venue(args.broker):
+        raise SettingsError("navale live trades through a venue broker: --broker ib or dtc")
+    if not (is_venue(args.feed) or is_venue(args.broker)):
+        return None
+    if is_venue(args.feed) and args.broker in ("bar", "paper"):
+        args.broker = "tick"  # a live stream: the paper broker fills on its trades
+    if is_venue(args.feed) and args.speed is not None:
+        raise SettingsError(f"--speed: the {args.feed} feed streams in real time")
+    settings: dict[str, object] = {}
+
+    def settings_for(venue: str):
+        if venue not in settings:
+            live = bool(args.live_session) and venue == args.broker
+            settings[venue] = load_settings(venue, live=live, live_config=getattr(args, "live_config", None),
+                                            host=args.host, port=args.port, client_id=args.client_id)
+            if live:
+                confirm_live(settings[venue], getattr(args, "confirm", None))
+        return settings[venue]
+
+    if args.live_session:
+        settings_for(args.broker)  # the opt-in before anything connects
+    return VenueSet(settings_for, feed=args.feed, broker=args.broker)
+
+
+def confirm_live(settings, typed: str | None) -> None:
+    """Ask for ``LIVE ACCOUNT`` on the terminal (or take ``--confirm``); anything else refuses (SettingsError)."""
+    from live.venues.settings import SettingsError
+
+    want = f"{LIVE_CONFIRM} {settings.account}".strip()
+    if typed is None:
+        if not sys.stdin.isatty():
+            raise SettingsError(f"live trading needs the typed confirmation '{want}': run on a terminal, or pass "
+                                f"--confirm '{want}'")
+        sys.stderr.write(f"REAL MONEY: account {settings.account} at {settings.host}:{settings.port} "
+                         f"({settings.venue}). Type '{want}' to trade it: ")
+        sys.stderr.flush()
+        typed = sys.stdin.readline()
+    if " ".join(str(typed).split()) != want:
+        raise SettingsError(f"live trading not confirmed (expected '{want}'): nothing was sent")
+
+
+def _session(args, params, promo, trader, console) -> int:
+    from live.brokers.base import BrokerError
+    from live.trader import ReconcileError
+
     if args.unvalidated and promo is None:
         console.print("[yellow]UNVALIDATED parameters[/]: not accepted by `navale promote`; marked in every output")
     _store_band(params, args, trader, console)
     watcher = start_alerts(args, trader.journal.path, params.mode, console)
     trader.install_signal_handler()
-    console.print(f"paper session {trader.run_id}: mode {params.mode}, feed {args.feed}, broker {args.broker}, "
+    console.print(f"{'LIVE' if args.live_session else 'paper'} session {trader.run_id}: mode {params.mode}, "
+                  f"feed {args.feed}, broker {args.broker}, "
                   f"state {trader.cfg.state_dir}" + (", resumed" if trader._restarts else ""), highlight=False)
     t0 = time.perf_counter()
     try:
@@ -221,15 +354,25 @@ def _store_band(params, args, trader, console) -> None:
     threading.Thread(target=work, name="navale-band", daemon=True).start()
 
 
-def _open(args, params, promo, speed, console):
-    from live.session import open_session
+def _open(args, params, promo, speed, console, venues=None):
+    from live import control
+    from live.session import instrument_of, open_session
     from research.store import default_store_path
 
     status = None if args.quiet or not sys.stderr.isatty() else _status_line()
-    return open_session(params, feed=args.feed, state_dir=args.state_dir, broker_mode=args.broker, speed=speed,
+    feed_factory = broker_factory = None
+    mode = "bar" if args.broker == "paper" else args.broker
+    if venues is not None:
+        sym = venues.settings_for(venues.feed_venue or venues.broker_venue).symbol
+        feed_factory = venues.feed_factory(control.state_dir(args.state_dir), sym, instrument_of(sym).tick_size)
+        broker_factory = venues.broker_factory()
+        if broker_factory is not None:
+            mode = "tick"
+    return open_session(params, feed=args.feed, state_dir=args.state_dir, broker_mode=mode, speed=speed,
                         unvalidated=promo is None, promotion_id=promo, bar=args.bar,
                         store_path=None if args.no_store else default_store_path(), fresh=args.fresh,
-                        on_status=status, ml_model=args.ml_model, ml_threshold=args.ml_threshold)
+                        on_status=status, ml_model=args.ml_model, ml_threshold=args.ml_threshold,
+                        feed_factory=feed_factory, broker_factory=broker_factory, live=bool(args.live_session))
 
 
 def _status_line():

@@ -39,9 +39,18 @@ def test_unvalidated_parameters_need_the_flag(env, capsys):
     assert "not accepted by `navale promote`" in err and "--unvalidated" in err
 
 
-def test_live_mode_is_refused(env, capsys):
-    assert main(["paper", "--mode", "live", "--unvalidated"]) == 2
-    assert "mode live is not available yet" in capsys.readouterr().err
+def test_live_mode_is_not_a_paper_mode(env, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["paper", "--mode", "live", "--unvalidated"])
+    assert e.value.code == 2 and "invalid choice: 'live'" in capsys.readouterr().err
+
+
+def test_live_needs_a_promotion_never_unvalidated(env, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["live", "--unvalidated", "--live-config", str(tmp_path / "l.toml")])
+    assert "unrecognized arguments: --unvalidated" in capsys.readouterr().err
+    assert main(["live", "--live-config", str(tmp_path / "l.toml"), "--feed", "synthetic"]) == 2
+    assert "not accepted by `navale promote`" in capsys.readouterr().err
 
 
 def test_replay_out_has_the_backtest_columns_and_trades(env, bars_file, capsys):

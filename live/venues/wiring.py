@@ -1,0 +1,98 @@
+"""Which venue serves the feed and which the broker of a session (``navale paper --feed ib --broker ib``), with
+one connection per venue shared by both, opened once and closed at the end."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+from live.brokers.base import BrokerError
+from live.feeds.base import FeedError
+from live.venues.settings import VenueSettings
+
+__all__ = ["VENUES", "PAPER_BROKERS", "is_venue", "VenueSet"]
+
+VENUES = ("ib", "dtc")
+PAPER_BROKERS = ("bar", "tick", "paper")  # the paper broker's fill modes ("paper" is "bar")
+
+
+def is_venue(text: str) -> bool:
+    """``text`` names a venue (``ib``, ``dtc``) rather than a file feed or the paper broker."""
+    return str(text).strip().lower() in VENUES
+
+
+class VenueSet:
+    """The venues a session uses, each opened once (its feed and broker share the connection).
+
+    ``settings_for(venue) -> VenueSettings`` gives each venue's settings (`live.venues.settings.load_settings`).
+    """
+
+    def __init__(self, settings_for: Callable[[str], VenueSettings], *, feed: str, broker: str,
+                 connect_timeout_s: float = 20.0):
+        self.settings_for = settings_for
+        self.feed_venue = feed.strip().lower() if is_venue(feed) else None
+        self.broker_venue = broker.strip().lower() if is_venue(broker) else None
+        self.connect_timeout_s = connect_timeout_s
+        self.open: dict[str, Any] = {}
+
+    @property
+    def any(self) -> bool:
+        return self.feed_venue is not None or self.broker_venue is not None
+
+    def venue(self, name: str, *, state_dir: Path, symbol: str, tick_size: float) -> Any:
+        """The open venue ``name`` (connected on first use, wanting the feed and/or broker this session needs)."""
+        if name not in self.open:
+            module = _adapter(name)
+            self.open[name] = module.open_venue(self.settings_for(name), state_dir=Path(state_dir),
+                                                want_feed=self.feed_venue == name,
+                                                want_broker=self.broker_venue == name, symbol=symbol,
+                                                tick_size=tick_size, connect_timeout_s=self.connect_timeout_s)
+        return self.open[name]
+
+    def feed_factory(self, state_dir: Path, symbol: str, tick_size: float) -> Callable[..., Any] | None:
+        """``(feed, resume=None, **kw) -> Feed`` for `live.session.open_session`, or None (a file feed)."""
+        if self.feed_venue is None:
+            return None
+        name = self.feed_venue
+
+        def make(_text: str, resume: Any = None, **_kw: Any) -> Any:
+            v = self.venue(name, state_dir=state_dir, symbol=symbol, tick_size=tick_size)
+            if v.feed is None:
+                raise FeedError(f"{name}: the venue was opened without its feed")
+            return v.feed  # a live stream: there is no past to resume into (the loop dedupes by bar time)
+
+        return make
+
+    def broker_factory(self) -> Callable[[str, float, Path], Any] | None:
+        """``(symbol, tick_size, state_dir) -> Broker`` for `live.session.open_session`, or None (the paper broker)."""
+        if self.broker_venue is None:
+            return None
+        name = self.broker_venue
+
+        def make(symbol: str, tick_size: float, state_dir: Path) -> Any:
+            v = self.venue(name, state_dir=state_dir, symbol=symbol, tick_size=tick_size)
+            if v.broker is None:
+                raise BrokerError(f"{name}: the venue was opened without its broker")
+            return v.broker
+
+        return make
+
+    def stats(self) -> dict[str, Any]:
+        return {name: (v.stats() if hasattr(v, "stats") else {}) for name, v in self.open.items()}
+
+    def close(self) -> None:
+        """Close every venue opened (errors are swallowed: the session's state is already saved)."""
+        for v in self.open.values():
+            try:
+                v.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
+        self.open.clear()
+
+
+def _adapter(name: str) -> Any:
+    try:
+        return importlib.import_module(f"live.venues.{name}")
+    except ImportError as exc:
+        raise BrokerError(f"the {name} adapter cannot be imported ({exc}): reinstall with `make` (requirements.lock)")
