@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(UNVALIDATED)
         if args.live_session:
             params = live_params(params)
-        venues = _venues(args, console)
+        venues = session_venues(args, console)
         check_alert_options(args, params.mode)  # a bad alerts config or channel file: before the state is claimed
         speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
         speed = None if speed == float("inf") else speed
@@ -233,7 +233,7 @@ def live_params(params):
     return params.replace(mode="live", **changes)
 
 
-def _venues(args, console):
+def session_venues(args, console):
     """The venues of ``--feed`` / ``--broker`` (None when both are local), with the live opt-in checked."""
     from live.venues.settings import SettingsError, load_settings
     from live.venues.wiring import VenueSet, is_venue

@@ -10,7 +10,7 @@ import pytest
 
 from live.config import ConfigError, TraderConfig
 from live.venues.settings import SettingsError
-from research.cli.paper_cmd import _venues, confirm_live, live_params
+from research.cli.paper_cmd import live_params, session_venues
 from strategy.params import Params
 
 
@@ -27,36 +27,36 @@ def live_file(tmp_path, text='[ib]\nlive = true\nport = 4001\naccount = "U765432
 def test_the_confirmation_must_be_typed_exactly(tmp_path, monkeypatch):
     live_file(tmp_path)
     with pytest.raises(SettingsError, match="expected 'LIVE U7654321'"):
-        _venues(args(tmp_path, confirm="LIVE"), None)
+        session_venues(args(tmp_path, confirm="LIVE"), None)
     with pytest.raises(SettingsError, match="expected 'LIVE U7654321'"):
-        _venues(args(tmp_path, confirm="live U7654321"), None)
+        session_venues(args(tmp_path, confirm="live U7654321"), None)
     monkeypatch.setattr("sys.stdin", io.StringIO("LIVE U7654321\n"))  # not a terminal: never read
     with pytest.raises(SettingsError, match="run on a terminal, or pass --confirm 'LIVE U7654321'"):
-        _venues(args(tmp_path), None)
-    v = _venues(args(tmp_path, confirm="  LIVE   U7654321 "), None)
+        session_venues(args(tmp_path), None)
+    v = session_venues(args(tmp_path, confirm="  LIVE   U7654321 "), None)
     assert v.broker_venue == "ib" and v.feed_venue == "ib" and v.open == {}  # nothing connected yet
 
 
 def test_live_refuses_paper_settings_and_the_paper_broker(tmp_path):
     live_file(tmp_path, '[ib]\nport = 4001\naccount = "U7654321"\n')
     with pytest.raises(SettingsError, match="must say live = true"):
-        _venues(args(tmp_path, confirm="LIVE U7654321"), None)
+        session_venues(args(tmp_path, confirm="LIVE U7654321"), None)
     live_file(tmp_path, '[ib]\nlive = true\nport = 7497\naccount = "U7654321"\n')
     with pytest.raises(SettingsError, match="7497 is a paper port"):
-        _venues(args(tmp_path, confirm="LIVE U7654321"), None)
+        session_venues(args(tmp_path, confirm="LIVE U7654321"), None)
     with pytest.raises(SettingsError, match="--broker ib or dtc"):
-        _venues(args(tmp_path, broker="tick"), None)
+        session_venues(args(tmp_path, broker="tick"), None)
     with pytest.raises(SettingsError, match="no such file"):
-        _venues(args(tmp_path, live_config=str(tmp_path / "nope.toml")), None)
+        session_venues(args(tmp_path, live_config=str(tmp_path / "nope.toml")), None)
 
 
 def test_a_paper_session_on_a_venue_uses_the_paper_settings_and_no_confirmation(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    v = _venues(args(tmp_path, live_session=False, broker="bar", live_config=None), None)
+    v = session_venues(args(tmp_path, live_session=False, broker="bar", live_config=None), None)
     assert v.feed_venue == "ib" and v.broker_venue is None
     assert v.settings_for("ib").port == 4002 and not v.settings_for("ib").live
     with pytest.raises(SettingsError, match="7496 is a live IB port"):
-        _venues(args(tmp_path, live_session=False, broker="ib", port=7496, live_config=None), None).settings_for("ib")
+        session_venues(args(tmp_path, live_session=False, broker="ib", port=7496, live_config=None), None).settings_for("ib")
 
 
 def test_live_params_take_the_stricter_limits_and_keep_the_tested_signal_values():
