@@ -38,7 +38,7 @@ def venue(fake, state_dir: Path | None, *, feed: bool = True, broker: bool = Tru
           start: bool = True, **kw) -> DTCVenue:
     """A DTCVenue on the fake server (fast heartbeats and back-off), started unless ``start=False``."""
     v = DTCVenue(settings_for(fake.port), state_dir=state_dir, want_feed=feed, want_broker=broker,
-                 dtc_sym=fake.symbol, heartbeat_s=heartbeat_s, connect_timeout_s=20.0,
+                 dtc_sym=kw.pop("dtc_sym", fake.symbol), heartbeat_s=heartbeat_s, connect_timeout_s=20.0,
                  backoff=Backoff(base=0.05, cap=0.5, jitter=0.5), **kw)
     if start:
         v.start()

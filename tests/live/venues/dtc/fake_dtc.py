@@ -136,6 +136,10 @@ class FakeDTCServer:
     def stop(self) -> None:
         async def _stop():
             self._stream_task.cancel()
+            try:
+                await self._stream_task
+            except asyncio.CancelledError:
+                pass
             for c in list(self._conns):
                 c.writer.close()
             self._server.close()
