@@ -29,6 +29,12 @@ def make_ticks(n: int, seed: int = 7, start: float = 6000.0) -> list[Tick]:
     return out
 
 
+def path_ticks(prices: list[float], side: int = 1) -> list[Tick]:
+    """Trades at these prices, 100 ms apart, size 1, all on one side."""
+    return [Tick(ts_ns=T0 + k * STEP, price=p, size=1, side=side, contract="ESZ26", bid=p - 0.25, ask=p)
+            for k, p in enumerate(prices)]
+
+
 def settings_for(port: int, **kw) -> VenueSettings:
     return VenueSettings(venue="dtc", host="127.0.0.1", port=port, username="trader", password="pw",
                          account=kw.pop("account", "Sim1"), timeout_s=kw.pop("timeout_s", 5.0), **kw)

@@ -190,6 +190,15 @@ class FakeDTCServer:
                 self.i += 1
         self.call(_a)
 
+    def external_fill(self, side: int, qty: int) -> None:
+        """An order from elsewhere (a hand-placed one in Sierra Chart) filled at the last trade, no client told."""
+        def _e():
+            self._n += 1
+            o = FakeOrder(f"S{self._n}", f"manual-{self._n}", MARKET, side, qty, 0, self.accounts[0])
+            self.orders[o.server_id] = o
+            self._fill(o, self.last_trade, self.ticks[max(self.i - 1, 0)].ts_ns)
+        self.call(_e)
+
     def connected(self) -> int:
         return self.call(lambda: sum(1 for c in self._conns if c.logged_on))
 
