@@ -173,6 +173,13 @@ class FakeDTCServer:
             self._wake.set()
         self.call(_r)
 
+    def release_to(self, k: int) -> None:
+        """Let the stream run up to (not including) trade index ``k``, then pause again."""
+        def _r():
+            self.stop_at = k
+            self._wake.set()
+        self.call(_r)
+
     def inject(self, raw: bytes) -> None:
         """Write raw bytes to every client (garbage, a half frame...)."""
         def _i():
