@@ -14,14 +14,14 @@ import os
 
 from strategy.market.instruments import MONTH_CODES, ContractCode
 
-__all__ = ["front_month", "dtc_symbol", "DEFAULT_FORMAT", "ROLL_DAYS"]
+__all__ = ["front_month", "dtc_symbol", "business_days_before", "DEFAULT_FORMAT", "ROLL_DAYS"]
 
 DEFAULT_FORMAT = "{root}{month}{yy}-{exchange}"
 ROLL_DAYS = 6  # CME equity-index roll: the Thursday 8 calendar (6 business) days before the 3rd-Friday expiry
 _CODE = {v: k for k, v in MONTH_CODES.items()}
 
 
-def _busday_back(d: dt.date, n: int) -> dt.date:
+def business_days_before(d: dt.date, n: int) -> dt.date:
     """``n`` business days (Mon-Fri) before ``d`` (numpy's busday_offset(d, -n, roll="backward"))."""
     while d.weekday() >= 5:
         d -= dt.timedelta(days=1)
@@ -38,7 +38,7 @@ def front_month(root: str, today: dt.date, roll_days: int = ROLL_DAYS) -> Contra
     while True:
         if m % 3 == 0:
             c = ContractCode(root, m, y)
-            if today < _busday_back(c.expiry, roll_days):
+            if today < business_days_before(c.expiry, roll_days):
                 return c
         m += 1
         if m > 12:
