@@ -7,7 +7,7 @@ a limit target leg) sent by the event-loop thread as soon as the entry's fill is
 attached OCO children (SUBMIT_NEW_OCO_ORDER with ParentTriggerClientOrderID) carries absolute prices fixed before
 the entry fills, and ``UseOffsets``/``OffsetFromParent1/2`` (offsets from the parent's fill) is not honoured by every
 server; so the bracket goes out after the fill, and the position is unprotected for the round trip between the
-fill report and the OCO order (the latency figure of ``benchmarks/bench_dtc.py``).
+fill report and the OCO order (the fill -> OCO figure of ``tests/live/venues/dtc/bench_dtc.py``).
 
 ClientOrderID is our order id (a stable short hash past 31 characters, `store.client_order_id`); a bracket leg's
 is ``ENTRY:stop`` / ``ENTRY:target``. ``submit`` is idempotent on the order id (the store remembers every one).

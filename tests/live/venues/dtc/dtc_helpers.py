@@ -61,14 +61,14 @@ def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:
     raise AssertionError(f"{what} not reached within {timeout} s")
 
 
-def take(feed, n: int, timeout: float = 30.0) -> list[Tick]:
-    """The next ``n`` ticks from ``feed`` (polling ``next_record``)."""
+def take(feed, n: int, timeout: float = 30.0, poll_s: float = 0.002) -> list[Tick]:
+    """The next ``n`` ticks from ``feed`` (polling ``next_record``, sleeping ``poll_s`` when there is none)."""
     out: list[Tick] = []
     end = time.monotonic() + timeout
     while len(out) < n and time.monotonic() < end:
         r = feed.next_record()
         if r is None:
-            time.sleep(0.002)
+            time.sleep(poll_s)
         else:
             out.append(r)
     assert len(out) == n, f"{len(out)} ticks of {n} within {timeout} s"

@@ -110,6 +110,8 @@ class FakeDTCServer:
         self.logons = 0
         self.subscriptions: list[int] = []
         self.received: list[dict] = []
+        self.sent_at: dict[int, float] = {}  # trade index -> time.perf_counter() when written (benchmarks)
+        self.order_at: list[tuple[float, dict]] = []  # (time.perf_counter(), message) of each order received
         self.paused = False  # the stream waits at stop_at
         self.held = False  # the stream waits in a hold_after
         self._conns: list[Conn] = []
@@ -300,6 +302,7 @@ class FakeDTCServer:
         elif t == MARKET_DATA_REQUEST:
             await self._subscribe(c, m)
         elif t in (SUBMIT_SINGLE, SUBMIT_OCO):
+            self.order_at.append((time.perf_counter(), m))
             self.orders_seen += 1
             await self._broadcast(self._submit(m))
             self._wake.set()
@@ -379,6 +382,7 @@ class FakeDTCServer:
             updates = self._match(t)
             k = self.i
             self.i += 1
+            self.sent_at[k] = time.perf_counter()  # just before the write: the latency measured is not shortened
             for c in subscribed:
                 msgs = list(updates)
                 if self.quotes and t.bid == t.bid and t.ask == t.ask:
