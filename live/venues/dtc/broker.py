@@ -73,6 +73,7 @@ class DTCBroker(Broker):
         self._working: dict[str, dict] = {}  # order id -> its last ORDER_UPDATE, while working at the server
         self._waiters: dict[str, asyncio.Future] = {}
         self._cancelling: set[str] = set()  # bracket legs cancelled for an exit
+        self._waiting_legs = False
         self._cursor = 0
         self._synced = False
         client.on(MT.ORDER_UPDATE, self._on_order_update)
@@ -202,6 +203,7 @@ class DTCBroker(Broker):
                         self._cancelling.add(leg)
                         self.client.send({"Type": MT.CANCEL_ORDER, "ServerOrderID": m.get("ServerOrderID", ""),
                                           "ClientOrderID": m.get("ClientOrderID", "")})
+                self._waiting_legs = True  # flushed again at the legs' next update (an ack, then the cancel)
                 break  # later held orders wait behind this one
             if o.purpose != "entry" and (self._pos == 0 or (self._pos > 0) == (o.side > 0)):
                 self.store.set_status(o.order_id, "cancelled", "position already flat")
@@ -328,8 +330,9 @@ class DTCBroker(Broker):
                 key = _fill_key(sid, exec_id, m.get("LastFillDateTime"), m.get("LastFillPrice"), qty)
                 self._add_fill(key, oid, side_of_buysell(m.get("BuySell")), qty, m.get("LastFillPrice"),
                                m.get("LastFillDateTime"))
-        if status in _FINAL and self.synced_and_ready():
-            self._flush()  # an exit waiting for its bracket's cancel goes now
+        if (status in _FINAL or self._waiting_legs) and self.synced_and_ready():
+            self._waiting_legs = False
+            self._flush()  # an exit waiting for its bracket's cancel goes now (or cancels a leg just acknowledged)
 
     def _add_fill(self, key: str, oid: str, side: int, qty: float, price: Any, when: Any) -> Fill | None:
         rec = self.store.order(oid)

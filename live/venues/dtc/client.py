@@ -256,7 +256,7 @@ class DTCClient:
             except Exception as e:  # one handler's bug never kills the reader (the message is logged)
                 self.bad_frames += 1
                 self.last_bad = f"handler of type {m['Type']} failed: {type(e).__name__}: {e}"
-                log.exception("DTC handler for message type %s failed", m["Type"])
+                log.warning("DTC %s:%s: message skipped, %s", self.host, self.port, self.last_bad)
 
     async def _heartbeat(self) -> None:
         """Send a HEARTBEAT every interval; no message at all for 2 intervals is a dead link."""

@@ -63,6 +63,7 @@ class DTCFeed(Feed):
         self._at_last: list[tuple[float, int]] = []  # (price, size) of the trades yielded at _last_ts
         self._replay: list[tuple[float, int]] | None = None  # after a reconnect: trades at _last_ts to skip
         self._await_flow = False
+        self._closed = False
         if isinstance(resume, dict):
             self._last_ts = int(resume.get("ts_ns", -1))
             self._at_last = [(float(p), int(s)) for p, s in resume.get("at_last", [])]
@@ -95,8 +96,9 @@ class DTCFeed(Feed):
         return len(self._q)
 
     def close(self) -> None:
-        """The venue owns the connection: closing the feed only stops taking its ticks."""
-        self.client.handlers.get(MT.MARKET_DATA_UPDATE_TRADE, []).clear()
+        """The venue owns the connection: closing the feed only stops taking its trades."""
+        self._closed = True
+        self._q.clear()
 
     def stats(self) -> dict[str, Any]:
         return {"received": self.received, "duplicates": self.duplicates, "unsided": self.unsided,
@@ -128,7 +130,7 @@ class DTCFeed(Feed):
 
     # ----- market data (event-loop thread)
     def _on_trade(self, m: dict) -> None:
-        if m.get("SymbolID") != self.symbol_id:
+        if m.get("SymbolID") != self.symbol_id or self._closed:
             return
         ts = dtc_time_ns(m.get("DateTime"))
         price, vol = m.get("Price"), m.get("Volume")

@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS fills (
     seq INTEGER PRIMARY KEY, fill_key TEXT NOT NULL UNIQUE, fill_id TEXT NOT NULL, order_id TEXT NOT NULL,
     symbol TEXT NOT NULL, side INTEGER NOT NULL, quantity INTEGER NOT NULL, price REAL NOT NULL,
     ts_ns INTEGER NOT NULL, role TEXT NOT NULL, extra TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS fills_order ON fills (order_id);
+CREATE INDEX IF NOT EXISTS orders_server ON orders (server_id);
+CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
 """
 
 
@@ -180,8 +183,10 @@ class DTCStore:
         return int(self._x("SELECT COALESCE(SUM(quantity), 0) FROM fills WHERE order_id = ?", (order_id,))[0][0])
 
     def last_fill(self, order_id: str) -> Fill | None:
-        fs = [f for f in self.fills_since(0) if f.order_id == order_id]
-        return fs[-1] if fs else None
+        r = self._x("SELECT MAX(seq) FROM fills WHERE order_id = ?", (order_id,))
+        if not r or r[0][0] is None:
+            return None
+        return self.fills_since(r[0][0] - 1)[0]
 
     def close(self) -> None:
         with self._lock:

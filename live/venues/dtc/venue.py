@@ -33,7 +33,8 @@ class DTCVenue:
     def __init__(self, settings: VenueSettings, *, state_dir: Path | None, want_feed: bool, want_broker: bool,
                  symbol: str = "ES", tick_size: float = 0.25, connect_timeout_s: float = 20.0,
                  dtc_sym: str | None = None, heartbeat_s: int = 5, hold_s: float = 15.0,
-                 backoff: Backoff | None = None, feed_resume: Any = None, depth_levels: int = 0):
+                 backoff: Backoff | None = None, feed_resume: Any = None, depth_levels: int = 0,
+                 encoding_request: bool = False):
         self.settings = settings
         self.connect_timeout_s = connect_timeout_s
         self.dtc_symbol = dtc_sym or dtc_symbol(symbol, settings.exchange, dt.date.today())
@@ -43,7 +44,7 @@ class DTCVenue:
         self._thread.start()
         self.client = DTCClient(settings.host, settings.port, username=settings.username, password=settings.password,
                                 trade_account=settings.account, link=self.link, heartbeat_s=heartbeat_s,
-                                timeout_s=settings.timeout_s, backoff=backoff)
+                                timeout_s=settings.timeout_s, backoff=backoff, encoding_request=encoding_request)
         self.feed = DTCFeed(self.client, self.dtc_symbol, settings.exchange, symbol=symbol, tick_size=tick_size,
                             contract=self.dtc_symbol.split("-")[0], depth_levels=depth_levels,
                             resume=feed_resume) if want_feed else None

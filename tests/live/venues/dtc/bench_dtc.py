@@ -120,7 +120,7 @@ def tick_to_order(n: int, state: Path) -> tuple[list[float], list[float]]:
 
 
 def reconnects(n: int, state: Path) -> tuple[list[float], list[float]]:
-    ticks = make_ticks(n * 2 + 10)
+    ticks = make_ticks(n * 200 + 200)
     fake = FakeDTCServer(ticks, interval_s=0.002)
     fake.start()
     v = open_venue(fake, state / "c")

@@ -98,6 +98,8 @@ class FakeDTCServer:
         self.resend = 0
         self.write_mode = "normal"
         self.quotes = True
+        self.hold_acks = False  # keep NEW_ORDER_ACCEPTED updates until release_acks() (an ack in flight)
+        self._acks: list[dict] = []
         # state
         self.i = 0  # next trade index to send
         self.orders: dict[str, FakeOrder] = {}
@@ -181,6 +183,14 @@ class FakeDTCServer:
             self.stop_at = k
             self._wake.set()
         self.call(_r)
+
+    def release_acks(self) -> None:
+        """Send the acceptance updates kept by ``hold_acks`` (and stop keeping them)."""
+        async def _r():
+            self.hold_acks = False
+            acks, self._acks = self._acks, []
+            await self._broadcast(acks)
+        self._run(_r())
 
     def inject(self, raw: bytes) -> None:
         """Write raw bytes to every client (garbage, a half frame...)."""
@@ -304,7 +314,11 @@ class FakeDTCServer:
         elif t in (SUBMIT_SINGLE, SUBMIT_OCO):
             self.order_at.append((time.perf_counter(), m))
             self.orders_seen += 1
-            await self._broadcast(self._submit(m))
+            ups = self._submit(m)
+            if self.hold_acks:
+                self._acks += ups
+                ups = []
+            await self._broadcast(ups)
             self._wake.set()
         elif t == CANCEL:
             await self._broadcast(self._cancel(m))

@@ -257,3 +257,26 @@ def test_bad_orders_are_refused_in_one_line(fake_server, tmp_path):
             v.broker.submit(Order(order_id="b", symbol="ES", side=2, quantity=1, purpose="entry"))
     finally:
         v.close()
+
+
+def test_exit_sent_before_the_ocos_acknowledgement_waits_for_it(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        take(v.feed, 5)
+        wait_for(lambda: fake.paused, what="paused")
+        o = entry()
+        v.broker.submit(o)
+        wait_for(lambda: fake.orders_seen == 1, what="entry at the server")
+        fake.hold_acks = True  # the OCO's acceptance will be late
+        fake.release_to(6)
+        wait_for(lambda: fake.orders_seen == 2, what="OCO at the server")
+        x = Order(order_id=f"{RUN}:X:9", symbol="ES", side=-1, quantity=1, purpose="exit", reason="time")
+        v.broker.submit(x)
+        assert fake.orders_seen == 2  # held: the legs are not acknowledged, so not cancellable yet
+        fake.release_acks()
+        wait_for(lambda: [w.client_id for w in fake.working()] == [client_order_id(x.order_id)],
+                 what="legs cancelled once acknowledged, then the exit sent")
+    finally:
+        v.close()

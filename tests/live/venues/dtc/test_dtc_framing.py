@@ -82,3 +82,32 @@ def test_a_line_of_garbage_on_the_socket_loses_nothing(fake_server, tmp_path):
         assert "bad DTC frame (not JSON" in v.client.last_bad and "\n" not in v.client.last_bad
     finally:
         v.close()
+
+
+def test_a_malformed_trade_is_skipped_in_one_line_and_the_link_survives(fake_server, tmp_path):
+    ticks = make_ticks(20)
+    fake = fake_server(ticks)
+    fake.stop_at = 10
+    v = venue(fake, tmp_path, broker=False)
+    try:
+        take(v.feed, 10)
+        wait_for(lambda: fake.paused, what="paused")
+        fake.inject(encode({"Type": 107, "SymbolID": v.feed.symbol_id, "Price": "x", "Volume": 1, "DateTime": 1.8e9}))
+        wait_for(lambda: v.client.bad_frames == 1, what="bad message counted")
+        assert "handler of type 107 failed" in v.client.last_bad and "\n" not in v.client.last_bad
+        fake.release()
+        assert [t.ts_ns for t in take(v.feed, 10)] == [t.ts_ns for t in ticks[10:]]
+        assert v.link.ready and v.link.reconnects == 0
+    finally:
+        v.close()
+
+
+def test_encoding_request_sequence(fake_server, tmp_path):
+    fake = fake_server(make_ticks(5))
+    v = venue(fake, tmp_path, broker=False, encoding_request=True)
+    try:
+        assert [m["Type"] for m in fake.received[:2]] == [6, 1]  # ENCODING_REQUEST (JSON), then the logon
+        assert fake.received[0]["Encoding"] == 2
+        assert len(take(v.feed, 5)) == 5
+    finally:
+        v.close()
