@@ -342,14 +342,16 @@ class DTCBroker(Broker):
             o = rec[0]
             if o.purpose == "entry":
                 role, extra = "entry", {}
-            elif o.order_id.endswith(":stop"):
-                role, extra = "stop", {}
-            elif o.order_id.endswith(":target"):
-                role, extra = "target", {}
+            elif o.order_id.endswith((":stop", ":target")):
+                role, extra = o.reason, {}
             else:
                 role, extra = o.purpose, ({"reason": o.reason} if o.reason else {})
-        f = self.store.add_fill(key, oid, self.symbol, side, int(round(qty)),
-                                on_grid(float(price or 0.0), self.tick_size), dtc_time_ns(when), role, extra)
+        px = on_grid(float(price or 0.0), self.tick_size)
+        slip = 0
+        if role in ("stop", "target"):
+            slip, extra = self._leg_detail(oid, role, side, px)
+        f = self.store.add_fill(key, oid, self.symbol, side, int(round(qty)), px, dtc_time_ns(when), role, extra,
+                                slip)
         if f is None:
             return None
         self._pos += side * f.quantity  # the server's POSITION_UPDATE that follows is the authority
@@ -364,6 +366,15 @@ class DTCBroker(Broker):
 
     def synced_and_ready(self) -> bool:
         return self._synced and self._can_send()
+
+    def _leg_detail(self, oid: str, role: str, side: int, px: float) -> tuple[int, dict]:
+        """A bracket fill's slippage (ticks from the leg's price, against us) and the detail the trader reads:
+        a real server says neither whether the stop was gapped nor a fill price other than its own, so ``gap`` is
+        False and ``optimistic_price`` the fill price (the tick-mode paper broker's values for an ungapped stop)."""
+        row = [b for b in self.store.brackets() if b[0] == oid.rsplit(":", 1)[0]]
+        ref = (row[0][4] if role == "stop" else row[0][5]) if row else None
+        slip = 0 if ref is None else max(0, int(round((px - ref) * side / self.tick_size)))
+        return slip, {"ambiguous": False, "gap": False, "optimistic_price": px}
 
     def _on_position(self, m: dict) -> None:
         if m.get("NoPositions") == 1 or not self._ours(m):

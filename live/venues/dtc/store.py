@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS brackets (
 CREATE TABLE IF NOT EXISTS fills (
     seq INTEGER PRIMARY KEY, fill_key TEXT NOT NULL UNIQUE, fill_id TEXT NOT NULL, order_id TEXT NOT NULL,
     symbol TEXT NOT NULL, side INTEGER NOT NULL, quantity INTEGER NOT NULL, price REAL NOT NULL,
-    ts_ns INTEGER NOT NULL, role TEXT NOT NULL, extra TEXT NOT NULL);
+    ts_ns INTEGER NOT NULL, role TEXT NOT NULL, slippage_ticks INTEGER NOT NULL, extra TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS fills_order ON fills (order_id);
 CREATE INDEX IF NOT EXISTS orders_server ON orders (server_id);
 CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
@@ -160,24 +160,24 @@ class DTCStore:
 
     # ----- fills
     def add_fill(self, key: str, order_id: str, symbol: str, side: int, qty: int, price: float, ts_ns: int,
-                 role: str, extra: dict) -> Fill | None:
+                 role: str, extra: dict, slippage_ticks: int = 0) -> Fill | None:
         """Count a fill once: the new Fill (with the next seq), or None when ``key`` was counted already."""
         with self._lock:
             if self._db.execute("SELECT 1 FROM fills WHERE fill_key = ?", (key,)).fetchone():
                 return None
             seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()[0] + 1
             f = Fill(fill_id=f"dtc-{key}", order_id=order_id, symbol=symbol, side=side, quantity=qty, price=price,
-                     ts_ns=ts_ns, role=role, seq=seq, extra=extra)
-            self._db.execute("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                             (seq, key, f.fill_id, order_id, symbol, side, qty, price, ts_ns, role,
+                     ts_ns=ts_ns, role=role, slippage_ticks=slippage_ticks, seq=seq, extra=extra)
+            self._db.execute("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                             (seq, key, f.fill_id, order_id, symbol, side, qty, price, ts_ns, role, slippage_ticks,
                               json.dumps(extra, sort_keys=True)))
         return f
 
     def fills_since(self, seq: int) -> list[Fill]:
-        rows = self._x("SELECT seq, fill_id, order_id, symbol, side, quantity, price, ts_ns, role, extra FROM fills "
-                       "WHERE seq > ? ORDER BY seq", (seq,))
+        rows = self._x("SELECT seq, fill_id, order_id, symbol, side, quantity, price, ts_ns, role, slippage_ticks, "
+                       "extra FROM fills WHERE seq > ? ORDER BY seq", (seq,))
         return [Fill(fill_id=r[1], order_id=r[2], symbol=r[3], side=r[4], quantity=r[5], price=r[6], ts_ns=r[7],
-                     role=r[8], seq=r[0], extra=json.loads(r[9])) for r in rows]
+                     role=r[8], slippage_ticks=r[9], seq=r[0], extra=json.loads(r[10])) for r in rows]
 
     def filled_qty(self, order_id: str) -> int:
         return int(self._x("SELECT COALESCE(SUM(quantity), 0) FROM fills WHERE order_id = ?", (order_id,))[0][0])
