@@ -399,11 +399,22 @@ class DTCBroker(Broker):
         fills = await self.client.request({"Type": MT.HISTORICAL_ORDER_FILLS_REQUEST, "NumberOfDays": 1, **acct},
                                           {MT.HISTORICAL_ORDER_FILL_RESPONSE}, {MT.HISTORICAL_ORDER_FILLS_REJECT})
         recovered = 0
+        # orders sent but never acknowledged (the link dropped in between): their ServerOrderID is unknown, and a
+        # historical fill names only that; such a fill of the same side and size is theirs
+        unacked = [o for o, _, sid, _ in self.store.orders("sent") if not sid and o.order_id not in self._working]
         for h in sorted(fills, key=lambda h: float(h.get("DateTime") or 0)):
             if not self._ours(h) or not h.get("Quantity"):
                 continue
             sid = str(h.get("ServerOrderID") or "")
-            oid = self.store.order_of_server(sid) or f"dtc:{sid}"
+            oid = self.store.order_of_server(sid)
+            if oid is None:
+                side, qty = side_of_buysell(h.get("BuySell")), int(round(h["Quantity"]))
+                match = next((o for o in unacked if o.side == side and o.quantity == qty), None)
+                if match is not None:
+                    unacked.remove(match)
+                    self.store.set_server_id(match.order_id, sid)
+                    oid = match.order_id
+            oid = oid or f"dtc:{sid}"
             key = _fill_key(sid, str(h.get("UniqueExecutionID") or ""), h.get("DateTime"), h.get("Price"),
                             h.get("Quantity"))
             if self._add_fill(key, oid, side_of_buysell(h.get("BuySell")), h["Quantity"], h.get("Price"),
@@ -420,7 +431,12 @@ class DTCBroker(Broker):
             if sid:  # acknowledged before, neither working nor filled now: cancelled at the server while away
                 self.store.set_status(o.order_id, "cancelled", "not among the server's open orders after a reconnect")
             elif not o.order_id.endswith((":stop", ":target")):
-                self.store.set_status(o.order_id, "held", "sent, never acknowledged: sent again")
+                # never acknowledged, not working, no fill of it: lost on the way, or refused unseen. Not sent again
+                # (were it only unreported, a second one would double the position): reported instead
+                why = "sent, never acknowledged, and unknown to the server after the reconnect: not sent again"
+                self.store.set_status(o.order_id, "lost", why)
+                self.rejections.append((o.order_id, why))
+                log.error("DTC order %s %s", o.order_id, why)
             else:  # an OCO never acknowledged: its bracket goes out again from the entry's fill
                 self.store.set_status(o.order_id, "cancelled", "bracket leg never acknowledged")
                 self.store.set_bracket(o.order_id.rsplit(":", 1)[0], "waiting")

@@ -96,6 +96,7 @@ class DTCClient:
         self._closed = False
         self._reconnect_task: asyncio.Task | None = None
         self._read_end = ""
+        self._no_reconnect = False  # a LOGOFF with DoNotReconnect
 
     # ----- public
     def on(self, msg_type: int, handler: Handler) -> None:
@@ -214,8 +215,9 @@ class DTCClient:
     async def _read(self, reader: asyncio.StreamReader, decoder: FrameDecoder, logon_fut: asyncio.Future,
                     enc_fut: asyncio.Future) -> None:
         reason = "server closed the connection"
+        logoff = False
         try:
-            while True:
+            while not logoff:
                 data = await reader.read(65536)
                 if not data:
                     break
@@ -233,7 +235,11 @@ class DTCClient:
                         enc_fut.set_result(m)
                     elif t == MT.LOGOFF:
                         reason = f"server logged off: {m.get('Reason') or 'no reason given'}"
-                        return
+                        if m.get("DoNotReconnect"):
+                            self._no_reconnect = True
+                            reason += " (do not reconnect)"
+                        logoff = True
+                        break
                     self._dispatch(m)
         except (OSError, asyncio.IncompleteReadError) as e:
             reason = f"read failed: {e}"
@@ -300,6 +306,10 @@ class DTCClient:
             self.link.to(LinkState.LOST, reason)
             for fn in self.lost_listeners:
                 fn(reason)
+        if self._no_reconnect and self.link.state is LinkState.LOST:
+            log.error("DTC %s:%s: the server asked not to reconnect: %s", self.host, self.port, reason)
+            self.link.to(LinkState.FAILED, reason)
+            return
         if self.link.state is LinkState.LOST and self.link.begin_reconnect():
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 

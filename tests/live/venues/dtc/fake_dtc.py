@@ -177,6 +177,21 @@ class FakeDTCServer:
             self._wake.set()
         self.call(_r)
 
+    def logoff(self, do_not_reconnect: bool) -> None:
+        """Send LOGOFF to every client, then close its socket."""
+        async def _l():
+            await self._broadcast([{"Type": LOGOFF, "Reason": "server shutting down", "DoNotReconnect": int(do_not_reconnect)}])
+            for c in list(self._conns):
+                c.writer.close()
+        self._run(_l())
+
+    def drop_acks(self) -> None:
+        """Forget the acceptance updates kept by ``hold_acks`` (they never reach the client)."""
+        def _d():
+            self.hold_acks = False
+            self._acks = []
+        self.call(_d)
+
     def release_to(self, k: int) -> None:
         """Let the stream run up to (not including) trade index ``k``, then pause again."""
         def _r():

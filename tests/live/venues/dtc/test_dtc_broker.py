@@ -280,3 +280,37 @@ def test_exit_sent_before_the_ocos_acknowledgement_waits_for_it(fake_server, tmp
                  what="legs cancelled once acknowledged, then the exit sent")
     finally:
         v.close()
+
+
+def test_order_whose_ack_was_lost_is_matched_to_its_fill_or_reported_never_resent(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        take(v.feed, 5)
+        wait_for(lambda: fake.paused, what="paused")
+        fake.hold_acks = True
+        o = entry(bracket=None)
+        v.broker.submit(o)
+        wait_for(lambda: fake.orders_seen == 1, what="entry at the server")
+        fake.drop()  # the acknowledgement never reaches us
+        fake.drop_acks()
+        wait_for(lambda: not v.link.ready, what="down")
+        fake.advance_offline(1)  # it fills while we are away
+        wait_for(lambda: v.broker.ready, what="back")
+        assert [(f.order_id, f.role) for f in v.broker.fills_since(0)] == [(o.order_id, "entry")]
+        assert fake.orders_seen == 1 and v.broker.positions() == {"ES": 1}
+        # a second order lost the same way, but never reaching the server: reported, not sent again
+        fake.stop_at = fake.i
+        x = Order(order_id=f"{RUN}:X:7", symbol="ES", side=-1, quantity=1, purpose="exit", reason="time")
+        fake.hold_acks = True
+        v.broker.submit(x)
+        wait_for(lambda: fake.orders_seen == 2, what="exit at the server")
+        fake.call(lambda: fake.orders.clear())  # as if the server never took it
+        fake.drop()
+        fake.drop_acks()
+        wait_for(lambda: v.link.reconnects >= 2 and v.broker.ready, what="back again")
+        assert fake.orders_seen == 2
+        assert v.broker.rejections[-1][0] == x.order_id and "not sent again" in v.broker.rejections[-1][1]
+    finally:
+        v.close()

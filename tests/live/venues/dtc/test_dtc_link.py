@@ -127,3 +127,18 @@ def test_logon_refused_on_reconnect_retries_then_fatal_stops(fake_server, tmp_pa
         assert "password changed" in v.link.history[-1][2]
     finally:
         v.close()
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_server_logoff_reconnects_unless_told_not_to(fake_server, tmp_path, final):
+    fake = fake_server([])
+    v = venue(fake, tmp_path)
+    try:
+        fake.logoff(do_not_reconnect=final)
+        if final:
+            wait_for(lambda: v.link.state is LinkState.FAILED, what="FAILED after LOGOFF DoNotReconnect")
+            assert "server shutting down" in v.link.history[-1][2]
+        else:
+            wait_for(lambda: v.link.reconnects == 1 and v.link.ready, what="reconnected after a LOGOFF")
+    finally:
+        v.close()
