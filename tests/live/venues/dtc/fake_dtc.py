@@ -11,7 +11,7 @@ historical fills, trade accounts and cancels are answered as the protocol says.
 Fault scripting: ``drop()`` the socket, ``silent`` (send nothing, keep the socket), ``heartbeats = False``,
 ``logon_result``/``logon_text`` (refuse), ``trading = False``, ``advance_offline(n)`` (trades matched while no
 client is there, never sent to it), ``stop_at`` (the stream waits before that trade index until ``release()``),
-``hold_after`` (after trade i, wait for n new orders, at most ``hold_timeout_s``: a deterministic comparison never
+``drop_before`` (drop the clients before trade i), ``hold_after`` (after trade i, wait for n new orders, at most ``hold_timeout_s``: a deterministic comparison never
 lets the stream race ahead of the client's orders), ``resend`` (trades re-sent on a resubscription), ``inject()``
 (raw bytes: garbage), ``write_mode`` "split" (every frame in small pieces) / "coalesce" (frames written together).
 The engine's state lives in the server object, so orders outlive a client's restart.
@@ -94,6 +94,7 @@ class FakeDTCServer:
         self.heartbeats = True
         self.stop_at: int | None = None
         self.hold_after: dict[int, int] = {}
+        self.drop_before: set[int] = set()  # drop every client just before sending these trade indices
         self.hold_timeout_s = 30.0
         self.resend = 0
         self.write_mode = "normal"
@@ -406,6 +407,12 @@ class FakeDTCServer:
                     await asyncio.wait_for(self._wake.wait(), 0.05)
                 except asyncio.TimeoutError:
                     pass
+                continue
+            if self.i in self.drop_before:  # the client reconnects and resubscribes; the stream goes on then
+                self.drop_before.discard(self.i)
+                for c in list(self._conns):
+                    c.writer.transport.abort()
+                    c.logged_on = False
                 continue
             t = self.ticks[self.i]
             updates = self._match(t)
