@@ -8,4 +8,4 @@ Entry points: :func:`open_venue` (a logged-on, subscribed, reconciled `DTCVenue`
 
 from live.venues.dtc.venue import DTCVenue, doctor, open_venue
 
-__all__ = ["open_venue", "doctor", "DTCVenue"]
+__all__ = ["DTCVenue", "doctor", "open_venue"]

@@ -33,14 +33,16 @@ from typing import Any
 
 from live.brokers.base import Broker, BrokerError
 from live.events import Fill, Order
+from live.venues.dtc import messages as M
 from live.venues.dtc.client import DTCClient, DTCError
-from live.venues.dtc.constants import MessageType as MT, OpenClose, OrderStatus as OS, OrderType, \
-    OrderUpdateReason as OUR, PartialFillHandling, TimeInForce
-from live.venues.dtc.convert import buysell_of_side, dtc_time_ns, on_grid, side_of_buysell
+from live.venues.dtc.constants import MessageType as MT
+from live.venues.dtc.constants import OrderStatus as OS
+from live.venues.dtc.constants import OrderUpdateReason as OUR
+from live.venues.dtc.convert import dtc_time_ns, on_grid, side_of_buysell
 from live.venues.dtc.store import STORE_FILE, DTCStore
 from live.venues.reconnect import LinkState
 
-__all__ = ["DTCBroker", "TRADING_DISABLED"]
+__all__ = ["TRADING_DISABLED", "DTCBroker"]
 
 log = logging.getLogger("navale.venues.dtc")
 
@@ -165,8 +167,8 @@ class DTCBroker(Broker):
     def _run(self, coro: Coroutine, what: str) -> Any:
         try:
             return self._call(coro, self.timeout_s)
-        except (DTCError, TimeoutError, asyncio.TimeoutError) as e:
-            raise BrokerError(f"DTC {what}: {e or 'timed out after %g s' % self.timeout_s}") from None
+        except (DTCError, TimeoutError) as e:
+            raise BrokerError(f"DTC {what}: {e or 'timed out after {:g} s'.format(self.timeout_s)}") from None
 
     # ----- sending (loop thread)
     def _can_send(self) -> bool:
@@ -201,8 +203,7 @@ class DTCBroker(Broker):
                     m = self._working.get(leg)
                     if m is not None and leg not in self._cancelling:
                         self._cancelling.add(leg)
-                        self.client.send({"Type": MT.CANCEL_ORDER, "ServerOrderID": m.get("ServerOrderID", ""),
-                                          "ClientOrderID": m.get("ClientOrderID", "")})
+                        self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
                 self._waiting_legs = True  # flushed again at the legs' next update (an ack, then the cancel)
                 break  # later held orders wait behind this one
             if o.purpose != "entry" and (self._pos == 0 or (self._pos > 0) == (o.side > 0)):
@@ -211,12 +212,9 @@ class DTCBroker(Broker):
             self._send_single(o)
 
     def _send_single(self, o: Order) -> None:
-        self.client.send({"Type": MT.SUBMIT_NEW_SINGLE_ORDER, "Symbol": self.dtc_symbol, "Exchange": self.exchange,
-                          "TradeAccount": self.trade_account, "ClientOrderID": self.store.client_id(o.order_id),
-                          "OrderType": OrderType.ORDER_TYPE_MARKET, "BuySell": buysell_of_side(o.side),
-                          "Quantity": o.quantity, "TimeInForce": TimeInForce.TIF_DAY, "IsAutomatedOrder": 1,
-                          "OpenOrClose": OpenClose.TRADE_OPEN if o.purpose == "entry" else OpenClose.TRADE_CLOSE,
-                          "FreeFormText": o.purpose})
+        self.client.send(M.market_order(self.dtc_symbol, self.exchange, self.trade_account,
+                                        self.store.client_id(o.order_id), o.side, o.quantity, o.purpose == "entry",
+                                        o.purpose))
         self.store.set_status(o.order_id, "sent")
         self.sent += 1
 
@@ -239,16 +237,8 @@ class DTCBroker(Broker):
                               purpose="exit", reason=leg, decided_ns=fill.ts_ns)
             self.store.add_order(leg_order, "sent")
             ids[leg] = self.store.client_id(leg_order.order_id)
-        bs = buysell_of_side(-o.side)
-        self.client.send({"Type": MT.SUBMIT_NEW_OCO_ORDER, "Symbol": self.dtc_symbol, "Exchange": self.exchange,
-                          "TradeAccount": self.trade_account,
-                          "ClientOrderID_1": ids["stop"], "OrderType_1": OrderType.ORDER_TYPE_STOP, "BuySell_1": bs,
-                          "Price1_1": stop, "Quantity_1": qty,
-                          "ClientOrderID_2": ids["target"], "OrderType_2": OrderType.ORDER_TYPE_LIMIT, "BuySell_2": bs,
-                          "Price1_2": target, "Quantity_2": qty,
-                          "TimeInForce": TimeInForce.TIF_GOOD_TILL_CANCELED, "IsAutomatedOrder": 1,
-                          "OpenOrClose": OpenClose.TRADE_CLOSE,
-                          "PartialFillHandling": PartialFillHandling.PARTIAL_FILL_HANDLING_REDUCE_QUANTITY})
+        self.client.send(M.oco_bracket(self.dtc_symbol, self.exchange, self.trade_account, ids["stop"], ids["target"],
+                                       -o.side, qty, stop, target))
         self.store.set_bracket(entry_id, "sent", stop, target)
         self.sent += 1
 
@@ -273,12 +263,11 @@ class DTCBroker(Broker):
             m = self._working[oid]
             fut = self._waiters.setdefault(oid, loop.create_future())
             waits.append(fut)
-            self.client.send({"Type": MT.CANCEL_ORDER, "ServerOrderID": m.get("ServerOrderID", ""),
-                              "ClientOrderID": m.get("ClientOrderID", "")})
+            self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), self.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 left = [o for o in todo if o in self._working]
                 raise DTCError(f"no cancel confirmation for {', '.join(left)} within {self.timeout_s:g} s") from None
         return hit or bool(todo)
@@ -350,7 +339,7 @@ class DTCBroker(Broker):
         slip = 0
         if role in ("stop", "target"):
             slip, extra = self._leg_detail(oid, role, side, px)
-        f = self.store.add_fill(key, oid, self.symbol, side, int(round(qty)), px, dtc_time_ns(when), role, extra,
+        f = self.store.add_fill(key, oid, self.symbol, side, round(qty), px, dtc_time_ns(when), role, extra,
                                 slip)
         if f is None:
             return None
@@ -373,13 +362,13 @@ class DTCBroker(Broker):
         False and ``optimistic_price`` the fill price (the tick-mode paper broker's values for an ungapped stop)."""
         row = [b for b in self.store.brackets() if b[0] == oid.rsplit(":", 1)[0]]
         ref = (row[0][4] if role == "stop" else row[0][5]) if row else None
-        slip = 0 if ref is None else max(0, int(round((px - ref) * side / self.tick_size)))
+        slip = 0 if ref is None else max(0, round((px - ref) * side / self.tick_size))
         return slip, {"ambiguous": False, "gap": False, "optimistic_price": px}
 
     def _on_position(self, m: dict) -> None:
         if m.get("NoPositions") == 1 or not self._ours(m):
             return
-        self._pos = int(round(m.get("Quantity") or 0))
+        self._pos = round(m.get("Quantity") or 0)
 
     def _on_link(self, old: LinkState, new: LinkState, reason: str) -> None:
         if new is LinkState.READY:
@@ -408,7 +397,7 @@ class DTCBroker(Broker):
             sid = str(h.get("ServerOrderID") or "")
             oid = self.store.order_of_server(sid)
             if oid is None:
-                side, qty = side_of_buysell(h.get("BuySell")), int(round(h["Quantity"]))
+                side, qty = side_of_buysell(h.get("BuySell")), round(h["Quantity"])
                 match = next((o for o in unacked if o.side == side and o.quantity == qty), None)
                 if match is not None:
                     unacked.remove(match)

@@ -18,7 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from live.venues.dtc.constants import PROTOCOL_VERSION, Encoding, LogonStatus, MessageType as MT
+from live.venues.dtc import messages as M
+from live.venues.dtc.constants import Encoding, LogonStatus
+from live.venues.dtc.constants import MessageType as MT
 from live.venues.dtc.framing import BadFrame, FrameDecoder, encode
 from live.venues.reconnect import Backoff, Link, LinkState
 
@@ -146,7 +148,7 @@ class DTCClient:
         try:
             self.send({**msg, "RequestID": rid})
             return await asyncio.wait_for(col.future, timeout or self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DTCError(f"DTC request type {msg['Type']} got no complete answer within "
                            f"{timeout or self.timeout_s:g} s") from None
         finally:
@@ -159,7 +161,7 @@ class DTCClient:
             self._reconnect_task.cancel()
         if self.connected:
             try:
-                self.send({"Type": MT.LOGOFF, "Reason": "client closing", "DoNotReconnect": 1})
+                self.send(M.logoff("client closing"))
                 await asyncio.wait_for(self._writer.drain(), 1.0)
             except Exception:  # closing anyway
                 pass
@@ -180,19 +182,17 @@ class DTCClient:
         enc_fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._tasks = [asyncio.create_task(self._read(reader, decoder, logon_fut, enc_fut))]
         if self.encoding_request:
-            self.send({"Type": MT.ENCODING_REQUEST, "ProtocolVersion": PROTOCOL_VERSION,
-                       "Encoding": Encoding.JSON_ENCODING})
+            self.send(M.encoding_request())
             enc = await asyncio.wait_for(enc_fut, self.timeout_s)
             if enc is None:
                 raise DTCError(f"DTC {self.host}:{self.port}: {self._read_end} before the encoding response")
             if enc.get("Encoding") != Encoding.JSON_ENCODING:
                 raise DTCError(f"DTC server answered the JSON encoding request with encoding {enc.get('Encoding')}")
-        self.send({"Type": MT.LOGON_REQUEST, "ProtocolVersion": PROTOCOL_VERSION, "Username": self._username,
-                   "Password": self._password, "HeartbeatIntervalInSeconds": self.heartbeat_s,
-                   "ClientName": self.client_name, "TradeAccount": self.trade_account})
+        self.send(M.logon_request(self._username, self._password, self.heartbeat_s, self.client_name,
+                                  self.trade_account))
         try:
             resp = await asyncio.wait_for(logon_fut, self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DTCError(f"DTC {self.host}:{self.port}: no LOGON_RESPONSE within {self.timeout_s:g} s") from None
         if resp is None:
             raise DTCError(f"DTC {self.host}:{self.port}: {self._read_end} before the logon completed")
@@ -274,7 +274,7 @@ class DTCClient:
                         self._lost(f"no message or heartbeat for {2 * self.heartbeat_s} s"))
                     return
                 if self.connected:
-                    self.send({"Type": MT.HEARTBEAT, "NumDroppedMessages": 0, "CurrentDateTime": int(time.time())})
+                    self.send(M.heartbeat())
         except asyncio.CancelledError:
             return
         except DTCError:
@@ -331,7 +331,7 @@ class DTCClient:
                         self.link.to(LinkState.FAILED, str(e))
                         return
                     log.warning("%s (retrying)", e)
-                except (OSError, DTCError, asyncio.TimeoutError) as e:
+                except (TimeoutError, OSError, DTCError) as e:
                     log.warning("DTC %s:%s reconnect failed: %s", self.host, self.port, e or type(e).__name__)
                 await self._drop()
                 if self.link.state in (LinkState.SYNCING, LinkState.READY):

@@ -5,9 +5,24 @@ file named by ``$NAVALE_DTC_HEADER``)."""
 
 from __future__ import annotations
 
-__all__ = ["PROTOCOL_VERSION", "ORDER_ID_LENGTH", "MessageType", "LogonStatus", "Encoding", "RequestAction",
-           "OrderStatus", "OrderUpdateReason", "AtBidOrAsk", "OrderType", "TimeInForce", "BuySell",
-           "DepthUpdateType", "TradeMode", "PartialFillHandling", "OpenClose"]
+__all__ = [
+    "ORDER_ID_LENGTH",
+    "PROTOCOL_VERSION",
+    "AtBidOrAsk",
+    "BuySell",
+    "DepthUpdateType",
+    "Encoding",
+    "LogonStatus",
+    "MessageType",
+    "OpenClose",
+    "OrderStatus",
+    "OrderType",
+    "OrderUpdateReason",
+    "PartialFillHandling",
+    "RequestAction",
+    "TimeInForce",
+    "TradeMode",
+]
 
 PROTOCOL_VERSION = 8
 ORDER_ID_LENGTH = 32  # char[32] in the binary encoding: at most 31 characters plus the terminating NUL

@@ -6,7 +6,7 @@ import math
 
 from live.venues.dtc.constants import AtBidOrAsk, BuySell
 
-__all__ = ["dtc_time_ns", "ns_to_dtc", "side_of_buysell", "buysell_of_side", "aggressor", "on_grid"]
+__all__ = ["aggressor", "buysell_of_side", "dtc_time_ns", "ns_to_dtc", "on_grid", "side_of_buysell"]
 
 
 def dtc_time_ns(t: object) -> int:
@@ -14,7 +14,7 @@ def dtc_time_ns(t: object) -> int:
     microsecond (a double of ~1.7e9 s holds microseconds exactly enough; finer digits are float noise)."""
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
         return 0
-    return int(round(float(t) * 1_000_000)) * 1000
+    return round(float(t) * 1_000_000) * 1000
 
 
 def ns_to_dtc(ts_ns: int) -> float:

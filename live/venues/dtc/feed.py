@@ -20,8 +20,10 @@ from typing import Any
 from live.events import NAN, Tick
 from live.feeds.base import Feed, FeedError
 from live.venues.aggressor import QuoteRule
+from live.venues.dtc import messages as M
 from live.venues.dtc.client import DTCClient
-from live.venues.dtc.constants import AtBidOrAsk, DepthUpdateType, MessageType as MT, RequestAction
+from live.venues.dtc.constants import AtBidOrAsk, DepthUpdateType
+from live.venues.dtc.constants import MessageType as MT
 from live.venues.dtc.convert import aggressor, dtc_time_ns, on_grid
 from live.venues.reconnect import LinkState
 
@@ -64,10 +66,8 @@ class DTCFeed(Feed):
         self._replay: list[tuple[float, int]] | None = None  # after a reconnect: trades at _last_ts to skip
         self._await_flow = False
         self._closed = False
-        if isinstance(resume, dict):
-            self._last_ts = int(resume.get("ts_ns", -1))
-            self._at_last = [(float(p), int(s)) for p, s in resume.get("at_last", [])]
-            self._replay = list(self._at_last)
+        if resume is not None:
+            self.resume_from(resume)
         for t in TRADE_TYPES:
             client.on(t, self._on_trade)
         for t in QUOTE_TYPES:
@@ -90,6 +90,16 @@ class DTCFeed(Feed):
         """The last trade yielded: its time and the (price, size) of every trade yielded at that time."""
         with self._lock:
             return {"ts_ns": self._last_ts, "at_last": [list(x) for x in self._at_last]}
+
+    def resume_from(self, token: object) -> None:
+        """Drop trades up to a :meth:`resume_token` (a restarted trader's): the ones a server re-sends at its
+        subscription. A token that is not one of ours is refused (FeedError)."""
+        if not (isinstance(token, dict) and isinstance(token.get("ts_ns"), int)):
+            raise FeedError(f"DTC feed {self.dtc_symbol}: resume token {token!r} is not a DTC feed's")
+        with self._lock:
+            self._last_ts = int(token["ts_ns"])
+            self._at_last = [(float(p), int(s)) for p, s in token.get("at_last", [])]
+            self._replay = list(self._at_last)
 
     def pending(self) -> int:
         """Ticks received and not yet taken."""
@@ -114,12 +124,9 @@ class DTCFeed(Feed):
         self.reject_text = ""
         self.bids.clear()
         self.asks.clear()
-        self.client.send({"Type": MT.MARKET_DATA_REQUEST, "RequestAction": RequestAction.SUBSCRIBE,
-                          "SymbolID": self.symbol_id, "Symbol": self.dtc_symbol, "Exchange": self.exchange})
+        self.client.send(M.market_data_request(self.symbol_id, self.dtc_symbol, self.exchange))
         if self.depth_levels > 0:
-            self.client.send({"Type": MT.MARKET_DEPTH_REQUEST, "RequestAction": RequestAction.SUBSCRIBE,
-                              "SymbolID": self.symbol_id, "Symbol": self.dtc_symbol, "Exchange": self.exchange,
-                              "NumLevels": self.depth_levels})
+            self.client.send(M.market_depth_request(self.symbol_id, self.dtc_symbol, self.exchange, self.depth_levels))
 
     def _on_link(self, old: LinkState, new: LinkState, reason: str) -> None:
         if new is LinkState.LOST:
@@ -136,7 +143,7 @@ class DTCFeed(Feed):
         price, vol = m.get("Price"), m.get("Volume")
         if not ts or not isinstance(price, (int, float)) or not isinstance(vol, (int, float)) or vol <= 0:
             raise ValueError(f"trade message without a valid DateTime/Price/Volume: {m}")
-        price, size = on_grid(float(price), self.tick_size), int(round(vol))
+        price, size = on_grid(float(price), self.tick_size), round(vol)
         self.received += 1
         with self._lock:
             if self._replay is not None:
@@ -158,7 +165,7 @@ class DTCFeed(Feed):
             side = self.quotes.classify(price)
         bid, ask = self.quotes.bid, self.quotes.ask
         tick = Tick(ts_ns=ts, price=price, size=size, side=side, contract=self.contract,
-                    bid=bid if bid == bid else NAN, ask=ask if ask == ask else NAN)
+                    bid=NAN if math.isnan(bid) else bid, ask=NAN if math.isnan(ask) else ask)
         if self._await_flow:
             self._await_flow = False
             out = self.client.link.outages[-1] if self.client.link.outages else None

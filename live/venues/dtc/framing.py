@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-__all__ = ["encode", "FrameDecoder", "BadFrame", "MAX_FRAME"]
+__all__ = ["MAX_FRAME", "BadFrame", "FrameDecoder", "encode"]
 
 MAX_FRAME = 1 << 20  # a frame longer than this without a NUL is garbage (a DTC message is well under 64 KiB)
 

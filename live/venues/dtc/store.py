@@ -22,7 +22,7 @@ from live.brokers.base import BrokerError
 from live.events import Bracket, Fill, Order
 from live.venues.dtc.constants import ORDER_ID_LENGTH
 
-__all__ = ["DTCStore", "client_order_id", "STORE_FILE"]
+__all__ = ["STORE_FILE", "DTCStore", "client_order_id"]
 
 STORE_FILE = "dtc_broker.sqlite"
 _MAX_ID = ORDER_ID_LENGTH - 1

@@ -14,7 +14,7 @@ import os
 
 from strategy.market.instruments import MONTH_CODES, ContractCode
 
-__all__ = ["front_month", "dtc_symbol", "business_days_before", "DEFAULT_FORMAT", "ROLL_DAYS"]
+__all__ = ["DEFAULT_FORMAT", "ROLL_DAYS", "business_days_before", "dtc_symbol", "front_month"]
 
 DEFAULT_FORMAT = "{root}{month}{yy}-{exchange}"
 ROLL_DAYS = 6  # CME equity-index roll: the Thursday 8 calendar (6 business) days before the 3rd-Friday expiry

@@ -24,7 +24,7 @@ from live.venues.dtc.symbols import dtc_symbol
 from live.venues.reconnect import Backoff, Link
 from live.venues.settings import VenueSettings
 
-__all__ = ["DTCVenue", "open_venue", "doctor"]
+__all__ = ["DTCVenue", "doctor", "open_venue"]
 
 
 class DTCVenue:

@@ -405,7 +405,7 @@ class FakeDTCServer:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), 0.05)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             if self.i in self.drop_before:  # the client reconnects and resubscribes; the stream goes on then
@@ -435,7 +435,7 @@ class FakeDTCServer:
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), 0.05)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 self.held = False
             if self.interval_s:
@@ -443,7 +443,7 @@ class FakeDTCServer:
 
     # ----- engine
     def _ticks(self, price: float) -> int:
-        return int(round(price / self.tick_size))
+        return round(price / self.tick_size)
 
     def _submit(self, m: dict) -> list[dict]:
         acct = m.get("TradeAccount") or self.accounts[0]
@@ -493,9 +493,7 @@ class FakeDTCServer:
         for o in working:
             if o.status != ST_OPEN:
                 continue
-            if o.kind == MARKET:
-                out += self._fill(o, p + o.side * self.slip, t.ts_ns)
-            elif o.kind == STOP and ((o.side < 0 and p <= o.price) or (o.side > 0 and p >= o.price)):
+            if o.kind == MARKET or o.kind == STOP and ((o.side < 0 and p <= o.price) or (o.side > 0 and p >= o.price)):
                 out += self._fill(o, p + o.side * self.slip, t.ts_ns)
             elif o.kind == LIMIT and ((o.side < 0 and p >= o.price) or (o.side > 0 and p <= o.price)):
                 out += self._fill(o, o.price, t.ts_ns)

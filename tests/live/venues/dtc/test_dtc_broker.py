@@ -5,8 +5,8 @@ long order ids, cancels, fill times and the running seq across restarts."""
 from __future__ import annotations
 
 import pytest
-
 from dtc_helpers import path_ticks, take, venue, wait_for
+
 from live.brokers.base import BrokerError
 from live.events import Bracket, Order
 from live.venues.dtc.store import client_order_id
@@ -15,7 +15,10 @@ RUN = "20261203T095538-a1b2c3"
 FLAT = [6000.0] * 20
 
 
-def entry(ts: int = 1, side: int = 1, bracket: Bracket | None = Bracket(4, 8)) -> Order:
+BRACKET = Bracket(4, 8)
+
+
+def entry(ts: int = 1, side: int = 1, bracket: Bracket | None = BRACKET) -> Order:
     return Order(order_id=f"{RUN}:E:{1796000400000000000 + ts}", symbol="ES", side=side, quantity=1,
                  purpose="entry", bracket=bracket)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from dtc_helpers import make_ticks, take, venue, wait_for
 from fake_dtc import TRADE, TRADE_COMPACT, TRADE_UNBUNDLED
+
+from live.feeds.base import FeedError
 from live.venues.dtc.convert import aggressor
 
 
@@ -148,3 +149,26 @@ def test_depth_snapshot_and_update(fake_server, tmp_path):
         assert any(m.get("Type") == 102 and m.get("NumLevels") == 5 for m in fake.received)
     finally:
         v.close()
+
+
+def test_resume_token_of_a_restarted_trader_drops_what_the_server_resends(fake_server, tmp_path):
+    ticks = make_ticks(40)
+    fake = fake_server(ticks)
+    fake.stop_at = 20
+    v = venue(fake, tmp_path, broker=False)
+    try:
+        take(v.feed, 20)
+        tok = v.feed.resume_token()
+        assert tok["ts_ns"] == ticks[19].ts_ns
+    finally:
+        v.close()
+    fake.resend = 8  # the new connection's subscription re-sends the last 8 trades
+    v2 = venue(fake, tmp_path, broker=False, feed_resume=tok)
+    try:
+        fake.release()
+        assert [t.ts_ns for t in take(v2.feed, 20)] == [t.ts_ns for t in ticks[20:]]
+        assert v2.feed.duplicates == 8
+    finally:
+        v2.close()
+    with pytest.raises(FeedError, match="not a DTC feed"):
+        v2.feed.resume_from(17)

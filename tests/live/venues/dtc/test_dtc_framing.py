@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from dtc_helpers import make_ticks, take, venue, wait_for
+
 from live.venues.dtc.framing import BadFrame, FrameDecoder, encode
 
 

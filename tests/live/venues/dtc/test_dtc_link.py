@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from dtc_helpers import make_ticks, settings_for, take, venue, wait_for
+
 from live.brokers.base import BrokerError
 from live.feeds.base import FeedError
 from live.venues.dtc import open_venue

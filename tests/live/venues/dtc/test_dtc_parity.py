@@ -4,7 +4,6 @@ mode on the same trades (the same driver deciding on each; the stream never race
 from __future__ import annotations
 
 import pytest
-
 from dtc_driver import Driver, comparable, holds_from, paper_run
 from dtc_helpers import STEP, T0, make_ticks, take, venue
 

@@ -7,7 +7,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from live.venues.dtc.symbols import ROLL_DAYS, business_days_before, dtc_symbol, front_month
+from live.venues.dtc.symbols import (
+    ROLL_DAYS,
+    business_days_before,
+    dtc_symbol,
+    front_month,
+)
 
 
 @pytest.mark.parametrize("day,want", [

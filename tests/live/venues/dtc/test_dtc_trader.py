@@ -7,11 +7,11 @@ resume, no order is sent twice)."""
 from __future__ import annotations
 
 import pytest
-
 from dtc_helpers import venue
 from dtc_trader_run import CountedFeed, ListFeed, RecordingPaper, run_trader
-from live.feeds.synthetic import SyntheticFeed
 from paper_runs import assert_same_trades
+
+from live.feeds.synthetic import SyntheticFeed
 from research.data import SyntheticSpec
 from strategy import Params
 
