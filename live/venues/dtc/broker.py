@@ -106,8 +106,9 @@ class DTCBroker(Broker):
         self._run(self._cancel(None), "cancel_all")
 
     def flatten(self, reason: str = "flatten") -> None:
-        """Cancel everything, then close the position at market (order id ``flatten-N``)."""
-        self.cancel_all()
+        """Cancel everything, then close the position at market (order id ``flatten-N``). With the link down the
+        flatten is held: the bracket legs at the server are cancelled first when it is READY again."""
+        self._run(self._cancel(None, strict=False), "flatten")
         q = self._pos
         if q:
             n = len(self.store.orders()) + 1
@@ -242,8 +243,9 @@ class DTCBroker(Broker):
         self.store.set_bracket(entry_id, "sent", stop, target)
         self.sent += 1
 
-    async def _cancel(self, ids: set[str] | None) -> bool:
-        """Cancel held orders, waiting brackets and working orders among ``ids`` (None: all); wait for the server."""
+    async def _cancel(self, ids: set[str] | None, strict: bool = True) -> bool:
+        """Cancel held orders, waiting brackets and working orders among ``ids`` (None: all); wait for the server.
+        With the link down, working orders cannot be cancelled: DTCError (``strict``) or left as they are."""
         hit = False
         for o, _, _, _ in self.store.orders("held"):
             if ids is None or o.order_id in ids:
@@ -256,6 +258,8 @@ class DTCBroker(Broker):
                 hit = True
         todo = [oid for oid in self._working if ids is None or oid in ids]
         if todo and not self._can_send():
+            if not strict:
+                return hit
             raise DTCError(f"the link is {self.client.link.state.value}: cannot cancel {', '.join(todo)} now")
         loop = asyncio.get_running_loop()
         waits = []
@@ -385,6 +389,10 @@ class DTCBroker(Broker):
         self._working.clear()
         await self.client.request({"Type": MT.OPEN_ORDERS_REQUEST, "RequestAllOrders": 1, **acct},
                                   {MT.ORDER_UPDATE}, {MT.OPEN_ORDERS_REJECT})
+        for oid in [o for o in self._waiters if o not in self._working]:  # a cancel the outage overtook: done
+            w = self._waiters.pop(oid)
+            if not w.done():
+                w.set_result(None)
         fills = await self.client.request({"Type": MT.HISTORICAL_ORDER_FILLS_REQUEST, "NumberOfDays": 1, **acct},
                                           {MT.HISTORICAL_ORDER_FILL_RESPONSE}, {MT.HISTORICAL_ORDER_FILLS_REJECT})
         recovered = 0

@@ -317,3 +317,26 @@ def test_order_whose_ack_was_lost_is_matched_to_its_fill_or_reported_never_resen
         assert v.broker.rejections[-1][0] == x.order_id and "not sent again" in v.broker.rejections[-1][1]
     finally:
         v.close()
+
+
+def test_flatten_while_the_link_is_down_is_held_and_cancels_the_bracket_first(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        o = entry()
+        open_trade(fake, v, o, 5)
+        fake.logon_result = 2
+        fake.drop()
+        wait_for(lambda: not v.link.ready, what="down")
+        v.broker.flatten("emergency_stop")  # no error, nothing sent yet
+        assert fake.orders_seen == 2
+        fake.logon_result = 1
+        wait_for(lambda: v.broker.ready, what="back")
+        wait_for(lambda: len(fake.working()) == 1 and fake.working()[0].kind == 1, what="legs cancelled, flatten sent")
+        fake.release()
+        wait_for(lambda: v.broker.positions() == {}, what="flat")
+        f = v.broker.fills_since(0)[-1]
+        assert f.role == "flatten" and f.extra == {"reason": "emergency_stop"} and fake.position == 0
+    finally:
+        v.close()
