@@ -61,6 +61,9 @@ class CountedFeed(Feed):
     def resume_token(self) -> object:
         return self.inner.resume_token()
 
+    def resume_from(self, token: object) -> None:
+        self.inner.resume_from(token)
+
 
 class RecordingPaper(PaperBroker):
     """A tick-mode paper broker that notes the trade index of each submission and of each bracketed entry's fill
@@ -92,8 +95,9 @@ class RecordingPaper(PaperBroker):
             self.holds[self.n - 1] = self.holds.get(self.n - 1, 0) + 1
 
 
-def run_trader(params: Params, feed: Feed, broker: Broker, state_dir: Path):
-    """Start and run a Trader on ``feed`` and ``broker`` to the feed's end: (trader, RunResult)."""
+def run_trader(params: Params, feed: Feed, broker: Broker, state_dir: Path, max_records: int | None = None):
+    """Start and run a Trader on ``feed`` and ``broker`` to the feed's end (or ``max_records``): (trader, RunResult).
+    A state dir with a saved session resumes it (the trader loads its state and reconciles with ``broker``)."""
     cfg = TraderConfig(params=params, symbol="ES", broker_mode="tick", bar="5min", state_dir=state_dir,
                        unvalidated=True, feed_halt_seconds=3600.0)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -101,11 +105,27 @@ def run_trader(params: Params, feed: Feed, broker: Broker, state_dir: Path):
     opened = [feed]
 
     def open_feed(resume):
-        return opened.pop()
+        f = opened.pop()
+        if resume is not None and hasattr(f, "resume_from"):
+            f.resume_from(resume)
+        return f
 
     t = Trader(cfg, open_feed, broker, journal, builder=lambda b, g: BarBuilder(b, grace_seconds=g, symbol="ES"))
     t.start()
     try:
-        return t, t.run()
+        return t, t.run(max_records=max_records)
     finally:
         journal.close()
+
+
+def saved_resume(state_dir: Path) -> object:
+    """The feed resume token a stopped trader saved in ``state_dir`` (where its restart resumes)."""
+    import json
+
+    blobs, _ = Journal(state_dir / "journal.sqlite", readonly=True).load_state()
+    return json.loads(blobs["loop"].decode())["resume"]
+
+
+def comparable(fills) -> list[tuple]:
+    """Fills as (order id without the run id, side, quantity, price, time, role): two runs' ids differ by run id."""
+    return [(f.order_id.split(":", 1)[1], f.side, f.quantity, f.price, f.ts_ns, f.role) for f in fills]

@@ -2,37 +2,14 @@
 tick-mode paper broker and once with the DTC venue (feed and broker) on the fake DTC server streaming the same trades,
 gives the same trades (every column of the snapshot record but run_id/trade_id) and the same fills; also when the
 server drops the connection three times during the session (the adapter reconnects and resubscribes, the trades
-resume, no order is sent twice)."""
+resume, no order is sent twice). The paper run is the `paper_session` fixture (conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 from dtc_helpers import venue
-from dtc_trader_run import CountedFeed, ListFeed, RecordingPaper, run_trader
+from dtc_trader_run import CountedFeed, comparable, run_trader
 from paper_runs import assert_same_trades
-
-from live.feeds.synthetic import SyntheticFeed
-from research.data import SyntheticSpec
-from strategy import Params
-
-SPEC = SyntheticSpec(days=2)
-
-
-def comparable(fills):
-    return [(f.order_id.split(":", 1)[1], f.side, f.quantity, f.price, f.ts_ns, f.role) for f in fills]
-
-
-@pytest.fixture(scope="module")
-def paper_session(tmp_path_factory, data_dir):
-    """The paper run once for the file: (params, trades, its RunResult, its fills, the holds for the fake)."""
-    params = Params.for_mode("paper")
-    ticks = list(SyntheticFeed(SPEC, speed=None))
-    sd = tmp_path_factory.mktemp("paper")
-    paper = RecordingPaper("ES", mode="tick", slippage_ticks=params.slippage_ticks, book_path=sd / "paper_broker.sqlite")
-    _, want = run_trader(params, ListFeed(ticks), paper, sd)
-    fills = paper.fills_since(0)
-    assert len(want.trades) >= 3 and {f.role for f in fills} >= {"entry", "stop"}
-    return params, ticks, want, fills, dict(paper.holds)
 
 
 @pytest.mark.parametrize("drops", [0, 3])
