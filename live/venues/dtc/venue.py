@@ -41,7 +41,6 @@ class DTCVenue:
         self.link = Link(f"dtc {settings.host}:{settings.port}")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="navale-dtc", daemon=True)
-        self._thread.start()
         self.client = DTCClient(settings.host, settings.port, username=settings.username, password=settings.password,
                                 trade_account=settings.account, link=self.link, heartbeat_s=heartbeat_s,
                                 timeout_s=settings.timeout_s, backoff=backoff, encoding_request=encoding_request)
@@ -53,6 +52,7 @@ class DTCVenue:
                                 state_dir=state_dir, hold_s=hold_s, timeout_s=settings.timeout_s
                                 ) if want_broker else None
         self._closed = False
+        self._thread.start()  # last: a part that failed to build leaves no thread behind
 
     def call(self, coro: Coroutine, timeout: float) -> Any:
         """Run ``coro`` on the loop thread and wait for it at most ``timeout`` s (TimeoutError after)."""
@@ -94,6 +94,8 @@ class DTCVenue:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5.0)
+        if self.feed is not None:
+            self.feed.close()
         if self.broker is not None:
             self.broker.close()
 
