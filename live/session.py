@@ -19,7 +19,8 @@ __all__ = ["open_session", "archive_state", "instrument_of", "SHADOW_BOOK"]
 SHADOW_BOOK = "shadow_broker.sqlite"  # the bar-mode paper book of the shadow trades (skipped signals)
 STATE_FILES = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm", "paper_broker.sqlite",
                "paper_broker.sqlite-wal", "paper_broker.sqlite-shm", SHADOW_BOOK, SHADOW_BOOK + "-wal",
-               SHADOW_BOOK + "-shm")
+               SHADOW_BOOK + "-shm") + tuple(f"{b}{x}" for b in ("ib_broker.sqlite", "dtc_broker.sqlite")
+                                             for x in ("", "-wal", "-shm"))  # the venue brokers' order/fill books
 
 
 def instrument_of(symbol: str):

@@ -410,7 +410,7 @@ class Trader:
         for kind, detail in evs[self._n_feed_events:]:
             if kind == "resumed":  # the feed reopened at the saved offset: the trader's own restart event says it
                 continue
-            level = "info" if kind in ("roll", "reconnected") else "critical" if kind == "disconnected" else "warning"
+            level = "info" if kind in ("roll", "reconnected") else "critical" if kind in ("disconnected", "rejected") else "warning"
             self.journal.record_risk_event(f"feed_{kind}", str(detail), time.time_ns(), level=level)
         self._n_feed_events = len(evs)
 

@@ -174,8 +174,9 @@ def event_alerts(events: Iterable[Mapping[str, Any]], cfg: AlertConfig, now_ns: 
                                                                           "feed_halt", "disk_full") else "warning"
             out.append(Alert(f"kill_switch:{kind}", sev, None, None, f"kill switch {kind}: {e.get('detail', '')}",
                              int(e.get("ts_ns") or now_ns), dedup_key=f"risk_event:{eid}"))
-        elif kind == "feed_disconnected":  # a venue link dropped (IB, DTC): critical at once, not after the halt delay
-            out.append(Alert("feed_disconnected", "critical", None, None, f"feed disconnected: {e.get('detail', '')}",
+        elif kind in ("feed_disconnected", "feed_rejected"):  # a venue link dropped, or its market data refused
+            what = "disconnected" if kind == "feed_disconnected" else "market data refused"
+            out.append(Alert(kind, "critical", None, None, f"feed {what}: {e.get('detail', '')}",
                              int(e.get("ts_ns") or now_ns), dedup_key=f"risk_event:{eid}"))
         elif kind == "reconcile_mismatch":
             out.append(Alert("position_mismatch", "critical", None, None,

@@ -60,7 +60,9 @@ class VenueSet:
             v = self.venue(name, state_dir=state_dir, symbol=symbol, tick_size=tick_size)
             if v.feed is None:
                 raise FeedError(f"{name}: the venue was opened without its feed")
-            return v.feed  # a live stream: there is no past to resume into (the loop dedupes by bar time)
+            if resume is not None and hasattr(v.feed, "resume_from"):  # skip what the restarted loop already has
+                v.feed.resume_from(resume)
+            return v.feed  # a live stream: nothing older than the connection is replayed
 
         return make
 

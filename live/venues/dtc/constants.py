@@ -1,6 +1,6 @@
 """DTC Protocol constants this adapter uses: message types and enum values, transcribed by hand from the
 published ``DTCProtocol.h`` (``DTC::CURRENT_VERSION = 8``). Only what we send or read is here; the test
-``tests/live/venues/dtc/test_constants.py`` checks each against an independent table (and against a header
+``tests/live/venues/dtc/test_dtc_constants.py`` checks each against an independent table (and against a header
 file named by ``$NAVALE_DTC_HEADER``)."""
 
 from __future__ import annotations
