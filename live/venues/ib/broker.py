@@ -11,6 +11,9 @@ Ids: `Order.order_id` is IB's ``orderRef`` (legs: ``ID:stop`` / ``ID:target``). 
 already in the state dir's book, among the open orders or in the executions IB reports is not sent again (so a
 restart does not duplicate). IB order ids come from ``nextValidId`` and stay above the persisted high-water mark.
 
+An exit (a market order closing the position while a bracket works) joins the bracket's OCA group, so its fill
+cancels both legs at IB in the same step (the paper broker drops the bracket when an exit fills).
+
 Fills: every execution (live, or recovered by ``reqExecutions`` after a reconnect) becomes one `Fill` with a
 running ``seq`` in the book (`IBStore`, keyed by execId: never counted twice), ``ts_ns`` the execution time,
 ``role`` from the order that filled (entry / exit / stop / target / flatten). A stop's ``slippage_ticks`` is how
@@ -226,6 +229,9 @@ class IBBroker(Broker):
         parent = MarketOrder(action, order.quantity, orderRef=order.order_id, tif="DAY", account=acct,
                              transmit=b is None)
         parent.orderId = conn.next_id()
+        oca = self._bracket_oca() if order.purpose == "exit" else ""
+        if oca:  # an exit joins the open bracket's OCA group: its fill cancels both legs at IB, atomically
+            parent.ocaGroup, parent.ocaType = oca, 1
         rows = [OrderRow(order.order_id, parent.orderId, conn.client_id, order.purpose, order.side, order.quantity,
                          "MKT", None, None, order.reason, (b.stop_ticks, b.target_ticks) if b else None, ref_px,
                          order.decided_ns)]
@@ -251,6 +257,13 @@ class IBBroker(Broker):
         for o in [parent] + legs:
             self.working[o.orderId] = (o.orderRef, "PendingSubmit")
             ib.placeOrder(conn.contract, o)
+
+    def _bracket_oca(self) -> str:
+        """The OCA group of the working bracket legs ("" when none is working)."""
+        for ib_id, (ref, st) in self.working.items():
+            if st not in _DONE and ref.endswith((":stop", ":target")):
+                return f"oca:{ref.rsplit(':', 1)[0]}"
+        return ""
 
     def flush_held(self) -> None:
         """Link READY (loop thread): the pending global cancel, then the held orders that are still valid."""

@@ -72,6 +72,7 @@ class FakeOrder:
     armed_at: int = -1  # index of the first tick it may fill on
     modified_after_parent_fill: int = 0
     filled_at: int = -1  # index of the trade that filled it
+    transmit_sent: bool = False  # the transmit flag of its first placeOrder
 
     @property
     def side(self) -> int:
@@ -484,6 +485,7 @@ class FakeTWS:
             return
         o = FakeOrder(oid, c.client_id, next(self._perm), con_id, f[16], float(f[17]), f[18], num(f[19]),
                       num(f[20]), f[22], ref, parent, transmit, f[23] or self.accounts[0])
+        o.transmit_sent = transmit
         self.orders[oid] = o
         self.place_count[ref] += 1
         self.order_at.setdefault(ref, time.perf_counter())
