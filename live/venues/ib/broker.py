@@ -324,6 +324,12 @@ class IBBroker(Broker):
         trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), t)
         self.working = {tr.order.orderId: (tr.order.orderRef, tr.orderStatus.status) for tr in trades or []
                         if tr.orderStatus.status not in _DONE}
+        for tr in trades or []:  # the legs' prices as IB has them (a modification lost in a drop shows here)
+            row = self.store.order(tr.order.orderRef)
+            if row is not None and row.purpose in ("stop", "target"):
+                px = tr.order.auxPrice if row.purpose == "stop" else tr.order.lmtPrice
+                if px is not None and 0 < px < 1e300 and px != row.price:
+                    self.store.set_price(row.order_ref, float(px))
         await self._positions_async()
         for row in self.store.orders():
             if row.purpose == "entry" and row.bracket:

@@ -167,6 +167,7 @@ class FakeTWS:
         self.sent_tick_at: dict[int, float] = {}  # tick index -> perf_counter when its trade was sent
         self.order_at: dict[str, float] = {}  # orderRef -> perf_counter when its first placeOrder arrived
         self.errors_sent: list[int] = []
+        self.market_errors: list[str] = []
         self.connections = 0
         self.index = 0  # next tick to stream
         self._holds: set[int] = set()
@@ -555,7 +556,12 @@ class FakeTWS:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self._one_tick(hold=True)
+            try:
+                await self._one_tick(hold=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (the market must outlive one bad tick; the test sees the log)
+                self.market_errors.append(repr(exc))
 
     async def _one_tick(self, hold: bool) -> None:
         i = self.index
@@ -571,8 +577,11 @@ class FakeTWS:
         for c, r in self._subscribers("AllLast"):
             self._send(c, 99, r, 1, sec, price, size, 0, "CME", "")
         self.sent_tick_at[i] = time.perf_counter()
-        for c in self._conns:
-            await c.writer.drain()
+        for c in list(self._conns):
+            try:
+                await c.writer.drain()
+            except (ConnectionError, OSError):  # a client that just dropped: its reader task cleans up
+                pass
         if not hold:
             return
         seen = self._orders_seen
