@@ -101,6 +101,7 @@ class IBConnection:
         self.last_price: float | None = None  # the last trade (reference for a bracket's first prices)
         self._max_id = 0  # the highest request/order id this process has used
         self._saw_326 = False
+        self._refused = asyncio.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -219,10 +220,19 @@ class IBConnection:
         for k in range(self.client_id_tries):
             self.link.to(S.CONNECTING, f"client id {self.client_id}")
             self._saw_326 = False
+            self._refused = asyncio.Event()
             try:
-                await self.ib.connectAsync(s.host, s.port, self.client_id, timeout=self.connect_timeout_s,
-                                           account=s.account, fetchFields=StartupFetch.POSITIONS
-                                           | StartupFetch.ORDERS_OPEN | StartupFetch.EXECUTIONS)
+                connecting = asyncio.ensure_future(self.ib.connectAsync(
+                    s.host, s.port, self.client_id, timeout=self.connect_timeout_s, account=s.account,
+                    fetchFields=StartupFetch.POSITIONS | StartupFetch.ORDERS_OPEN | StartupFetch.EXECUTIONS))
+                refused = asyncio.ensure_future(self._refused.wait())
+                await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+                refused.cancel()
+                if not connecting.done():  # 326: the server closes the socket, ib_async would wait its timeout
+                    connecting.cancel()
+                    self.ib.disconnect()
+                    raise ConnectionError("the server closed the connection during the handshake")
+                connecting.result()
             except BaseException as exc:  # noqa: BLE001 (ib_async raises timeouts, OSError, ConnectionError)
                 if isinstance(exc, asyncio.CancelledError) and self._closing:
                     raise
@@ -318,6 +328,7 @@ class IBConnection:
         self.errors[code] += 1
         if code == 326:
             self._saw_326 = True
+            self._refused.set()
             return
         if code in INFO_CODES:
             if code in BROKEN_FARM:
