@@ -105,17 +105,20 @@ class IBBroker(Broker):
         self.conn.run(self.conn.ib.reqGlobalCancel, what="global cancel")
 
     def cancel(self, order_id: str) -> bool:
-        """Cancel a held or working market order by id, or the bracket of entry ``order_id`` (or of a leg's id)."""
+        """Cancel a held or working market order by id, or the bracket of entry ``order_id`` (or of a leg's id; an
+        entry not filled yet is cancelled with its legs)."""
         with self._lock:
             for o in list(self.held):
                 if o.order_id == order_id:
                     self.held.remove(o)
                     return True
         base = order_id.rsplit(":", 1)[0] if order_id.endswith((":stop", ":target")) else order_id
-        refs = {order_id, f"{base}:stop", f"{base}:target"}
+        refs = {base, f"{base}:stop", f"{base}:target"}  # an unfilled entry never goes out without its legs
         ids = [i for i, (ref, st) in self.working.items() if ref in refs and st not in _DONE]
         if not ids:
             return False
+        parent = [i for i in ids if self.working[i][0] == base]
+        ids = parent or ids  # IB cancels a parent's children with it
         if not self.conn.link.ready:
             raise BrokerError(f"IB cancel {order_id}: the link is {self.conn.link.state.value}, not ready")
 

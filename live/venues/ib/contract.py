@@ -3,9 +3,10 @@
 `research.data.continuous` with ``roll="days:N"`` switches to the next quarterly contract on the trading date
 that is N business days (Mon-Fri, ``numpy.busday_offset(expiry, -N, roll="backward")``) before the active
 contract's expiry, the 3rd Friday of its month. `front_month` applies that rule to one moment (the trading date of
-``now_ns``: the date rolls at 17:00 CT), in plain Python so the import stays light. The default N is 8 (the CME's
-roll date, the Thursday eight days before expiry, as futures volume moves then); ``research.data.continuous``'s
-volume rule needs both contracts' volume, which a live session does not have before it trades.
+``now_ns``: the date rolls at 17:00 CT), in plain Python so the import stays light. The default N is 6: the
+Thursday eight calendar days before expiry, the CME's roll date, when the volume moves to the next contract
+(``research.data.continuous``'s volume rule needs both contracts' volume, which a live session does not have
+before it trades).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from strategy.market.instruments import ContractCode
 __all__ = ["front_month", "trading_date", "roll_date", "QUARTERS", "ROLL_DAYS", "local_symbol"]
 
 QUARTERS = (3, 6, 9, 12)
-ROLL_DAYS = 8
+ROLL_DAYS = 6
 _CT = ZoneInfo("America/Chicago")
 
 
