@@ -5,7 +5,8 @@ open orders, fill roles and a seq that survives a restart without counting an ex
 from __future__ import annotations
 
 import pytest
-from conftest import MONTH, fast_backoff, settings_for, ticks, wait_until
+from ib_helpers import tws  # noqa: F401 (the fixture)
+from ib_helpers import MONTH, fast_backoff, settings_for, ticks, wait_until
 from fake_tws import FakeTWS
 
 from live.brokers.base import BrokerError

@@ -7,7 +7,8 @@ import datetime as dt
 import math
 
 import pytest
-from conftest import MONTH, T0, fast_backoff, settings_for, ticks, wait_until
+from ib_helpers import tws  # noqa: F401 (the fixture)
+from ib_helpers import MONTH, T0, fast_backoff, settings_for, ticks, wait_until
 
 from live.brokers.base import BrokerError
 from live.events import Bracket, Order
@@ -58,7 +59,11 @@ def test_socket_drop_mid_trade_reconnects_resubscribes_and_never_duplicates(tws,
         assert {r for _, r, _ in tws.subscriptions[-2:]} == new_ids
         v.broker.submit(ENTRY)  # the trader re-sends the order of a re-processed bar
         tws.resume()
-        got = _drain(v.feed, 5)  # ticks resume
+        try:
+            got = _drain(v.feed, 5)  # ticks resume
+        except AssertionError:
+            raise AssertionError(f"server at {tws.index}, paused {tws.paused}, orders {tws.working_orders()}, "
+                                 f"errors {tws.market_errors}, stats {v.stats()}, queued {v.feed._q}") from None
         assert got[-1].price == 5000.75
         assert tws.place_count["R:E:100"] == 1 and tws.place_count["R:E:100:stop"] == 1
         assert [k for k, _ in v.feed.events] == ["disconnected", "reconnected"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from conftest import MONTH, T0, fast_backoff, settings_for, wait_until
+from ib_helpers import tws  # noqa: F401 (the fixture)
+from ib_helpers import MONTH, T0, fast_backoff, settings_for, wait_until
 
 from live.venues.ib import open_venue
 from live.venues.ib.contract import local_symbol

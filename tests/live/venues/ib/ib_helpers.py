@@ -1,4 +1,4 @@
-"""Fixtures of the IB adapter's tests: a fake TWS on an ephemeral 127.0.0.1 port, settings pointing at it."""
+"""Helpers of the IB adapter's tests: the front month, planted trades, polling waits, settings for a fake TWS."""
 
 from __future__ import annotations
 
@@ -29,14 +29,6 @@ def wait_until(cond, timeout=30.0, what="condition"):
     raise AssertionError(f"{what} not reached within {timeout:.0f} s")
 
 
-@pytest.fixture
-def tws():
-    server = FakeTWS(stream_month=MONTH)
-    server.start()
-    yield server
-    server.stop()
-
-
 def settings_for(server, client_id=17) -> VenueSettings:
     return VenueSettings(venue="ib", host="127.0.0.1", port=server.port, client_id=client_id, account="DU1234567",
                          timeout_s=5.0)
@@ -44,3 +36,13 @@ def settings_for(server, client_id=17) -> VenueSettings:
 
 def fast_backoff() -> Backoff:
     return Backoff(base=0.05, cap=0.5, jitter=0.5)
+
+
+@pytest.fixture
+def tws():
+    """A fake TWS on an ephemeral 127.0.0.1 port streaming the front-month ES contract (import it into a test
+    module to use it: this directory has no conftest.py, whose bare name would shadow tests/conftest.py)."""
+    server = FakeTWS(stream_month=MONTH)
+    server.start()
+    yield server
+    server.stop()
