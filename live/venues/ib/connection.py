@@ -288,11 +288,10 @@ class IBConnection:
             self.feed.contract = self.contract.localSymbol
 
     def next_id(self) -> int:
-        """A request/order id never used before by this state dir (loop thread)."""
+        """A request/order id never used before by this state dir (loop thread; an order's id is persisted with
+        the order by the broker, a subscription's by :meth:`subscribe`)."""
         rid = self.ib.client.getReqId()
         self._max_id = max(self._max_id, rid)
-        if self.broker is not None:
-            self.broker.store.raise_order_id_mark(rid)
         return rid
 
     def subscribe(self) -> None:
@@ -307,6 +306,8 @@ class IBConnection:
         f.trade_req = self.next_id()
         self.ib.client.reqTickByTickData(f.trade_req, self.contract, "AllLast", 0, False)
         self.req_history += [(f.quote_req, "BidAsk"), (f.trade_req, "AllLast")]
+        if self.broker is not None:
+            self.broker.store.raise_order_id_mark(f.trade_req)
 
     # ------------------------------------------------------------------ events (loop thread)
     def _on_last(self, req_id: int, tick_type: int, ts: int, price: float, size: float, *rest: Any) -> None:

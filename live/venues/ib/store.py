@@ -55,8 +55,9 @@ class IBStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
                                    isolation_level=None, timeout=10.0)
-        if path is not None:
+        if path is not None:  # WAL + NORMAL: a commit survives a crash of the process (not of the OS) without an fsync
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     # ----- order ids
@@ -68,14 +69,19 @@ class IBStore:
 
     def raise_order_id_mark(self, oid: int) -> None:
         with self._lock:
-            self._db.execute("INSERT INTO meta(key, value) VALUES('order_id_mark', ?) ON CONFLICT(key) DO UPDATE "
-                             "SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(oid),))
+            self._raise_mark(oid)
+
+    def _raise_mark(self, oid: int) -> None:
+        self._db.execute("INSERT INTO meta(key, value) VALUES('order_id_mark', ?) ON CONFLICT(key) DO UPDATE "
+                         "SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(oid),))
 
     # ----- orders
     def add_orders(self, rows: list[OrderRow]) -> None:
+        """Record orders about to be sent and raise the order-id mark past them, in one transaction."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._raise_mark(max(r.ib_id for r in rows))
                 for r in rows:
                     self._db.execute("INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                      (r.order_ref, r.ib_id, r.client_id, r.purpose, r.side, r.qty, r.kind, r.price,

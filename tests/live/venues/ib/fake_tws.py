@@ -146,7 +146,7 @@ class FakeTWS:
     def __init__(self, ticks: list[tuple] | None = None, *, slippage_ticks: int = 1, tick_size: float = 0.25,
                  accounts: tuple[str, ...] = (ACCOUNT,), stream_symbol: str = "ES", stream_month: str = "202403",
                  next_order_id: int = 1, hold_timeout_s: float = 30.0, entitled: bool = True,
-                 buying_power: float = 1_000_000.0):
+                 buying_power: float = 1_000_000.0, tick_delay_s: float = 0.0):
         self.contracts = default_contracts()
         self.stream = next(c for c in self.contracts if c.symbol == stream_symbol and c.month == stream_month)
         self.ticks: list[tuple] = list(ticks or [])
@@ -157,6 +157,7 @@ class FakeTWS:
         self.hold_timeout_s = hold_timeout_s
         self.entitled = entitled
         self.buying_power = buying_power
+        self.tick_delay_s = tick_delay_s  # pause between two streamed trades (0: as fast as the client reads)
         self.orders: dict[int, FakeOrder] = {}
         self.executions: list[Execution] = []
         self.positions: dict[int, list[float]] = {}  # con id -> [qty, avg cost per contract]
@@ -594,7 +595,7 @@ class FakeTWS:
                                   f"children of order {p.order_id} re-priced")
         if i in self._pause_at:
             self.paused = True
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.tick_delay_s)
 
     async def _until(self, cond: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + self.hold_timeout_s
