@@ -7,4 +7,4 @@ from __future__ import annotations
 from live.venues.ib.contract import front_month
 from live.venues.ib.venue import IBVenue, doctor, open_venue
 
-__all__ = ["open_venue", "doctor", "IBVenue", "front_month"]
+__all__ = ["IBVenue", "doctor", "front_month", "open_venue"]

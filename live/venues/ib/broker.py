@@ -40,7 +40,6 @@ from live.brokers.base import Broker, BrokerError
 from live.events import Bracket, Fill, Order
 from live.venues.ib.connection import IBConnection
 from live.venues.ib.store import IBStore, OrderRow
-from live.venues.reconnect import LinkState
 
 __all__ = ["IBBroker"]
 
@@ -114,7 +113,7 @@ class IBBroker(Broker):
                     return True
         base = order_id.rsplit(":", 1)[0] if order_id.endswith((":stop", ":target")) else order_id
         refs = {base, f"{base}:stop", f"{base}:target"}  # an unfilled entry never goes out without its legs
-        ids = [i for i, (ref, st) in self.working.items() if ref in refs and st not in _DONE]
+        ids = [i for i, (ref, st) in dict(self.working).items() if ref in refs and st not in _DONE]
         if not ids:
             return False
         parent = [i for i in ids if self.working[i][0] == base]
@@ -157,7 +156,7 @@ class IBBroker(Broker):
     def open_orders(self) -> list[Order]:
         """Held orders, then the orders open at IB (bracket legs as exit orders, reason "stop"/"target")."""
         out = list(self.held)
-        for ib_id, (ref, st) in sorted(self.working.items()):
+        for ib_id, (ref, st) in sorted(dict(self.working).items()):  # a copy: the loop thread updates it
             if st in _DONE:
                 continue
             row = self.store.order(ref)
@@ -207,7 +206,7 @@ class IBBroker(Broker):
 
     def _known(self, oid: str) -> bool:
         return (self.store.order(oid) is not None or oid in self.exec_refs
-                or any(ref == oid for ref, _ in self.working.values()) or any(o.order_id == oid for o in self.held))
+                or any(ref == oid for ref, _ in list(self.working.values())) or any(o.order_id == oid for o in self.held))
 
     def _cursor_floor(self) -> int:
         return max(0, self.store.last_seq() - 50)
@@ -216,7 +215,7 @@ class IBBroker(Broker):
         return round(ticks * self.tick_size, 10)
 
     def _ticks(self, price: float) -> int:
-        return int(round(price / self.tick_size))
+        return round(price / self.tick_size)
 
     # ------------------------------------------------------------------ placing (loop thread)
     def _place(self, order: Order) -> None:
@@ -263,7 +262,7 @@ class IBBroker(Broker):
 
     def _bracket_oca(self) -> str:
         """The OCA group of the working bracket legs ("" when none is working)."""
-        for ib_id, (ref, st) in self.working.items():
+        for ref, st in list(self.working.values()):
             if st not in _DONE and ref.endswith((":stop", ":target")):
                 return f"oca:{ref.rsplit(':', 1)[0]}"
         return ""
@@ -428,6 +427,3 @@ class IBBroker(Broker):
             ref = self.working[ib_id][0]
             self.rejected.append((ref, code, msg))
             log.error("IB order %s (%d) error %d: %s", ref, ib_id, code, msg)
-
-    def link_state(self) -> LinkState:
-        return self.conn.link.state

@@ -28,7 +28,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from live.brokers.base import BrokerError
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from live.venues.ib.broker import IBBroker
     from live.venues.ib.feed import IBFeed
 
-__all__ = ["IBConnection", "ConnectError", "in_restart_window", "NO_DATA_CODES", "INFO_CODES"]
+__all__ = ["INFO_CODES", "NO_DATA_CODES", "ConnectError", "IBConnection", "in_restart_window"]
 
 log = logging.getLogger("live.venues.ib")
 S = LinkState
@@ -60,7 +61,7 @@ class _ClientIdInUse(Exception):
 
 def in_restart_window(wall_ns: int, window: tuple[dt.time, dt.time]) -> bool:
     """True when ``wall_ns`` falls in the Gateway's nightly restart window (ET; it may span midnight)."""
-    t = dt.datetime.fromtimestamp(wall_ns / 1e9, tz=dt.timezone.utc).astimezone(_ET).time()
+    t = dt.datetime.fromtimestamp(wall_ns / 1e9, tz=dt.UTC).astimezone(_ET).time()
     a, b = window
     return a <= t <= b if a <= b else (t >= a or t <= b)
 
@@ -233,7 +234,7 @@ class IBConnection:
                     self.ib.disconnect()
                     raise ConnectionError("the server closed the connection during the handshake")
                 connecting.result()
-            except BaseException as exc:  # noqa: BLE001 (ib_async raises timeouts, OSError, ConnectionError)
+            except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError) and self._closing:
                     raise
                 if self._saw_326:
@@ -393,7 +394,7 @@ class IBConnection:
                         log.error(str(exc))
                         return
                     log.warning("IB reconnect failed: %s", exc)
-                except (asyncio.TimeoutError, OSError, ConnectionError) as exc:
+                except (TimeoutError, OSError, ConnectionError) as exc:
                     log.warning("IB reconnect failed during sync: %r", exc)
                 if self.link.state in (S.CONNECTING, S.SYNCING):
                     self.link.to(S.LOST, "reconnect attempt failed")

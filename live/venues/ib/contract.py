@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from strategy.market.instruments import ContractCode
 
-__all__ = ["front_month", "trading_date", "roll_date", "QUARTERS", "ROLL_DAYS", "local_symbol"]
+__all__ = ["QUARTERS", "ROLL_DAYS", "front_month", "local_symbol", "roll_date", "trading_date"]
 
 QUARTERS = (3, 6, 9, 12)
 ROLL_DAYS = 6
@@ -25,7 +25,7 @@ _CT = ZoneInfo("America/Chicago")
 
 def trading_date(now_ns: int) -> dt.date:
     """The CME trading date of the moment ``now_ns`` (UTC ns): at or after 17:00 CT it is the next day's."""
-    ct = dt.datetime.fromtimestamp(now_ns / 1e9, tz=dt.timezone.utc).astimezone(_CT)
+    ct = dt.datetime.fromtimestamp(now_ns / 1e9, tz=dt.UTC).astimezone(_CT)
     return (ct.replace(tzinfo=None) + dt.timedelta(hours=7)).date()
 
 

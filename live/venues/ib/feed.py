@@ -58,8 +58,9 @@ class IBFeed(Feed):
         self._last_ts = tick.ts_ns
         with self._lock:
             if self._down_since is not None:
-                self.events.append(("reconnected", f"trades again after {time.monotonic() - self._down_since:.1f} s "
-                                                   "without a link: the bars of the outage are a gap"))
+                quiet = time.monotonic() - self._down_since
+                why = f"trades again after {quiet:.1f} s without a link: the bars of the outage are a gap"
+                self.events.append(("reconnected", why))
                 self._down_since = None
             self._q.append(tick)
             self.last_record_wall = time.monotonic()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from live.events import Fill
 
-__all__ = ["IBStore", "OrderRow", "STORE_FILE"]
+__all__ = ["STORE_FILE", "IBStore", "OrderRow"]
 
 STORE_FILE = "ib_broker.sqlite"
 _SCHEMA = """

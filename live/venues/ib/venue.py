@@ -16,7 +16,7 @@ from live.venues.ib.feed import IBFeed
 from live.venues.ib.store import STORE_FILE, IBStore
 from live.venues.settings import VenueSettings
 
-__all__ = ["IBVenue", "open_venue", "doctor"]
+__all__ = ["IBVenue", "doctor", "open_venue"]
 
 
 class IBVenue:

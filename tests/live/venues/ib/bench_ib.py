@@ -23,17 +23,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[2])]  # the helpers here, tests/ (paper_runs)
 
-from fake_tws import FakeTWS  # noqa: E402
-from ib_helpers import MONTH, settings_for, ticks, wait_until  # noqa: E402
+from fake_tws import FakeTWS
+from ib_helpers import MONTH, settings_for, ticks, wait_until
 
-from live.events import Order  # noqa: E402
-from live.venues.ib import open_venue  # noqa: E402
-from live.venues.reconnect import Backoff  # noqa: E402
+from live.events import Order
+from live.venues.ib import open_venue
+from live.venues.reconnect import Backoff
 
 
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def _show(name: str, us: list[float]) -> None:
@@ -128,10 +128,15 @@ def reconnect_times(drops: int) -> tuple[list[float], list[float]]:
             for k in range(drops):
                 delays: list[float] = []
                 orig = bo.next_delay
-                bo.next_delay = lambda: delays.append(orig()) or delays[-1]  # type: ignore[method-assign]
+
+                def counted(orig=orig, delays=delays) -> float:
+                    delays.append(orig())
+                    return delays[-1]
+
+                bo.next_delay = counted  # type: ignore[method-assign]
                 t0 = time.perf_counter()
                 server.drop()
-                wait_until(lambda: v.link.reconnects == k + 1 and v.link.ready, 60, "reconnect")
+                wait_until(lambda k=k: v.link.reconnects == k + 1 and v.link.ready, 60, "reconnect")
                 dt = time.perf_counter() - t0
                 bo.next_delay = orig  # type: ignore[method-assign]
                 total.append(dt * 1e3)
@@ -144,7 +149,7 @@ def reconnect_times(drops: int) -> tuple[list[float], list[float]]:
 
 def fault_scenarios() -> tuple[int, int]:
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "test_ib_faults.py")],
-                       capture_output=True, text=True, cwd=HERE.parents[3])
+                       capture_output=True, text=True, cwd=HERE.parents[3], check=False)
     last = r.stdout.strip().splitlines()[-1]
     passed = int(last.split(" passed")[0].split()[-1]) if " passed" in last else 0
     failed = int(last.split(" failed")[0].split()[-1]) if " failed" in last else 0

@@ -28,8 +28,9 @@ import math
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 VERSION = 178
 ACCOUNT = "DU1234567"
@@ -335,7 +336,7 @@ class FakeTWS:
                 writer.close()
                 return
             await self._read_msg(reader)  # "v157..178"
-            now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d %H:%M:%S UTC")
+            now = dt.datetime.now(dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
             writer.write(encode(VERSION, now))
             self._conns.append(c)
             while True:
@@ -393,7 +394,7 @@ class FakeTWS:
                                          "See link in 'Market Data Connections' dialog for more details.")
                 return
             c.subs[req] = kind
-            if kind == "BidAsk" and self._bid == self._bid:
+            if kind == "BidAsk" and not math.isnan(self._bid):
                 self._send(c, 99, req, 3, int(time.time()), self._bid, self._ask, 10, 10, 0)
             self._wake.set()
         elif mid == 98:
@@ -466,7 +467,7 @@ class FakeTWS:
     def _place(self, c: Conn, f: list[str]) -> None:
         oid = int(f[1])
         con_id = int(f[2] or 0)
-        num = lambda s: float(s) if s not in ("", None) else math.nan  # noqa: E731
+        num = lambda s: float(s) if s not in ("", None) else math.nan
         ref, transmit, parent = f[26], f[27] in ("1", "True", "true"), int(f[28] or 0)
         o = self.orders.get(oid)
         if o is not None:  # a modification
@@ -539,7 +540,7 @@ class FakeTWS:
 
     def _exec(self, c: Conn, req: int, e: Execution) -> None:
         o, k = e.order, self._con(e.order.con_id)
-        t = dt.datetime.fromtimestamp(e.ts, dt.timezone.utc).strftime("%Y%m%d %H:%M:%S UTC")
+        t = dt.datetime.fromtimestamp(e.ts, dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
         self._send(c, 11, req, o.order_id, k.con_id, k.symbol, "FUT", k.expiry, 0.0, "", k.multiplier, k.exchange,
                    "USD", k.local, k.symbol, e.exec_id, t, o.account, k.exchange, "BOT" if o.side > 0 else "SLD",
                    e.qty, e.price, o.perm_id, o.client_id, 0, e.cum, e.price, o.ref, "", "", "", 1, 0)
@@ -569,7 +570,7 @@ class FakeTWS:
         ts_ns, price, size, bid, ask = (tuple(self.ticks[i]) + (math.nan, math.nan))[:5]
         self.index += 1
         sec = int(ts_ns // 1_000_000_000)
-        if bid == bid and ask == ask and (bid, ask) != (self._bid, self._ask):
+        if not (math.isnan(bid) or math.isnan(ask)) and (bid, ask) != (self._bid, self._ask):
             self._bid, self._ask = bid, ask
             for c, r in self._subscribers("BidAsk"):
                 self._send(c, 99, r, 3, sec, bid, ask, 10, 10, 0)
@@ -591,7 +592,7 @@ class FakeTWS:
         for p in parents:  # the client re-prices the children from the parent's fill: wait for it
             kids = [x for x in self.orders.values() if x.parent_id == p.order_id]
             if self._owner(p.client_id):
-                await self._until(lambda: all(x.modified_after_parent_fill or not x.working for x in kids),
+                await self._until(lambda kids=kids: all(x.modified_after_parent_fill or not x.working for x in kids),
                                   f"children of order {p.order_id} re-priced")
         if i in self._pause_at:
             self.paused = True

@@ -2,12 +2,21 @@
 only), legs re-priced from the fill, idempotent submit, cancel / cancel_all (reqGlobalCancel) / flatten, positions,
 open orders, fill roles and a seq that survives a restart without counting an execution twice; and doctor."""
 
+# the tws fixture is imported from ib_helpers, then named by each test
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import pytest
-from ib_helpers import tws  # noqa: F401 (the fixture)
-from ib_helpers import MONTH, fast_backoff, settings_for, ticks, wait_until
 from fake_tws import FakeTWS
+from ib_helpers import (
+    MONTH,
+    fast_backoff,
+    settings_for,
+    ticks,
+    tws,  # noqa: F401 (the fixture)
+    wait_until,
+)
 
 from live.brokers.base import BrokerError
 from live.events import Bracket, Order

@@ -1,14 +1,24 @@
 """The scripted faults through the fake TWS: socket drops, fills while away, restarts, position mismatches, client
 id in use, a silent feed, IB 1100/1101/1102, the nightly restart window; and the link's states through them."""
 
+# the tws fixture is imported from ib_helpers, then named by each test
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import datetime as dt
 import math
 
 import pytest
-from ib_helpers import tws  # noqa: F401 (the fixture)
-from ib_helpers import MONTH, T0, fast_backoff, settings_for, ticks, wait_until
+from ib_helpers import (
+    MONTH,
+    T0,
+    fast_backoff,
+    settings_for,
+    ticks,
+    tws,  # noqa: F401 (the fixture)
+    wait_until,
+)
 
 from live.brokers.base import BrokerError
 from live.events import Bracket, Order
@@ -134,7 +144,7 @@ def test_order_ids_stay_above_the_persisted_high_water_mark(tmp_path):
             try:
                 _drain(v.feed, 2)
                 v.broker.submit(Order(f"R:E:{len(marks)}", "ES", 1, 1, "entry", bracket=Bracket(4, 8)))
-                wait_until(lambda: len(server.orders) == 3, 10, "bracket at the server")
+                wait_until(lambda s=server: len(s.orders) == 3, 10, "bracket at the server")
                 marks.append(sorted(server.orders))
             finally:
                 v.close()

@@ -1,12 +1,21 @@
 """The IB feed through the fake TWS: AllLast trades get their side from the BidAsk quote before them (the quote
 rule), planted sequence by sequence; Ticks carry the second, the contract's local symbol and the quote."""
 
+# the tws fixture is imported from ib_helpers, then named by each test
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import math
 
-from ib_helpers import tws  # noqa: F401 (the fixture)
-from ib_helpers import MONTH, T0, fast_backoff, settings_for, wait_until
+from ib_helpers import (
+    MONTH,
+    T0,
+    fast_backoff,
+    settings_for,
+    tws,  # noqa: F401 (the fixture)
+    wait_until,
+)
 
 from live.venues.ib import open_venue
 from live.venues.ib.contract import local_symbol

@@ -3,8 +3,8 @@ Trader (bar builder, signals, trade rules) on the IB feed and broker against the
 
 from __future__ import annotations
 
-from ib_helpers import MONTH, fast_backoff, settings_for
 from fake_tws import FakeTWS
+from ib_helpers import MONTH, fast_backoff, settings_for
 from ib_runs import UntilFeed, as_ticks, make_trader, reference_run, synthetic_rows
 from paper_runs import mismatches
 
