@@ -260,3 +260,22 @@ def test_a_drop_in_the_nightly_restart_window_is_expected(tws, tmp_path):
         assert math.isfinite(v.link.outages[0].seconds)
     finally:
         v.close()
+
+
+def test_link_states_of_a_first_connect_and_of_a_refusal_for_good(tws, tmp_path):
+    from ib_helpers import fast_backoff as fb
+
+    from live.venues.ib.connection import ConnectError, IBConnection
+
+    v = _venue(tws, tmp_path)
+    try:
+        assert _states(v.link) == [S.CONNECTING, S.SYNCING, S.READY]
+    finally:
+        v.close()
+    assert v.link.state is S.CLOSED
+    tws.refuse_client_ids({17, 18})
+    conn = IBConnection(settings_for(tws), connect_timeout_s=5, client_id_tries=2, backoff=fb(), month=MONTH)
+    with pytest.raises(ConnectError, match="in use"):
+        conn.start()
+    assert _states(conn.link) == [S.CONNECTING, S.FAILED, S.CLOSED]  # the next client id: still CONNECTING
+    assert "client ids 17..18 are all in use" in [r for _, st, r in conn.link.history if st is S.FAILED][0]
