@@ -20,7 +20,7 @@ SHADOW_BOOK = "shadow_broker.sqlite"  # the bar-mode paper book of the shadow tr
 STATE_FILES = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm", "paper_broker.sqlite",
                "paper_broker.sqlite-wal", "paper_broker.sqlite-shm", SHADOW_BOOK, SHADOW_BOOK + "-wal",
                SHADOW_BOOK + "-shm") + tuple(f"{b}{x}" for b in ("ib_broker.sqlite", "dtc_broker.sqlite")
-                                             for x in ("", "-wal", "-shm"))  # the venue brokers' order/fill books
+                                             for x in ("", "-wal", "-shm")) + ("venue.json",)  # the venue brokers' books
 
 
 def instrument_of(symbol: str):

@@ -11,10 +11,11 @@ from live.brokers.base import BrokerError
 from live.feeds.base import FeedError
 from live.venues.settings import VenueSettings
 
-__all__ = ["VENUES", "PAPER_BROKERS", "is_venue", "VenueSet"]
+__all__ = ["VENUES", "PAPER_BROKERS", "VENUE_FILE", "is_venue", "VenueSet", "write_venue_file", "flatten_at_venue"]
 
 VENUES = ("ib", "dtc")
 PAPER_BROKERS = ("bar", "tick", "paper")  # the paper broker's fill modes ("paper" is "bar")
+VENUE_FILE = "venue.json"  # in the state dir: which venue broker a session trades through (no secret in it)
 
 
 def is_venue(text: str) -> bool:
@@ -98,3 +99,49 @@ def _adapter(name: str) -> Any:
         return importlib.import_module(f"live.venues.{name}")
     except ImportError as exc:
         raise BrokerError(f"the {name} adapter cannot be imported ({exc}): reinstall with `make` (requirements.lock)")
+
+
+def write_venue_file(state_dir: Path, broker: str, *, live_config: str | None, overrides: dict[str, Any]) -> Path:
+    """Record which venue broker the session of ``state_dir`` uses and how its settings are found (the settings
+    file path and the command-line overrides, never a secret), for `navale stop` to flatten there when the
+    trader cannot."""
+    import json
+
+    from research.store.files import atomic_write_text
+
+    doc = {"broker": broker, "live_config": None if live_config is None else str(Path(live_config).resolve()),
+           "overrides": {k: v for k, v in overrides.items() if v is not None and k in ("host", "port", "client_id")}}
+    return atomic_write_text(Path(state_dir) / VENUE_FILE, json.dumps(doc, indent=1))
+
+
+def flatten_at_venue(state_dir: Path, reason: str = "emergency_stop") -> tuple[bool, str] | None:
+    """Cancel everything and flatten at the venue broker the session of ``state_dir`` trades through (its
+    ``venue.json``): ``(flat, detail)``, or None when the session uses the paper broker. A second connection is
+    opened (IB: the next client id, since the trader may still hold its own)."""
+    import json
+
+    from live.venues.settings import load_settings
+
+    path = Path(state_dir) / VENUE_FILE
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    name = str(doc.get("broker"))
+    live_config = doc.get("live_config")
+    overrides = dict(doc.get("overrides") or {})
+    if name == "ib":
+        overrides["client_id"] = int(overrides.get("client_id") or load_settings("ib").client_id) + 1
+    settings = load_settings(name, live=live_config is not None, live_config=live_config, **overrides)
+    venues = VenueSet(lambda _v: settings, feed="none", broker=name)
+    try:
+        v = venues.venue(name, state_dir=Path(state_dir), symbol=settings.symbol, tick_size=0.25)
+        v.broker.flatten(reason)
+        left = {s: q for s, q in v.broker.positions().items() if q}
+        orders = v.broker.open_orders()
+    except Exception as exc:  # noqa: BLE001 - reported to the operator, never hidden
+        return False, f"{name}: the flatten at the venue failed: {' '.join(str(exc).split())}"
+    finally:
+        venues.close()
+    if left or orders:
+        return False, f"{name}: NOT flat after flatten: positions {left}, {len(orders)} open order(s)"
+    return True, f"flat (navale stop cancelled and flattened at {name} {settings.host}:{settings.port})"

@@ -202,6 +202,13 @@ def run(args: argparse.Namespace) -> int:
         speed = args.speed if args.speed is not None else (300.0 if args.feed.strip() == "synthetic" else float("inf"))
         speed = None if speed == float("inf") else speed
         trader = _open(args, params, promo, speed, console, venues)
+        if venues is not None and venues.broker_venue is not None:
+            from live.venues.wiring import write_venue_file
+
+            write_venue_file(trader.cfg.state_dir, venues.broker_venue, live_config=getattr(args, "live_config", None),
+                             overrides={"host": args.host, "port": args.port, "client_id": args.client_id})
+        else:  # the paper broker: `navale stop` flattens the paper book
+            (trader.cfg.state_dir / "venue.json").unlink(missing_ok=True)
     except (ConfigError, ControlError, FeedError, DataError, ParamsError, HaltedError, ValueError, OSError,
             BrokerError, JournalError, SettingsError) as exc:
         console.print(f"[bold red]error:[/] {_one_line(exc)}", markup=True, highlight=False)

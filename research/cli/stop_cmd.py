@@ -183,7 +183,14 @@ def _wait_for_flat(journal, directory: Path, after: int, timeout: float) -> dict
 def _flatten_broker(directory: Path, trader: str) -> tuple[str, str, bool]:
     """Cancel and flatten the paper book of ``directory`` directly: (path, detail, flat)."""
     from live import control
+    from live.venues.wiring import flatten_at_venue
 
+    at_venue = flatten_at_venue(directory)  # a session trading through IB / DTC: flatten there
+    if at_venue is not None:
+        flat, detail = at_venue
+        if flat:
+            _journal_flat(directory)
+        return "broker", f"{detail}; trader {trader}", flat
     if not (directory / control.PAPER_BOOK).is_file():
         return "broker", f"flat (no paper book in {directory}: no position to flatten; trader {trader})", True
     try:

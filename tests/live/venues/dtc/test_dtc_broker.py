@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from dtc_helpers import path_ticks, take, venue, wait_for
+from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
 
 from live.brokers.base import BrokerError
 from live.events import Bracket, Order

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 from dtc_helpers import make_ticks, settings_for
+from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
 
 from live.venues.dtc import doctor
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from dtc_helpers import make_ticks, take, venue, wait_for
 from fake_dtc import TRADE, TRADE_COMPACT, TRADE_UNBUNDLED
+from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
 
 from live.feeds.base import FeedError
 from live.venues.dtc.convert import aggressor

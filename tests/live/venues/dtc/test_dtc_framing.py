@@ -7,6 +7,7 @@ import json
 
 import pytest
 from dtc_helpers import make_ticks, take, venue, wait_for
+from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
 
 from live.venues.dtc.framing import BadFrame, FrameDecoder, encode
 

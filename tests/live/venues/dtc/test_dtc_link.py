@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from dtc_helpers import make_ticks, settings_for, take, venue, wait_for
+from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
 
 from live.brokers.base import BrokerError
 from live.feeds.base import FeedError

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from dtc_driver import Driver, comparable, holds_from, paper_run
 from dtc_helpers import STEP, T0, make_ticks, take, venue
+from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
 
 
 @pytest.mark.parametrize("seed", [12, 15, 18])

@@ -10,6 +10,7 @@ import pytest
 from dtc_helpers import venue
 from dtc_trader_run import CountedFeed, comparable, run_trader
 from paper_runs import assert_same_trades
+from dtc_fixtures import fake_server, paper_session  # noqa: F401 (pytest fixtures)
 
 
 @pytest.mark.parametrize("drops", [0, 3])

@@ -11,6 +11,7 @@ import pytest
 from dtc_helpers import venue
 from dtc_trader_run import CountedFeed, comparable, run_trader, saved_resume
 from paper_runs import assert_same_trades
+from dtc_fixtures import fake_server, paper_session  # noqa: F401 (pytest fixtures)
 
 from live.trader import ReconcileError
 

@@ -190,15 +190,15 @@ class FakeTWS:
         self._bid = self._ask = math.nan
 
     # ------------------------------------------------------------------ life cycle
-    def start(self) -> int:
-        """Listen on an ephemeral 127.0.0.1 port (on a thread of its own); returns the port."""
+    def start(self, port: int = 0) -> int:
+        """Listen on 127.0.0.1 (``port``, 0: an ephemeral one) on a thread of its own; returns the port."""
         started = threading.Event()
 
         def run() -> None:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
             self._wake = asyncio.Event()
-            self._server = self.loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+            self._server = self.loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", port))
             self.port = self._server.sockets[0].getsockname()[1]
             self.loop.create_task(self._market())
             started.set()
@@ -658,3 +658,37 @@ class FakeTWS:
                 if x is not o and x.oca == o.oca and x.working:
                     self._cancel(x, "Cancelled")
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the synthetic trades as a paper TWS on 127.0.0.1 (for trying `navale paper --feed ib --broker ib`
+    without a gateway): ``python tests/live/venues/ib/fake_tws.py --port 4002 --days 1 --delay 0.0005``."""
+    import argparse
+    import signal
+    import sys
+    from pathlib import Path
+
+    sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[4])]
+    from ib_runs import synthetic_rows
+
+    from live.venues.ib.contract import front_month
+
+    ap = argparse.ArgumentParser(description="a fake paper TWS streaming the embedded synthetic ES trades")
+    ap.add_argument("--port", type=int, default=4002)
+    ap.add_argument("--days", type=int, default=1, help="synthetic trading dates to stream (default 1)")
+    ap.add_argument("--delay", type=float, default=0.0005, help="seconds between two trades (default 0.0005)")
+    a = ap.parse_args(argv)
+    server = FakeTWS(synthetic_rows(a.days), stream_month=front_month("ES", time.time_ns()), tick_delay_s=a.delay)
+    port = server.start(a.port)
+    print(f"fake TWS (paper account {ACCOUNT}) on 127.0.0.1:{port}: {len(server.ticks):,} synthetic trades", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    while not done.wait(1.0):
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""Fixtures of the DTC adapter tests: a fake DTC server per test (stopped after it); the tick-mode paper session the
-Trader-level tests compare with (once per module)."""
+"""Fixtures of the DTC adapter tests (imported by each test module: this folder has no conftest.py, whose bare name
+would shadow tests/conftest.py): a fake DTC server per test; the tick-mode paper session of the Trader-level tests."""
 
 from __future__ import annotations
 
