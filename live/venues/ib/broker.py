@@ -102,6 +102,14 @@ class IBBroker(Broker):
                 self._cancel_on_ready = True
                 return
         self.conn.run(self.conn.ib.reqGlobalCancel, what="global cancel")
+        # IB reports the cancel of another client id's orders (a restarted trader's, or the trader's when `navale
+        # stop` connects beside it) to that client only: the open orders are read again
+        self.conn.call(self._refresh_open_orders_async(), what="open orders")
+
+    async def _refresh_open_orders_async(self) -> None:
+        trades = await asyncio.wait_for(self.conn.ib.reqAllOpenOrdersAsync(), self.conn.request_timeout_s)
+        self.working = {tr.order.orderId: (tr.order.orderRef, tr.orderStatus.status) for tr in trades or []
+                        if tr.orderStatus.status not in _DONE}
 
     def cancel(self, order_id: str) -> bool:
         """Cancel a held or working market order by id, or the bracket of entry ``order_id`` (or of a leg's id; an

@@ -175,6 +175,7 @@ class FakeTWS:
         self._holds: set[int] = set()
         self._pause_at: set[int] = set()
         self.paused = False
+        self.unwatched = False  # the market moves with orders working and nobody subscribed (see run_unwatched)
         self.refused_ids: set[int] = set()
         self._refuse_until = 0.0
         self._conns: list[Conn] = []
@@ -251,6 +252,16 @@ class FakeTWS:
     def pause_after(self, index: int) -> None:
         """Stop streaming once tick ``index`` has been sent (until :meth:`resume`)."""
         self._call(lambda: self._pause_at.add(index))
+
+    def run_unwatched(self) -> None:
+        """Let the market move while orders work and no client watches it (as the real one does: a flatten sent
+        by a second connection without market data still fills). Off by default: the stream waits for its
+        subscriber, so a reconnecting client misses nothing."""
+        def go() -> None:
+            self.unwatched = True
+            self._wake.set()
+
+        self._call(go)
 
     def pause(self) -> None:
         self._call(lambda: setattr(self, "paused", True))
@@ -554,7 +565,8 @@ class FakeTWS:
 
     async def _market(self) -> None:
         while True:
-            if self.paused or self.index >= len(self.ticks) or not self._subscribers("AllLast"):
+            watched = self._subscribers("AllLast") or (self.unwatched and any(o.working for o in self.orders.values()))
+            if self.paused or self.index >= len(self.ticks) or not watched:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
