@@ -12,37 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+from live.venues.roll import ROLL_DAYS, business_days_before, front_contract
 from strategy.market.instruments import MONTH_CODES, ContractCode
 
 __all__ = ["DEFAULT_FORMAT", "ROLL_DAYS", "business_days_before", "dtc_symbol", "front_month"]
 
 DEFAULT_FORMAT = "{root}{month}{yy}-{exchange}"
-ROLL_DAYS = 6  # CME equity-index roll: the Thursday 8 calendar (6 business) days before the 3rd-Friday expiry
 _CODE = {v: k for k, v in MONTH_CODES.items()}
 
 
-def business_days_before(d: dt.date, n: int) -> dt.date:
-    """``n`` business days (Mon-Fri) before ``d`` (numpy's busday_offset(d, -n, roll="backward"))."""
-    while d.weekday() >= 5:
-        d -= dt.timedelta(days=1)
-    while n > 0:
-        d -= dt.timedelta(days=1)
-        if d.weekday() < 5:
-            n -= 1
-    return d
-
-
 def front_month(root: str, today: dt.date, roll_days: int = ROLL_DAYS) -> ContractCode:
-    """The quarterly contract active on trading date ``today``: the first one whose roll date is after it."""
-    y, m = today.year, today.month
-    while True:
-        if m % 3 == 0:
-            c = ContractCode(root, m, y)
-            if today < business_days_before(c.expiry, roll_days):
-                return c
-        m += 1
-        if m > 12:
-            y, m = y + 1, 1
+    """The quarterly contract active on trading date ``today`` (`live.venues.roll.front_contract`)."""
+    return front_contract(root, today, roll_days)
 
 
 def dtc_symbol(root: str, exchange: str, today: dt.date, fmt: str | None = None, env: dict | None = None) -> str:
