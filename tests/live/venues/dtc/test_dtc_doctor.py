@@ -46,3 +46,18 @@ def test_logon_refused_trading_disabled_symbol_unknown_account_absent(fake_serve
     fake.trading = True
     c = by_name(doctor(settings_for(fake.port, account="Other9"), dtc_sym=fake.symbol, data_timeout_s=0.2))
     assert not c["dtc accounts"].ok and "not among" in c["dtc accounts"].detail and "Other9" not in c["dtc accounts"].detail
+
+
+def test_navale_doctor_dtc_command(fake_server, capsys, monkeypatch, tmp_path):
+    from research.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no navale.secrets.toml
+    fake = fake_server(make_ticks(20))
+    monkeypatch.setenv("NAVALE_DTC_SYMBOL", fake.symbol)
+    assert main(["doctor", "dtc", "--port", str(fake.port)]) == 0
+    out = capsys.readouterr().out
+    assert "ok   dtc logon" in out and "all checks passed" in out
+    fake.trading = False  # the server's "Allow Trading" off: said plainly, exit 1
+    assert main(["doctor", "dtc", "--port", str(fake.port)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL dtc trading" in out and "Allow Trading" in out

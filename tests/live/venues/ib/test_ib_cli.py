@@ -73,3 +73,26 @@ def test_paper_through_the_fake_tws_then_navale_stop_flattens_at_ib_when_the_tra
             proc.kill()
             proc.wait(10)
         server.stop()
+
+
+def test_navale_doctor_ib_against_the_fake_tws(capsys, monkeypatch, tmp_path):
+    from research.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no navale.secrets.toml
+    for k in [k for k in os.environ if k.startswith("NAVALE_IB_")]:
+        monkeypatch.delenv(k)
+    server = FakeTWS(synthetic_rows(1)[:2000], stream_month=MONTH)
+    port = server.start()
+    try:
+        assert main(["doctor", "ib", "--port", str(port)]) == 0
+        out = capsys.readouterr().out
+        assert "managed accounts DU" in out and "paper" in out and "all checks passed" in out
+        assert f"qualifies as ESZ{MONTH[3]}" in out or "qualifies as" in out
+        server.entitled = False  # no CME real-time subscription: said plainly, exit 1
+        assert main(["doctor", "ib", "--port", str(port)]) == 1
+        out = capsys.readouterr().out
+        assert "FAIL market data" in out and "subscription" in out
+    finally:
+        server.stop()
+    assert main(["doctor", "ib", "--port", str(port)]) == 1  # nothing listening
+    assert "FAIL connect" in capsys.readouterr().out
