@@ -336,6 +336,12 @@ class FakeTWS:
 
     # ------------------------------------------------------------------ connections
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:  # the server stopping: asyncio would print the cancelled task's traceback
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         c = Conn(self.connections, reader, writer)
         if time.monotonic() < self._refuse_until:
