@@ -41,14 +41,24 @@ def settings_for(port: int, **kw) -> VenueSettings:
 
 
 def venue(fake, state_dir: Path | None, *, feed: bool = True, broker: bool = True, heartbeat_s: int = 1,
-          start: bool = True, **kw) -> DTCVenue:
-    """A DTCVenue on the fake server (fast heartbeats and back-off), started unless ``start=False``."""
+          start: bool = True, gate: bool = False, **kw) -> DTCVenue:
+    """A DTCVenue on the fake server (fast heartbeats and back-off), started unless ``start=False``. ``gate``: the
+    fake streams only while this venue's broker is ready (a comparison with the paper broker, which is always
+    ready: a trade that closes a bar while the broker resyncs after a logon would make the trader skip an entry)."""
     v = DTCVenue(settings_for(fake.port), state_dir=state_dir, want_feed=feed, want_broker=broker,
                  dtc_sym=kw.pop("dtc_sym", fake.symbol), heartbeat_s=heartbeat_s, connect_timeout_s=20.0,
                  backoff=Backoff(base=0.05, cap=0.5, jitter=0.5), **kw)
+    if gate:
+        fake.gate = lambda: v.broker.ready
     if start:
         v.start()
     return v
+
+
+def diagnose(fake, v: DTCVenue):
+    """A callable describing the fake's stream and the venue's feed, link and broker (a stalled run's message)."""
+    return lambda: (f"{fake.describe()}; feed {v.feed.stats()}; link {v.link.state.value}, "
+                    f"broker ready {v.broker.ready}, events {v.feed.events}")
 
 
 def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:

@@ -4,6 +4,8 @@ tick-mode paper broker."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from live.bars import BarBuilder
@@ -36,14 +38,25 @@ class ListFeed(Feed):
         return self.i
 
 
+class StreamStalled(AssertionError):
+    """The scripted stream stopped short, or a trade came that is not the next one expected."""
+
+
 class CountedFeed(Feed):
-    """A live feed that reports itself exhausted after ``n`` trades (the end of a scripted stream)."""
+    """A live feed that reports itself exhausted after ``n`` trades (the end of a scripted stream).
+
+    It never waits forever: no trade for ``stall_s`` seconds raises StreamStalled (out of the trader's run) naming
+    how many came and, given ``expect`` (the trades due, in order), the next one due; a trade other than the next
+    one due (lost or sent twice) raises at once. ``diagnose()`` adds the other side's state to the message."""
 
     live = True
 
-    def __init__(self, inner: Feed, n: int):
+    def __init__(self, inner: Feed, n: int, *, expect: list[Tick] | None = None, stall_s: float = 60.0,
+                 diagnose: Callable[[], str] | None = None):
         self.inner, self.n, self.i = inner, n, 0
         self.events = inner.events
+        self.expect, self.stall_s, self.diagnose = expect, stall_s, diagnose
+        self._last = time.monotonic()
 
     @property
     def last_record_wall(self) -> float:
@@ -51,9 +64,25 @@ class CountedFeed(Feed):
 
     def next_record(self) -> Tick | None:
         r = self.inner.next_record()
+        now = time.monotonic()
         if r is not None:
+            if self.expect is not None and self.i < len(self.expect):
+                due = self.expect[self.i]
+                if (r.ts_ns, r.price, r.size) != (due.ts_ns, due.price, due.size):
+                    raise StreamStalled(self._why(f"trade {self.i} is {r.ts_ns} {r.price} x {r.size}, not the one due "
+                                                  f"({due.ts_ns} {due.price} x {due.size}): one lost or sent twice"))
             self.i += 1
+            self._last = now
+        elif self.i < self.n and now - self._last > self.stall_s:
+            raise StreamStalled(self._why(f"no trade for {self.stall_s:g} s"))
         return r
+
+    def _why(self, what: str) -> str:
+        due = ""
+        if self.expect is not None and self.i < len(self.expect):
+            due = f"; the next due: trade {self.i} at {self.expect[self.i].ts_ns}"
+        extra = f"; {self.diagnose()}" if self.diagnose is not None else ""
+        return f"{what}: {self.i} of {self.n} trades came{due}{extra}"
 
     def exhausted(self) -> bool:
         return self.i >= self.n

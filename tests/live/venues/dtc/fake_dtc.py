@@ -11,9 +11,12 @@ historical fills, trade accounts and cancels are answered as the protocol says.
 Fault scripting: ``drop()`` the socket, ``silent`` (send nothing, keep the socket), ``heartbeats = False``,
 ``logon_result``/``logon_text`` (refuse), ``trading = False``, ``advance_offline(n)`` (trades matched while no
 client is there, never sent to it), ``stop_at`` (the stream waits before that trade index until ``release()``),
-``drop_before`` (drop the clients before trade i), ``hold_after`` (after trade i, wait for n new orders, at most ``hold_timeout_s``: a deterministic comparison never
-lets the stream race ahead of the client's orders), ``resend`` (trades re-sent on a resubscription), ``inject()``
-(raw bytes: garbage), ``write_mode`` "split" (every frame in small pieces) / "coalesce" (frames written together).
+``drop_before`` (close the clients before trade i, every trade written before reaching them), ``hold_after`` (after
+trade i, wait for n new orders, at most ``hold_timeout_s``; a hold that times out is noted in ``hold_timeouts`` and
+ends the holding: a deterministic comparison never lets the stream race ahead of the client's orders), ``gate`` (a
+callable: no trade is sent while it is false, e.g. until the client's broker is synced), ``resend`` (trades re-sent
+on a resubscription), ``inject()`` (raw bytes: garbage), ``write_mode`` "split" (every frame in small pieces) /
+"coalesce" (frames written together). The stream yields after every trade, so requests are answered while it runs.
 The engine's state lives in the server object, so orders outlive a client's restart.
 """
 
@@ -24,6 +27,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from live.events import Tick
@@ -73,6 +77,7 @@ class Conn:
     heartbeat_s: float = 5.0
     symbol_id: int = 0
     logged_on: bool = False
+    dropped: bool = False  # closed by drop_before: nothing more is written to it
     tasks: list = field(default_factory=list)
 
 
@@ -96,6 +101,8 @@ class FakeDTCServer:
         self.hold_after: dict[int, int] = {}
         self.drop_before: set[int] = set()  # drop every client just before sending these trade indices
         self.hold_timeout_s = 30.0
+        self.hold_timeouts: list[tuple[int, int]] = []  # (trade index, orders still awaited) of each expired hold
+        self.gate: Callable[[], bool] | None = None
         self.resend = 0
         self.write_mode = "normal"
         self.quotes = True
@@ -234,6 +241,12 @@ class FakeDTCServer:
             self._fill(o, self.last_trade, self.ticks[max(self.i - 1, 0)].ts_ns)
         self.call(_e)
 
+    def describe(self) -> str:
+        """The stream's state in one line (for a test's failure message)."""
+        return (f"fake DTC: {self.i} of {len(self.ticks)} trades sent, {self.orders_seen} orders seen, "
+                f"held={self.held} paused={self.paused}, hold timeouts (trade, orders missing) {self.hold_timeouts}, "
+                f"{self.logons} logons, subscriptions {self.subscriptions}, drops to come {sorted(self.drop_before)}")
+
     def connected(self) -> int:
         return self.call(lambda: sum(1 for c in self._conns if c.logged_on))
 
@@ -277,7 +290,7 @@ class FakeDTCServer:
             writer.close()
 
     async def _send(self, c: Conn, msgs: list[dict]) -> None:
-        if self.silent or c.writer.is_closing():
+        if self.silent or c.dropped or c.writer.is_closing():
             return
         frames = [json.dumps(m).encode() + b"\x00" for m in msgs]
         if self.write_mode == "split":
@@ -300,6 +313,18 @@ class FakeDTCServer:
         for c in list(self._conns):
             if c.logged_on:
                 await self._send(c, msgs)
+
+    def _close_after_sent(self, c: Conn) -> None:
+        """Drop ``c`` the way a server closing the socket does: FIN after what was written (``abort()`` would
+        reset it, and the kernel would then discard trades still in its send queue: a loss this drop is not about).
+        The client sees the end of the stream, closes, and ``_serve`` closes our side."""
+        c.logged_on, c.dropped = False, True
+        for t in c.tasks:
+            t.cancel()
+        if c.writer.can_write_eof() and not c.writer.is_closing():
+            c.writer.write_eof()
+        else:
+            c.writer.transport.abort()
 
     async def _heartbeat(self, c: Conn) -> None:
         while True:
@@ -399,7 +424,7 @@ class FakeDTCServer:
         while True:
             subscribed = [c for c in self._conns if c.logged_on and c.symbol_id]
             ready = (subscribed and self.i < len(self.ticks) and not self.silent
-                     and (self.stop_at is None or self.i < self.stop_at))
+                     and (self.stop_at is None or self.i < self.stop_at) and (self.gate is None or self.gate()))
             self.paused = bool(subscribed) and self.stop_at is not None and self.i >= self.stop_at
             if not ready:
                 self._wake.clear()
@@ -411,12 +436,12 @@ class FakeDTCServer:
             if self.i in self.drop_before:  # the client reconnects and resubscribes; the stream goes on then
                 self.drop_before.discard(self.i)
                 for c in list(self._conns):
-                    c.writer.transport.abort()
-                    c.logged_on = False
+                    self._close_after_sent(c)
                 continue
             t = self.ticks[self.i]
             updates = self._match(t)
             k = self.i
+            seen = self.orders_seen  # before the write: an order the trade prompts may arrive while it drains
             self.i += 1
             self.sent_at[k] = time.perf_counter()  # just before the write: the latency measured is not shortened
             for c in subscribed:
@@ -427,9 +452,9 @@ class FakeDTCServer:
                 msgs.append(self._trade_msg(t, c.symbol_id))
                 await self._send(c, msgs)
             need = self.hold_after.get(k)
-            if need:
+            if need and not self.hold_timeouts:  # once a hold timed out the runs differ: no more holding
                 self.held = True
-                want = self.orders_seen + need
+                want = seen + need
                 end = time.monotonic() + self.hold_timeout_s
                 while self.orders_seen < want and time.monotonic() < end:
                     self._wake.clear()
@@ -437,9 +462,12 @@ class FakeDTCServer:
                         await asyncio.wait_for(self._wake.wait(), 0.05)
                     except TimeoutError:
                         pass
+                if self.orders_seen < want:
+                    self.hold_timeouts.append((k, want - self.orders_seen))
                 self.held = False
-            if self.interval_s:
-                await asyncio.sleep(self.interval_s)
+            # yield after every trade, as a real server serves its clients' requests while it streams (a stream
+            # that never yields answers a resync only at its next hold, and the broker stays SYNCING until then)
+            await asyncio.sleep(self.interval_s)
 
     # ----- engine
     def _ticks(self, price: float) -> int:

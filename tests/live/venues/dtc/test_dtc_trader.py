@@ -7,7 +7,7 @@ resume, no order is sent twice). The paper run is the `paper_session` fixture (c
 from __future__ import annotations
 
 import pytest
-from dtc_helpers import venue
+from dtc_helpers import diagnose, venue
 from dtc_trader_run import CountedFeed, comparable, run_trader
 from paper_runs import assert_same_trades
 from dtc_fixtures import fake_server, paper_session  # noqa: F401 (pytest fixtures)
@@ -20,13 +20,15 @@ def test_a_trader_session_through_dtc_equals_the_paper_brokers(fake_server, tmp_
     fake = fake_server(ticks, symbol=f"{contract}-CME", slippage_ticks=params.slippage_ticks)
     fake.hold_after = holds
     fake.drop_before = {len(ticks) * (k + 1) // (drops + 1) for k in range(drops)}
-    v = venue(fake, tmp_path / "dtc", heartbeat_s=5)
+    v = venue(fake, tmp_path / "dtc", heartbeat_s=5, gate=True)
     try:
-        _, got = run_trader(params, CountedFeed(v.feed, len(ticks)), v.broker, tmp_path / "dtc")
+        feed = CountedFeed(v.feed, len(ticks), expect=ticks, diagnose=diagnose(fake, v))
+        _, got = run_trader(params, feed, v.broker, tmp_path / "dtc")
         got_fills = v.broker.fills_since(0)
         kinds = [k for k, _ in v.feed.events]
     finally:
         v.close()
+    assert not fake.hold_timeouts, f"no order from the DTC run where the paper run sent one: {fake.describe()}"
     assert got.reason == "replay_end"
     assert comparable(got_fills) == comparable(want_fills)
     assert_same_trades(got.trades, want.trades, "DTC vs paper (tick mode)")

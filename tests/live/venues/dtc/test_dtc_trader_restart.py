@@ -8,7 +8,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-from dtc_helpers import venue
+from dtc_helpers import diagnose, venue
 from dtc_trader_run import CountedFeed, comparable, run_trader, saved_resume
 from paper_runs import assert_same_trades
 from dtc_fixtures import fake_server, paper_session  # noqa: F401 (pytest fixtures)
@@ -27,9 +27,11 @@ def open_trade_then_stop(fake_server, sd, paper_session):
     stop = e + 200  # the trader stops here with the position and its OCO pair open at the server
     fake = fake_server(ticks, symbol=f"{ticks[0].contract}-CME", slippage_ticks=params.slippage_ticks)
     fake.hold_after, fake.stop_at = holds, stop
-    v = venue(fake, sd, heartbeat_s=5)
+    v = venue(fake, sd, heartbeat_s=5, gate=True)
     try:
-        _, first = run_trader(params, CountedFeed(v.feed, len(ticks)), v.broker, sd, max_records=stop)
+        feed = CountedFeed(v.feed, len(ticks), expect=ticks, diagnose=diagnose(fake, v))
+        _, first = run_trader(params, feed, v.broker, sd, max_records=stop)
+        assert not fake.hold_timeouts, f"no order from the DTC run where the paper run sent one: {fake.describe()}"
         assert first.reason == "max_records" and v.broker.positions() and len(fake.working()) == 2
     finally:
         v.close()
@@ -46,13 +48,15 @@ def test_a_trader_restarted_with_an_open_bracket_reconciles_and_ends_the_same(fa
     assert restart <= stop
     fake.resend = stop - restart  # the new subscription sends again what the trader saw after its last save
     seen = fake.orders_seen
-    v2 = venue(fake, sd, heartbeat_s=5, feed_resume=tok)
+    v2 = venue(fake, sd, heartbeat_s=5, feed_resume=tok, gate=True)
     try:
         fake.release()
-        _, got = run_trader(params, CountedFeed(v2.feed, len(ticks) - restart), v2.broker, sd)
+        feed = CountedFeed(v2.feed, len(ticks) - restart, expect=ticks[restart:], diagnose=diagnose(fake, v2))
+        _, got = run_trader(params, feed, v2.broker, sd)
         got_fills = v2.broker.fills_since(0)
     finally:
         v2.close()
+    assert not fake.hold_timeouts, f"no order from the DTC run where the paper run sent one: {fake.describe()}"
     assert got.reason == "replay_end"
     assert comparable(got_fills) == comparable(want_fills)
     assert_same_trades(got.trades, want.trades, "DTC with a restart vs paper (tick mode)")
@@ -72,6 +76,6 @@ def test_a_position_changed_while_the_trader_was_down_stops_the_restart(fake_ser
     try:
         assert v2.broker.positions() == {}
         with pytest.raises(ReconcileError, match=f"broker holds \\+0 ES, the trader's state expects {held:+d}"):
-            run_trader(params, CountedFeed(v2.feed, len(ticks)), v2.broker, sd)
+            run_trader(params, CountedFeed(v2.feed, len(ticks), diagnose=diagnose(fake, v2)), v2.broker, sd)
     finally:
         v2.close()
