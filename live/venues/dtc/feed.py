@@ -64,6 +64,7 @@ class DTCFeed(Feed):
         self._last_ts = -1
         self._at_last: list[tuple[float, int]] = []  # (price, size) of the trades yielded at _last_ts
         self._replay: list[tuple[float, int]] | None = None  # after a reconnect: trades at _last_ts to skip
+        self._dups_at_replay = 0  # duplicates counted when the replay window opened
         self._await_flow = False
         self._closed = False
         if resume is not None:
@@ -100,6 +101,7 @@ class DTCFeed(Feed):
             self._last_ts = int(token["ts_ns"])
             self._at_last = [(float(p), int(s)) for p, s in token.get("at_last", [])]
             self._replay = list(self._at_last)
+            self._dups_at_replay = self.duplicates
 
     def pending(self) -> int:
         """Ticks received and not yet taken."""
@@ -133,6 +135,7 @@ class DTCFeed(Feed):
             self.events.append(("disconnected", f"DTC {self.dtc_symbol}: {reason}"))
             with self._lock:
                 self._replay = list(self._at_last)  # a server may re-send what we already have
+                self._dups_at_replay = self.duplicates
             self._await_flow = True
 
     # ----- market data (event-loop thread)
@@ -155,6 +158,10 @@ class DTCFeed(Feed):
                     self.duplicates += 1
                     return
                 self._replay = None
+                skipped = self.duplicates - self._dups_at_replay
+                if skipped:  # never silent: a trade the server sent again, or a new one with the same time and size
+                    self.events.append(("resent_skipped", f"DTC {self.dtc_symbol}: {skipped} trade(s) at or before "
+                                        "the last one received were skipped as sent again after the reconnect"))
             if ts == self._last_ts:
                 self._at_last.append((price, size))
             elif ts > self._last_ts:
