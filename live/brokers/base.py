@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 
 from live.events import Bar, Fill, Order, Tick
 
-__all__ = ["Broker", "BrokerError"]
+__all__ = ["Broker", "BrokerError", "StoredFills"]
 
 
 class BrokerError(RuntimeError):
@@ -71,3 +71,25 @@ class Broker(ABC):
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+class StoredFills:
+    """``poll_fills`` and ``fills_since`` of a broker whose fills are numbered in a book: the broker gives
+    ``_stored_fills(seq)`` (every fill with ``seq`` above, oldest first) and keeps ``_cursor``, the last fill
+    ``poll_fills`` delivered (or that a catch-up with ``fills_since`` went past)."""
+
+    _cursor: int = 0
+
+    def _stored_fills(self, seq: int) -> list[Fill]:
+        raise NotImplementedError
+
+    def poll_fills(self) -> list[Fill]:
+        out = self._stored_fills(self._cursor)
+        if out:
+            self._cursor = out[-1].seq
+        return out
+
+    def fills_since(self, seq: int) -> list[Fill]:
+        out = self._stored_fills(seq)
+        self._cursor = max(self._cursor, seq, out[-1].seq if out else 0)
+        return out

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from live.brokers.base import Broker, BrokerError
+from live.brokers.base import Broker, BrokerError, StoredFills
 from live.brokers.paper_book import BOOK_FILE, BookConfig, PaperBook, WorkingBracket
 from live.events import Bar, Fill, Order, Tick
 from strategy.exits import EXIT_REASONS, R_STOP, R_TARGET
@@ -48,7 +48,7 @@ def trading_day(ts_ns: int) -> int:
     return ((ct.replace(tzinfo=None) + dt.timedelta(hours=7)).date() - _EPOCH).days
 
 
-class PaperBroker(Broker):
+class PaperBroker(StoredFills, Broker):
     """A simulated broker for one symbol; see the module docstring for the fill models.
 
     Prices in and out are floats on the ``tick_size`` grid; inside they are int ticks
@@ -232,20 +232,15 @@ class PaperBroker(Broker):
         return self._book.orders()
 
     def poll_fills(self) -> list[Fill]:
-        """Fills with a seq after the last one delivered by this object (all of the book's, at first)."""
+        """Fills with a seq after the last one delivered by this object (all of the book's, at first); the book is
+        re-read first (another process may have filled)."""
         self._book.refresh()
         if self._book.state.seq <= self._cursor:
             return []
-        out = self._book.fills_since(self._cursor)
-        if out:
-            self._cursor = out[-1].seq
-        return out
+        return super().poll_fills()
 
-    def fills_since(self, seq: int) -> list[Fill]:
-        """Fills with ``Fill.seq > seq`` from the book; ``poll_fills`` continues after them."""
-        out = self._book.fills_since(seq)
-        self._cursor = max(self._cursor, seq, out[-1].seq if out else 0)
-        return out
+    def _stored_fills(self, seq: int) -> list[Fill]:
+        return self._book.fills_since(seq)
 
     # ----- market data
     def on_bar(self, bar: Bar) -> None:

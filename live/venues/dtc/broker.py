@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from live.brokers.base import Broker, BrokerError
+from live.brokers.base import Broker, BrokerError, StoredFills
 from live.events import Fill, Order
 from live.venues.dtc import messages as M
 from live.venues.dtc.client import DTCClient, DTCError
@@ -55,7 +55,7 @@ _FINAL = {OS.ORDER_STATUS_FILLED: "filled", OS.ORDER_STATUS_CANCELED: "cancelled
 Call = Callable[[Coroutine, float], Any]
 
 
-class DTCBroker(Broker):
+class DTCBroker(StoredFills, Broker):
     """Market orders with an OCO bracket through DTC, for one symbol (``symbol`` "ES" is what the trader calls it;
     ``dtc_symbol``/``exchange`` are what the server calls it)."""
 
@@ -133,16 +133,8 @@ class DTCBroker(Broker):
                                purpose="exit", reason=leg) for leg in ("stop", "target")]
         return out + legs
 
-    def poll_fills(self) -> list[Fill]:
-        out = self.store.fills_since(self._cursor)
-        if out:
-            self._cursor = out[-1].seq
-        return out
-
-    def fills_since(self, seq: int) -> list[Fill]:
-        out = self.store.fills_since(seq)
-        self._cursor = max(self._cursor, seq, out[-1].seq if out else 0)
-        return out
+    def _stored_fills(self, seq: int) -> list[Fill]:
+        return self.store.fills_since(seq)
 
     def close(self) -> None:
         self.store.close()

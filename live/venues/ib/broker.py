@@ -36,7 +36,7 @@ import threading
 import time
 from typing import Any
 
-from live.brokers.base import Broker, BrokerError
+from live.brokers.base import Broker, BrokerError, StoredFills
 from live.events import Bracket, Fill, Order
 from live.venues.ib.connection import IBConnection
 from live.venues.ib.store import IBStore, OrderRow
@@ -48,7 +48,7 @@ _DONE = ("Filled", "Cancelled", "ApiCancelled", "Inactive")
 _NS = 1_000_000_000
 
 
-class IBBroker(Broker):
+class IBBroker(StoredFills, Broker):
     """`Broker` over an `IBConnection`; the book is ``store``. ``model_slippage_ticks``: the slippage the
     paper model assumes (a stop filled further than that past its price is flagged ``gap``)."""
 
@@ -180,16 +180,8 @@ class IBBroker(Broker):
                                  bracket=Bracket(*row.bracket) if row.bracket else None, decided_ns=row.decided_ns))
         return out
 
-    def poll_fills(self) -> list[Fill]:
-        out = self.store.fills_since(self._cursor)
-        if out:
-            self._cursor = out[-1].seq
-        return out
-
-    def fills_since(self, seq: int) -> list[Fill]:
-        out = self.store.fills_since(seq)
-        self._cursor = max(self._cursor, seq, out[-1].seq if out else 0)
-        return out
+    def _stored_fills(self, seq: int) -> list[Fill]:
+        return self.store.fills_since(seq)
 
     def close(self) -> None:
         """The venue owns the connection and the book (`IBVenue.close`)."""

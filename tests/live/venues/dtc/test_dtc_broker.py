@@ -187,6 +187,8 @@ def test_a_stale_held_entry_expires_instead_of_going_out(fake_server, tmp_path):
         v.broker.submit(o)
         fake.logon_result = 1
         wait_for(lambda: v.broker.ready, what="ready")
+        # the held queue is gone through once READY: the stale entry is expired there, never sent
+        wait_for(lambda: v.broker.rejections, what="the stale entry expired")
         assert fake.orders_seen == 0 and v.broker.open_orders() == []
         assert v.broker.rejections[-1][0] == o.order_id and "not sent" in v.broker.rejections[-1][1]
     finally:
@@ -225,6 +227,7 @@ def test_cancel_a_bracket_by_a_legs_id_and_cancel_all(fake_server, tmp_path):
         fake.release()
         wait_for(lambda: fake.position == 0, what="flattened")
         wait_for(lambda: v.broker.positions() == {}, what="flat at the broker")
+        wait_for(lambda: any(f.role == "flatten" for f in v.broker.fills_since(0)), what="the flatten's fill")
         f = v.broker.fills_since(0)[-1]
         assert f.role == "flatten" and f.extra == {"reason": "test"}
     finally:
@@ -338,6 +341,7 @@ def test_flatten_while_the_link_is_down_is_held_and_cancels_the_bracket_first(fa
         wait_for(lambda: len(fake.working()) == 1 and fake.working()[0].kind == 1, what="legs cancelled, flatten sent")
         fake.release()
         wait_for(lambda: v.broker.positions() == {}, what="flat")
+        wait_for(lambda: any(f.role == "flatten" for f in v.broker.fills_since(0)), what="the flatten's fill")
         f = v.broker.fills_since(0)[-1]
         assert f.role == "flatten" and f.extra == {"reason": "emergency_stop"} and fake.position == 0
     finally:
