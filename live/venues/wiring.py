@@ -3,6 +3,7 @@ one connection per venue shared by both, opened once and closed at the end."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any, Callable
@@ -120,18 +121,26 @@ def flatten_at_venue(state_dir: Path, reason: str = "emergency_stop") -> tuple[b
     opened (IB: the next client id, since the trader may still hold its own)."""
     import json
 
-    from live.venues.settings import load_settings
+    from live.venues.settings import SettingsError, load_settings
 
     path = Path(state_dir) / VENUE_FILE
     if not path.is_file():
         return None
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    name = str(doc.get("broker"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        name = str(doc["broker"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return False, f"{path}: unreadable ({type(exc).__name__}: {exc}): flatten at the venue by hand"
+    if name not in VENUES:
+        return False, f"{path}: broker {name!r} is not a venue ({', '.join(VENUES)}): flatten at the venue by hand"
     live_config = doc.get("live_config")
     overrides = dict(doc.get("overrides") or {})
-    if name == "ib":
-        overrides["client_id"] = int(overrides.get("client_id") or load_settings("ib").client_id) + 1
-    settings = load_settings(name, live=live_config is not None, live_config=live_config, **overrides)
+    try:
+        settings = load_settings(name, live=live_config is not None, live_config=live_config, **overrides)
+    except SettingsError as exc:
+        return False, f"{name}: {exc}: nothing was flattened at the venue"
+    if name == "ib":  # the trader may still hold its client id
+        settings = dataclasses.replace(settings, client_id=settings.client_id + 1)
     venues = VenueSet(lambda _v: settings, feed="none", broker=name)
     try:
         v = venues.venue(name, state_dir=Path(state_dir), symbol=settings.symbol, tick_size=0.25)

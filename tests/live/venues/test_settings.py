@@ -54,3 +54,15 @@ def test_bad_values_name_the_source_and_key(tmp_path):
         load_settings("ib", env={}, secrets=f)
     with pytest.raises(SettingsError, match=r"\$NAVALE_IB_CLIENT_ID: client_id = 'x' is not valid"):
         load_settings("ib", env={"NAVALE_IB_CLIENT_ID": "x"}, secrets=f.with_name("none"))
+
+
+def test_a_damaged_venue_file_is_reported_by_name_never_raised(tmp_path):
+    from live.venues.wiring import VENUE_FILE, flatten_at_venue
+
+    assert flatten_at_venue(tmp_path) is None  # a paper session: no venue file
+    (tmp_path / VENUE_FILE).write_text("{not json")
+    flat, detail = flatten_at_venue(tmp_path)
+    assert flat is False and str(tmp_path / VENUE_FILE) in detail and "by hand" in detail
+    (tmp_path / VENUE_FILE).write_text('{"broker": "paper"}')
+    flat, detail = flatten_at_venue(tmp_path)
+    assert flat is False and "'paper' is not a venue" in detail
