@@ -36,8 +36,8 @@ def test_paper_through_the_fake_tws_then_navale_stop_flattens_at_ib_when_the_tra
     sd = tmp_path / "live"
     proc = subprocess.Popen(navale("paper", "--unvalidated", "--feed", "ib", "--broker", "ib", "--port", str(port),
                                    "--state-dir", str(sd), "--no-store", "--no-band", "--quiet", "--no-alerts",
-                                   cwd=tmp_path), cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                                   cwd=tmp_path), cwd=tmp_path, env=env(), stdout=(tmp_path / "paper.log").open("w"),
+                            stderr=subprocess.STDOUT, text=True)  # a file, not a pipe nobody reads
     try:
         # an open position at IB, then the stream paused so it stays open
         deadline = time.monotonic() + 240
@@ -45,7 +45,8 @@ def test_paper_through_the_fake_tws_then_navale_stop_flattens_at_ib_when_the_tra
             time.sleep(0.001)
         server.pause()
         held = server.position()
-        assert held != 0, f"no position opened at the fake TWS (trader exit {proc.poll()})"
+        assert held != 0, f"no position opened at the fake TWS (trader exit {proc.poll()}): " + \
+            (tmp_path / "paper.log").read_text()[-2000:]
         wait_until(lambda: len(server.working_orders()) == 2, 30, "the bracket's two legs at IB")
         assert (sd / "venue.json").is_file() and (sd / "ib_broker.sqlite").is_file()
         proc.send_signal(signal.SIGKILL)
