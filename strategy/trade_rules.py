@@ -43,6 +43,7 @@ import numpy as np
 from numba import njit
 
 from . import exits, fills
+from .borrowed import borrow
 from .exits import (
     EXIT_REASONS,
     R_GOLDEN,
@@ -365,7 +366,14 @@ def simulate(q, ts, o, h, l, c, session, close_min, sess_close, day_ok, last, lo
     `sess_close` its date's scheduled close (min ET, NaN: none), `day_ok` False on a date with no
     cash session, `last` the last bar of a contract or of the data."""
     n = o.shape[0]
-    si, sf = new_state(q)
+    si_owned, sf_owned = new_state(q)
+    # borrowed views inside the loop: no atomic reference counting per step call (strategy.borrowed);
+    # the arguments are kept alive by the caller, the state arrays by their use after the loop
+    si = borrow(si_owned)
+    sf = borrow(sf_owned)
+    q = borrow(q)
+    trades_i = borrow(trades_i)
+    trades_f = borrow(trades_f)
     slip = int(q[Q_SLIP])
     contracts = int(q[Q_CONTRACTS])
     nt = 0
@@ -381,11 +389,12 @@ def simulate(q, ts, o, h, l, c, session, close_min, sess_close, day_ok, last, lo
         equity[j] = decide(q, si, sf, j, ts[j], c[j], close_min[j], fm, day_ok[j], last[j], long_entry[j],
                            short_entry[j], long_cand[j], short_cand[j], bull_viol[j], bear_viol[j])
         position[j] = si[I_SIDE] * contracts
-    halt[0] = si[I_HALT_BAR]
+    halt[0] = si_owned[I_HALT_BAR]
     if halt.shape[0] > 1:
-        halt[1] = si[I_HALT]
+        halt[1] = si_owned[I_HALT]
+    sf_owned[0] = sf[0]  # keeps sf_owned referenced until after the loop
     return nt
 
 
 # the exit-reason codes and the fill model are compiled into this module's cached code
-refresh_if_changed(globals(), [exits.__file__, fills.__file__])
+refresh_if_changed(globals(), [exits.__file__, fills.__file__, __file__.replace("trade_rules.py", "borrowed.py")])

@@ -327,4 +327,5 @@ def warmup() -> None:
 # code: recompile them when those sources change (strategy.numba_cache)
 refresh_if_changed(globals(), [Path(K.__file__), Path(K.__file__).with_name("rolling.py"), Path(K.__file__).with_name("layout.py"),
                                Path(K.__file__).with_name("market") / "clock.py", Path(K.__file__).with_name("trade_rules.py"),
-                               Path(K.__file__).with_name("fills.py"), Path(exits.__file__)])
+                               Path(K.__file__).with_name("fills.py"), Path(exits.__file__),
+                               Path(K.__file__).with_name("borrowed.py")])
