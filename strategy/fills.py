@@ -20,13 +20,13 @@ __all__ = ["market_fill_ticks", "bracket_on_bar", "NO_EXIT"]
 NO_EXIT = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def market_fill_ticks(ref_ticks: int, order_side: int, slip: int) -> int:
     """Fill price of a market order: `ref_ticks` moved `slip` ticks against the order (+1 buy, -1 sell)."""
     return ref_ticks + order_side * slip
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bracket_on_bar(pos_side: int, stop_px: int, target_px: int, o: int, h: int, l: int, can_gap: bool, slip: int):
     """Does the bracket of a `pos_side` position fill on this bar?
 
