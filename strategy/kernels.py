@@ -96,24 +96,34 @@ def et_offset_table(first_ns: int, last_ns: int) -> np.ndarray:
     return np.concatenate([[h0], off]).astype(np.int64)
 
 
+# Time arithmetic is unsigned: a bar time (UTC ns) is after 1970, so floor division and modulo equal
+# the unsigned ones, and unsigned division by a constant compiles to a multiply and a shift without
+# the sign corrections of Python's floor semantics (docs/performance.md). A time before 1970 or
+# outside the table is refused.
+
 @njit(cache=True, inline="always")
-def _et_local(ts: int, tz: np.ndarray) -> int:
-    k = ts // NS_HOUR - tz[0] + 1
+def _et_local(ts: int, tz: np.ndarray) -> np.uint64:
+    if ts < 0:
+        raise ValueError("bar time before 1970")
+    k = np.int64(np.uint64(ts) // np.uint64(NS_HOUR)) - tz[0] + 1
     if k < 1 or k >= tz.shape[0]:
         raise ValueError("bar time outside the time-zone table")
-    return ts + tz[k]
+    local = ts + tz[k]
+    if local < 0:
+        raise ValueError("bar time before 1970")
+    return np.uint64(local)
 
 
 @njit(cache=True, inline="always")
 def et_minute(ts: int, tz: np.ndarray) -> int:
     """Minute of the day in America/New_York of UTC time `ts` (ns)."""
-    return (_et_local(ts, tz) // NS_MIN) % 1440
+    return np.int64(_et_local(ts, tz) // np.uint64(NS_MIN) % np.uint64(1440))
 
 
 @njit(cache=True, inline="always")
 def et_weekday(ts: int, tz: np.ndarray) -> int:
     """Weekday (0 = Monday) in America/New_York of UTC time `ts` (ns)."""
-    return (_et_local(ts, tz) // NS_DAY + 3) % 7  # 1970-01-01 was a Thursday
+    return np.int64((_et_local(ts, tz) // np.uint64(NS_DAY) + np.uint64(3)) % np.uint64(7))  # 1970-01-01: Thursday
 
 
 @njit(cache=True)
@@ -699,94 +709,133 @@ def write_flags(ob: np.ndarray, row: int, agg: Aggression, act: Activity, gold: 
     ob[B_SE, row] = se
 
 
-@njit(cache=True)
-def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
-    """Advance the state over bars ``i0..i1-1`` of the input matrix `x` (rows `X_*`), writing
-    their rows of `of`/`oi`/`ob`. `xoff` holds each bar's roll offset (continuous series: price
-    outputs are in the traded contract's prices) or a single 0 for a plain series. This loop body
-    is the only implementation of the method: the vectorized path runs it over all bars, the
-    incremental engine over one bar at a time."""
-    cap = ri.shape[1]
-    mask = cap - 1
-    p = load_params(pv)
-    has_off = xoff.shape[0] > 1
-    t, med_n, prev_lc, prev_sc, sums, ep, green, red = load_state(si, sf)
-    for row in range(i0, i1):
-        ts = x[X_TS, row]
-        o = x[X_O, row]
-        h = x[X_H, row]
-        l = x[X_L, row]
-        c = x[X_C, row]
-        v = x[X_V, row]
-        off = xoff[row] if has_off else xoff[0]
-        start_min = et_minute(ts, tz)
-        close_ts = ts + p.bar_ns
-        close_min = et_minute(close_ts, tz)
-        if close_min < start_min:
-            close_min += 1440  # a bar closing at/after midnight keeps its order
-        weekday = et_weekday(close_ts, tz)
-        if not in_session(start_min, p.session):
-            _neutral_row(of, oi, ob, row)
-            continue
-        k = t & mask
-        ri[RI_O, k] = o
-        ri[RI_H, k] = h
-        ri[RI_L, k] = l
-        ri[RI_C, k] = c
-        ri[RI_V, k] = v
+@njit(cache=True, inline="always")
+def write_trade_flags(ob: np.ndarray, row: int, ins: int, lc: int, sc: int, le: int, se: int, bull_v: int,
+                      bear_v: int) -> None:
+    """The int8 columns the trade rules read (`TRADE_FLAGS`), and only those, of row `row`."""
+    ob[B_INS, row] = ins
+    ob[B_LC, row] = lc
+    ob[B_SC, row] = sc
+    ob[B_LE, row] = le
+    ob[B_SE, row] = se
+    ob[B_BULLV, row] = bull_v
+    ob[B_BEARV, row] = bear_v
 
-        # 7.1 aggression, ball, volume weight, battle outcome
-        delta, ball = aggression(p, o, h, l, c, x[X_BID, row], x[X_ASK, row])
-        if t >= p.VW:
-            vmed = sorted_median(med, med_n)
-            sorted_replace(med, med_n, ri[RI_V, (t - p.VW) & mask], v)
-        else:
-            vmed = np.nan
-            med_n = sorted_insert(med, med_n, v)
-        w = volume_weight(p, t, v, vmed)
-        rf[RF_DELTA, k] = delta
-        rf[RF_W, k] = w
-        ri[RI_BALL, k] = ball
-        bo = battle_sum(rf, mask, t, p.W) if t >= p.VW + p.W - 1 else np.nan
-        agg = Aggression(delta, ball, w, vmed, bo)
 
-        # rolling windows: deques, exact integer sums, true range
-        hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, p.BW)
-        lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, p.BW)
-        hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, p.CW)
-        lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, p.CW)
-        if t == 0:
-            tr = h - l
-        else:
-            cp = ri[RI_C, (t - 1) & mask]
-            tr = max(h, cp) - min(l, cp)
-        ri[RI_TR, k] = tr
-        sums = update_sums(p, t, sums, c, v, tr, ri[RI_C, (t - p.CW) & mask], ri[RI_V, (t - p.BW) & mask],
-                           ri[RI_TR, (t - ATR_BARS) & mask])
+# the output columns `run_trade` writes: what the trade simulator and the live trade engine read
+TRADE_FLAGS = ("in_session", "long_candidate", "short_candidate", "long_entry", "short_entry", "bull_violation",
+               "bear_violation")
 
-        # 7.2 bases: activity and type, episodes, confirmation, records
-        act = base_activity(p, t, sums, up_closes(ri, mask, t, p.TL), hi_b, lo_b, hi_c, lo_c)
-        decl = declining_volume(ri, mask, t, p.BW) if act.active == 1 else 0
-        ep, green, red = episode_step(p, t, ts, act, sums, decl, ep, green, red)
 
-        # 7.3 golden rule, trend continuation
-        gold, green, red = golden_rule_step(p, t, o, c, green, red)
-        trend = trend_continuation(p, bo, gold, green, red)
+def _make_run(all_columns: bool, inline: str = "never"):
+    """The step loop, compiled once per output set: `all_columns` writes every column of `F_COLS`/
+    `I_COLS`/`B_COLS`; otherwise only `TRADE_FLAGS` (of `ob`), and LLVM then drops the work that
+    feeds nothing else (patterns, confidence, the price columns). One source, two compilations: the
+    flag is a constant of the closure, so each compiled loop has no branch on it."""
 
-        # 7.4 patterns, 7.5 score and status, 7.6 entry gates
-        pats = patterns_step(p, t, o, h, l, vmed, lagged_bars(ri, mask, t))
-        score = score_step(p, t, bo, trend, pats.pat)
-        le, se = entry_step(p, close_min, weekday, score.lc, score.sc, prev_lc, prev_sc, gold, trend.q_ref)
-        prev_lc = score.lc
-        prev_sc = score.sc
+    @njit(cache=True, inline=inline)
+    def run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, i0, i1):
+        """Advance the state over bars ``i0..i1-1`` of the input matrix `x` (rows `X_*`), writing
+        their rows of `of`/`oi`/`ob`. `xoff` holds each bar's roll offset (continuous series: price
+        outputs are in the traded contract's prices) or a single 0 for a plain series. This loop body
+        is the only implementation of the method: the vectorized path runs it over all bars, the
+        incremental engine over one bar at a time."""
+        if i0 < 0:
+            raise ValueError("negative first row")
+        cap = ri.shape[1]
+        mask = (cap - 1) & 0x3FFF_FFFF  # known non-negative: ring indices need no negative-index fix-up
+        p = load_params(pv)
+        has_off = xoff.shape[0] > 1
+        t, med_n, prev_lc, prev_sc, sums, ep, green, red = load_state(si, sf)
+        for row in range(i0, i1):
+            ts = x[X_TS, row]
+            o = x[X_O, row]
+            h = x[X_H, row]
+            l = x[X_L, row]
+            c = x[X_C, row]
+            v = x[X_V, row]
+            off = xoff[row] if has_off else xoff[0]
+            start_min = et_minute(ts, tz)
+            close_ts = ts + p.bar_ns
+            close_min = et_minute(close_ts, tz)
+            if close_min < start_min:
+                close_min += 1440  # a bar closing at/after midnight keeps its order
+            weekday = et_weekday(close_ts, tz)
+            if not in_session(start_min, p.session):
+                if all_columns:
+                    _neutral_row(of, oi, ob, row)
+                else:
+                    write_trade_flags(ob, row, 0, 0, 0, 0, 0, 0, 0)
+                continue
+            k = t & mask
+            ri[RI_O, k] = o
+            ri[RI_H, k] = h
+            ri[RI_L, k] = l
+            ri[RI_C, k] = c
+            ri[RI_V, k] = v
 
-        bull_brk, bear_brk = breakouts(c, gold.ref, green, red)
-        write_floats(of, row, p, t, c, v, off, sums, agg, act, green, red, gold.ref, trend, pats, score,
-                     ri[RI_C, (t - 5) & mask], ri[RI_C, (t - 15) & mask])
-        write_ints(oi, row, t, act, ep, green, red, gold.ref)
-        write_flags(ob, row, agg, act, gold, bull_brk, bear_brk, pats, score, le, se)
-        t += 1
-    store_state(si, sf, t, med_n, prev_lc, prev_sc, sums, ep, green, red)
+            # 7.1 aggression, ball, volume weight, battle outcome
+            delta, ball = aggression(p, o, h, l, c, x[X_BID, row], x[X_ASK, row])
+            if t >= p.VW:
+                vmed = sorted_median(med, med_n)
+                sorted_replace(med, med_n, ri[RI_V, (t - p.VW) & mask], v)
+            else:
+                vmed = np.nan
+                med_n = sorted_insert(med, med_n, v)
+            w = volume_weight(p, t, v, vmed)
+            rf[RF_DELTA, k] = delta
+            rf[RF_W, k] = w
+            ri[RI_BALL, k] = ball
+            bo = battle_sum(rf, mask, t, p.W) if t >= p.VW + p.W - 1 else np.nan
+            agg = Aggression(delta, ball, w, vmed, bo)
+
+            # rolling windows: deques, exact integer sums, true range
+            hi_b = deque_push_max(dq, DQ_HI_B, cap, t, h, p.BW)
+            lo_b = deque_push_min(dq, DQ_LO_B, cap, t, l, p.BW)
+            hi_c = deque_push_max(dq, DQ_HI_C, cap, t, h, p.CW)
+            lo_c = deque_push_min(dq, DQ_LO_C, cap, t, l, p.CW)
+            if t == 0:
+                tr = h - l
+            else:
+                cp = ri[RI_C, (t - 1) & mask]
+                tr = max(h, cp) - min(l, cp)
+            ri[RI_TR, k] = tr
+            sums = update_sums(p, t, sums, c, v, tr, ri[RI_C, (t - p.CW) & mask], ri[RI_V, (t - p.BW) & mask],
+                               ri[RI_TR, (t - ATR_BARS) & mask])
+
+            # 7.2 bases: activity and type, episodes, confirmation, records
+            act = base_activity(p, t, sums, up_closes(ri, mask, t, p.TL), hi_b, lo_b, hi_c, lo_c)
+            decl = declining_volume(ri, mask, t, p.BW) if act.active == 1 else 0
+            ep, green, red = episode_step(p, t, ts, act, sums, decl, ep, green, red)
+
+            # 7.3 golden rule, trend continuation
+            gold, green, red = golden_rule_step(p, t, o, c, green, red)
+            trend = trend_continuation(p, bo, gold, green, red)
+
+            # 7.4 patterns, 7.5 score and status, 7.6 entry gates
+            pats = patterns_step(p, t, o, h, l, vmed, lagged_bars(ri, mask, t))
+            score = score_step(p, t, bo, trend, pats.pat)
+            le, se = entry_step(p, close_min, weekday, score.lc, score.sc, prev_lc, prev_sc, gold, trend.q_ref)
+            prev_lc = score.lc
+            prev_sc = score.sc
+
+            bull_brk, bear_brk = breakouts(c, gold.ref, green, red)
+            if all_columns:
+                write_floats(of, row, p, t, c, v, off, sums, agg, act, green, red, gold.ref, trend, pats, score,
+                             ri[RI_C, (t - 5) & mask], ri[RI_C, (t - 15) & mask])
+                write_ints(oi, row, t, act, ep, green, red, gold.ref)
+                write_flags(ob, row, agg, act, gold, bull_brk, bear_brk, pats, score, le, se)
+            else:
+                write_trade_flags(ob, row, 1, score.lc, score.sc, le, se, gold.bull_v, gold.bear_v)
+            t += 1
+        store_state(si, sf, t, med_n, prev_lc, prev_sc, sums, ep, green, red)
+
+    return run
+
+
+run = _make_run(True)
+run_trade = _make_run(False)
+run_inline = _make_run(True, "always")
 
 
 # the rolling helpers, the layouts and the clock constants are compiled into this module's cached code:

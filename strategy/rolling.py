@@ -21,20 +21,21 @@ from numba import njit
 @njit(cache=True, inline="always")
 def deque_push_max(dq: np.ndarray, k: int, cap: int, t: int, x: int, window: int) -> int:
     """Push value `x` of bar `t` into max-deque `k`; return the max over bars ``t-window+1..t``."""
-    head = dq[k, 0]
+    m = (cap - 1) & 0x3FFF_FFFF  # known non-negative: the indices below need no negative-index fix-up
+    head = dq[k, 0] & m
     size = dq[k, 1]
     while size > 0:
-        pos = (head + size - 1) & (cap - 1)
+        pos = (head + size - 1) & m
         if dq[k, 2 + cap + pos] <= x:
             size -= 1
         else:
             break
-    pos = (head + size) & (cap - 1)
+    pos = (head + size) & m
     dq[k, 2 + pos] = t
     dq[k, 2 + cap + pos] = x
     size += 1
     while dq[k, 2 + head] <= t - window:
-        head = (head + 1) & (cap - 1)
+        head = (head + 1) & m
         size -= 1
     dq[k, 0] = head
     dq[k, 1] = size

@@ -2,7 +2,8 @@
 
 For each signal-parameter group of a task (combinations sharing `Params.signal_hash()`):
 
-1. `_signals_compact` runs the signal kernel `strategy.kernels.run` over the data set in blocks of
+1. `_signals_compact` runs the signal kernel (`strategy.kernels.run_trade`: the same step loop
+   compiled to write only the flags the trade rules read) over the data set in blocks of
    `BLOCK` bars (per-task output buffers of BLOCK columns, reused) and keeps only what the trade
    simulator reads, for the in-session bars of the trading range: prices in ticks of the traded
    contract, session index, bar-close minute, last-of-session flag and the six signal flags
@@ -106,8 +107,9 @@ def _signals_compact(pv, si, sf, ri, rf, dq, med, tz, x, xoff, xb, xoffb, of, oi
                 xb[r, j] = x[r, a + j]
         for j in range(L):
             xoffb[j] = xoff[a + j] if has_off else xoff[0]
-        # xoffb is passed whole: its length (>1 unless BLOCK == 1) makes the kernel read xoffb[row]
-        K.run(pv, si, sf, ri, rf, dq, med, tz, xb, xoffb, of, oi, ob, 0, L)
+        # xoffb is passed whole: its length (>1 unless BLOCK == 1) makes the kernel read xoffb[row];
+        # run_trade is the kernel compiled to write only the flags read below (kernels.TRADE_FLAGS)
+        K.run_trade(pv, si, sf, ri, rf, dq, med, tz, xb, xoffb, of, oi, ob, 0, L)
         for j in range(L):
             i = a + j
             if i < trade_from or ob[K.B_INS, j] == 0:
