@@ -40,3 +40,45 @@ def borrow(typingctx, arr):
         return view._getvalue()
 
     return arr(arr), codegen
+
+
+def _typed_view(dtype: types.Type, ndim: int):
+    @intrinsic
+    def view(typingctx, buf, at, shape):
+        """A borrowed C-contiguous `dtype` array of `shape` (an int or a tuple of ints) starting
+        `at` bytes into the byte array `buf`; no bounds check: the caller lays the buffer out."""
+        if not (isinstance(buf, types.Array) and buf.dtype == types.uint8 and buf.layout == "C"):
+            return None
+        out_t = types.Array(dtype, ndim, "C")
+
+        def codegen(context, builder, signature, args):
+            src = context.make_array(buf)(context, builder, value=args[0])
+            shape_vals = cgutils.unpack_tuple(builder, args[2], ndim) if ndim > 1 else [args[2]]
+            itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(dtype)))
+            view = context.make_array(out_t)(context, builder)
+            data = builder.gep(src.data, [args[1]])
+            data = builder.bitcast(data, view.data.type)
+            strides, step = [], itemsize
+            for dim in reversed(shape_vals):
+                strides.append(step)
+                step = builder.mul(step, dim)
+            strides.reverse()
+            nitems = builder.sdiv(step, itemsize)
+            context.populate_array(view, data=data, shape=cgutils.pack_array(builder, shape_vals),
+                                   strides=cgutils.pack_array(builder, strides), itemsize=itemsize, meminfo=None)
+            view.nitems = nitems
+            return view._getvalue()
+
+        shape_t = shape if ndim > 1 else types.intp
+        return out_t(buf, types.intp, shape_t), codegen
+
+    return view
+
+
+# borrowed typed views into a byte buffer (the engine's memory): ``int64_view(buf, at, (rows, cols))``
+int64_view = _typed_view(types.int64, 1)
+int64_view2 = _typed_view(types.int64, 2)
+float64_view = _typed_view(types.float64, 1)
+float64_view2 = _typed_view(types.float64, 2)
+int8_view2 = _typed_view(types.int8, 2)
+__all__ += ["int64_view", "int64_view2", "float64_view", "float64_view2", "int8_view2"]

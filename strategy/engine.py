@@ -2,8 +2,9 @@
 
 It runs the same numba kernel (`kernels.run`) as the vectorized path, one closed bar at a time. Its
 state is a handful of fixed-size arrays (rings of the last 32 bars, four deques, the sorted
-volume window, the last green/red base records) that `snapshot` copies and `restore` puts back,
-so a restarted process resumes exactly where it stopped.
+volume window, the last green/red base records), laid out with the parameters and the one-bar
+output row in one byte buffer, that `snapshot` copies and `restore` puts back, so a restarted
+process resumes exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .signals import (
     TIME_COLS,
     pack_params,
 )
+from .borrowed import float64_view, float64_view2, int8_view2, int64_view, int64_view2
 from .state_codec import pack, unpack
 
 SNAPSHOT_VERSION = 3
@@ -37,11 +39,44 @@ _OFF_B = _OFF_I + _NI * 8
 _BUF_BYTES = _OFF_B + _NB
 _TZ_SPAN_NS = 400 * 86_400_000_000_000  # the engine's time-zone table covers +-400 days
 
+# The engine's memory: one byte buffer holding a header (int64 slots `H_*`), the kernel's state
+# arrays, its parameter vector, a one-bar input, the one-bar output row and the time-zone table, so
+# that one update crosses from Python into numba with one array and nine scalars instead of fifteen
+# arrays (each array argument costs the dispatcher about 50 ns to unbox;
+# docs/performance.md). `_engine_step` carves the typed views out of it.
+(H_LAST_TS, H_TZ_LO, H_TZ_HI, H_CAP, H_NMED, H_SI, H_SF, H_RI, H_RF, H_DQ, H_MED, H_PV, H_X, H_XOFF,
+ H_OUT, H_TZ, H_TZ_N) = range(17)
+N_HEADER = 17
+_TZ_SLOTS = 2 * _TZ_SPAN_NS // 3_600_000_000_000 + 4  # the table's entries for +-400 days (`_cover`)
+STEP_OK, STEP_NOT_AFTER, STEP_TZ = 0, 1, 2  # `_engine_step` results
+
 
 @njit(cache=True)
-def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, ts, o, h, l, c, v, bid, ask, offset, tick):
-    # one Python -> numba crossing per bar: prices to ticks exactly as `signals.to_ticks`
-    # (rint((price - offset) / tick)), then the same kernel as the vectorized path
+def _engine_step(mem, ts, o, h, l, c, v, bid, ask, offset):
+    # one Python -> numba crossing per bar: the checks, prices to ticks exactly as `signals.to_ticks`
+    # (rint((price - offset) / tick)), then the same kernel as the vectorized path. The typed views are
+    # borrowed (strategy.borrowed): the engine object keeps `mem` alive, and no view counts references.
+    hd = int64_view(mem, 0, N_HEADER)
+    if ts <= hd[H_LAST_TS]:
+        return STEP_NOT_AFTER
+    if ts < hd[H_TZ_LO] or ts >= hd[H_TZ_HI]:
+        return STEP_TZ
+    cap = hd[H_CAP]
+    tz = int64_view(mem, hd[H_TZ], hd[H_TZ_N])
+    si = int64_view(mem, hd[H_SI], L.N_SI)
+    sf = float64_view(mem, hd[H_SF], L.N_SF)
+    ri = int64_view2(mem, hd[H_RI], (L.N_RI, cap))
+    rf = float64_view2(mem, hd[H_RF], (L.N_RF, cap))
+    dq = int64_view2(mem, hd[H_DQ], (L.N_DQ, 2 + 2 * cap))
+    med = int64_view(mem, hd[H_MED], hd[H_NMED])
+    pv = float64_view(mem, hd[H_PV], L.N_PARAMS)
+    x = int64_view2(mem, hd[H_X], (L.N_X, 1))
+    xoff = float64_view(mem, hd[H_XOFF], 1)
+    out = hd[H_OUT]
+    of = float64_view2(mem, out, (_NF, 1))
+    oi = int64_view2(mem, out + _OFF_I, (_NI, 1))
+    ob = int8_view2(mem, out + _OFF_B, (_NB, 1))
+    tick = pv[L.P_TICK]
     x[L.X_TS, 0] = ts
     x[L.X_O, 0] = np.int64(np.rint((o - offset) / tick))
     x[L.X_H, 0] = np.int64(np.rint((h - offset) / tick))
@@ -51,13 +86,36 @@ def _engine_step(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, ts, o, h,
     x[L.X_BID, 0] = bid
     x[L.X_ASK, 0] = ask
     xoff[0] = offset
-    K.run(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, 0, 1)
+    K.run_inline(pv, si, sf, ri, rf, dq, med, tz, x, xoff, of, oi, ob, 0, 1)
+    hd[H_LAST_TS] = ts
+    return STEP_OK
 
 
-def _views(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float, int and int8 output columns (shape (k, 1)) laid out in one byte buffer."""
-    return (buf[:_OFF_I].view(np.float64).reshape(_NF, 1), buf[_OFF_I:_OFF_B].view(np.int64).reshape(_NI, 1),
-            buf[_OFF_B:].view(np.int8).reshape(_NB, 1))
+def _engine_memory(pv: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+    """The engine's byte buffer for parameter vector `pv`: ``(mem, state views, output-row view)``, the
+    state set to `kernels.new_state`'s."""
+    fresh = K.new_state(pv)
+    parts = list(fresh) + [pv, np.zeros((L.N_X, 1), np.int64), np.zeros(1)]
+    offsets, at = [], 8 * N_HEADER
+    for arr in parts:
+        offsets.append(at)
+        at += -(-arr.nbytes // 8) * 8  # each part 8-byte aligned
+    out_at = at
+    tz_at = out_at + -(-_BUF_BYTES // 8) * 8
+    mem = np.zeros(tz_at + 8 * _TZ_SLOTS, np.uint8)
+    views = []
+    for arr, off in zip(parts, offsets):
+        view = mem[off:off + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+        view[...] = arr
+        views.append(view)
+    hd = mem[:8 * N_HEADER].view(np.int64)
+    hd[H_LAST_TS] = np.iinfo(np.int64).min
+    hd[H_CAP] = fresh[2].shape[1]
+    hd[H_NMED] = fresh[5].shape[0]
+    hd[H_SI:H_XOFF + 1] = offsets
+    hd[H_OUT] = out_at
+    hd[H_TZ] = tz_at
+    return mem, tuple(views[:6]), mem[out_at:out_at + _BUF_BYTES]
 
 
 class SignalRow:
@@ -136,39 +194,52 @@ class SignalEngine:
         self.bar_ns = int(round(bar_seconds * 1e9))
         self._pv = pack_params(self.params, self.order_flow, self.bar_ns, self.tick_size)
         self._params_hash = self.params.hash()
-        self._state = K.new_state(self._pv)
-        self._x = np.zeros((L.N_X, 1), np.int64)
-        self._xoff = np.zeros(1)
-        self._buf = np.zeros(_BUF_BYTES, np.uint8)
-        self._of, self._oi, self._ob = _views(self._buf)
-        self._last_ts = np.iinfo(np.int64).min
-        self._tz = np.zeros(2, np.int64)
-        self._tz_lo = self._tz_hi = 0
+        self._mem, self._state, self._out = _engine_memory(self._pv)
+        self._header = self._mem[:8 * N_HEADER].view(np.int64)
+        self._row = SignalRow(self._out, 0)  # the no-copy path's row, reused (it reads `_out`)
+
+    @property
+    def _last_ts(self) -> int:
+        return int(self._header[H_LAST_TS])
+
+    @_last_ts.setter
+    def _last_ts(self, ts_ns: int) -> None:
+        self._header[H_LAST_TS] = ts_ns
 
     def _cover(self, ts_ns: int) -> None:
         # rebuilt about once a year of bars; reading it is exact across DST changes
-        self._tz = K.et_offset_table(ts_ns - _TZ_SPAN_NS, ts_ns + _TZ_SPAN_NS)
-        self._tz_lo = ts_ns - _TZ_SPAN_NS // 2
-        self._tz_hi = ts_ns + _TZ_SPAN_NS // 2
+        tz = K.et_offset_table(ts_ns - _TZ_SPAN_NS, ts_ns + _TZ_SPAN_NS)
+        if len(tz) > _TZ_SLOTS:  # the views in `_engine_step` are not bounds-checked
+            raise AssertionError(f"time-zone table of {len(tz)} entries exceeds the engine's {_TZ_SLOTS}")
+        at = int(self._header[H_TZ])
+        self._mem[at:at + tz.nbytes].view(np.int64)[:] = tz
+        self._header[H_TZ_N] = len(tz)
+        self._header[H_TZ_LO] = ts_ns - _TZ_SPAN_NS // 2
+        self._header[H_TZ_HI] = ts_ns + _TZ_SPAN_NS // 2
 
     def update_values(self, ts_ns: int, open_: float, high: float, low: float, close: float, volume: int,
                       bid_volume: int = 0, ask_volume: int = 0, roll_offset: float = 0.0, *,
                       copy: bool = True) -> SignalRow:
         """Fast path of :meth:`update`: bar start time in UTC ns and raw values (prices as floats).
 
-        ``copy=False`` returns a row that reads the engine's own output buffer (no allocation; it
-        shows the next bar's values after the next update).
+        ``copy=False`` returns the engine's own row object, which reads the engine's output buffer (no
+        allocation; it shows the next bar's values after the next update). The live loop uses it.
         """
-        if ts_ns <= self._last_ts:
-            raise ValueError(f"bar at {pd.Timestamp(ts_ns, unit='ns', tz='UTC')} is not after the previous bar "
-                             f"({pd.Timestamp(self._last_ts, unit='ns', tz='UTC')})")
-        if not self._tz_lo <= ts_ns < self._tz_hi:
+        r = _engine_step(self._mem, ts_ns, open_, high, low, close, volume, bid_volume, ask_volume,
+                         roll_offset)
+        if r != STEP_OK:
+            if r == STEP_NOT_AFTER:
+                raise ValueError(f"bar at {pd.Timestamp(ts_ns, unit='ns', tz='UTC')} is not after the previous bar "
+                                 f"({pd.Timestamp(self._last_ts, unit='ns', tz='UTC')})")
             self._cover(ts_ns)
-        si, sf, ri, rf, dq, med = self._state
-        _engine_step(self._pv, si, sf, ri, rf, dq, med, self._tz, self._x, self._xoff, self._of, self._oi, self._ob,
-                     ts_ns, open_, high, low, close, volume, bid_volume, ask_volume, roll_offset, self.tick_size)
-        self._last_ts = ts_ns
-        return SignalRow(self._buf.copy() if copy else self._buf, ts_ns)
+            r = _engine_step(self._mem, ts_ns, open_, high, low, close, volume, bid_volume, ask_volume,
+                             roll_offset)
+            assert r == STEP_OK, r
+        if copy:
+            return SignalRow(self._out.copy(), ts_ns)
+        row = self._row
+        row.time = ts_ns
+        return row
 
     def update(self, bar: Mapping[str, Any] | pd.Series, time: Any = None) -> SignalRow:
         """Feed one closed bar (keys open/high/low/close/volume[/bid_volume/ask_volume/roll_offset]; its
@@ -212,10 +283,11 @@ class SignalEngine:
         theirs = (snap["params_hash"], snap["tick_size"], snap["order_flow"], snap["bar_ns"])
         if mine != theirs:
             raise ValueError(f"snapshot was made with (params, tick, order_flow, bar_ns) = {theirs}, engine has {mine}")
-        arrays = [np.array(a, copy=True) for a in snap["arrays"]]
-        if [a.shape for a in arrays] != [a.shape for a in self._state]:
+        arrays = [np.asarray(a) for a in snap["arrays"]]
+        if [(a.shape, a.dtype) for a in arrays] != [(a.shape, a.dtype) for a in self._state]:
             raise ValueError("snapshot state arrays do not match this engine's layout")
-        self._state = tuple(arrays)
+        for dst, src in zip(self._state, arrays):
+            dst[...] = src  # into the engine's memory (the views `_engine_step` reads)
         self._last_ts = int(snap["last_ts"])
 
     def to_bytes(self) -> bytes:
@@ -232,4 +304,5 @@ class SignalEngine:
 
 # kernels.run (with the rolling helpers, the layouts and the clock constants) is compiled into _engine_step's
 # cached code: recompile when any of them changes
-refresh_if_changed(globals(), [K.__file__] + [K.__file__.replace("kernels.py", f) for f in ("rolling.py", "layout.py", "market/clock.py")])
+refresh_if_changed(globals(), [K.__file__] + [K.__file__.replace("kernels.py", f) for f in ("rolling.py", "layout.py", "market/clock.py",
+                                                                                     "borrowed.py")])

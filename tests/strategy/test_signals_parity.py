@@ -198,3 +198,21 @@ def test_row_without_copy_reads_the_engine_buffer():
                                       int(b.ask_volume), copy=(i == 0)))
     assert rows[0]["bar_index"] == 0  # copied: keeps its bar
     assert rows[1]["bar_index"] == 2  # not copied: shows the latest bar
+
+
+def test_engine_moves_its_time_zone_table_across_years():
+    """Bars years apart (each beyond the engine's +-200-day table) across DST changes: the same rows as
+    the vectorized kernel, and a bar before 1970 is refused."""
+    days = edge_case_bars(n_days=1, flow=True)
+    parts = []
+    for shift in ("0D", "190D", "420D", "1500D"):  # winter and summer time, old tables left behind
+        part = days.copy()
+        part.index = part.index + pd.Timedelta(shift)
+        parts.append(part)
+    bars = pd.concat(parts)
+    bars.attrs = days.attrs
+    params = Params(session="all")
+    assert_same(replay(bars, params), compute_signals(bars, params))
+    eng = SignalEngine(params, tick_size=0.25, order_flow=True, bar_seconds=300)
+    with pytest.raises(ValueError, match="before 1970"):
+        eng.update_values(-3_600_000_000_000, 5000.0, 5000.25, 4999.75, 5000.0, 10, 5, 5)
