@@ -19,7 +19,8 @@ def add_parser(sub: Any, formatter: type) -> None:
         description=(
             "Run every combination of a parameter grid through the fused numba path (signal kernel once per "
             "signal-parameter group, trade simulator per execution variant, metrics reduced on the fly), one data "
-            "set per contract, in parallel on a local Dask cluster (or --scheduler / --serial). Finished tasks are "
+            "set per contract, serially or on a local Dask cluster, whichever the cost model says is faster (or --dask / "
+            "--scheduler / --serial). Finished tasks are "
             "cached, so an interrupted sweep resumes. Without --grid/--param: research/sweep/default_grid.toml "
             f"({default_grid_size():,} combinations around the method's defaults, docs/method.md). Every grid value is checked "
             "against the parameter's range (docs/parameters.md); the combinations are counted, and the time and "
@@ -29,7 +30,7 @@ def add_parser(sub: Any, formatter: type) -> None:
         epilog=(
             "examples:\n"
             "  navale sweep                                          # default grid, embedded synthetic data\n"
-            "  navale sweep ../shared/data/es-5m/*.gz                # default grid, 32 contracts, 2 local workers\n"
+            "  navale sweep ../shared/data/es-5m/*.gz                # default grid, 32 contracts (engine chosen)\n"
             "  navale sweep FILES --param stop_ticks=5,7,9 --param target_r=1.5,2,3\n"
             "  navale sweep FILES --grid my_grid.toml --sample 200 --seed 1 --scheduler tcp://10.0.0.5:8786\n"
             "grid TOML:\n"
@@ -47,10 +48,14 @@ def add_parser(sub: Any, formatter: type) -> None:
     s.add_argument("--sample", type=int, metavar="N", help="evaluate N combinations drawn at random from the grid")
     s.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--scheduler", metavar="ADDRESS",
-                   help="Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster)")
+                   help="Dask scheduler, e.g. tcp://HOST:8786 (default: serial or a local cluster, by the estimate)")
     s.add_argument("--workers", type=int, default=2,
                    help="local cluster worker processes, 1 to the machine's cores (default 2; ignored with --scheduler)")
-    s.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    engine = s.add_mutually_exclusive_group()
+    engine.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    engine.add_argument("--dask", action="store_true",
+                        help="always start a local Dask cluster of --workers (default: only when the estimate says it "
+                             "saves a quarter of the serial time)")
     s.add_argument("--chunk", type=int, metavar="N",
                    help="combinations per task (default: <= 1024, >= 8 tasks per sweep)")
     s.add_argument("--split", choices=("contract", "none"), default="contract",
@@ -138,7 +143,9 @@ def _sweep(args: argparse.Namespace, console) -> int:
                                ("--sample", args.sample, 1), ("--seed", args.seed, 0), ("--top", args.top, 0)):
         if value is not None and value < low:
             raise ValueError(f"{option} {value}: must be >= {low}")
-    scheduler = "serial" if args.serial else args.scheduler
+    if args.scheduler and (args.serial or args.dask):
+        raise ValueError("--scheduler runs on that cluster: drop --serial / --dask")
+    scheduler = "serial" if args.serial else (None if args.dask else (args.scheduler or "auto"))
     check_workers(args.workers, args.scheduler)  # also with --serial: a value no local cluster could run
     grid = _grid(args)
     n = check_combos(grid, limit, source=args.grid or "")  # counted, never built: a huge grid is refused here
@@ -158,7 +165,8 @@ def _sweep(args: argparse.Namespace, console) -> int:
     if any(s.synthetic for s in loaded):
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     where = "serially" if args.serial else (f"on {args.scheduler}" if args.scheduler else
-                                            f"on a local Dask cluster ({args.workers} workers)")
+                                            f"on a local Dask cluster ({args.workers} workers)" if args.dask else
+                                            "(engine: serial or a local Dask cluster, by the estimate)")
     console.print(f"sweeping {n:,} combinations over {', '.join(s.name for s in loaded)} "
                   f"({sum(len(s.frame) for s in loaded):,} bars, split={args.split}) {where}")
     res = run_sweep(loaded, grid, base=base, scheduler=scheduler, n_workers=args.workers, chunk_size=args.chunk,

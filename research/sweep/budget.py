@@ -14,21 +14,24 @@ from strategy.params import ParamsError
 from .grid import ParamGrid
 
 __all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos", "estimate", "machine_load",
-           "available_memory", "check_memory"]
+           "available_memory", "check_memory", "choose_engine"]
 
 # Combinations a sweep runs without --max-combos: ~35x the default grid; on the 32 ES contracts (2,062
 # sessions) about 1.7 GB and a minute or two on 2 idle cores (see `estimate`).
 DEFAULT_MAX_COMBOS = 20_000
 
-# Cost model, measured on this project's 2-core machine (benchmarks/bench_sweep.py, docs/sweeps.md):
-SIGNAL_NS_PER_BAR = 140.0  # the signal kernel, per bar and signal group
-SIMULATION_NS_PER_BAR = 2.5  # trade simulation + online metrics, per bar and combination
-BUILD_NS_PER_BAR = 1_500.0  # building the data sets (kernel inputs, ticks), per bar, once
+# Cost model, measured on this project's 2-core machine, idle (benchmarks/bench_sweep.py, docs/sweeps.md):
+SIGNAL_NS_PER_BAR = 60.0  # the signal kernel (trade flags only), per bar and signal group (rth groups skip most bars)
+SIMULATION_NS_PER_BAR = 2.0  # trade simulation + online metrics, per bar and combination
+BUILD_NS_PER_BAR = 1_700.0  # building the data sets (kernel inputs, ticks), per bar, once
 PREPARE_S_PER_COMBO = 5e-4  # validated Params, hashes and task plans, per combination (in this process)
-CLUSTER_START_S = 4.0  # a local Dask cluster's start-up and shut-down (measured 3.0 + 1.2 s on 2 cores)
-WORKER_WARMUP_S = 4.0  # a Dask worker importing the kernels and loading numba's cache (measured 4-6 s, in parallel)
-LOCAL_WARMUP_S = 1.0  # the same in this process (--serial)
+CLUSTER_START_S = 1.0  # a local Dask cluster's start-up and shut-down (measured 0.4 + 0.3 s) and the scatter
+WORKER_WARMUP_S = 0.7  # a Dask worker importing the kernels and loading numba's cache (measured 0.6 s, in parallel)
+LOCAL_WARMUP_S = 0.3  # the same in this process (--serial)
 COMPILE_S = 30.0  # numba compiling the kernels when its cache is cold (first run, changed code), per process
+# `scheduler="auto"` takes the local cluster only when the model says it saves at least this share of the
+# serial time: the model's error (a loaded machine, a cold cache) must not make Dask the slower choice
+DASK_MIN_SAVING = 0.25
 # per combination and session: daily P&L (8) + trades (4), per task and merged, plus the summary's and the
 # saved tables' temporaries (measured: 1,960 combinations x 2,062 sessions of the 32 ES contracts, +174 MB peak RSS)
 RESULT_BYTES_PER_SESSION = 40
@@ -62,12 +65,13 @@ class SweepEstimate:
     seconds: float
     memory_bytes: int
     load: float = 1.0
+    note: str = ""  # how the engine was chosen (`choose_engine`), when it was
 
     def text(self) -> str:
         return (f"{self.combos:,} combinations ({self.signal_groups:,} signal group(s)) x {self.bars:,} bars, "
                 f"{self.sessions:,} sessions: about {_duration(self.seconds)} and {_size(self.memory_bytes)} "
                 f"(estimate{f', machine load x{self.load:.1f} included' if self.load > 1.05 else ''}; a first run "
-                f"also compiles the kernels, ~{COMPILE_S:.0f} s)")
+                f"also compiles the kernels, ~{COMPILE_S:.0f} s){f'; {self.note}' if self.note else ''}")
 
 
 def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, cluster: bool = False,
@@ -79,11 +83,28 @@ def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, clu
     n = len(grid)
     groups = grid.signal_groups
     compute = bars * (groups * SIGNAL_NS_PER_BAR + n * SIMULATION_NS_PER_BAR) * 1e-9 / max(1, workers)
-    start = (CLUSTER_START_S if cluster else 0.0) + (WORKER_WARMUP_S if workers > 1 or cluster else LOCAL_WARMUP_S)
-    seconds = (bars * BUILD_NS_PER_BAR * 1e-9 + n * PREPARE_S_PER_COMBO + compute + start) * max(1.0, load)
+    build = bars * BUILD_NS_PER_BAR * 1e-9
+    if cluster:  # a local cluster starts and warms up while this process builds the data sets
+        ready = max(build, CLUSTER_START_S + WORKER_WARMUP_S)
+    else:
+        ready = build + (WORKER_WARMUP_S if workers > 1 else LOCAL_WARMUP_S)
+    seconds = (ready + n * PREPARE_S_PER_COMBO + compute) * max(1.0, load)
     memory = n * (sessions * RESULT_BYTES_PER_SESSION + OBJECT_BYTES_PER_COMBO)
     return SweepEstimate(combos=n, signal_groups=groups, bars=int(bars), sessions=int(sessions), seconds=seconds,
                          memory_bytes=int(memory), load=max(1.0, load))
+
+
+def choose_engine(grid: ParamGrid, bars: int, n_workers: int, *, load: float = 1.0) -> tuple[str, str]:
+    """``("serial" | "dask", why)`` for `scheduler="auto"`: a local cluster of `n_workers` only when the
+    cost model says it takes at most ``1 - DASK_MIN_SAVING`` of the serial time, start-up included, so
+    that Dask is never chosen for a grid it would run slower (small grids: the start-up dominates)."""
+    serial = estimate(grid, bars, 0, workers=1, load=load).seconds
+    if n_workers < 2:
+        return "serial", f"serial: 1 worker (about {_duration(serial)})"
+    dask = estimate(grid, bars, 0, workers=n_workers, cluster=True, load=load).seconds
+    if dask <= (1 - DASK_MIN_SAVING) * serial:
+        return "dask", f"a local Dask cluster of {n_workers} workers: about {dask:.1f} s against {serial:.1f} s serial"
+    return "serial", f"serial: about {serial:.1f} s against {dask:.1f} s on a local Dask cluster of {n_workers} workers"
 
 
 def available_memory() -> int | None:

@@ -8,6 +8,7 @@ are scattered once to every worker; results come back as small arrays and are me
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -26,6 +27,7 @@ from .budget import (
     SweepEstimate,
     check_combos,
     check_memory,
+    choose_engine,
     estimate,
     machine_load,
 )
@@ -223,6 +225,8 @@ class _Progress:
     def __init__(self, enabled: Any) -> None:
         self._p = None
         self._task = None
+        self.seconds: dict[str, float] = {}  # wall time of each phase, by its first words (meta["phases_s"])
+        self._current: tuple[str, float] | None = None
         if enabled:
             console = enabled if not isinstance(enabled, bool) else None  # a rich Console to draw on
             from research.progress import make_progress
@@ -248,6 +252,8 @@ class _Progress:
         self._replace(text, total)
 
     def _replace(self, text: str, total: int | None) -> None:
+        self.lap()
+        self._current = (" ".join(text.split(" (")[0].split()[:4]), time.perf_counter())
         if self._p is not None:
             self._p.remove_task(self._task)
             self._task = self._p.add_task(text, total=total)
@@ -256,6 +262,13 @@ class _Progress:
     def advance(self, units: int = 1) -> None:
         if self._p is not None:
             self._p.advance(self._task, units)
+
+    def lap(self) -> None:
+        """Close the current phase's timing."""
+        if self._current is not None:
+            name, t = self._current
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+            self._current = None
 
 
 def _run_serial(datasets, pending, plans, on_done, bar: _Progress, units, cached: int) -> None:
@@ -270,29 +283,70 @@ def _run_serial(datasets, pending, plans, on_done, bar: _Progress, units, cached
         bar.advance(units[c])
 
 
+class _LocalCluster:
+    """A local Dask cluster started (and its workers warmed up) on a background thread, so that it
+    comes up while this process builds the data sets; `client()` waits for it, `close()` stops it."""
+
+    def __init__(self, n_workers: int) -> None:
+        import concurrent.futures
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="navale-cluster")
+        self._started = self._pool.submit(self._start, n_workers)
+
+    @staticmethod
+    def _start(n_workers: int):
+        from distributed import Client, LocalCluster
+
+        from . import fused
+
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        try:
+            client = Client(cluster)
+            client.run(fused.warmup)  # compile (or load numba's cache) once per worker, before the tasks
+        except BaseException:
+            cluster.close()
+            raise
+        return cluster, client
+
+    def client(self):
+        return self._started.result()[1]
+
+    def close(self) -> None:
+        try:
+            cluster, client = self._started.result()
+        except Exception:  # it never started: nothing to close (its error was raised by `client()`)
+            return
+        finally:
+            self._pool.shutdown(wait=False)
+        client.close()
+        cluster.close()
+
+
 def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, cached: int, scheduler,
-              n_workers) -> dict[str, Any]:
-    from distributed import Client, LocalCluster, as_completed
+              local: _LocalCluster | None) -> dict[str, Any]:
+    from distributed import Client, as_completed
 
     from . import fused
 
-    cluster = None
-    if scheduler is None:
-        bar.phase(f"starting a local Dask cluster ({n_workers} workers)")
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
+    if local is not None:
+        bar.phase("waiting for the local Dask cluster (started with the data sets)")
+        client = local.client()
     else:
         bar.phase(f"connecting to {scheduler}")
         client = Client(scheduler)
     try:
         info = {"scheduler": client.scheduler.address, "workers": len(client.scheduler_info()["workers"])}
-        bar.phase("compiling the kernels on the workers (numba cache)")
-        client.run(fused.warmup)  # compile (or load numba's cache) once per worker, before the tasks
-        # data sets and chunk plans go to every worker once; a task is (data set, plan) references
+        if local is None:
+            bar.phase("compiling the kernels on the workers (numba cache)")
+            client.run(fused.warmup)  # compile (or load numba's cache) once per worker, before the tasks
+        # a data set used by several tasks goes to every worker once, one used by a single task to one
+        # worker (round robin: the task runs where its data is); chunk plans go to every worker.
+        # A task is (data set, plan) references.
         bar.phase("sending the data sets to the workers")
         needed = sorted({d for d, _ in pending.values()})
-        futures_ds = dict(zip(needed, client.scatter([datasets[d] for d in needed], broadcast=True, hash=False)))
+        shared = len(pending) > len(needed)
+        futures_ds = dict(zip(needed, client.scatter([datasets[d] for d in needed], broadcast=shared, hash=False)))
         used = sorted({c for _, c in pending.values()})
         futures_plan = dict(zip(used, client.scatter([plans[c] for c in used], broadcast=True, hash=False)))
         futs = {}
@@ -306,9 +360,8 @@ def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, cached: 
             bar.advance(units[pending[key][1]])
         return info
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if local is None:
+            client.close()
 
 
 def _units_text(pending: dict[str, tuple[int, int]], cached: int) -> str:
@@ -371,7 +424,7 @@ def _check_against_data(series: list, datasets: list, params: list[Params]) -> N
 
 # ------------------------------------------------------------------------------------------ sweep
 def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, base: Params | None = None,
-              scheduler: str | None = None, n_workers: int = 2, chunk_size: int | None = None,
+              scheduler: str | None = "auto", n_workers: int = 2, chunk_size: int | None = None,
               split: str = "contract", cache_dir: str | Path | None | bool = None, progress: Any = True,
               warmup_sessions: int = WARMUP_SESSIONS, max_combos: int | None = DEFAULT_MAX_COMBOS,
               on_estimate: Callable[[SweepEstimate], None] | None = None,
@@ -379,9 +432,11 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     """Evaluate every combination of `grid` (values replacing `base`, default `Params()`) on `series`
     (`research.pipeline.Series` list, one Series or a bar frame) with the fused path.
 
-    `scheduler`: None = a local Dask cluster of `n_workers` single-threaded processes (created and
-    closed here, at most one per core); ``"tcp://host:port"`` = that cluster; ``"serial"`` = in this
-    process, no Dask.
+    `scheduler`: ``"auto"`` (default) = serial, or a local Dask cluster of `n_workers` when the cost model
+    (`research.sweep.budget.choose_engine`) says it saves at least a quarter of the serial time;
+    None = a local Dask cluster of `n_workers` single-threaded processes (started while the data sets
+    are built, closed here, at most one per core); ``"tcp://host:port"`` = that cluster; ``"serial"`` =
+    in this process, no Dask.
     `split`: "contract" = one data set per contract of a continuous series, "none" = whole series.
     `chunk_size`: combinations per task (default `default_chunk_size`); signal groups are kept whole when they fit.
     `cache_dir`: finished tasks are kept there (default ``$NAVALE_DATA_DIR/sweep-cache``; False: no cache).
@@ -390,36 +445,51 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     True draws on rich's console, a `rich.console.Console` on that one.
 
     Order: the combinations are counted and their values checked (`ParamGrid.validate`, never
-    built), the data sets built, the time and memory estimated (`research.sweep.budget.estimate`, given
-    to `on_estimate`) and refused above `memory_limit` bytes (default: the memory available), and only
-    then the combinations built. A grid value the data cannot support (a stop wider than every
-    session's range of the bars it simulates, a size above the instrument's limit) raises `ParamsError`
-    before any evaluation.
+    built), the engine chosen, the data sets built, the time and memory estimated
+    (`research.sweep.budget.estimate`, given to `on_estimate`) and refused above `memory_limit` bytes
+    (default: the memory available), and only then the combinations built. A grid value the data
+    cannot support (a stop wider than every session's range of the bars it simulates, a size above
+    the instrument's limit) raises `ParamsError` before any evaluation.
     """
     t0 = time.perf_counter()
     grid = grid if isinstance(grid, ParamGrid) else ParamGrid(grid)
     check_combos(grid, max_combos)  # counted from the value lists: a huge grid is refused before it is built
-    check_workers(n_workers, scheduler)
+    check_workers(n_workers, None if scheduler == "auto" else scheduler)
     with _Progress(progress) as bar:
         bar.phase(f"checking the values of {len(grid):,} combinations")
         base = base or Params()
         grid.validate(base)
         series = _as_series(series)
-        bar.phase("building the data sets")
-        datasets = build_datasets(series, split=split, warmup_sessions=warmup_sessions)
-        sessions = grid.values.get("session", (base.session,))
-        est = estimate(grid, sum(ds.bars for ds in datasets), simulated_sessions(datasets, sessions),
-                       workers=1 if scheduler == "serial" else n_workers, cluster=scheduler is None,
-                       load=machine_load())
-        if on_estimate is not None:
-            on_estimate(est)
-        check_memory(est, memory_limit)
-        bar.phase(f"building {len(grid):,} combinations")
-        params = grid.params(base)
-        combos = grid.combos()
-        _check_against_data(series, datasets, params)
-        return _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split,
-                         cache_dir, warmup_sessions, bar)
+        load = machine_load()
+        why = ""
+        if scheduler == "auto":
+            chosen, why = choose_engine(grid, sum(len(s.frame) for s in series), n_workers, load=load)
+            scheduler = "serial" if chosen == "serial" else None
+        local = _LocalCluster(n_workers) if scheduler is None else None  # comes up while the data sets are built
+        try:
+            bar.phase("building the data sets" + (" (and starting a local Dask cluster)" if local else ""))
+            datasets = build_datasets(series, split=split, warmup_sessions=warmup_sessions)
+            sessions = grid.values.get("session", (base.session,))
+            est = estimate(grid, sum(ds.bars for ds in datasets), simulated_sessions(datasets, sessions),
+                           workers=1 if scheduler == "serial" else n_workers, cluster=scheduler is None, load=load)
+            if why:
+                est = dataclasses.replace(est, note=f"engine: {why}")
+            if on_estimate is not None:
+                on_estimate(est)
+            check_memory(est, memory_limit)
+            bar.phase(f"building {len(grid):,} combinations")
+            params = grid.params(base)
+            combos = grid.combos()
+            _check_against_data(series, datasets, params)
+            res = _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size,
+                            split, cache_dir, warmup_sessions, bar, local)
+        finally:
+            if local is not None:
+                local.close()
+        bar.lap()
+        res.meta["engine_choice"] = why or "given"
+        res.meta["phases_s"] = {k: round(v, 3) for k, v in bar.seconds.items()}
+        return res
 
 
 def check_workers(n_workers: int, scheduler: str | None = None) -> None:
@@ -437,7 +507,7 @@ def check_workers(n_workers: int, scheduler: str | None = None) -> None:
 
 
 def _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size, split, cache_dir,
-             warmup_sessions, bar: _Progress) -> SweepResult:
+              warmup_sessions, bar: _Progress, local: _LocalCluster | None) -> SweepResult:
     """The sweep once its combinations are validated and its data sets built: tasks, cache, engine, merge."""
     n = len(params)
     bar.phase("hashing the combinations")
@@ -491,7 +561,7 @@ def _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_wor
         if engine == "serial":
             _run_serial(datasets, pending, plans, on_done, bar, units, n_cached)
         else:
-            info = _run_dask(datasets, pending, plans, on_done, bar, units, n_cached, scheduler, n_workers)
+            info = _run_dask(datasets, pending, plans, on_done, bar, units, n_cached, scheduler, local)
     bar.phase("merging the results")
 
     # ---- merge: accumulators add up; sessions summed by date over data sets

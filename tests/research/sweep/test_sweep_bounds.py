@@ -16,6 +16,7 @@ from research.sweep.budget import (
     DEFAULT_MAX_COMBOS,
     SweepTooLarge,
     check_combos,
+    choose_engine,
     estimate,
 )
 from strategy.params import ParamsError
@@ -63,10 +64,30 @@ def test_estimate_follows_the_cost_model():
     assert e2.memory_bytes == 80 * (300 * budget.RESULT_BYTES_PER_SESSION + budget.OBJECT_BYTES_PER_COMBO)
     assert estimate(big, 100_000, 300, load=3.0).seconds == pytest.approx(3 * e2.seconds)
     assert estimate(big, 10**7, 300, workers=2).seconds < estimate(big, 10**7, 300, workers=1, cluster=True).seconds
-    # a local cluster costs its start-up and the workers' warm-up on top of the serial run's
+    # a local cluster's start-up and warm-up overlap the data sets' build: the longer of the two counts
     serial, local = estimate(big, 100_000, 300), estimate(big, 100_000, 300, workers=2, cluster=True)
-    assert local.seconds > serial.seconds + budget.CLUSTER_START_S
+    assert local.seconds > serial.seconds > budget.BUILD_NS_PER_BAR * 1e-4
+    assert local.seconds >= budget.CLUSTER_START_S + budget.WORKER_WARMUP_S
+    long_build = estimate(small, 10**7, 300, workers=2, cluster=True).seconds
+    assert long_build == pytest.approx(budget.BUILD_NS_PER_BAR * 1e-2 + 4 * budget.PREPARE_S_PER_COMBO
+                                       + 10**7 * 1e-9 * (2 * budget.SIGNAL_NS_PER_BAR + 4 * budget.SIMULATION_NS_PER_BAR) / 2)
     assert "80 combinations (2 signal group(s)) x 100,000 bars, 300 sessions" in e2.text()
+
+
+def test_auto_engine_takes_a_cluster_only_where_it_saves_a_quarter():
+    signal_grid = ParamGrid.from_toml(DEFAULT_GRID_PATH.with_name("signal_grid.toml"))  # 972 combos, 162 groups
+    default = ParamGrid.from_toml(DEFAULT_GRID_PATH)  # 576 combos, 12 groups
+    bars = 557_839  # the 32 ES contracts
+    assert choose_engine(signal_grid, bars, 2)[0] == "dask"
+    engine, why = choose_engine(default, bars, 2)
+    assert engine == "serial" and why.startswith("serial: about") and "local Dask cluster of 2 workers" in why
+    assert choose_engine(signal_grid, bars, 1)[0] == "serial"  # one worker never gains
+    assert choose_engine(signal_grid, 10_000, 2)[0] == "serial"  # start-up dominates a small data set
+    for grid, n in ((signal_grid, bars), (default, bars), (default, 10**8)):
+        engine, _ = choose_engine(grid, n, 2)
+        serial = estimate(grid, n, 0).seconds
+        dask = estimate(grid, n, 0, workers=2, cluster=True).seconds
+        assert (engine == "dask") == (dask <= (1 - budget.DASK_MIN_SAVING) * serial)
 
 
 def test_grid_values_outside_the_ranges_name_file_field_and_value(tmp_path):

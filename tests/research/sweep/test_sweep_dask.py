@@ -43,8 +43,25 @@ def test_local_cluster_equals_serial(synth, tmp_path):
     _same(again, serial)
 
 
-def test_default_scheduler_creates_and_closes_a_local_cluster(synth):
+def test_local_cluster_is_started_with_the_data_sets_and_closed(synth):
+    import threading
+
     serial = run_sweep(synth, GRID, scheduler="serial", split="none", cache_dir=False, progress=False)
-    res = run_sweep(synth, GRID, n_workers=2, split="none", chunk_size=8, cache_dir=False, progress=True)
+    res = run_sweep(synth, GRID, scheduler=None, n_workers=2, split="none", chunk_size=8, cache_dir=False,
+                    progress=True)
     assert res.meta["engine"] == "dask" and res.meta["scheduler"].startswith("tcp://")
+    assert res.meta["engine_choice"] == "given"
+    assert "waiting for the local" in res.meta["phases_s"] and "sending the data sets" in res.meta["phases_s"]
+    _same(res, serial)
+    assert not [t for t in threading.enumerate() if t.name.startswith("navale-cluster")]
+
+
+def test_auto_engine_runs_a_small_grid_serially(synth):
+    """16 combinations on 10 days of bars: the cost model says a cluster's start-up would cost more than
+    it saves, so the default engine computes in this process (same results)."""
+    serial = run_sweep(synth, GRID, scheduler="serial", split="none", cache_dir=False, progress=False)
+    seen = []
+    res = run_sweep(synth, GRID, n_workers=2, split="none", cache_dir=False, progress=False, on_estimate=seen.append)
+    assert res.meta["engine"] == "serial" and res.meta["engine_choice"].startswith("serial: about")
+    assert "engine: serial" in seen[0].text()
     _same(res, serial)
