@@ -130,7 +130,6 @@ def mini_trader(state_dir: str, hang: bool = False) -> None:
     watch = control.HaltWatch(d, every_s=0.05).install()
     j = Journal(control.journal_path(d))
     k = 0
-    print("ready", flush=True)
     while True:
         ts = T0 + k * BAR
         halt = watch.check()
@@ -142,6 +141,8 @@ def mini_trader(state_dir: str, hang: bool = False) -> None:
                                      pnl_today_usd=-12.5, trades_today=1, pid=os.getpid(),
                                      kill_switches={"consecutive_losses": False, "drawdown": False},
                                      feed={"kind": "synthetic", "last_record_age_s": 0.1, "records": k, "events": ""}))
+        if k == 0:
+            print("ready", flush=True)  # after the first heartbeat: a reader sees a running trader's status
         k += 1
         time.sleep(0.02)
     control.remove_pid(d)
