@@ -16,6 +16,12 @@ target, met):
     Target: warm <= 3 s.
 (d) the numba trade simulator vs ``vbt.Portfolio.from_signals`` (warm, best of 5). Target: the
     simulator at least as fast.
+(e) the kernel on the 32 real contracts (557,839 bars, all sessions) against the one-pass reference:
+    fresh vs reused outputs (the allocation share), `run_trade` (the flags sweeps read),
+    `compute_signals` with and without ``out=``. Targets: >= 3 % of the reference, allocation <= 10 %
+    of the kernel time.
+(f) `SignalEngine.update_values` with and without copy beside the Python-dispatch floor (an empty
+    ``@njit`` taking the same arguments). Target: p50 <= 1 µs, p99 <= 2 µs on an idle machine.
 
 Run: .venv/bin/python benchmarks/bench_signals.py [--quick]   (--quick: 1e5/1e6 bars, 50k updates)
 """
@@ -427,12 +433,109 @@ def bench_d(quick: bool, results: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# (e) the kernel on the 32 real contracts: output options, allocation share
+
+
+def bench_e(results: dict) -> None:
+    from research.data import load_bars
+    from strategy import Params, compute_signals
+    from strategy import kernels as K
+    from strategy.signals import allocate_outputs, kernel_inputs, pack_params
+
+    files = sorted((SHARED / "es-5m").glob("ES*.txt.gz")) if (SHARED / "es-5m").exists() else []
+    if len(files) != 32:
+        print(f"(e) skipped: the 32 ES 5-minute contracts are not in {SHARED / 'es-5m'}")
+        return
+    bars = load_bars(files)
+    n = len(bars)
+    params = Params(session="all")
+    x = kernel_inputs(bars, params)
+    pv = pack_params(params, x["flow"], x["bar_ns"], x["tick"])
+    out = allocate_outputs(n)
+    compute_signals(bars.iloc[:2000], params)  # warm the numba caches
+
+    def kernel(fn, fresh: bool):
+        def go():
+            si, sf, ri, rf, dq, med = K.new_state(pv)
+            of, oi, ob = allocate_outputs(n) if fresh else out
+            fn(pv, si, sf, ri, rf, dq, med, x["tz"], x["x"], x["xoff"], of, oi, ob, 0, n)
+        return go
+
+    touch_all(x["x"])
+    t_ref, _ = timed(lambda: touch_all(x["x"]), 7)
+    rows = [("reference: one-pass @njit sum of the 8 inputs", t_ref)]
+    for label, fn in (("kernel run, fresh outputs (allocate + first touch)", kernel(K.run, True)),
+                      ("kernel run, outputs reused", kernel(K.run, False)),
+                      ("kernel run_trade (trade flags only), outputs reused", kernel(K.run_trade, False)),
+                      ("compute_signals (fresh outputs)", lambda: compute_signals(bars, params)),
+                      ("compute_signals(out=...) (outputs reused)", lambda: compute_signals(bars, params, out=out))):
+        rows.append((label, timed(fn, 5)[0]))
+    t = dict(rows)
+    print(f"(e) the signal kernel on the 32 ES 5-minute contracts ({n:,d} bars), Params(session='all'), best of 5")
+    print(f"    {'stage':54s} {'ms':>8s} {'ns/bar':>7s} {'M bars/s':>9s} {'% of ref':>9s}")
+    for label, sec in rows:
+        print(f"    {label:54s} {sec * 1e3:8.1f} {sec / n * 1e9:7.1f} {n / sec / 1e6:9.2f} {100 * t_ref / sec:9.2f}")
+    alloc = t["kernel run, fresh outputs (allocate + first touch)"] / t["kernel run, outputs reused"] - 1
+    print(f"    allocating and first-touching the outputs: +{100 * alloc:.0f} % of the kernel time "
+          "(0 with reused outputs: compute_signals(out=...), and sweeps reuse per-task blocks)")
+    results["e"] = dict(ref=t_ref, n=n, full=t["compute_signals (fresh outputs)"],
+                        out=t["compute_signals(out=...) (outputs reused)"],
+                        trade=t["kernel run_trade (trade flags only), outputs reused"], alloc=alloc)
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) the engine call against the Python-dispatch floor
+
+
+@njit  # the floor: a numba function taking what `_engine_step` takes (one byte array, nine scalars), doing nothing
+def _floor(mem, ts, o, h, l, c, v, bid, ask, offset):
+    return 0
+
+
+def bench_f(n: int, results: dict) -> None:
+    from strategy import Params, SignalEngine
+
+    bars, what = engine_bars(n)
+    n = len(bars)
+    ts = bars.index.as_unit("ns").asi8.tolist()
+    o, h, l, c = (bars[k].to_numpy(np.float64).tolist() for k in ("open", "high", "low", "close"))
+    v, bv, av = (bars[k].to_numpy(np.int64).tolist() for k in ("volume", "bid_volume", "ask_volume"))
+    ro = bars["roll_offset"].to_numpy(np.float64).tolist() if "roll_offset" in bars.columns else [0.0] * n
+    pc = time.perf_counter_ns
+    mem = np.zeros(64, np.uint8)
+    _floor(mem, ts[0], o[0], h[0], l[0], c[0], v[0], bv[0], av[0], ro[0])
+    print(f"(f) SignalEngine.update_values against the dispatch floor, {what}, session='all'")
+    print(f"    {'call':58s} {'p50 µs':>8s} {'p99 µs':>8s} {'p99.9 µs':>9s}")
+    lat = np.empty(n, np.int64)
+    for label, key in (("floor: empty @njit, same arguments (1 array + 9 scalars)", "floor"),
+                       ("update_values(copy=True)", "copy"), ("update_values(copy=False) (the live loop's)", "nocopy")):
+        if key == "floor":
+            fn = _floor
+        else:
+            eng = SignalEngine(Params(session="all"), tick_size=0.25, order_flow=True, bar_seconds=300)
+            fn = eng.update_values
+        copy = key == "copy"
+        for i in range(n):
+            if key == "floor":
+                t0 = pc()
+                fn(mem, ts[i], o[i], h[i], l[i], c[i], v[i], bv[i], av[i], ro[i])
+                lat[i] = pc() - t0
+            else:
+                t0 = pc()
+                fn(ts[i], o[i], h[i], l[i], c[i], v[i], bv[i], av[i], ro[i], copy=copy)
+                lat[i] = pc() - t0
+        p = pct(lat)
+        print(f"    {label:58s} {p[0]:8.2f} {p[1]:8.2f} {p[2]:9.2f}")
+        results[f"f_{key}"] = p
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1e5/1e6 bars and 50k engine updates (fast check)")
-    ap.add_argument("--only", default="abcd", help="run only these figures, e.g. --only ab")
+    ap.add_argument("--only", default="abcdef", help="run only these figures, e.g. --only ef")
     a = ap.parse_args()
     sizes = [100_000, 1_000_000] if a.quick else [1_000_000, 10_000_000]
     n_engine = 50_000 if a.quick else 200_000
@@ -441,7 +544,8 @@ def main() -> int:
     results: dict = {}
     t_all = time.perf_counter()
     for key, fn in (("a", lambda: bench_a(sizes, results)), ("b", lambda: bench_b(n_engine, results)),
-                    ("c", lambda: bench_c(results)), ("d", lambda: bench_d(a.quick, results))):
+                    ("c", lambda: bench_c(results)), ("d", lambda: bench_d(a.quick, results)),
+                    ("e", lambda: bench_e(results)), ("f", lambda: bench_f(n_engine, results))):
         if key in a.only:
             t = time.perf_counter()
             fn()
@@ -473,6 +577,22 @@ def main() -> int:
     if "d" in results:
         ra, rb = results["d"]
         table.append(("(d) vbt from_signals / simulator time", f"A {ra:.1f}x, B {rb:.1f}x", ">= 1x", yn(min(ra, rb) >= 1.0)))
+    if "e" in results:
+        r = results["e"]
+        ref = r["ref"]
+        table.append(("(e) compute_signals, 32 contracts, session=all", f"{r['n'] / r['full'] / 1e6:.2f} M/s = "
+                      f"{100 * ref / r['full']:.2f} % of ref", ">= 3 % of ref", yn(ref / r["full"] >= 0.03)))
+        table.append(("    compute_signals(out=...)", f"{100 * ref / r['out']:.2f} % of ref", ">= 3 % of ref",
+                      yn(ref / r["out"] >= 0.03)))
+        table.append(("    kernel run_trade (sweeps)", f"{100 * ref / r['trade']:.2f} % of ref", "", ""))
+        table.append(("    output allocation / kernel time", f"+{100 * r['alloc']:.0f} % (0 with out=)", "<= 10 %",
+                      yn(r["alloc"] <= 0.10) + " (fresh), yes (out=)"))
+    if "f_nocopy" in results:
+        p, fl = results["f_nocopy"], results["f_floor"]
+        table.append(("(f) update_values(copy=False) p50 / p99", f"{p[0]:.2f} / {p[1]:.2f} µs (floor {fl[0]:.2f} / "
+                      f"{fl[1]:.2f})", "<= 1 / 2 µs", yn(p[0] <= 1.0 and p[1] <= 2.0)))
+        p = results["f_copy"]
+        table.append(("    update_values(copy=True) p50 / p99", f"{p[0]:.2f} / {p[1]:.2f} µs", "", ""))
     print(f"{'figure':52s} {'value':40s} {'target':24s} met")
     for row in table:
         print(f"{row[0]:52s} {row[1]:40s} {row[2]:24s} {row[3]}")

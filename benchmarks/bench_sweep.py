@@ -18,9 +18,10 @@ contracts concatenated when ../shared/data is present, else synthetic 1-minute b
     Targets: fused >= 3x vectorbt's throughput at <= 1/10 of its peak memory.
 (b) serial fused throughput with signal parameters varied: 10 signal groups x 100 execution variants
     and 100 groups x 10 variants (1,000 combinations each).
-(c) the issue's end-to-end case, when the 32 real contracts are present (not with --quick): the
-    default grid (576 combinations) and `signal_grid.toml` (972) x 32 contracts, one data set per
-    contract, serial and on a 2-worker `LocalCluster` (cluster start-up included), cache off.
+(c) the end-to-end case, when the 32 real contracts are present (not with --quick): the default
+    grid (576 combinations) and `signal_grid.toml` (972) x 32 contracts, one data set per contract,
+    serial, on a 2-worker `LocalCluster` (cluster start-up included) and with the default engine
+    choice (``scheduler="auto"``), cache off; speed-up on 2 workers and scaling efficiency.
 
 Run: .venv/bin/python benchmarks/bench_sweep.py [--quick]   (--quick: 1e4 bars x 100 combinations)
 """
@@ -198,7 +199,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1e4 bars x 100 combinations")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--only-c", action="store_true", help="only (c), the whole sweeps over the 32 contracts")
     a = ap.parse_args()
+    if a.only_c:
+        full_sweeps()
+        return
     if a.child:
         kind, rest = a.child[0], a.child[1:]
         if kind == "fused":
@@ -254,7 +259,9 @@ def main() -> None:
 
 
 def full_sweeps() -> None:
-    """(c): the 32 contracts x the shipped grids, serial and on a 2-worker local Dask cluster."""
+    """(c): the 32 contracts x the shipped grids: serial, on a 2-worker local Dask cluster (start-up
+    included) and with the default engine choice ("auto"); the speed-up on 2 workers, end to end and
+    of the evaluation phase alone, and the scaling efficiency (speed-up / 2)."""
     files = sorted((SHARED / "es-5m").glob("ES*.txt.gz")) if (SHARED / "es-5m").exists() else []
     if len(files) != 32:
         print("\n(c) skipped: the 32 ES 5-minute contracts are not in", SHARED / "es-5m")
@@ -265,16 +272,23 @@ def full_sweeps() -> None:
     series = load_series(files)
     bars = sum(len(s.frame) for s in series)
     print(f"\n(c) 32 contracts ({bars:,} bars, one data set per contract), cache off")
-    print(f"{'grid':<18} {'combos':>7} {'serial s':>9} {'dask 2w s':>10} {'(bars x combos)/s (dask)':>26}")
+    print(f"{'grid':<18} {'combos':>7} {'serial s':>9} {'dask 2w s':>10} {'auto s':>7} {'auto took':>9} "
+          f"{'speed-up':>9} {'efficiency':>11} {'eval speed-up':>14}")
     for path in (DEFAULT_GRID_PATH, DEFAULT_GRID_PATH.with_name("signal_grid.toml")):
         grid = ParamGrid.from_toml(path)
-        times = {}
-        for engine in ("serial", None):
+        times, meta = {}, {}
+        for engine in ("serial", None, "auto"):
             t0 = time.perf_counter()
-            run_sweep(series, grid, scheduler=engine, cache_dir=False, progress=False)
+            res = run_sweep(series, grid, scheduler=engine, cache_dir=False, progress=False)
             times[engine] = time.perf_counter() - t0
-        print(f"{path.name:<18} {len(grid):>7,} {times['serial']:>9.1f} {times[None]:>10.1f} "
-              f"{bars * len(grid) / times[None] / 1e6:>22.1f} M/s")
+            meta[engine] = res.meta
+        speed = times["serial"] / times[None]
+        ev = "evaluating combinations x data"
+        eval_speed = meta["serial"]["phases_s"][ev] / meta[None]["phases_s"][ev]
+        print(f"{path.name:<18} {len(grid):>7,} {times['serial']:>9.2f} {times[None]:>10.2f} {times['auto']:>7.2f} "
+              f"{meta['auto']['engine']:>9} {speed:>8.2f}x {speed / 2:>10.0%} {eval_speed:>13.2f}x")
+        print(f"    auto: {meta['auto']['engine_choice']}")
+        print(f"    dask phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in meta[None]["phases_s"].items()))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`borrow`: a view of a NumPy array inside numba code that skips reference counting.
+"""Array views inside numba code that skip reference counting: `borrow` (the same array) and the
+typed views `int64_view`, `float64_view`, ... (an array laid out inside a byte buffer).
 
 numba counts references to every array it passes around: a call to a step function that was not
 inlined, or an inlined one with branches, costs an atomic increment and decrement of each array
@@ -6,6 +7,9 @@ argument (``lock incq``/``lock decq``, about 20 cycles each) per call. In a per-
 handful of step functions with five arrays each, that was 60 % of the trade simulator's time
 (docs/performance.md). A borrowed view has a null memory-info pointer, for which numba's
 ``NRT_incref``/``NRT_decref`` do nothing, so the loop pays a test and a predicted branch instead.
+
+The typed views let `strategy.engine` keep all of its state in one byte buffer: one array argument
+to unbox per update instead of fifteen.
 
 Rule of use: borrow only arrays that something else keeps alive for the whole time the view is
 used (the caller's arguments, or a local array still referenced after the loop), and never return

@@ -27,6 +27,7 @@ CODE_FILES = (
     "strategy/kernels.py", "strategy/layout.py", "strategy/rolling.py", "strategy/signals.py", "strategy/params.py", "strategy/modes.py",
     "strategy/exits.py", "strategy/market/clock.py", "strategy/market/instruments.py",
     "strategy/trade_rules.py", "strategy/fills.py", "strategy/trade_engine.py", "strategy/market/calendar.py",
+    "strategy/borrowed.py",
     "research/backtest/simulator.py", "research/backtest/run.py", "research/store/trade_records.py",
     "research/sweep/fused.py",
 )
