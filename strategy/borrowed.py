@@ -50,8 +50,8 @@ def _typed_view(dtype: types.Type, ndim: int):
     @intrinsic
     def view(typingctx, buf, at, shape):
         """A borrowed C-contiguous `dtype` array of `shape` (an int or a tuple of ints) starting
-        `at` bytes into the byte array `buf`; no bounds check: the caller lays the buffer out."""
-        if not (isinstance(buf, types.Array) and buf.dtype == types.uint8 and buf.layout == "C"):
+        `at` bytes into the writeable byte array `buf`; no bounds check: the caller lays the buffer out."""
+        if not (isinstance(buf, types.Array) and buf.dtype == types.uint8 and buf.layout == "C" and buf.mutable):
             return None
         out_t = types.Array(dtype, ndim, "C")
 

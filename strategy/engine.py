@@ -118,6 +118,23 @@ def _engine_memory(pv: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...], 
     return mem, tuple(views[:6]), mem[out_at:out_at + _BUF_BYTES]
 
 
+def _check_state_values(arrays: list[np.ndarray]) -> None:
+    """Refuse state values the kernel would index with unchecked: the sorted volume window's size
+    must be ``min(bars seen, window)`` and each deque's head and size inside its ring (the step
+    reads these views without bounds checks)."""
+    si, _sf, ri, _rf, dq, med = arrays
+    t, med_n = int(si[L.S_T]), int(si[L.S_MED_N])
+    window = med.shape[0] - 1
+    if t < 0 or med_n != min(t, window):
+        raise ValueError(f"snapshot state is damaged: {t} bars seen and a volume window of {med_n} "
+                         f"(expected {min(max(t, 0), window)})")
+    cap = ri.shape[1]
+    for k in range(dq.shape[0]):
+        head, size = int(dq[k, 0]), int(dq[k, 1])
+        if not (0 <= head < cap and 0 <= size <= cap):
+            raise ValueError(f"snapshot state is damaged: deque {k} has head {head}, size {size} (ring of {cap})")
+
+
 class SignalRow:
     """One bar's signal values; read like a mapping (``row['bn_score']``) or as attributes."""
 
@@ -197,6 +214,16 @@ class SignalEngine:
         self._mem, self._state, self._out = _engine_memory(self._pv)
         self._header = self._mem[:8 * N_HEADER].view(np.int64)
         self._row = SignalRow(self._out, 0)  # the no-copy path's row, reused (it reads `_out`)
+
+    def __reduce__(self):
+        raise TypeError("a SignalEngine is not copied or pickled (its arrays are views of one buffer): "
+                        "use snapshot()/restore() or to_bytes()/load_bytes()")
+
+    def __deepcopy__(self, memo):
+        self.__reduce__()
+
+    def __copy__(self):
+        self.__reduce__()
 
     @property
     def _last_ts(self) -> int:
@@ -286,6 +313,7 @@ class SignalEngine:
         arrays = [np.asarray(a) for a in snap["arrays"]]
         if [(a.shape, a.dtype) for a in arrays] != [(a.shape, a.dtype) for a in self._state]:
             raise ValueError("snapshot state arrays do not match this engine's layout")
+        _check_state_values(arrays)
         for dst, src in zip(self._state, arrays):
             dst[...] = src  # into the engine's memory (the views `_engine_step` reads)
         self._last_ts = int(snap["last_ts"])

@@ -55,7 +55,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     engine.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     engine.add_argument("--dask", action="store_true",
                         help="always start a local Dask cluster of --workers (default: only when the estimate says it "
-                             "saves a quarter of the serial time)")
+                             "saves 15 %% of the serial time)")
     s.add_argument("--chunk", type=int, metavar="N",
                    help="combinations per task (default: <= 1024, >= 8 tasks per sweep)")
     s.add_argument("--split", choices=("contract", "none"), default="contract",

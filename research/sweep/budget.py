@@ -21,17 +21,19 @@ __all__ = ["DEFAULT_MAX_COMBOS", "SweepTooLarge", "SweepEstimate", "check_combos
 DEFAULT_MAX_COMBOS = 20_000
 
 # Cost model, measured on this project's 2-core machine, idle (benchmarks/bench_sweep.py, docs/sweeps.md):
-SIGNAL_NS_PER_BAR = 60.0  # the signal kernel (trade flags only), per bar and signal group (rth groups skip most bars)
-SIMULATION_NS_PER_BAR = 2.0  # trade simulation + online metrics, per bar and combination
-BUILD_NS_PER_BAR = 1_700.0  # building the data sets (kernel inputs, ticks), per bar, once
-PREPARE_S_PER_COMBO = 5e-4  # validated Params, hashes and task plans, per combination (in this process)
-CLUSTER_START_S = 1.0  # a local Dask cluster's start-up and shut-down (measured 0.4 + 0.3 s) and the scatter
+SIGNAL_NS_PER_BAR = 45.0  # the signal kernel (trade flags only), per bar and signal group (rth groups skip most bars)
+SIMULATION_NS_PER_BAR = 2.2  # trade simulation + online metrics, per bar and combination
+BUILD_NS_PER_BAR = 1_400.0  # building the data sets (kernel inputs, ticks), per bar, once
+PREPARE_S_PER_COMBO = 2e-4  # validated Params, hashes and task plans, per combination (in this process)
+CLUSTER_START_S = 1.5  # a local Dask cluster's start-up and shut-down (measured 0.4 + 0.3 s), the scatter and the
+# larger merge (0.2-0.5 s each)
 WORKER_WARMUP_S = 0.7  # a Dask worker importing the kernels and loading numba's cache (measured 0.6 s, in parallel)
 LOCAL_WARMUP_S = 0.3  # the same in this process (--serial)
 COMPILE_S = 30.0  # numba compiling the kernels when its cache is cold (first run, changed code), per process
 # `scheduler="auto"` takes the local cluster only when the model says it saves at least this share of the
-# serial time: the model's error (a loaded machine, a cold cache) must not make Dask the slower choice
-DASK_MIN_SAVING = 0.25
+# serial time: the model's error must not make Dask the slower choice (fitted on the shipped grids: the
+# model's serial / Dask ratio was within 5 % of the measured one)
+DASK_MIN_SAVING = 0.15
 # per combination and session: daily P&L (8) + trades (4), per task and merged, plus the summary's and the
 # saved tables' temporaries (measured: 1,960 combinations x 2,062 sessions of the 32 ES contracts, +174 MB peak RSS)
 RESULT_BYTES_PER_SESSION = 40
@@ -74,7 +76,7 @@ class SweepEstimate:
                 f"also compiles the kernels, ~{COMPILE_S:.0f} s){f'; {self.note}' if self.note else ''}")
 
 
-def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, cluster: bool = False,
+def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: float = 1, cluster: bool = False,
              load: float = 1.0) -> SweepEstimate:
     """Time and memory of sweeping `grid` over `bars` bars covering `sessions` trading sessions, on
     `workers` processes (`cluster`: a local Dask cluster is started; workers > 1 without `cluster`: a
@@ -97,11 +99,14 @@ def estimate(grid: ParamGrid, bars: int, sessions: int, *, workers: int = 1, clu
 def choose_engine(grid: ParamGrid, bars: int, n_workers: int, *, load: float = 1.0) -> tuple[str, str]:
     """``("serial" | "dask", why)`` for `scheduler="auto"`: a local cluster of `n_workers` only when the
     cost model says it takes at most ``1 - DASK_MIN_SAVING`` of the serial time, start-up included, so
-    that Dask is never chosen for a grid it would run slower (small grids: the start-up dominates)."""
+    that Dask is never chosen for a grid it would run slower (small grids: the start-up dominates).
+    On a loaded machine (`load` runnable processes per core) the workers share the cores with the
+    rest: they count as ``n_workers / load`` (a machine twice busy gains nothing from 2 workers)."""
     serial = estimate(grid, bars, 0, workers=1, load=load).seconds
     if n_workers < 2:
         return "serial", f"serial: 1 worker (about {_duration(serial)})"
-    dask = estimate(grid, bars, 0, workers=n_workers, cluster=True, load=load).seconds
+    effective = max(1.0, n_workers / max(1.0, load))
+    dask = estimate(grid, bars, 0, workers=effective, cluster=True, load=load).seconds
     if dask <= (1 - DASK_MIN_SAVING) * serial:
         return "dask", f"a local Dask cluster of {n_workers} workers: about {dask:.1f} s against {serial:.1f} s serial"
     return "serial", f"serial: about {serial:.1f} s against {dask:.1f} s on a local Dask cluster of {n_workers} workers"

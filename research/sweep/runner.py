@@ -218,7 +218,7 @@ def _data_files(series: list) -> list[dict[str, str]]:
 # ----------------------------------------------------------------------------------------- engines
 class _Progress:
     """One rich progress bar for the whole sweep, shown from its first second: the phase being done
-    (checking the values, building the data sets and the combinations, starting the cluster, compiling),
+    (checking the values, building the data sets and the combinations, compiling or waiting for the cluster),
     then the evaluations
     (combinations x data sets) with their ETA. Disabled: every call is a no-op."""
 
@@ -301,26 +301,44 @@ class _LocalCluster:
 
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
+        client = None
         try:
             client = Client(cluster)
             client.run(fused.warmup)  # compile (or load numba's cache) once per worker, before the tasks
         except BaseException:
-            cluster.close()
+            _LocalCluster._stop(cluster, client)
             raise
         return cluster, client
+
+    @staticmethod
+    def _stop(cluster, client) -> None:
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            cluster.close()
 
     def client(self):
         return self._started.result()[1]
 
-    def close(self) -> None:
+    def _close_started(self) -> None:
         try:
             cluster, client = self._started.result()
-        except Exception:  # it never started: nothing to close (its error was raised by `client()`)
+        except Exception:  # it never started: nothing to close (`client()` raised its error)
             return
-        finally:
-            self._pool.shutdown(wait=False)
-        client.close()
-        cluster.close()
+        self._stop(cluster, client)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the cluster; ``wait=False`` (an error is on its way up): queue the stop behind the
+        start-up on the cluster's thread and return at once, so the error is not held back by it."""
+        if wait:
+            try:
+                self._close_started()
+            finally:
+                self._pool.shutdown(wait=False)
+        else:
+            self._pool.submit(self._close_started)
+            self._pool.shutdown(wait=False)  # the thread runs the stop, then ends; exit waits for it
 
 
 def _run_dask(datasets, pending, plans, on_done, bar: _Progress, units, cached: int, scheduler,
@@ -433,7 +451,7 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
     (`research.pipeline.Series` list, one Series or a bar frame) with the fused path.
 
     `scheduler`: ``"auto"`` (default) = serial, or a local Dask cluster of `n_workers` when the cost model
-    (`research.sweep.budget.choose_engine`) says it saves at least a quarter of the serial time;
+    (`research.sweep.budget.choose_engine`) says it saves at least 15 % of the serial time;
     None = a local Dask cluster of `n_workers` single-threaded processes (started while the data sets
     are built, closed here, at most one per core); ``"tcp://host:port"`` = that cluster; ``"serial"`` =
     in this process, no Dask.
@@ -483,9 +501,13 @@ def run_sweep(series: Any, grid: ParamGrid | Mapping[str, Sequence[Any]], *, bas
             _check_against_data(series, datasets, params)
             res = _evaluate(t0, grid, base, params, combos, series, datasets, scheduler, n_workers, chunk_size,
                             split, cache_dir, warmup_sessions, bar, local)
-        finally:
+        except BaseException:
             if local is not None:
-                local.close()
+                local.close(wait=False)
+            raise
+        if local is not None:
+            bar.phase("closing the local Dask cluster")
+            local.close()
         bar.lap()
         res.meta["engine_choice"] = why or "given"
         res.meta["phases_s"] = {k: round(v, 3) for k, v in bar.seconds.items()}

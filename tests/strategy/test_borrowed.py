@@ -62,3 +62,10 @@ def _view_of(buf):
 def test_typed_views_need_a_contiguous_byte_buffer():
     with pytest.raises(TypingError):
         _view_of(np.zeros(8, np.int64))
+
+
+def test_typed_views_refuse_a_read_only_buffer():
+    buf = np.zeros(8, np.uint8)
+    buf.setflags(write=False)
+    with pytest.raises(TypingError):
+        _view_of(buf)

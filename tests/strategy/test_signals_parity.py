@@ -216,3 +216,35 @@ def test_engine_moves_its_time_zone_table_across_years():
     eng = SignalEngine(params, tick_size=0.25, order_flow=True, bar_seconds=300)
     with pytest.raises(ValueError, match="before 1970"):
         eng.update_values(-3_600_000_000_000, 5000.0, 5000.25, 4999.75, 5000.0, 10, 5, 5)
+
+
+def test_restore_refuses_damaged_state_values():
+    """The step reads the sorted volume window and the deques without bounds checks: a snapshot whose
+    values would send it outside them is refused, and the engine keeps its own state."""
+    import copy
+    import pickle
+
+    from strategy import layout as L
+
+    bars = edge_case_bars(n_days=1)
+    eng = SignalEngine(Params(session="all"), tick_size=0.25, order_flow=True, bar_seconds=300)
+    for t, bar in bars.iloc[:30].iterrows():
+        eng.update(bar, time=t)
+    good = eng.snapshot()
+    for what, damage in (("volume window", lambda a: a[0].__setitem__(L.S_MED_N, 10**8)),
+                         ("volume window", lambda a: a[0].__setitem__(L.S_MED_N, -1)),
+                         ("volume window", lambda a: a[0].__setitem__(L.S_T, -5)),
+                         ("deque 2", lambda a: a[4].__setitem__((2, 0), 10**6)),
+                         ("deque 0", lambda a: a[4].__setitem__((0, 1), -3))):
+        snap = eng.snapshot()
+        damage(snap["arrays"])
+        other = SignalEngine(Params(session="all"), tick_size=0.25, order_flow=True, bar_seconds=300)
+        other.restore(good)
+        with pytest.raises(ValueError, match=f"snapshot state is damaged.*{what.split()[-1]}"):
+            other.restore(snap)
+        for mine, theirs in zip(other.snapshot()["arrays"], good["arrays"]):
+            np.testing.assert_array_equal(mine, theirs)  # untouched by the refused restore
+    with pytest.raises(TypeError, match="snapshot"):
+        copy.deepcopy(eng)
+    with pytest.raises(TypeError, match="to_bytes"):
+        pickle.dumps(eng)

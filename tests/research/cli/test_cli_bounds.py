@@ -138,3 +138,21 @@ def test_a_bad_store_timeout_fails_before_any_work(tmp_path, capsys, monkeypatch
     line = one_error_anywhere(capsys, ["backtest", "--out", str(tmp_path / "o")])
     assert "NAVALE_STORE_TIMEOUT='abc'" in line
     assert not (tmp_path / "o").exists()
+
+
+def test_sweep_engine_options_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as e:  # argparse: mutually exclusive
+        main(["sweep", "--serial", "--dask"])
+    assert e.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    for flag in ("--serial", "--dask"):
+        line = one_error(capsys, ["sweep", "--scheduler", "tcp://127.0.0.1:1", flag, "--no-cache"])
+        assert "--scheduler runs on that cluster: drop --serial / --dask" in line
+
+
+def test_sweep_default_engine_is_chosen_and_said(tmp_path, capsys):
+    grid = ["--param", "stop_ticks=5,7", "--no-cache", "--out", str(tmp_path / "out")]
+    assert main(["sweep", *grid]) == 0
+    out = capsys.readouterr().out
+    assert "(engine: serial or a local Dask cluster, by the estimate)" in out
+    assert "engine: serial: about" in out and "engine serial," in out  # 2 combinations: no cluster

@@ -74,7 +74,7 @@ def test_estimate_follows_the_cost_model():
     assert "80 combinations (2 signal group(s)) x 100,000 bars, 300 sessions" in e2.text()
 
 
-def test_auto_engine_takes_a_cluster_only_where_it_saves_a_quarter():
+def test_auto_engine_takes_a_cluster_only_where_the_model_says_it_saves_enough():
     signal_grid = ParamGrid.from_toml(DEFAULT_GRID_PATH.with_name("signal_grid.toml"))  # 972 combos, 162 groups
     default = ParamGrid.from_toml(DEFAULT_GRID_PATH)  # 576 combos, 12 groups
     bars = 557_839  # the 32 ES contracts
@@ -83,6 +83,7 @@ def test_auto_engine_takes_a_cluster_only_where_it_saves_a_quarter():
     assert engine == "serial" and why.startswith("serial: about") and "local Dask cluster of 2 workers" in why
     assert choose_engine(signal_grid, bars, 1)[0] == "serial"  # one worker never gains
     assert choose_engine(signal_grid, 10_000, 2)[0] == "serial"  # start-up dominates a small data set
+    assert choose_engine(signal_grid, bars, 2, load=2.0)[0] == "serial"  # busy cores: the workers gain nothing
     for grid, n in ((signal_grid, bars), (default, bars), (default, 10**8)):
         engine, _ = choose_engine(grid, n, 2)
         serial = estimate(grid, n, 0).seconds

@@ -65,3 +65,28 @@ def test_auto_engine_runs_a_small_grid_serially(synth):
     assert res.meta["engine"] == "serial" and res.meta["engine_choice"].startswith("serial: about")
     assert "engine: serial" in seen[0].text()
     _same(res, serial)
+
+
+def test_an_error_while_the_cluster_starts_is_raised_and_the_cluster_still_closed(synth):
+    """A grid value the data refuse raises while the local cluster is still starting: the sweep's own
+    error comes up (not the cluster's), and the cluster and its thread are stopped behind it."""
+    import threading
+    import time
+
+    import psutil
+
+    from strategy.params import ParamsError
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(ParamsError, match="stop_ticks"):
+        run_sweep(synth, {"stop_ticks": [5, 4000]}, scheduler=None, n_workers=2, split="none", cache_dir=False,
+                  progress=False)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        threads = [t for t in threading.enumerate() if t.name.startswith("navale-cluster")]
+        extra = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+                 and p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline())]
+        if not threads and not extra:
+            break
+        time.sleep(0.2)
+    assert not threads and not extra, (threads, extra)
