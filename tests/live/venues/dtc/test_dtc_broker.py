@@ -338,7 +338,11 @@ def test_flatten_while_the_link_is_down_is_held_and_cancels_the_bracket_first(fa
         assert fake.orders_seen == 2
         fake.logon_result = 1
         wait_for(lambda: v.broker.ready, what="back")
-        wait_for(lambda: len(fake.working()) == 1 and fake.working()[0].kind == 1, what="legs cancelled, flatten sent")
+        def flatten_alone() -> bool:  # one read of the server's working orders (they change between two reads)
+            working = fake.working()
+            return len(working) == 1 and working[0].kind == 1
+
+        wait_for(flatten_alone, what="legs cancelled, flatten sent")
         fake.release()
         wait_for(lambda: v.broker.positions() == {}, what="flat")
         wait_for(lambda: any(f.role == "flatten" for f in v.broker.fills_since(0)), what="the flatten's fill")
