@@ -335,7 +335,7 @@ class _LocalCluster:
             try:
                 self._close_started()
             finally:
-                self._pool.shutdown(wait=False)
+                self._pool.shutdown(wait=True)  # its one task is done: the thread ends at once
         else:
             self._pool.submit(self._close_started)
             self._pool.shutdown(wait=False)  # the thread runs the stop, then ends; exit waits for it
