@@ -119,10 +119,14 @@ def test_a_restart_after_any_trade_gives_the_bars_of_an_uninterrupted_run(tmp_pa
 def test_a_late_trade_of_the_next_contract_after_the_clock_closed_its_bar_stays_late_after_a_restart(tmp_path):
     """Records within 10 minutes of the wall clock: the idle collector closes the bar on the clock; then the next
     contract's first trade comes, in that bar's time (a late record), and the collector restarts."""
-    now = time.time_ns()
-    bar0 = now - now % (300 * NS) - 300 * NS  # a bar that ended over 5 s (the grace) ago
-    if now - bar0 < 310 * NS:
-        bar0 -= 300 * NS
+    # bar0: the bar that ended over 5 s (the grace) ago, while the next one (bar0 + 300 s, where the
+    # later trades fall) is still open for the whole test: its age must stay within 310..590 s
+    while True:
+        now = time.time_ns()
+        bar0 = now - now % (300 * NS) - 300 * NS
+        if 310 * NS <= now - bar0 <= 590 * NS:
+            break
+        time.sleep(1.0)  # at most ~20 s, near a 5-minute boundary
 
     def run(work: Path, restart: bool) -> list[tuple]:
         sierra, root = work / "sierra", work / "collect"
