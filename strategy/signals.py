@@ -159,6 +159,38 @@ def _ticks_kernel(values, off, tick, out):
     return -1
 
 
+_PRICE_INPUTS = ("open", "high", "low", "close")
+
+
+def _int64(values: np.ndarray) -> np.ndarray:
+    # numpy's assignment cast (what writing the column into an int64 matrix does), without a copy for int64
+    return np.ascontiguousarray(values if values.dtype == np.int64 else values.astype(np.int64))
+
+
+@njit(cache=True)
+def _inputs_kernel(ts, o, h, l, c, off, vol, bid, ask, flow, tick, x, bad):
+    # The kernel's input matrix in one pass over the frame's columns (numpy would take a pass and a
+    # temporary per column and check): times, prices to ticks exactly as `to_ticks`, volumes. `bad`
+    # receives the first non-increasing time and the first off-grid row of each price column (-1: none).
+    has_off = off.shape[0] > 1
+    for i in range(ts.shape[0]):
+        x[L.X_TS, i] = ts[i]
+        if i > 0 and ts[i] <= ts[i - 1] and bad[0] < 0:
+            bad[0] = i
+        d = off[i] if has_off else off[0]
+        for j, col in enumerate((o, h, l, c)):
+            q = (col[i] - d) / tick
+            r = np.rint(q)
+            if not abs(q - r) <= 1e-6:
+                if bad[1 + j] < 0:
+                    bad[1 + j] = i
+                r = 0.0
+            x[L.X_O + j, i] = np.int64(r)
+        x[L.X_V, i] = vol[i]
+        x[L.X_BID, i] = bid[i] if flow else 0
+        x[L.X_ASK, i] = ask[i] if flow else 0
+
+
 def time_inputs(index: pd.DatetimeIndex, bar_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(ts_ns, start_min_et, close_min_et, weekday_close_et)`` exactly as the kernel derives them."""
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
@@ -184,20 +216,27 @@ def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None 
     tick = resolve_tick_size(bars, tick_size)
     bar_ns = bar_duration_ns(bars, bar_seconds)
     n = len(bars)
-    x = np.zeros((L.N_X, n), np.int64)
-    x[L.X_TS] = bars.index.as_unit("ns").asi8
-    if n > 1 and not (np.diff(x[L.X_TS]) > 0).all():
-        i = int(np.flatnonzero(np.diff(x[L.X_TS]) <= 0)[0]) + 1
-        raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
+    ts = bars.index.as_unit("ns").asi8
+    # columns through an attrs-less shallow view: pandas deep-copies `attrs` on every column access
+    # (a continuous series carries its roll table there: ~2 ms a column)
+    cols = pd.DataFrame(bars, copy=False)
+    cols.attrs = {}
     # Continuous series: the kernel sees forward-adjusted prices (causal: only past roll gaps),
     # price outputs are shifted back to the traded contract's prices.
-    offset = bars["roll_offset"].to_numpy(np.float64) if "roll_offset" in bars.columns else None
-    for row, col in ((L.X_O, "open"), (L.X_H, "high"), (L.X_L, "low"), (L.X_C, "close")):
-        to_ticks(bars[col].to_numpy(np.float64), tick, col, bars.index, offset, out=x[row])
-    x[L.X_V] = bars["volume"].to_numpy()
-    if flow:
-        x[L.X_BID] = bars["bid_volume"].to_numpy()
-        x[L.X_ASK] = bars["ask_volume"].to_numpy()
+    offset = cols["roll_offset"].to_numpy(np.float64) if "roll_offset" in cols.columns else None
+    prices = [np.ascontiguousarray(cols[col].to_numpy(np.float64)) for col in _PRICE_INPUTS]
+    vols = [_int64(cols[col].to_numpy()) for col in (("volume", "bid_volume", "ask_volume") if flow else ("volume",))]
+    x = np.empty((L.N_X, n), np.int64)
+    bad = np.full(5, -1, np.int64)
+    _inputs_kernel(ts, *prices, np.zeros(1) if offset is None else np.ascontiguousarray(offset), vols[0],
+                   vols[1] if flow else vols[0], vols[2] if flow else vols[0], flow, float(tick), x, bad)
+    if bad[0] >= 0:
+        i = int(bad[0])
+        raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
+    for j, col in enumerate(_PRICE_INPUTS):
+        if bad[1 + j] >= 0:
+            i = int(bad[1 + j])
+            raise ValueError(f"{col} at row {i} ({bars.index[i]}) = {prices[j][i]!r} is not on the {tick} tick grid")
     tz = K.et_offset_table(int(x[L.X_TS, 0]), int(x[L.X_TS, -1]) + bar_ns) if n else np.zeros(2, np.int64)
     xoff = offset if offset is not None else np.zeros(1)
     return dict(flow=flow, tick=tick, bar_ns=bar_ns, offset=offset, x=x, xoff=xoff, tz=tz)

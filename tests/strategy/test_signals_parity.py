@@ -128,6 +128,33 @@ def test_off_grid_price_is_refused_with_row():
         compute_signals(bars)
 
 
+def test_bad_inputs_are_reported_in_the_checks_order():
+    """The one-pass input build reports what the column-by-column checks would: a time that does not
+    increase first, then the first column (open, high, low, close) with an off-grid row, at its first row."""
+    bars = edge_case_bars(n_days=1)
+    bars.iloc[9, bars.columns.get_loc("open")] += 0.1
+    bars.iloc[3, bars.columns.get_loc("low")] += 0.1
+    bars.iloc[4, bars.columns.get_loc("low")] = np.nan
+    with pytest.raises(ValueError, match=r"^open at row 9 .* not on the 0.25 tick grid"):
+        compute_signals(bars)
+    bars.iloc[9, bars.columns.get_loc("open")] -= 0.1
+    with pytest.raises(ValueError, match=r"^low at row 3 .* not on the 0.25 tick grid"):
+        compute_signals(bars)
+    idx = bars.index.to_numpy().copy()
+    idx[7] = idx[6]
+    bars.index = pd.DatetimeIndex(idx, name=bars.index.name)
+    with pytest.raises(ValueError, match=r"^bar times must increase strictly: row 7 "):
+        compute_signals(bars)
+
+
+def test_compute_signals_leaves_the_frames_attrs_alone():
+    bars = edge_case_bars(n_days=1)
+    bars.attrs["rolls"] = [{"time": bars.index[3], "gap": 1.0}]
+    before = {k: (list(v) if isinstance(v, list) else v) for k, v in bars.attrs.items()}
+    compute_signals(bars)
+    assert bars.attrs == before
+
+
 @pytest.mark.parametrize("session", ["rth", "all"])
 def test_prefix_invariance_edge_cases(session):
     bars = edge_case_bars()
