@@ -75,6 +75,7 @@ class DTCBroker(StoredFills, Broker):
         self._working: dict[str, dict] = {}  # order id -> its last ORDER_UPDATE, while working at the server
         self._waiters: dict[str, asyncio.Future] = {}
         self._cancelling: set[str] = set()  # bracket legs cancelled for an exit
+        self._cancel_on_ack: set[str] = set()  # legs cancelled before the server's acknowledgement reached us
         self._waiting_legs = False
         self._cursor = 0
         self._synced = False
@@ -249,10 +250,14 @@ class DTCBroker(StoredFills, Broker):
                 ids = ids if ids is None else ids | {f"{entry_id}:stop", f"{entry_id}:target"}
                 hit = True
         todo = [oid for oid in self._working if ids is None or oid in ids]
-        if todo and not self._can_send():
+        # bracket legs sent whose acknowledgement has not reached us yet (the server may already hold them):
+        # cancelled as soon as it does (`_on_order_update`), and waited for like the others
+        unacked = [o.order_id for o, *_ in self.store.orders("sent") if o.order_id.endswith((":stop", ":target"))
+                   and o.order_id not in self._working and (ids is None or o.order_id in ids)]
+        if (todo or unacked) and not self._can_send():
             if not strict:
                 return hit
-            raise DTCError(f"the link is {self.client.link.state.value}: cannot cancel {', '.join(todo)} now")
+            raise DTCError(f"the link is {self.client.link.state.value}: cannot cancel {', '.join(todo + unacked)} now")
         loop = asyncio.get_running_loop()
         waits = []
         for oid in todo:
@@ -260,13 +265,16 @@ class DTCBroker(StoredFills, Broker):
             fut = self._waiters.setdefault(oid, loop.create_future())
             waits.append(fut)
             self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
+        for oid in unacked:
+            waits.append(self._waiters.setdefault(oid, loop.create_future()))
+            self._cancel_on_ack.add(oid)
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), self.timeout_s)
             except TimeoutError:
-                left = [o for o in todo if o in self._working]
+                left = [o for o in todo + unacked if o in self._working or o in self._cancel_on_ack]
                 raise DTCError(f"no cancel confirmation for {', '.join(left)} within {self.timeout_s:g} s") from None
-        return hit or bool(todo)
+        return hit or bool(todo) or bool(unacked)
 
     # ----- server messages (loop thread)
     def _order_id_of(self, m: dict) -> str:
@@ -293,7 +301,11 @@ class DTCBroker(StoredFills, Broker):
             self._working[oid] = m
             if known:
                 self.store.set_status(oid, "working")
+            if oid in self._cancel_on_ack:  # cancelled while its acknowledgement was on the way
+                self._cancel_on_ack.discard(oid)
+                self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
         elif status in _FINAL:
+            self._cancel_on_ack.discard(oid)
             self._working.pop(oid, None)
             if known:
                 self.store.set_status(oid, _FINAL[status], str(m.get("InfoText") or ""))
@@ -426,9 +438,12 @@ class DTCBroker(StoredFills, Broker):
                 self.store.set_status(o.order_id, "lost", why)
                 self.rejections.append((o.order_id, why))
                 log.error("DTC order %s %s", o.order_id, why)
-            else:  # an OCO never acknowledged: its bracket goes out again from the entry's fill
+            else:  # an OCO never acknowledged: its bracket goes out again from the entry's fill, unless cancelled
                 self.store.set_status(o.order_id, "cancelled", "bracket leg never acknowledged")
-                self.store.set_bracket(o.order_id.rsplit(":", 1)[0], "waiting")
+                self._cancel_on_ack.discard(o.order_id)
+                entry_id = o.order_id.rsplit(":", 1)[0]
+                if not any(b[0] == entry_id for b in self.store.brackets("cancelled")):
+                    self.store.set_bracket(entry_id, "waiting")
         for entry_id, *_ in self.store.brackets("sent"):
             if not any(f"{entry_id}:{leg}" in self._working for leg in ("stop", "target")):
                 self.store.set_bracket(entry_id, "done")

@@ -4,6 +4,8 @@ long order ids, cancels, fill times and the running seq across restarts."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from dtc_helpers import path_ticks, take, venue, wait_for
 from dtc_fixtures import fake_server  # noqa: F401 (pytest fixtures)
@@ -264,6 +266,35 @@ def test_bad_orders_are_refused_in_one_line(fake_server, tmp_path):
             v.broker.submit(Order(order_id="a", symbol="NQ", side=1, quantity=1, purpose="entry"))
         with pytest.raises(BrokerError, match="side"):
             v.broker.submit(Order(order_id="b", symbol="ES", side=2, quantity=1, purpose="entry"))
+    finally:
+        v.close()
+
+
+def test_cancelling_a_bracket_whose_acknowledgement_is_on_the_way_cancels_both_legs(fake_server, tmp_path):
+    """The server holds the OCO pair but its acceptance has not reached the broker: a cancel then waits for it
+    and cancels both legs (before, it returned at once and left them working at the server)."""
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        take(v.feed, 5)
+        wait_for(lambda: fake.paused, what="paused")
+        o = entry()
+        v.broker.submit(o)
+        wait_for(lambda: fake.orders_seen == 1, what="entry at the server")
+        fake.hold_acks = True  # the OCO's acceptance will be late
+        fake.release_to(6)
+        wait_for(lambda: len(fake.working()) == 2, what="the OCO pair working at the server")
+        late_acks = threading.Timer(0.3, fake.release_acks)
+        late_acks.start()
+        try:
+            assert v.broker.cancel(f"{o.order_id}:target") is True  # returns once both cancels are confirmed
+        finally:
+            late_acks.join()
+        assert fake.working() == [] and legs(v) == []
+        kinds = [m["Type"] for m in fake.received if m["Type"] in (201, 203, 208)]
+        assert kinds == [208, 201, 203, 203]  # entry, OCO, one cancel per leg
+        assert v.broker.positions() == {"ES": 1}  # the position stays: cancelling a bracket does not close it
     finally:
         v.close()
 
