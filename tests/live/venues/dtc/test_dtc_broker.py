@@ -299,6 +299,36 @@ def test_cancelling_a_bracket_whose_acknowledgement_is_on_the_way_cancels_both_l
         v.close()
 
 
+def test_a_bracket_cancelled_before_its_acknowledgement_is_not_placed_again_after_a_reconnect(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        take(v.feed, 5)
+        wait_for(lambda: fake.paused, what="paused")
+        o = entry()
+        v.broker.submit(o)
+        wait_for(lambda: fake.orders_seen == 1, what="entry at the server")
+        fake.hold_acks = True
+        fake.release_to(6)
+        wait_for(lambda: len(fake.working()) == 2, what="the OCO pair at the server")
+        fake.call(lambda: [fake.orders.pop(k) for k, x in list(fake.orders.items()) if x.partner])  # never taken
+        fake.drop_acks()  # and never acknowledged
+        v.broker.timeout_s = 1.0
+        with pytest.raises(BrokerError, match="cancel"):
+            v.broker.cancel(o.order_id)
+        seen = fake.orders_seen
+        fake.drop()
+        wait_for(lambda: v.link.reconnects >= 1 and v.broker.ready, what="reconnected")
+        fake.release()
+        take(v.feed, 5)
+        assert fake.orders_seen == seen  # the cancelled bracket did not go out again
+        assert legs(v) == [] and fake.working() == []
+        assert v.broker.positions() == {"ES": 1}
+    finally:
+        v.close()
+
+
 def test_exit_sent_before_the_ocos_acknowledgement_waits_for_it(fake_server, tmp_path):
     fake = fake_server(path_ticks(FLAT + FLAT))
     fake.stop_at = 5
