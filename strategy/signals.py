@@ -168,24 +168,42 @@ def _int64(values: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _time_problem(ts):
+    # (row, 0) of the first missing time (NaT), (row, 1) of the first not after its predecessor, or (-1, 0)
+    for i in range(ts.shape[0]):
+        if ts[i] == L.NAT:
+            return i, 0
+        if i > 0 and ts[i] <= ts[i - 1]:
+            return i, 1
+    return -1, 0
+
+
+@njit(cache=True, inline="always")
+def _on_grid(value, d, tick, bad, j, i):
+    # `to_ticks`'s rounding and check; an off-grid value records its row (the first of column j) and gives 0
+    q = (value - d) / tick
+    r = np.rint(q)
+    if not abs(q - r) <= 1e-6:
+        if bad[j] < 0:
+            bad[j] = i
+        return 0
+    return np.int64(r)
+
+
+@njit(cache=True)
 def _inputs_kernel(ts, o, h, l, c, off, vol, bid, ask, flow, tick, x, bad):
-    # The kernel's input matrix in one pass over the frame's columns (numpy would take a pass and a
-    # temporary per column and check): times, prices to ticks exactly as `to_ticks`, volumes. `bad`
-    # receives the first non-increasing time and the first off-grid row of each price column (-1: none).
+    # The kernel's input matrix in one pass over the frame's columns (instead of a pass per price column
+    # plus numpy's copies): times, prices to ticks exactly as `to_ticks`, volumes. `bad[j]` receives the
+    # first off-grid row of open, high, low, close (-1: none). The columns are separate arguments (not a
+    # tuple): they may differ in type (a read-only view of a float64 column, a converted copy of another).
     has_off = off.shape[0] > 1
     for i in range(ts.shape[0]):
         x[L.X_TS, i] = ts[i]
-        if i > 0 and ts[i] <= ts[i - 1] and bad[0] < 0:
-            bad[0] = i
         d = off[i] if has_off else off[0]
-        for j, col in enumerate((o, h, l, c)):
-            q = (col[i] - d) / tick
-            r = np.rint(q)
-            if not abs(q - r) <= 1e-6:
-                if bad[1 + j] < 0:
-                    bad[1 + j] = i
-                r = 0.0
-            x[L.X_O + j, i] = np.int64(r)
+        x[L.X_O, i] = _on_grid(o[i], d, tick, bad, 0, i)
+        x[L.X_H, i] = _on_grid(h[i], d, tick, bad, 1, i)
+        x[L.X_L, i] = _on_grid(l[i], d, tick, bad, 2, i)
+        x[L.X_C, i] = _on_grid(c[i], d, tick, bad, 3, i)
         x[L.X_V, i] = vol[i]
         x[L.X_BID, i] = bid[i] if flow else 0
         x[L.X_ASK, i] = ask[i] if flow else 0
@@ -217,6 +235,15 @@ def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None 
     bar_ns = bar_duration_ns(bars, bar_seconds)
     n = len(bars)
     ts = bars.index.as_unit("ns").asi8
+    i, kind = (int(v) for v in _time_problem(ts))
+    if i >= 0 and kind == 0:
+        raise ValueError(f"bar time at row {i} is missing (NaT)")
+    if i >= 0:
+        raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
+    vol_cols = ("volume", "bid_volume", "ask_volume") if flow else ("volume",)
+    dup = [c for c in (*_PRICE_INPUTS, *vol_cols, "roll_offset") if int((bars.columns == c).sum()) > 1]
+    if dup:
+        raise ValueError(f"bars have more than one column named {dup[0]!r}")
     # columns through an attrs-less shallow view: pandas deep-copies `attrs` on every column access
     # (a continuous series carries its roll table there: ~2 ms a column)
     cols = pd.DataFrame(bars, copy=False)
@@ -225,17 +252,14 @@ def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None 
     # price outputs are shifted back to the traded contract's prices.
     offset = cols["roll_offset"].to_numpy(np.float64) if "roll_offset" in cols.columns else None
     prices = [np.ascontiguousarray(cols[col].to_numpy(np.float64)) for col in _PRICE_INPUTS]
-    vols = [_int64(cols[col].to_numpy()) for col in (("volume", "bid_volume", "ask_volume") if flow else ("volume",))]
+    vols = [_int64(cols[col].to_numpy()) for col in vol_cols]
     x = np.empty((L.N_X, n), np.int64)
-    bad = np.full(5, -1, np.int64)
+    bad = np.full(4, -1, np.int64)
     _inputs_kernel(ts, *prices, np.zeros(1) if offset is None else np.ascontiguousarray(offset), vols[0],
                    vols[1] if flow else vols[0], vols[2] if flow else vols[0], flow, float(tick), x, bad)
-    if bad[0] >= 0:
-        i = int(bad[0])
-        raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
     for j, col in enumerate(_PRICE_INPUTS):
-        if bad[1 + j] >= 0:
-            i = int(bad[1 + j])
+        if bad[j] >= 0:
+            i = int(bad[j])
             raise ValueError(f"{col} at row {i} ({bars.index[i]}) = {prices[j][i]!r} is not on the {tick} tick grid")
     tz = K.et_offset_table(int(x[L.X_TS, 0]), int(x[L.X_TS, -1]) + bar_ns) if n else np.zeros(2, np.int64)
     xoff = offset if offset is not None else np.zeros(1)

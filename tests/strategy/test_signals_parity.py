@@ -147,6 +147,27 @@ def test_bad_inputs_are_reported_in_the_checks_order():
         compute_signals(bars)
 
 
+def test_price_columns_of_mixed_dtypes_give_the_same_signals():
+    bars = edge_case_bars(n_days=1)
+    ref = compute_signals(bars)
+    mixed = bars.assign(open=(bars["open"] * 4).astype("int64") / 4, close=bars["close"].astype("float32"),
+                        high=bars["high"].astype(object))
+    assert_same(compute_signals(mixed), ref)
+
+
+def test_duplicate_columns_and_missing_times_are_refused_plainly():
+    bars = edge_case_bars(n_days=1)
+    twice = pd.concat([bars, bars[["volume"]]], axis=1)
+    with pytest.raises(ValueError, match="more than one column named 'volume'"):
+        compute_signals(twice)
+    times = bars.index.tolist()
+    times[0] = pd.NaT
+    nat = bars.set_axis(pd.DatetimeIndex(times, name=bars.index.name))
+    assert nat.index.tz is not None
+    with pytest.raises(ValueError, match="bar time at row 0 is missing"):
+        compute_signals(nat)
+
+
 def test_compute_signals_leaves_the_frames_attrs_alone():
     bars = edge_case_bars(n_days=1)
     bars.attrs["rolls"] = [{"time": bars.index[3], "gap": 1.0}]
