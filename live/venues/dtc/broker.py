@@ -74,7 +74,7 @@ class DTCBroker(StoredFills, Broker):
         self._pos = 0
         self._working: dict[str, dict] = {}  # order id -> its last ORDER_UPDATE, while working at the server
         self._waiters: dict[str, asyncio.Future] = {}
-        self._cancelling: set[str] = set()  # bracket legs cancelled for an exit
+        self._cancelling: set[str] = set()  # working orders whose CANCEL_ORDER is on its way
         self._cancel_on_ack: set[str] = set()  # legs cancelled before the server's acknowledgement reached us
         self._waiting_legs = False
         self._cursor = 0
@@ -159,10 +159,11 @@ class DTCBroker(StoredFills, Broker):
             raise BrokerError(f"order {o.order_id}: a bracket goes on an entry, with stop and target > 0 ticks")
 
     def _run(self, coro: Coroutine, what: str) -> Any:
+        limit = self.timeout_s + 2.0  # a margin: the loop's own timeouts, which name what did not answer, come first
         try:
-            return self._call(coro, self.timeout_s)
+            return self._call(coro, limit)
         except (DTCError, TimeoutError) as e:
-            raise BrokerError(f"DTC {what}: {e or 'timed out after {:g} s'.format(self.timeout_s)}") from None
+            raise BrokerError(f"DTC {what}: {e or 'timed out after {:g} s'.format(limit)}") from None
 
     # ----- sending (loop thread)
     def _can_send(self) -> bool:
@@ -195,9 +196,8 @@ class DTCBroker(StoredFills, Broker):
                 # exit once both are done, so a leg filling meanwhile never makes the exit open a new position
                 for leg in legs:
                     m = self._working.get(leg)
-                    if m is not None and leg not in self._cancelling:
-                        self._cancelling.add(leg)
-                        self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
+                    if m is not None:
+                        self._send_cancel(leg, m)
                 self._waiting_legs = True  # flushed again at the legs' next update (an ack, then the cancel)
                 break  # later held orders wait behind this one
             if o.purpose != "entry" and (self._pos == 0 or (self._pos > 0) == (o.side > 0)):
@@ -238,43 +238,61 @@ class DTCBroker(StoredFills, Broker):
 
     async def _cancel(self, ids: set[str] | None, strict: bool = True) -> bool:
         """Cancel held orders, waiting brackets and working orders among ``ids`` (None: all); wait for the server.
-        With the link down, working orders cannot be cancelled: DTCError (``strict``) or left as they are."""
-        hit = False
-        for o, _, _, _ in self.store.orders("held"):
-            if ids is None or o.order_id in ids:
-                self.store.set_status(o.order_id, "cancelled", "cancelled while held")
-                hit = True
-        for entry_id, *_ in self.store.brackets("waiting", "sent"):
-            if ids is None or entry_id in ids:
-                self.store.set_bracket(entry_id, "cancelled")
-                ids = ids if ids is None else ids | {f"{entry_id}:stop", f"{entry_id}:target"}
-                hit = True
+        With the link down, working orders cannot be cancelled: DTCError before anything changes (``strict``), or
+        the held orders and brackets cancelled and the rest left as it is. A confirmation that does not come within
+        ``timeout_s``: DTCError naming the orders (``strict``) or a warning; a late acknowledgement still cancels."""
+        held = [o.order_id for o, *_ in self.store.orders("held") if ids is None or o.order_id in ids]
+        brackets = [entry_id for entry_id, *_ in self.store.brackets("waiting", "sent") if ids is None or entry_id in ids]
+        if ids is not None:  # an entry's id covers its legs, whatever its bracket's status
+            ids = ids | {f"{oid}:{leg}" for oid in ids for leg in ("stop", "target")}
         todo = [oid for oid in self._working if ids is None or oid in ids]
         # bracket legs sent whose acknowledgement has not reached us yet (the server may already hold them):
         # cancelled as soon as it does (`_on_order_update`), and waited for like the others
         unacked = [o.order_id for o, *_ in self.store.orders("sent") if o.order_id.endswith((":stop", ":target"))
                    and o.order_id not in self._working and (ids is None or o.order_id in ids)]
-        if (todo or unacked) and not self._can_send():
-            if not strict:
-                return hit
+        linked = self._can_send()
+        if (todo or unacked) and not linked and strict:
             raise DTCError(f"the link is {self.client.link.state.value}: cannot cancel {', '.join(todo + unacked)} now")
+        for oid in held:
+            self.store.set_status(oid, "cancelled", "cancelled while held")
+        for entry_id in brackets:
+            self.store.set_bracket(entry_id, "cancelled")
+        hit = bool(held or brackets)
+        if not linked:
+            return hit
         loop = asyncio.get_running_loop()
         waits = []
         for oid in todo:
-            m = self._working[oid]
-            fut = self._waiters.setdefault(oid, loop.create_future())
-            waits.append(fut)
-            self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
+            waits.append(self._waiter(oid, loop))
+            self._send_cancel(oid, self._working[oid])
         for oid in unacked:
-            waits.append(self._waiters.setdefault(oid, loop.create_future()))
+            waits.append(self._waiter(oid, loop))
             self._cancel_on_ack.add(oid)
         if waits:
-            try:
-                await asyncio.wait_for(asyncio.gather(*waits), self.timeout_s)
-            except TimeoutError:
-                left = [o for o in todo + unacked if o in self._working or o in self._cancel_on_ack]
-                raise DTCError(f"no cancel confirmation for {', '.join(left)} within {self.timeout_s:g} s") from None
+            # asyncio.wait, not wait_for: a timeout here must not cancel futures another call may be waiting on
+            _, late = await asyncio.wait(waits, timeout=self.timeout_s)
+            if late:
+                left = [o for o, f in zip(todo + unacked, waits) if not f.done()]
+                why = f"no cancel confirmation for {', '.join(left)} within {self.timeout_s:g} s"
+                if strict:
+                    raise DTCError(why)
+                log.warning("DTC %s (cancelled when the server answers)", why)
         return hit or bool(todo) or bool(unacked)
+
+    def _waiter(self, oid: str, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        """The future resolved by ``oid``'s final status: the pending one, or a new one."""
+        fut = self._waiters.get(oid)
+        if fut is None or fut.done():
+            fut = self._waiters[oid] = loop.create_future()
+        return fut
+
+    def _send_cancel(self, oid: str, m: dict) -> None:
+        """CANCEL_ORDER for working order ``oid`` (its last ORDER_UPDATE ``m``), once: a cancel already on its way is
+        not sent again (a cancel reject clears the mark)."""
+        if oid in self._cancelling:
+            return
+        self._cancelling.add(oid)
+        self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
 
     # ----- server messages (loop thread)
     def _order_id_of(self, m: dict) -> str:
@@ -297,13 +315,15 @@ class DTCBroker(StoredFills, Broker):
         if known and sid:
             self.store.set_server_id(oid, sid)
         status, reason = m.get("OrderStatus"), m.get("OrderUpdateReason")
+        if reason == OUR.ORDER_CANCEL_REJECTED:  # not cancelled (or not found): a later cancel is sent again
+            self._cancelling.discard(oid)
         if status in _WORKING:
             self._working[oid] = m
             if known:
                 self.store.set_status(oid, "working")
             if oid in self._cancel_on_ack:  # cancelled while its acknowledgement was on the way
                 self._cancel_on_ack.discard(oid)
-                self.client.send(M.cancel_order(m.get("ServerOrderID", ""), m.get("ClientOrderID", "")))
+                self._send_cancel(oid, m)
         elif status in _FINAL:
             self._cancel_on_ack.discard(oid)
             self._working.pop(oid, None)
@@ -383,6 +403,7 @@ class DTCBroker(StoredFills, Broker):
             self._flush()
         elif new is not LinkState.SYNCING:
             self._synced = False
+            self._cancelling.clear()  # a cancel in flight may be lost with the link: sent again after the sync
 
     async def _sync(self, logon: dict) -> None:
         """At each logon: open orders, the day's fills (those missed while away), the position; while SYNCING."""
@@ -447,6 +468,10 @@ class DTCBroker(StoredFills, Broker):
         for entry_id, *_ in self.store.brackets("sent"):
             if not any(f"{entry_id}:{leg}" in self._working for leg in ("stop", "target")):
                 self.store.set_bracket(entry_id, "done")
+        cancelled = {b[0] for b in self.store.brackets("cancelled")}
+        for oid, m in list(self._working.items()):  # legs of a bracket cancelled before the server confirmed it
+            if oid.endswith((":stop", ":target")) and oid.rsplit(":", 1)[0] in cancelled:
+                self._send_cancel(oid, m)
         if recovered:
             log.warning("DTC: %d fill(s) recovered after the logon", recovered)
         self._synced = True

@@ -329,6 +329,82 @@ def test_a_bracket_cancelled_before_its_acknowledgement_is_not_placed_again_afte
         v.close()
 
 
+def filled_with_an_unacknowledged_oco(fake, v) -> Order:
+    """An entry filled; its OCO pair held at the server, their acknowledgements kept by the fake."""
+    take(v.feed, 5)
+    wait_for(lambda: fake.paused, what="paused")
+    o = entry()
+    v.broker.submit(o)
+    wait_for(lambda: fake.orders_seen == 1, what="entry at the server")
+    fake.hold_acks = True
+    fake.release_to(6)
+    wait_for(lambda: len(fake.working()) == 2, what="the OCO pair at the server")
+    wait_for(lambda: v.broker.positions() == {"ES": 1}, what="the position at the broker")
+    return o
+
+
+def test_a_timed_out_cancel_can_be_retried_and_each_leg_is_cancelled_once(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        o = filled_with_an_unacknowledged_oco(fake, v)
+        v.broker.timeout_s = 0.5
+        for _ in range(2):  # the retry meets the first call's pending legs: the same error, naming them
+            with pytest.raises(BrokerError, match=r"no cancel confirmation for .*:stop, .*:target within 0.5 s"):
+                v.broker.cancel(o.order_id)
+        fake.release_acks()  # the late acknowledgements still cancel the legs
+        wait_for(lambda: fake.working() == [], what="both legs cancelled at the server")
+        wait_for(lambda: legs(v) == [], what="no open legs at the broker")
+        assert [m["Type"] for m in fake.received if m["Type"] in (201, 203, 208)] == [208, 201, 203, 203]
+        v.broker.cancel_all()  # nothing left: returns at once
+    finally:
+        v.close()
+
+
+def test_a_restart_cancels_the_legs_of_a_bracket_cancelled_before_the_server_confirmed(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        o = filled_with_an_unacknowledged_oco(fake, v)
+        v.broker.timeout_s = 0.5
+        with pytest.raises(BrokerError, match="no cancel confirmation"):
+            v.broker.cancel(o.order_id)
+    finally:
+        v.close()  # the trader stops; its pending cancels go with it
+    fake.drop_acks()
+    assert len(fake.working()) == 2  # the server still holds both legs
+    v = venue(fake, tmp_path)  # restarted on the same state
+    try:
+        wait_for(lambda: v.broker.ready, what="ready after the restart")
+        wait_for(lambda: fake.working() == [], what="the legs cancelled by the restarted broker")
+        assert legs(v) == [] and v.broker.positions() == {"ES": 1}
+    finally:
+        v.close()
+
+
+def test_a_cancel_while_an_exit_waits_for_the_legs_sends_one_cancel_per_leg(fake_server, tmp_path):
+    fake = fake_server(path_ticks(FLAT + FLAT))
+    fake.stop_at = 5
+    v = venue(fake, tmp_path)
+    try:
+        o = filled_with_an_unacknowledged_oco(fake, v)
+        x = Order(order_id=f"{RUN}:X:9", symbol="ES", side=-1, quantity=1, purpose="exit", reason="time")
+        v.broker.submit(x)  # held behind the legs, which cannot be cancelled before their acknowledgement
+        late_acks = threading.Timer(0.3, fake.release_acks)
+        late_acks.start()
+        try:
+            assert v.broker.cancel(o.order_id) is True
+        finally:
+            late_acks.join()
+        wait_for(lambda: [w.client_id for w in fake.working()] == [client_order_id(x.order_id)],
+                 what="the exit sent once the legs are cancelled")
+        assert [m["Type"] for m in fake.received if m["Type"] in (201, 203, 208)] == [208, 201, 203, 203, 208]
+    finally:
+        v.close()
+
+
 def test_exit_sent_before_the_ocos_acknowledgement_waits_for_it(fake_server, tmp_path):
     fake = fake_server(path_ticks(FLAT + FLAT))
     fake.stop_at = 5
