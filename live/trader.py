@@ -767,7 +767,12 @@ class Trader:
         if control.read_halt(self.cfg.state_dir) is None:
             control.write_halt(self.cfg.state_dir, reason, "trader")
         for _, broker in self._brokers():  # the shadow book is flattened too: no trade outlives the stop
-            broker.cancel_all()
+            try:
+                broker.cancel_all()
+            except Exception as exc:  # noqa: BLE001 - the flatten below must go out whatever the cancel did
+                log.error("emergency stop: cancel_all failed (%s); flattening anyway", exc)
+                self.journal.record_risk_event("cancel_failed", f"emergency stop: cancel_all failed ({exc}); "
+                                               "flattening anyway", time.time_ns(), level="critical")
             broker.flatten("emergency_stop")
         with self.journal.batch():
             for shadow, broker in self._brokers():

@@ -24,6 +24,7 @@ from planted_trades import (
 )
 
 from live import control
+from live.brokers.base import BrokerError
 from live.feeds.replay import ArrayFeed, BarColumns
 from live.trader import HaltedError
 from strategy import Params
@@ -254,6 +255,36 @@ def test_halt_file_mid_replay_flattens_and_blocks_restarts_until_cleared(tmp_pat
     assert et_times(res.trades["signal_ts"]) == ["2019-12-04 10:55"]
     assert len(again.journal.trades()) == 2
     again.journal.close()
+
+
+def test_the_emergency_stop_flattens_even_when_the_cancel_fails(tmp_path, stop_signal_restored, monkeypatch):
+    """A venue that cannot confirm a cancel (a DTC link down with orders at the server) raises from cancel_all:
+    the stop still flattens, and says what failed."""
+    params = Params.for_mode("paper")
+    bars, entries = planted(("2019-12-04", "10:00", "S" + "." * 10 + "SW"))
+    halt_at = et_ts("2019-12-04", "10:20").value
+    trader = make_trader(bars, params, tmp_path, entries)
+    trader.install_signal_handler()
+
+    def cancel_fails() -> None:
+        raise BrokerError("DTC cancel_all: the link is down: cannot cancel 1:stop, 1:target now")
+
+    monkeypatch.setattr(trader.broker, "cancel_all", cancel_fails)
+
+    def stop_at(status: dict) -> None:
+        if status["bar_ts_ns"] == halt_at:
+            control.write_halt(tmp_path, "planted stop", "test")
+            os.kill(os.getpid(), control.STOP_SIGNAL)
+
+    trader.on_status = stop_at
+    res = trader.run()
+    assert res.reason == "halted"
+    assert len(res.trades) == 1 and res.trades["exit_reason"].iloc[0] == "flatten"
+    assert trader.broker.positions().get("ESH24", 0) == 0
+    kinds = [(e["kind"], e["detail"]) for e in trader.journal.risk_events()]
+    assert any(k == "cancel_failed" and "the link is down" in d for k, d in kinds)
+    assert any(k == "emergency_stop" for k, _ in kinds)
+    trader.journal.close()
 
 
 def test_globex_bars_roll_the_date_at_1700_ct_and_resume_on_sunday_evening(tmp_path):
