@@ -146,16 +146,25 @@ def to_ticks(values: np.ndarray, tick_size: float, what: str, index: pd.Index, o
     return out
 
 
+@njit(cache=True, inline="always")
+def _tick_of(value, d, tick):
+    # (ticks, on the grid) of price `value` minus offset `d`: rint((value - d) / tick), within 1e-6 tick
+    q = (value - d) / tick
+    r = np.rint(q)
+    if abs(q - r) <= 1e-6:
+        return np.int64(r), True
+    return np.int64(0), False
+
+
 @njit(cache=True)
 def _ticks_kernel(values, off, tick, out):
     # one pass instead of numpy's five temporaries; returns the first off-grid row or -1
     has_off = off.shape[0] > 1
     for i in range(values.shape[0]):
-        q = (values[i] - (off[i] if has_off else off[0])) / tick
-        r = np.rint(q)
-        if not abs(q - r) <= 1e-6:
+        t, ok = _tick_of(values[i], off[i] if has_off else off[0], tick)
+        if not ok:
             return i
-        out[i] = np.int64(r)
+        out[i] = t
     return -1
 
 
@@ -180,14 +189,11 @@ def _time_problem(ts):
 
 @njit(cache=True, inline="always")
 def _on_grid(value, d, tick, bad, j, i):
-    # `to_ticks`'s rounding and check; an off-grid value records its row (the first of column j) and gives 0
-    q = (value - d) / tick
-    r = np.rint(q)
-    if not abs(q - r) <= 1e-6:
-        if bad[j] < 0:
-            bad[j] = i
-        return 0
-    return np.int64(r)
+    # `to_ticks`'s conversion; an off-grid value records its row (the first of column j) and gives 0
+    t, ok = _tick_of(value, d, tick)
+    if not ok and bad[j] < 0:
+        bad[j] = i
+    return t
 
 
 @njit(cache=True)
