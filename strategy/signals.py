@@ -187,29 +187,29 @@ def _time_problem(ts):
     return -1, 0
 
 
-@njit(cache=True, inline="always")
-def _on_grid(value, d, tick, bad, j, i):
-    # `to_ticks`'s conversion; an off-grid value records its row (the first of column j) and gives 0
-    t, ok = _tick_of(value, d, tick)
-    if not ok and bad[j] < 0:
-        bad[j] = i
-    return t
-
-
 @njit(cache=True)
 def _inputs_kernel(ts, o, h, l, c, off, vol, bid, ask, flow, tick, x, bad):
     # The kernel's input matrix in one pass over the frame's columns (instead of a pass per price column
     # plus numpy's copies): times, prices to ticks exactly as `to_ticks`, volumes. `bad[j]` receives the
     # first off-grid row of open, high, low, close (-1: none). The columns are separate arguments (not a
     # tuple): they may differ in type (a read-only view of a float64 column, a converted copy of another).
+    # No array goes into an inlined helper: numba would then count references per call (atomic, per bar).
     has_off = off.shape[0] > 1
     for i in range(ts.shape[0]):
         x[L.X_TS, i] = ts[i]
         d = off[i] if has_off else off[0]
-        x[L.X_O, i] = _on_grid(o[i], d, tick, bad, 0, i)
-        x[L.X_H, i] = _on_grid(h[i], d, tick, bad, 1, i)
-        x[L.X_L, i] = _on_grid(l[i], d, tick, bad, 2, i)
-        x[L.X_C, i] = _on_grid(c[i], d, tick, bad, 3, i)
+        to, ok_o = _tick_of(o[i], d, tick)
+        th, ok_h = _tick_of(h[i], d, tick)
+        tl, ok_l = _tick_of(l[i], d, tick)
+        tc, ok_c = _tick_of(c[i], d, tick)
+        x[L.X_O, i] = to
+        x[L.X_H, i] = th
+        x[L.X_L, i] = tl
+        x[L.X_C, i] = tc
+        if not (ok_o and ok_h and ok_l and ok_c):
+            for j, ok in enumerate((ok_o, ok_h, ok_l, ok_c)):
+                if not ok and bad[j] < 0:
+                    bad[j] = i
         x[L.X_V, i] = vol[i]
         x[L.X_BID, i] = bid[i] if flow else 0
         x[L.X_ASK, i] = ask[i] if flow else 0
@@ -247,7 +247,8 @@ def kernel_inputs(bars: pd.DataFrame, params: Params, *, order_flow: str | None 
     if i >= 0:
         raise ValueError(f"bar times must increase strictly: row {i} ({bars.index[i]}) is not after row {i - 1}")
     vol_cols = ("volume", "bid_volume", "ask_volume") if flow else ("volume",)
-    dup = [c for c in (*_PRICE_INPUTS, *vol_cols, "roll_offset") if int((bars.columns == c).sum()) > 1]
+    twice = set(bars.columns[bars.columns.duplicated()])
+    dup = [c for c in (*_PRICE_INPUTS, *vol_cols, "roll_offset") if c in twice]
     if dup:
         raise ValueError(f"bars have more than one column named {dup[0]!r}")
     # columns through an attrs-less shallow view: pandas deep-copies `attrs` on every column access
